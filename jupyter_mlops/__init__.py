@@ -1,0 +1,72 @@
+"""jupyter_mlops: MLOps that lives inside the notebook.
+
+``%load_ext jupyter_mlops`` records every cell execution; ``%%track`` turns a cell into a
+run. Everything is also a plain Python call, listed in ``__all__``. Importing this package
+loads neither pandas, scikit-learn, matplotlib nor scipy: they are imported when used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .compare import compare_runs
+from .errors import (
+    IntegrityError,
+    MLOpsError,
+    ModelSerializationError,
+    NotFoundError,
+    SchemaVersionError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    ValidationError,
+)
+from .history import cell_history
+from .search import search_runs
+from .store import Store
+from .tracking import (
+    ActiveRun,
+    active_run,
+    end_run,
+    get_run,
+    get_store,
+    log_artifact,
+    log_bytes,
+    log_dataset,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    set_store,
+    set_tag,
+    set_tags,
+    start_run,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun", "IntegrityError", "MLOpsError", "ModelSerializationError", "NotFoundError",
+    "SchemaVersionError", "Store", "StoreCorruptError", "StoreError", "StoreFullError",
+    "StoreLockedError", "StoreReadOnlyError", "ValidationError", "active_run", "cell_history",
+    "compare_runs", "end_run", "get_run", "get_store", "log_artifact", "log_bytes",
+    "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
+    "search_runs", "set_store", "set_tag", "set_tags", "start_run",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlops``: register the magics and start capturing cells."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_mlops``: stop capturing; nothing stored is touched."""
+    from .magics import unload
+
+    unload(ipython)

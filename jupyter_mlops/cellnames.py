@@ -1,0 +1,273 @@
+"""What a cell's code binds and reads, from its AST.
+
+Cell capture stores these names for every execution; autolog uses them to tell params
+(names bound only to literals) from metrics (other numbers) and to find the data a cell
+read; lineage uses them for def-use slicing. Names inside functions count for the cell
+that defines the function, since calling it later reads them.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+from typing import Any
+
+FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+_BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
+
+
+@dataclass
+class CellNames:
+    defined: list[str] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)
+    literals: dict[str, Any] = field(default_factory=dict)
+    assigned: list[str] = field(default_factory=list)
+    fitted: list[str] = field(default_factory=list)
+    fit_inputs: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+
+def _literal(node: ast.AST) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+class _Scope(ast.NodeVisitor):
+    """Loads and stores of statements in evaluation order.
+
+    ``free`` holds the names read before this code bound them: what it takes from outside.
+    """
+
+    def __init__(self, bound: set[str] | None = None) -> None:
+        self.bound: set[str] = set() if bound is None else bound
+        self.loads: list[str] = []
+        self.free: list[str] = []
+        self.stores: list[str] = []
+
+    def load(self, name: str) -> None:
+        self.loads.append(name)
+        if name not in self.bound:
+            self.free.append(name)
+
+    def store(self, name: str) -> None:
+        self.stores.append(name)
+        self.bound.add(name)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.load(node.id)
+        else:
+            self.store(node.id)
+
+    def _target_base(self, node: ast.AST) -> None:
+        # `df["a"] = 1` and `model.coef_ = x` change the object bound to the base name.
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            node = node.value
+        if isinstance(node, ast.Name):
+            self.store(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+            self._target_base(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self.visit(node.target)
+        self._target_base(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        target = node.target
+        if isinstance(target, ast.Name):
+            self.load(target.id)
+        else:
+            self.visit(target)
+        self.visit(node.value)
+        self._target_base(target)
+
+    def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in [*node.body, *node.orelse]:
+            self.visit(statement)
+
+    visit_For = _for
+    visit_AsyncFor = _for
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self._target_base(target)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        # `model.fit(X, y)` or `items.append(x)` may change the object; record it as rebound.
+        func = node.func
+        self.generic_visit(node)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            self.store(func.value.id)
+
+    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name != "*":
+                self.store((alias.asname or alias.name).split(".")[0])
+
+    visit_Import = _import
+    visit_ImportFrom = _import
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
+            self.visit(default)
+        if not isinstance(node, ast.Lambda):
+            for decorator in node.decorator_list:
+                self.visit(decorator)
+            self.store(node.name)
+        inner = _Scope({a.arg for a in _all_args(node.args)})
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for statement in body:
+            inner.visit(statement)
+        local = set(inner.stores) | {a.arg for a in _all_args(node.args)}
+        for name in inner.loads:
+            if name not in local:
+                self.load(name)
+
+    visit_FunctionDef = _function
+    visit_AsyncFunctionDef = _function
+    visit_Lambda = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expr in [*node.bases, *node.decorator_list, *(k.value for k in node.keywords)]:
+            self.visit(expr)
+        inner = _Scope()
+        for statement in node.body:
+            inner.visit(statement)
+        for name in inner.loads:
+            if name not in set(inner.stores):
+                self.load(name)
+        self.store(node.name)
+
+    def _comprehension(self, node: ast.AST) -> None:
+        targets: set[str] = set()
+        for generator in node.generators:  # type: ignore[attr-defined]
+            collector = _Scope()
+            collector.visit(generator.target)
+            targets.update(collector.stores)
+        inner = _Scope()
+        inner.generic_visit(node)
+        for name in inner.loads:
+            if name not in targets:
+                self.load(name)
+        # Walrus targets inside a comprehension bind in the enclosing scope.
+        for name in inner.stores:
+            if name not in targets:
+                self.store(name)
+
+    visit_ListComp = _comprehension
+    visit_SetComp = _comprehension
+    visit_DictComp = _comprehension
+    visit_GeneratorExp = _comprehension
+
+
+def _all_args(args: ast.arguments) -> list[ast.arg]:
+    found = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    if args.vararg:
+        found.append(args.vararg)
+    if args.kwarg:
+        found.append(args.kwarg)
+    return found
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _top_level_assignments(body: list[ast.stmt]):
+    """Assignment-like statements outside functions and classes, in source order."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        yield statement
+        for child_body in ("body", "orelse", "finalbody"):
+            yield from _top_level_assignments(getattr(statement, child_body, []) or [])
+        for handler in getattr(statement, "handlers", []) or []:
+            yield from _top_level_assignments(handler.body)
+        for case in getattr(statement, "cases", []) or []:
+            yield from _top_level_assignments(case.body)
+
+
+def analyze(code: str) -> CellNames:
+    """Names a cell defines and reads, its literal bindings and its ``fit`` calls."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return CellNames()
+    result = CellNames()
+    scope = _Scope()
+    for statement in tree.body:
+        scope.visit(statement)
+    result.defined = _unique(scope.stores)
+    result.used = _unique(n for n in scope.free if n not in _BUILTINS)
+
+    literal_values: dict[str, Any] = {}
+    non_literal: set[str] = set()
+    assigned: list[str] = []
+    for statement in _top_level_assignments(tree.body):
+        if isinstance(statement, ast.Assign):
+            pairs = []
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    pairs.append((target.id, statement.value))
+                elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(
+                    statement.value, (ast.Tuple, ast.List)
+                ) and len(target.elts) == len(statement.value.elts):
+                    pairs.extend(
+                        (t.id if isinstance(t, ast.Name) else None, v)
+                        for t, v in zip(target.elts, statement.value.elts)
+                    )
+                else:
+                    collector = _Scope()
+                    collector.visit(target)
+                    non_literal.update(collector.stores)
+                    assigned.extend(n for n in collector.stores if isinstance(target, ast.Tuple))
+            for name, value in pairs:
+                if name is None:
+                    continue
+                ok, literal = _literal(value)
+                if ok:
+                    literal_values[name] = literal
+                else:
+                    non_literal.add(name)
+                assigned.append(name)
+        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            name = statement.target.id
+            ok, literal = _literal(statement.value) if statement.value else (False, None)
+            (literal_values.__setitem__(name, literal) if ok else non_literal.add(name))
+            assigned.append(name)
+        elif isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+            non_literal.add(statement.target.id)
+            assigned.append(statement.target.id)
+        elif isinstance(statement, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+            collector = _Scope()
+            for target in ([statement.target] if hasattr(statement, "target") else
+                           [i.optional_vars for i in statement.items if i.optional_vars]):
+                collector.visit(target)
+            non_literal.update(collector.stores)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.NamedExpr):
+            non_literal.add(node.target.id)
+            assigned.append(node.target.id)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in FIT_METHODS):
+            if isinstance(node.func.value, ast.Name):
+                result.fitted.append(node.func.value.id)
+            args = [a.id if isinstance(a, ast.Name) else None for a in node.args[:2]]
+            while len(args) < 2:
+                args.append(None)
+            result.fit_inputs.append((args[0], args[1]))
+    result.literals = {k: v for k, v in literal_values.items() if k not in non_literal}
+    result.assigned = _unique(n for n in assigned if n not in result.literals)
+    result.fitted = _unique(result.fitted)
+    return result

@@ -1,0 +1,80 @@
+"""Runs side by side: params and metrics per run, and which rows differ."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .entities import Metric, Run
+from .store import Store
+
+
+@dataclass
+class RunComparison:
+    runs: list[Run]
+    params: Any  # DataFrame: one row a param, one column a run
+    metrics: Any  # DataFrame: one row a metric, one column a run
+    histories: dict[str, dict[str, list[Metric]]] = field(default_factory=dict)
+
+    @staticmethod
+    def differs(frame) -> list[bool]:
+        flags = []
+        for row in frame.itertuples(index=False):
+            seen = {_key(v) for v in row}
+            flags.append(len(seen) > 1)
+        return flags
+
+    @property
+    def figure_png(self) -> bytes | None:
+        if not any(len(h) > 1 for per_run in self.histories.values() for h in per_run.values()):
+            return None
+        from .dashboards.plots import figure_png, plot_metric_histories
+
+        return figure_png(plot_metric_histories(self.histories).figure)
+
+    def _repr_html_(self) -> str:
+        from .dashboards.runs import comparison_html
+
+        return comparison_html(self)
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return repr(value)
+
+
+def _label(run: Run) -> str:
+    return f"{run.name or 'run'} ({run.run_id[:8]})"
+
+
+def compare_runs(run_refs: list[str], *, store: Store | None = None) -> RunComparison:
+    """Params and metrics of several runs side by side, with every metric's history."""
+    import pandas as pd
+
+    from .errors import ValidationError
+    from .tracking import get_store
+
+    if len(run_refs) < 2:
+        raise ValidationError("compare takes at least two runs, such as compare RUN1 RUN2.")
+    store = store or get_store()
+    runs = [store.get_run(ref) for ref in run_refs]
+    labels = [_label(run) for run in runs]
+    param_keys = sorted({k for run in runs for k in run.params})
+    metric_keys = sorted({k for run in runs for k in run.metrics})
+    params = pd.DataFrame(
+        {label: [run.params.get(k) for k in param_keys] for label, run in zip(labels, runs)},
+        index=pd.Index(param_keys, name="param"),
+    )
+    metrics = pd.DataFrame(
+        {label: [run.metrics.get(k, math.nan) for k in metric_keys]
+         for label, run in zip(labels, runs)},
+        index=pd.Index(metric_keys, name="metric"),
+    )
+    histories = {
+        key: {label: store.metric_history(run.run_id, key)
+              for label, run in zip(labels, runs) if key in run.metrics}
+        for key in metric_keys
+    }
+    return RunComparison(runs, params, metrics, histories)

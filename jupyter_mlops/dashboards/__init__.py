@@ -1,0 +1,1 @@
+"""Rendering only: HTML and plots built from results the core computed."""

@@ -1,0 +1,44 @@
+"""Matplotlib drawings. Each takes ``ax=None`` and returns the Axes it drew on.
+
+User text (run and metric names) is drawn with math parsing off, so a ``$`` in a name is
+shown as typed instead of raising a mathtext error.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    # A bare Figure, not pyplot: nothing is registered with the notebook's backend.
+    return Figure(figsize=(6.4, 3.6)).add_subplot()
+
+
+def plot_metric_histories(histories: dict[str, dict[str, list[Any]]], ax=None):
+    """One line per (run, metric) over steps."""
+    ax = _axes(ax)
+    for key, per_run in histories.items():
+        for label, points in per_run.items():
+            if len(points) < 2:
+                continue
+            line_label = f"{label}: {key}"
+            ax.plot([p.step for p in points], [p.value for p in points], marker=".",
+                    label=line_label)
+    ax.set_xlabel("step", parse_math=False)
+    ax.set_ylabel("value", parse_math=False)
+    if ax.lines:
+        legend = ax.legend(fontsize=8)
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+    return ax
+
+
+def figure_png(figure, dpi: int = 96) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()

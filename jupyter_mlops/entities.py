@@ -1,0 +1,94 @@
+"""Plain, immutable records returned by the public API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    step: int
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str | None
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    name: str
+    role: str
+    fingerprint: str
+    kind: str
+    shape: tuple[int, ...]
+    columns: list[str] | None
+    dtypes: list[str] | None
+
+
+@dataclass(frozen=True)
+class CellExecution:
+    id: int
+    session_id: str
+    execution_count: int | None
+    cell_id: str | None
+    source: str
+    defined: list[str]
+    used: list[str]
+    started: float
+    duration_s: float | None
+    status: str
+    error: str | None
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tracked run, as stored. ``metric_history`` reads every step on demand."""
+
+    run_id: str
+    experiment: str
+    name: str | None
+    status: str
+    start_time: float
+    end_time: float | None
+    session_id: str | None
+    cell_id: str | None
+    execution_count: int | None
+    source: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: list[Artifact]
+    inputs: list[DatasetInput]
+    cells: list[CellExecution]
+    error_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    _store: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.end_time is None else self.end_time - self.start_time
+
+    def metric_history(self, key: str) -> list[Metric]:
+        """Every logged step of ``key``, in step order."""
+        if self._store is None:
+            raise RuntimeError("This Run was built without a store; use get_run(run_id).")
+        return self._store.metric_history(self.run_id, key)
+
+    def _repr_html_(self) -> str:
+        from .dashboards.runs import run_html
+
+        return run_html(self)

@@ -1,0 +1,56 @@
+"""One exception hierarchy, so callers can catch ``MLOpsError`` and users read one line.
+
+Every message says what happened, the offending value and what to do next.
+"""
+
+from __future__ import annotations
+
+
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr`` of a value cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class MLOpsError(Exception):
+    """Base class of every error jupyter_mlops raises on purpose."""
+
+
+class ValidationError(MLOpsError, ValueError):
+    """A name, parameter or metric value that cannot be stored as given."""
+
+
+class NotFoundError(MLOpsError, LookupError):
+    """A run, model, version, alias or artifact that is not in the store."""
+
+
+class IntegrityError(MLOpsError):
+    """Stored bytes that no longer match their recorded hash."""
+
+
+class ModelSerializationError(MLOpsError, TypeError):
+    """A model object that cannot be serialized."""
+
+
+class StoreError(MLOpsError):
+    """The store cannot be used as asked; nothing was written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the write lock for longer than the busy timeout."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store was opened read-only, or its file cannot be written."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the store's page limit) is full."""
+
+
+class StoreCorruptError(StoreError):
+    """The store file is not a readable SQLite database."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer jupyter_mlops."""

@@ -1,0 +1,79 @@
+"""Data fingerprints: what a run read, identified by content rather than by name.
+
+A fingerprint is a sha256 over the shape, column names, dtypes and every value, so two
+runs that read the same numbers share it whatever the variable was called, and any
+change to one value changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+FINGERPRINT_LENGTH = 32
+
+
+def data_kind(value: Any) -> str | None:
+    """'dataframe', 'series' or 'ndarray' for data we fingerprint, else None; never imports."""
+    cls = type(value)
+    module = cls.__module__
+    if module.startswith("pandas"):
+        if cls.__name__ == "DataFrame":
+            return "dataframe"
+        if cls.__name__ == "Series":
+            return "series"
+        return None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return "ndarray"
+    return None
+
+
+def _pandas_bytes(obj: Any) -> bytes:
+    import pandas as pd
+
+    try:
+        hashed = pd.util.hash_pandas_object(obj, index=True)
+    except TypeError:  # unhashable cells such as lists: hash their text instead
+        hashed = pd.util.hash_pandas_object(obj.astype(str), index=True)
+    return hashed.to_numpy().tobytes()
+
+
+def fingerprint(value: Any) -> dict[str, Any] | None:
+    """``{fingerprint, kind, shape, columns, dtypes}`` for a DataFrame, Series or array."""
+    kind = data_kind(value)
+    if kind is None:
+        return None
+    hasher = hashlib.sha256()
+    columns = dtypes = None
+    if kind == "dataframe":
+        columns = [str(c) for c in value.columns]
+        dtypes = [str(t) for t in value.dtypes]
+        body = _pandas_bytes(value)
+    elif kind == "series":
+        columns = [str(value.name)]
+        dtypes = [str(value.dtype)]
+        body = _pandas_bytes(value)
+    else:
+        import numpy as np
+
+        dtypes = [str(value.dtype)]
+        if value.dtype.hasobject:
+            import pandas as pd
+
+            body = _pandas_bytes(pd.Series(value.reshape(-1)))
+        else:
+            body = np.ascontiguousarray(value).view(np.uint8).reshape(-1).data
+    shape = [int(n) for n in value.shape]
+    header = json.dumps([kind, shape, columns, dtypes], separators=(",", ":"))
+    hasher.update(header.encode())
+    hasher.update(body)
+    return {
+        "fingerprint": hasher.hexdigest()[:FINGERPRINT_LENGTH],
+        "kind": kind,
+        "shape": shape,
+        "columns": columns,
+        "dtypes": dtypes,
+    }

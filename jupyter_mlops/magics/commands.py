@@ -1,0 +1,127 @@
+"""``%mlops SUBCOMMAND``: one line magic, a small function per subcommand.
+
+Each subcommand parses its words, looks names up in the user namespace by dictionary
+(never ``eval``), calls the library and returns its result object, so the result can be
+assigned (``runs = %mlops runs``) and is shown as an HTML table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.utils.text import dedent
+
+from ..errors import MLOpsError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}. See %mlops --help.")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            print(message)
+        raise _HelpShown
+
+
+class _HelpShown(Exception):
+    """argparse printed help; the magic returns quietly."""
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="%mlops", description="Runs, models and cell history of this store.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="SUBCOMMAND")
+
+    runs = sub.add_parser("runs", help="List runs (newest first) as a DataFrame.")
+    runs.add_argument("-e", "--experiment", action="append", default=None)
+    runs.add_argument("-f", "--filter", default=None,
+                      help="e.g. \"metrics.acc > 0.9 and params.C = 0.5\"")
+    runs.add_argument("-o", "--order-by", action="append", default=None,
+                      help="e.g. \"metrics.acc DESC\"; repeat for several keys")
+    runs.add_argument("-n", "--max-results", type=int, default=None)
+
+    show = sub.add_parser("show", help="Show one run: params, metrics, data, artifacts, cell.")
+    show.add_argument("run", help="run id or a unique prefix of it (8 characters are shown)")
+
+    compare = sub.add_parser("compare", help="Runs side by side, differences highlighted.")
+    compare.add_argument("runs", nargs="+")
+
+    history = sub.add_parser("history", help="Cell executions in the order they ran.")
+    history.add_argument("--session", default=None, help="a session id, or 'all'")
+    history.add_argument("--all", action="store_true", help="every session in the store")
+
+    store = sub.add_parser("store", help="Show the store in use, or switch to PATH.")
+    store.add_argument("path", nargs="?", default=None)
+    return parser
+
+
+def _split(line: str) -> list[str]:
+    from IPython.utils.process import arg_split
+
+    return arg_split(line, posix=True)
+
+
+@magics_class
+class MLOpsMagics(Magics):
+    @line_magic
+    def mlops(self, line: str = "") -> Any:
+        """Runs, models and cell history: ``%mlops SUBCOMMAND [...]``; ``%mlops --help``."""
+        parser = build_parser()
+        try:
+            args = parser.parse_args(_split(line))
+        except _HelpShown:
+            return None
+        if args.command is None:
+            parser.print_help()
+            return None
+        handler = getattr(self, f"_cmd_{args.command}")
+        try:
+            return handler(args)
+        except MLOpsError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _cmd_runs(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import frame_html
+        from ..search import search_runs
+
+        frame = search_runs(args.experiment, args.filter, args.order_by, args.max_results)
+
+        def render(view) -> str:
+            keys = [c for c in view.columns if c.startswith(("params.", "metrics."))]
+            columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s", *keys]
+            shown = view.assign(run_id=[r[:8] for r in view["run_id"]])
+            return frame_html(shown, columns, note=f"{len(view)} runs")
+
+        return listing(frame, render)
+
+    def _cmd_show(self, args) -> Any:
+        from ..tracking import get_run
+
+        return get_run(args.run)
+
+    def _cmd_compare(self, args) -> Any:
+        from ..compare import compare_runs
+
+        return compare_runs(args.runs)
+
+    def _cmd_history(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import history_html
+        from ..history import cell_history
+
+        session = "all" if args.all else args.session
+        return listing(cell_history(session), history_html)
+
+    def _cmd_store(self, args) -> Any:
+        from ..tracking import get_store, set_store
+
+        store = set_store(args.path) if args.path else get_store()
+        print(f"jupyter_mlops store: {store.path}")
+        return None
+
+
+MLOpsMagics.mlops.__doc__ = dedent(MLOpsMagics.mlops.__doc__ or "") + "\n" + build_parser().format_help()

@@ -1,0 +1,198 @@
+"""The kernel hooks: capture every cell, and turn ``%%track`` cells into runs.
+
+Nothing here may break or change the user's cell. Every failure of ours becomes one line
+on stderr (``jupyter_mlops: ...``), never a traceback, and never IPython's "Error in
+callback".
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import IPython
+
+from ..autolog import autolog, figure_numbers, input_datasets, log_figures, new_figures
+from ..capture import CellCapture, CellRecord
+from ..cellnames import CellNames, analyze
+from ..tracking import ActiveRun, _end, get_store, start_run
+from .track import TrackOptions, TrackTransformer, parse_track_line, track_header
+
+# IPython 9 counts the cell before firing pre_run_cell; IPython 8 after it ran.
+_COUNTED_BEFORE_PRE = IPython.version_info[0] >= 9
+
+
+@dataclass
+class TrackedCell:
+    run: ActiveRun
+    options: TrackOptions
+    names: CellNames
+    figures_before: set[int] = field(default_factory=set)
+
+
+class KernelHooks:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.capture = CellCapture()
+        self.transformer = TrackTransformer()
+        self._stack: list[Any] = []
+        self._record: CellRecord | None = None
+        self._tracked: TrackedCell | None = None
+        self._warned: set[str] = set()
+
+    # -- registration ----------------------------------------------------------------
+
+    def register(self) -> None:
+        events = self.shell.events
+        events.register("pre_run_cell", self.pre_run_cell)
+        events.register("post_run_cell", self.post_run_cell)
+        # First in line, so figures are saved before the inline backend closes them.
+        events.callbacks["post_execute"].insert(0, self.post_execute)
+        self.shell.input_transformers_cleanup.append(self.transformer)
+
+    def unregister(self) -> None:
+        events = self.shell.events
+        for name, callback in (("pre_run_cell", self.pre_run_cell),
+                               ("post_run_cell", self.post_run_cell),
+                               ("post_execute", self.post_execute)):
+            if callback in events.callbacks[name]:
+                events.unregister(name, callback)
+        if self.transformer in self.shell.input_transformers_cleanup:
+            self.shell.input_transformers_cleanup.remove(self.transformer)
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _warn(self, what: str, exc: BaseException, *, once: bool = False) -> None:
+        message = f"{type(exc).__name__}: {exc}".split("\n", 1)[0]
+        if once:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        print(f"jupyter_mlops: {what} ({message}). The cell itself ran normally.",
+              file=sys.stderr)
+
+    # -- events ----------------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        self._stack.append(info)
+        if len(self._stack) > 1:
+            return  # a cell run from inside another cell belongs to its parent
+        self._record = None
+        self._tracked = None
+        raw = info.raw_cell or ""
+        count = self.shell.execution_count
+        if _COUNTED_BEFORE_PRE and info.store_history:
+            count -= 1
+        cell_id = getattr(info, "cell_id", None)
+        header = track_header(raw)
+        run_id = None
+        try:
+            store = get_store()
+            if header is not None:
+                run_id = self._begin_run(info, raw, header, count, cell_id)
+            code = getattr(info, "transformed_cell", None)
+            if code is None:
+                code = self.shell.transform_cell(raw)
+            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not record this cell", exc, once=run_id is None)
+        if self._tracked is not None:
+            self.transformer.tracking = True
+            self._tracked.names = self._record.names if self._record else analyze(raw)
+            try:
+                inputs = input_datasets(self._tracked.names, self.shell.user_ns)
+                if inputs:
+                    self._tracked.run.store.add_datasets(self._tracked.run.run_id, inputs)
+            except Exception as exc:  # noqa: BLE001
+                self._warn("could not fingerprint the cell's input data", exc)
+
+    def _begin_run(self, info: Any, raw: str, header: str, count: int, cell_id: str | None):
+        try:
+            options = parse_track_line(header)
+        except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
+            return None
+        try:
+            run = start_run(
+                options.name, options.experiment, options.tags, nested=True,
+                session_id=self.capture.session_id, cell_id=cell_id, execution_count=count,
+                source=raw,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not start a run for this cell", exc)
+            return None
+        self._tracked = TrackedCell(run, options, CellNames(), figure_numbers())
+        return run.run_id
+
+    def post_execute(self) -> None:
+        tracked = self._tracked
+        if tracked is None or len(self._stack) != 1 or not tracked.options.autolog:
+            return
+        try:
+            figures = new_figures(tracked.figures_before)
+            if figures:
+                log_figures(tracked.run.store, tracked.run.run_id, figures)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not save the cell's figures", exc)
+
+    def post_run_cell(self, result: Any) -> None:
+        info = getattr(result, "info", None)
+        if not self._stack or (info is not None and self._stack[-1] is not info):
+            return  # an empty cell, for which IPython fires no pre_run_cell
+        self._stack.pop()
+        if self._stack:
+            return
+        error = result.error_before_exec or result.error_in_exec
+        count = result.execution_count
+        tracked, self._tracked = self._tracked, None
+        self.transformer.tracking = False
+        if tracked is not None:
+            self._end_run(tracked, error, count)
+        record, self._record = self._record, None
+        if record is not None:
+            try:
+                self.capture.end(record, count, error)
+            except Exception as exc:  # noqa: BLE001
+                self._warn("could not record this cell", exc, once=True)
+
+    def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
+        run = tracked.run
+        if error is None and tracked.options.autolog:
+            try:
+                autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
+            except Exception as exc:  # noqa: BLE001
+                self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+        if error is None:
+            status = "FINISHED"
+        elif isinstance(error, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        try:
+            _end(run, status, error, execution_count=count)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"could not end run {run.run_id[:8]}", exc)
+
+    # -- direct calls of the cell magic ------------------------------------------------
+
+    def run_tracked_body(self, options: TrackOptions, body: str) -> None:
+        """``run_cell_magic('track', ...)`` called directly: run the body inside a run."""
+        if self.transformer.tracking:
+            from IPython.core.error import UsageError
+
+            raise UsageError("nested %%track is not supported: the outer cell is already a run.")
+        names = analyze(self.shell.transform_cell(body))
+        run = start_run(options.name, options.experiment, options.tags, nested=True,
+                        session_id=self.capture.session_id, source=body)
+        tracked = TrackedCell(run, options, names, figure_numbers())
+        inputs = input_datasets(names, self.shell.user_ns)
+        if inputs:
+            run.store.add_datasets(run.run_id, inputs)
+        self.transformer.tracking = True
+        try:
+            result = self.shell.run_cell(body, store_history=False)
+        finally:
+            self.transformer.tracking = False
+        if tracked.options.autolog:
+            log_figures(run.store, run.run_id, new_figures(tracked.figures_before))
+        self._end_run(tracked, result.error_before_exec or result.error_in_exec, None)

@@ -1,0 +1,124 @@
+"""``%%track``: run a cell inside a run, exactly as it would run without the magic.
+
+The body is not re-executed by the magic. An input transformer removes the ``%%track``
+line, so IPython runs the body as an ordinary cell (same output, ``_``, ``Out``,
+top-level ``await``, magics, ``global``, ``del``), and the kernel hooks start the run before
+the cell and end it after. The registered cell magic below gives ``%%track?`` its help and
+serves the rare direct call of ``run_cell_magic('track', ...)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..errors import ValidationError
+from ..validation import check_name, check_tag
+
+TRACK_HEADER = re.compile(r"^%%track(?:[ \t]+(?P<args>.*?))?[ \t]*$")
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    name: str | None = None
+    experiment: str = "default"
+    tags: dict[str, str] = field(default_factory=dict)
+    autolog: bool = True
+
+
+@magic_arguments()
+@argument("run_name", nargs="?", default=None, help="Name of the run (same as -n).")
+@argument("-n", "--name", default=None, help="Name of the run.")
+@argument("-e", "--experiment", default="default", help="Experiment the run belongs to.")
+@argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+          help="Tag the run; repeat for several tags.")
+@argument("--no-autolog", action="store_true",
+          help="Log only what the cell logs explicitly with log_* calls.")
+def _track_signature(line: str) -> None:
+    """Record the cell as a run: params, metrics, models, figures and input data."""
+
+
+def parse_track_line(line: str) -> TrackOptions:
+    """Options of a ``%%track`` line; a mistake raises UsageError with one line to read."""
+    args = parse_argstring(_track_signature, line)
+    if args.name and args.run_name:
+        raise UsageError("%%track takes the run name once: either NAME or -n NAME.")
+    tags: dict[str, str] = {}
+    try:
+        for item in args.tag:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"--tag takes KEY=VALUE; got {item!r}.")
+            tags[check_name("Tag key", key)] = check_tag(key, value)
+        name = args.name or args.run_name
+        if name is not None:
+            check_name("Run name", name)
+        check_name("Experiment name", args.experiment)
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
+    return TrackOptions(name, args.experiment, tags, not args.no_autolog)
+
+
+def track_header(raw_cell: str) -> str | None:
+    """The arguments of the ``%%track`` line opening ``raw_cell``, or None."""
+    stripped = raw_cell.lstrip("\n\r \t")
+    first = stripped.split("\n", 1)[0].rstrip("\r")
+    match = TRACK_HEADER.match(first)
+    if match is None:
+        return None
+    return match.group("args") or ""
+
+
+class TrackTransformer:
+    """Cleanup transformer: drops the ``%%track`` line so the body runs as a normal cell.
+
+    It keeps a blank line in its place, so line numbers in tracebacks match the cell.
+    """
+
+    def __init__(self) -> None:
+        self.tracking = False  # set by the kernel hooks while a tracked cell runs
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        if not lines:
+            return lines
+        first = lines[0].rstrip("\r\n")
+        match = TRACK_HEADER.match(first)
+        if match is None:
+            return lines
+        if self.tracking:
+            raise UsageError("nested %%track is not supported: the outer cell is already a run.")
+        parse_track_line(match.group("args") or "")
+        rest = lines[1:]
+        if rest and rest[0].startswith("%%"):
+            return rest  # another cell magic must stay on the first line
+        return ["\n", *rest]
+
+
+@magics_class
+class TrackMagics(Magics):
+    def __init__(self, shell, hooks) -> None:
+        super().__init__(shell)
+        self.hooks = hooks
+
+    @magic_arguments()
+    @argument("run_name", nargs="?", default=None, help="Name of the run (same as -n).")
+    @argument("-n", "--name", default=None, help="Name of the run.")
+    @argument("-e", "--experiment", default="default", help="Experiment the run belongs to.")
+    @argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+              help="Tag the run; repeat for several tags.")
+    @argument("--no-autolog", action="store_true",
+              help="Log only what the cell logs explicitly with log_* calls.")
+    @cell_magic
+    def track(self, line: str, cell: str):
+        """Record this cell as a run.
+
+        Params are the names the cell binds to literals, metrics the other numbers it binds,
+        fitted scikit-learn estimators are saved as models, matplotlib figures as PNG, and
+        the DataFrames and arrays it reads are fingerprinted. An exception ends the run
+        FAILED (KeyboardInterrupt: KILLED) and still reaches you.
+        """
+        return self.hooks.run_tracked_body(parse_track_line(line), cell)

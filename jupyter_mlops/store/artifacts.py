@@ -1,0 +1,95 @@
+"""Content-addressed files: ``artifacts/<first two hex>/<sha256>``.
+
+The same bytes are stored once however many runs log them. Files are written to a
+temporary name and renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import IntegrityError, NotFoundError, ValidationError, shorten
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+            raise ValidationError(
+                f"An artifact digest is 64 lowercase hex characters; got {shorten(sha256)}."
+            )
+        return self.root / sha256[:2] / sha256
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path_for(digest)
+        if not target.exists():
+            self._write_atomically(target, lambda out: out.write(data))
+        return digest, len(data)
+
+    def put_file(self, source: str | os.PathLike[str]) -> tuple[str, int]:
+        """Copy a file in while hashing it, in bounded memory."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            target = self.path_for(hasher.hexdigest())
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return hasher.hexdigest(), size
+
+    def _write_atomically(self, target: Path, write) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def open(self, sha256: str) -> BinaryIO:
+        path = self.path_for(sha256)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"Artifact {sha256[:12]} is recorded but its file is missing from {self.root}."
+            ) from None
+
+    def read_verified(self, sha256: str) -> bytes:
+        """The bytes of an artifact, refused if they no longer hash to ``sha256``."""
+        with self.open(sha256) as handle:
+            data = handle.read()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise IntegrityError(
+                f"Artifact file {sha256[:12]} was changed on disk (its sha256 is now "
+                f"{actual[:12]}); it was not loaded. Log it again from its source."
+            )
+        return data

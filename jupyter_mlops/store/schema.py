@@ -1,0 +1,217 @@
+"""The store's schema as an ordered list of migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. Each migration runs in
+its own ``BEGIN IMMEDIATE`` transaction together with its bookkeeping row, so a crash or
+a second process opening the same store at the same moment can never apply a step twice
+or leave half of one behind. Migrations are plain SQL so that opening a store needs
+nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Migration(NamedTuple):
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs",
+        """
+        CREATE TABLE experiments (
+            experiment_id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL
+        );
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+            name TEXT,
+            status TEXT NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL,
+            heartbeat REAL NOT NULL,
+            pid INTEGER,
+            host TEXT,
+            proc_start TEXT,
+            error_type TEXT,
+            error TEXT,
+            traceback TEXT
+        );
+        CREATE INDEX runs_experiment_start ON runs(experiment_id, start_time);
+        CREATE INDEX runs_status ON runs(status);
+        CREATE TABLE params (
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE metrics (
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            key TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            value REAL,
+            is_nan INTEGER NOT NULL DEFAULT 0,
+            timestamp REAL NOT NULL
+        );
+        CREATE INDEX metrics_run_key_step ON metrics(run_id, key, step);
+        CREATE TABLE tags (
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, key)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        2,
+        "cell capture",
+        """
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            pid INTEGER,
+            host TEXT,
+            proc_start TEXT,
+            started REAL NOT NULL,
+            notebook TEXT,
+            python TEXT
+        );
+        CREATE TABLE cells (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions(session_id),
+            execution_count INTEGER,
+            cell_id TEXT,
+            source TEXT NOT NULL,
+            defined TEXT NOT NULL DEFAULT '[]',
+            used TEXT NOT NULL DEFAULT '[]',
+            started REAL NOT NULL,
+            duration_s REAL,
+            status TEXT NOT NULL,
+            error TEXT,
+            run_id TEXT REFERENCES runs(run_id)
+        );
+        CREATE INDEX cells_session ON cells(session_id, id);
+        CREATE INDEX cells_run ON cells(run_id);
+        ALTER TABLE runs ADD COLUMN session_id TEXT REFERENCES sessions(session_id);
+        ALTER TABLE runs ADD COLUMN cell_id TEXT;
+        ALTER TABLE runs ADD COLUMN execution_count INTEGER;
+        ALTER TABLE runs ADD COLUMN source TEXT;
+        """,
+    ),
+    Migration(
+        3,
+        "artifacts and datasets",
+        """
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            media_type TEXT,
+            created REAL NOT NULL,
+            UNIQUE (run_id, name)
+        );
+        CREATE INDEX artifacts_sha256 ON artifacts(sha256);
+        CREATE TABLE datasets (
+            fingerprint TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            shape TEXT NOT NULL,
+            columns TEXT,
+            dtypes TEXT,
+            created REAL NOT NULL
+        );
+        CREATE TABLE run_datasets (
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            fingerprint TEXT NOT NULL REFERENCES datasets(fingerprint),
+            PRIMARY KEY (run_id, name, role)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        4,
+        "latest metrics",
+        # search_runs reads one row per (run, metric) instead of scanning every step.
+        """
+        CREATE TABLE latest_metrics (
+            run_id TEXT NOT NULL REFERENCES runs(run_id),
+            key TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            value REAL,
+            is_nan INTEGER NOT NULL DEFAULT 0,
+            timestamp REAL NOT NULL,
+            PRIMARY KEY (run_id, key)
+        ) WITHOUT ROWID;
+        INSERT INTO latest_metrics (run_id, key, step, value, is_nan, timestamp)
+        SELECT m.run_id, m.key, m.step, m.value, m.is_nan, m.timestamp
+        FROM metrics m
+        WHERE m.rowid = (
+            SELECT m2.rowid FROM metrics m2
+            WHERE m2.run_id = m.run_id AND m2.key = m.key
+            ORDER BY m2.step DESC, m2.timestamp DESC, m2.rowid DESC LIMIT 1
+        );
+        CREATE INDEX latest_metrics_key_value ON latest_metrics(key, value);
+        CREATE INDEX runs_start ON runs(start_time);
+        """,
+    ),
+)
+
+# Evaluations and drift reports keep their numbers as strict JSON (NaN as null), and their
+# figures as artifacts named by sha256.
+MIGRATIONS += (
+    Migration(
+        5,
+        "evaluations",
+        """
+        CREATE TABLE evaluations (
+            evaluation_id TEXT PRIMARY KEY,
+            run_id TEXT REFERENCES runs(run_id),
+            model_uri TEXT,
+            name TEXT,
+            task TEXT NOT NULL,
+            created REAL NOT NULL,
+            dataset_fingerprint TEXT,
+            n_rows INTEGER,
+            metrics TEXT NOT NULL,
+            details TEXT,
+            figures TEXT
+        );
+        CREATE INDEX evaluations_run ON evaluations(run_id);
+        CREATE INDEX evaluations_model ON evaluations(model_uri, created);
+        """,
+    ),
+    Migration(
+        6,
+        "drift reports",
+        """
+        CREATE TABLE drift_reports (
+            report_id TEXT PRIMARY KEY,
+            run_id TEXT REFERENCES runs(run_id),
+            model_uri TEXT,
+            created REAL NOT NULL,
+            reference_fingerprint TEXT,
+            current_fingerprint TEXT,
+            n_columns INTEGER NOT NULL,
+            n_drifted INTEGER NOT NULL,
+            share_drifted REAL NOT NULL,
+            drift_share REAL NOT NULL,
+            dataset_drift INTEGER NOT NULL,
+            columns TEXT NOT NULL,
+            options TEXT,
+            figures TEXT
+        );
+        CREATE INDEX drift_reports_model ON drift_reports(model_uri, created);
+        CREATE INDEX drift_reports_run ON drift_reports(run_id);
+        """,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version

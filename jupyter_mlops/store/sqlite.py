@@ -1,0 +1,590 @@
+"""The store: one SQLite file in WAL mode plus a folder of content-addressed artifacts.
+
+One connection per process and store, guarded by a lock so threads can share it. Every
+write is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front, so two
+writers queue on the busy timeout instead of failing half way (a deferred ``BEGIN``
+upgrades its lock late and gets SQLITE_BUSY without waiting).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..entities import Artifact, CellExecution, DatasetInput, Metric, Run
+from ..errors import (
+    NotFoundError,
+    SchemaVersionError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    ValidationError,
+    shorten,
+)
+from .artifacts import ArtifactStore
+from .process import current_process, is_alive
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+DB_NAME = "mlops.db"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+_INSERT_METRIC = (
+    "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_LATEST = """
+INSERT INTO latest_metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, key) DO UPDATE SET
+    step = excluded.step, value = excluded.value, is_nan = excluded.is_nan,
+    timestamp = excluded.timestamp
+WHERE excluded.step >= latest_metrics.step
+"""
+_HEARTBEAT = "UPDATE runs SET heartbeat = ? WHERE run_id = ?"
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def decode_metric(value: float | None, is_nan: int) -> float:
+    # SQLite turns NaN into NULL, so NaN is kept as a flag beside a NULL value.
+    return float("nan") if is_nan else float(value)  # type: ignore[arg-type]
+
+
+class Store:
+    """A jupyter_mlops store folder: ``mlops.db`` and ``artifacts/``.
+
+    Examples
+    --------
+    >>> store = Store(tmp_path / ".mlops")          # doctest: +SKIP
+    >>> store.schema_version == SCHEMA_VERSION       # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        busy_timeout_s: float | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.db_path = self.path / DB_NAME
+        self.read_only = read_only
+        if busy_timeout_s is None:
+            busy_timeout_s = float(os.environ.get(BUSY_TIMEOUT_ENV, DEFAULT_BUSY_TIMEOUT_S))
+        self.busy_timeout_s = busy_timeout_s
+        self.artifacts = ArtifactStore(self.path / "artifacts")
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._next_step: dict[tuple[str, str], int] = {}
+        self.connection()  # open now: a bad path or a newer schema should fail here, once
+
+    # -- connection and schema -------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """The process's connection, reopened after a fork."""
+        if self._conn is None or self._pid != os.getpid():
+            with self._lock:
+                if self._conn is None or self._pid != os.getpid():
+                    self._conn = self._open()
+                    self._pid = os.getpid()
+                    self._next_step.clear()
+                    if not self.read_only:
+                        self.reap_dead_runs()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            if not self.db_path.exists():
+                raise NotFoundError(f"No store at {self.path}; there is nothing to read.")
+            uri = f"file:{self.db_path.as_posix()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreReadOnlyError(
+                    f"Cannot create the store folder {self.path}: {exc.strerror}. "
+                    "Choose another folder with set_store(PATH) or %mlops store PATH."
+                ) from None
+            conn = sqlite3.connect(
+                self.db_path, isolation_level=None, check_same_thread=False, timeout=0
+            )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise self._translate(exc) from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise SchemaVersionError(
+                f"Store schema {version} at {self.db_path} is newer than this jupyter_mlops "
+                f"supports ({SCHEMA_VERSION}). Upgrade with pip install -U jupyter-mlops. "
+                "Nothing was written."
+            )
+        if version < SCHEMA_VERSION:
+            if self.read_only:
+                conn.close()
+                raise SchemaVersionError(
+                    f"Store {self.db_path} has schema {version} and needs an upgrade to "
+                    f"{SCHEMA_VERSION}; open it once without read_only to upgrade it."
+                )
+            self._migrate(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        for migration in MIGRATIONS:
+            with self._transaction(conn):
+                # Re-read inside the write lock: another process may have just applied it.
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current >= migration.version:
+                    continue
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS _migrations "
+                    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
+                )
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO _migrations (version, name, applied) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+                conn.execute(f"PRAGMA user_version = {migration.version}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.connection().execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- transactions ----------------------------------------------------------------
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        text = str(exc).lower()
+        where = self.db_path
+        if "locked" in text or "busy" in text:
+            return StoreLockedError(
+                f"Store {where} stayed locked by another process for {self.busy_timeout_s:g} s; "
+                f"nothing was written. Retry, or wait longer by setting {BUSY_TIMEOUT_ENV}."
+            )
+        if "readonly" in text or "read-only" in text or "read only" in text:
+            return StoreReadOnlyError(
+                f"Store {where} is read-only; nothing was written. Choose a writable store "
+                "with set_store(PATH) or %mlops store PATH."
+            )
+        if "full" in text:
+            return StoreFullError(
+                f"Store {where} is full (SQLITE_FULL); nothing more was written and what was "
+                "stored before is intact. Free disk space, then retry."
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return StoreCorruptError(
+                f"{where} is not a readable jupyter_mlops store ({exc}). It was left untouched; "
+                "move it aside or choose another store with set_store(PATH)."
+            )
+        if "unable to open" in text:
+            return StoreReadOnlyError(
+                f"Cannot open store {where}; check that its folder exists and is writable, "
+                "or choose another with set_store(PATH)."
+            )
+        return StoreError(f"Store {where}: {exc}")
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from None
+            try:
+                yield conn
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise self._translate(exc) from None
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._translate(exc) from None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; everything inside commits together or not at all."""
+        if self.read_only:
+            raise StoreReadOnlyError(
+                f"Store {self.db_path} was opened read-only; nothing was written. Open it "
+                "without read_only, or choose another store with set_store(PATH)."
+            )
+        with self._transaction(self.connection()) as conn:
+            yield conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self.connection().execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._translate(exc) from None
+
+    @property
+    def db(self):
+        """A sqlite_utils.Database over this store's connection, for ad-hoc queries."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.connection())
+
+    # -- liveness --------------------------------------------------------------------
+
+    def reap_dead_runs(self) -> list[str]:
+        """Mark KILLED the RUNNING runs whose process is gone; returns their ids."""
+        rows = self.query(
+            "SELECT run_id, pid, host, proc_start FROM runs WHERE status = 'RUNNING'"
+        )
+        dead = [run_id for run_id, pid, host, start in rows if not is_alive(pid, host, start)]
+        sessions = self.query(
+            "SELECT DISTINCT s.session_id, s.pid, s.host, s.proc_start FROM sessions s "
+            "JOIN cells c ON c.session_id = s.session_id WHERE c.status = 'running'"
+        )
+        dead_sessions = [s for s, pid, host, start in sessions if not is_alive(pid, host, start)]
+        if not dead and not dead_sessions:
+            return []
+        with self.write() as conn:
+            conn.executemany(
+                "UPDATE runs SET status = 'KILLED', end_time = heartbeat, "
+                "error_type = 'ProcessDied', error = 'The process running this run ended "
+                "before the run did (killed or crashed).' "
+                "WHERE run_id = ? AND status = 'RUNNING'",
+                [(run_id,) for run_id in dead],
+            )
+            conn.executemany(
+                "UPDATE cells SET status = 'killed' WHERE session_id = ? AND status = 'running'",
+                [(session,) for session in dead_sessions],
+            )
+        return dead
+
+    # -- runs --------------------------------------------------------------------------
+
+    def _experiment_id(self, conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute(
+            "SELECT experiment_id FROM experiments WHERE name = ?", (name,)
+        ).fetchone()
+        if row:
+            return row[0]
+        return conn.execute(
+            "INSERT INTO experiments (name, created) VALUES (?, ?)", (name, time.time())
+        ).lastrowid
+
+    def create_run(
+        self,
+        run_id: str,
+        experiment: str,
+        name: str | None,
+        tags: dict[str, str] | None = None,
+        *,
+        session_id: str | None = None,
+        cell_id: str | None = None,
+        execution_count: int | None = None,
+        source: str | None = None,
+    ) -> float:
+        pid, host, start = current_process()
+        now = time.time()
+        with self.write() as conn:
+            experiment_id = self._experiment_id(conn, experiment)
+            conn.execute(
+                "INSERT INTO runs (run_id, experiment_id, name, status, start_time, heartbeat, "
+                "pid, host, proc_start, session_id, cell_id, execution_count, source) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, experiment_id, name, now, now, pid, host, start, session_id,
+                 cell_id, execution_count, source),
+            )
+            if tags:
+                conn.executemany(
+                    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                    [(run_id, k, v) for k, v in tags.items()],
+                )
+        return now
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error_type: str | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+        execution_count: int | None = None,
+    ) -> None:
+        now = time.time()
+        with self.write() as conn:
+            updated = conn.execute(
+                "UPDATE runs SET status = ?, end_time = ?, heartbeat = ?, error_type = ?, "
+                "error = ?, traceback = ?, execution_count = coalesce(?, execution_count) "
+                "WHERE run_id = ? AND status = 'RUNNING'",
+                (status, now, now, error_type, error, traceback, execution_count, run_id),
+            ).rowcount
+            if not updated:
+                row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"No run {run_id!r} in {self.path}.")
+        self._forget_steps(run_id)
+
+    def _forget_steps(self, run_id: str) -> None:
+        for key in [k for k in self._next_step if k[0] == run_id]:
+            del self._next_step[key]
+
+    def log_params(self, run_id: str, encoded: dict[str, str]) -> None:
+        """Params are write-once: the same value again is fine, a different one is refused."""
+        if not encoded:
+            return
+        with self.write() as conn:
+            existing = dict(
+                conn.execute(
+                    f"SELECT key, value FROM params WHERE run_id = ? AND key IN "
+                    f"({','.join('?' * len(encoded))})",
+                    (run_id, *encoded),
+                ).fetchall()
+            )
+            for key, value in encoded.items():
+                if key in existing and existing[key] != value:
+                    raise ValidationError(
+                        f"Param {key!r} was already logged as {shorten(existing[key])}; "
+                        f"got {shorten(value)}. Params are write-once: log a metric or a "
+                        "tag for values that change, or start a new run."
+                    )
+            conn.executemany(
+                "INSERT OR IGNORE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                [(run_id, k, v) for k, v in encoded.items()],
+            )
+            conn.execute(_HEARTBEAT, (time.time(), run_id))
+
+    def next_step(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
+        cache_key = (run_id, key)
+        step = self._next_step.get(cache_key)
+        if step is None:
+            row = conn.execute(
+                "SELECT max(step) FROM metrics WHERE run_id = ? AND key = ?", (run_id, key)
+            ).fetchone()
+            step = 0 if row[0] is None else row[0] + 1
+        return step
+
+    def log_metrics(
+        self, run_id: str, values: Iterable[tuple[str, float, int | None]], timestamp: float
+    ) -> None:
+        """Append metric values; a ``None`` step means one past the key's last step."""
+        with self.write() as conn:
+            rows = []
+            latest: dict[str, tuple] = {}
+            pending: dict[str, int] = {}
+            for key, value, step in values:
+                if step is None:
+                    step = pending.get(key)
+                    if step is None:
+                        step = self.next_step(conn, run_id, key)
+                is_nan = value != value
+                row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
+                rows.append(row)
+                if key not in latest or step >= latest[key][2]:
+                    latest[key] = row
+                pending[key] = max(step + 1, pending.get(key, 0))
+            conn.executemany(_INSERT_METRIC, rows)
+            conn.executemany(_UPSERT_LATEST, list(latest.values()))
+            conn.execute(_HEARTBEAT, (timestamp, run_id))
+        for key, step in pending.items():
+            cache_key = (run_id, key)
+            self._next_step[cache_key] = max(step, self._next_step.get(cache_key, 0))
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                [(run_id, k, v) for k, v in tags.items()],
+            )
+
+    def add_artifact(
+        self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None
+    ) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "
+                "kind = excluded.kind, sha256 = excluded.sha256, size = excluded.size, "
+                "media_type = excluded.media_type, created = excluded.created",
+                (run_id, name, kind, sha256, size, media_type, time.time()),
+            )
+            conn.execute(_HEARTBEAT, (time.time(), run_id))
+
+    def add_datasets(self, run_id: str, inputs: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Link fingerprinted data to a run: ``(name, role, fingerprint record)`` triples."""
+        now = time.time()
+        with self.write() as conn:
+            for name, role, info in inputs:
+                conn.execute(
+                    "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
+                     None if info.get("columns") is None else json.dumps(info["columns"]),
+                     None if info.get("dtypes") is None else json.dumps(info["dtypes"]), now),
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
+                    "VALUES (?, ?, ?, ?)",
+                    (run_id, name, role, info["fingerprint"]),
+                )
+
+    # -- sessions and cells ----------------------------------------------------------
+
+    def start_session(self, session_id: str, notebook: str | None, python: str) -> None:
+        pid, host, start = current_process()
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO sessions (session_id, pid, host, proc_start, started, "
+                "notebook, python) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, pid, host, start, time.time(), notebook, python),
+            )
+
+    def start_cell(
+        self,
+        session_id: str,
+        execution_count: int | None,
+        cell_id: str | None,
+        source: str,
+        defined: list[str],
+        used: list[str],
+        started: float,
+        run_id: str | None = None,
+    ) -> int:
+        with self.write() as conn:
+            return conn.execute(
+                "INSERT INTO cells (session_id, execution_count, cell_id, source, defined, used, "
+                "started, status, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                (session_id, execution_count, cell_id, source, json.dumps(defined),
+                 json.dumps(used), started, run_id),
+            ).lastrowid
+
+    def finish_cell(
+        self,
+        row_id: int,
+        *,
+        execution_count: int | None,
+        duration_s: float,
+        status: str,
+        error: str | None,
+        run_id: str | None,
+    ) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
+                "status = ?, error = ?, run_id = coalesce(?, run_id) WHERE id = ?",
+                (execution_count, duration_s, status, error, run_id, row_id),
+            )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        rows = self.query(
+            "SELECT step, value, is_nan, timestamp FROM metrics WHERE run_id = ? AND key = ? "
+            "ORDER BY step, timestamp, rowid",
+            (run_id, key),
+        )
+        return [Metric(key, decode_metric(v, n), step, ts) for step, v, n, ts in rows]
+
+    def resolve_run_id(self, ref: str) -> str:
+        """A full run id from a full id or a unique prefix of at least 4 hex characters."""
+        ref = (ref or "").strip().lower()
+        if len(ref) == 32 and all(c in "0123456789abcdef" for c in ref):
+            if self.query("SELECT 1 FROM runs WHERE run_id = ?", (ref,)):
+                return ref
+        elif len(ref) >= 4 and all(c in "0123456789abcdef" for c in ref):
+            rows = self.query(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? LIMIT 2",
+                (ref, ref + "g"),
+            )
+            if len(rows) == 1:
+                return rows[0][0]
+            if len(rows) > 1:
+                raise ValidationError(
+                    f"Run prefix {ref!r} matches several runs; give more characters."
+                )
+        else:
+            raise ValidationError(
+                f"A run is named by its id or an id prefix of at least 4 hex characters; "
+                f"got {shorten(ref)}."
+            )
+        raise NotFoundError(f"No run {ref!r} in {self.path}. List runs with %mlops runs.")
+
+    def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
+        rows = self.query(
+            "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
+            f"duration_s, status, error, run_id FROM cells WHERE {where} ORDER BY id",
+            params,
+        )
+        return [
+            CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
+                          r[7], r[8], r[9], r[10], r[11])
+            for r in rows
+        ]
+
+    def get_run(self, run_ref: str) -> Run:
+        from ..validation import decode_param
+
+        run_id = self.resolve_run_id(run_ref)
+        (row,) = self.query(
+            "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
+            "r.cell_id, r.execution_count, r.source, r.error_type, r.error, r.traceback "
+            "FROM runs r JOIN experiments e USING (experiment_id) WHERE r.run_id = ?",
+            (run_id,),
+        )
+        params = {k: decode_param(v) for k, v in self.query(
+            "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
+        metrics = {k: decode_metric(v, n) for k, v, n in self.query(
+            "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ? ORDER BY key",
+            (run_id,))}
+        tags = dict(self.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key",
+                               (run_id,)))
+        artifacts = [Artifact(*r) for r in self.query(
+            "SELECT name, kind, sha256, size, media_type FROM artifacts WHERE run_id = ? "
+            "ORDER BY id", (run_id,))]
+        inputs = [
+            DatasetInput(name, role, fp, kind, tuple(json.loads(shape)),
+                         None if cols is None else json.loads(cols),
+                         None if dtypes is None else json.loads(dtypes))
+            for name, role, fp, kind, shape, cols, dtypes in self.query(
+                "SELECT rd.name, rd.role, d.fingerprint, d.kind, d.shape, d.columns, d.dtypes "
+                "FROM run_datasets rd JOIN datasets d USING (fingerprint) WHERE rd.run_id = ? "
+                "ORDER BY rd.role, rd.name", (run_id,))
+        ]
+        return Run(
+            run_id=row[0], experiment=row[1], name=row[2], status=row[3], start_time=row[4],
+            end_time=row[5], session_id=row[6], cell_id=row[7], execution_count=row[8],
+            source=row[9], params=params, metrics=metrics, tags=tags, artifacts=artifacts,
+            inputs=inputs, cells=self.cells("run_id = ?", (run_id,)), error_type=row[10],
+            error=row[11], traceback=row[12], _store=self,
+        )

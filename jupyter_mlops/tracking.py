@@ -1,0 +1,307 @@
+"""Runs and what is logged to them: the Python API that ``%%track`` is built on.
+
+The active run lives in a ``ContextVar`` so threads and tasks each have their own. A run
+started outside any ``with`` block on the main thread (the notebook habit of calling
+``start_run()`` in one cell and ``end_run()`` in a later one) is also remembered
+process-wide, because a kernel may run each cell in a fresh context.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+import traceback as traceback_module
+import uuid
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from .errors import ValidationError, shorten
+from .store import Store, default_store_path
+from .validation import check_name, check_tag, encode_param, metric_value
+
+MAX_TRACEBACK = 64 * 1024
+
+_store: Store | None = None
+_store_lock = threading.Lock()
+_active: ContextVar[ActiveRun | None] = ContextVar("jupyter_mlops_active_run", default=None)
+_main_thread_run: ActiveRun | None = None
+
+
+def set_store(path: str | os.PathLike[str]) -> Store:
+    """Use the store in folder ``path`` (created when missing) from now on.
+
+    Examples
+    --------
+    >>> import jupyter_mlops as mlops
+    >>> store = mlops.set_store("/tmp/demo-store")   # doctest: +SKIP
+    """
+    global _store
+    with _store_lock:
+        new = Store(path)
+        if _store is not None and _store.path != new.path:
+            _store.close()
+        _store = new
+        return new
+
+
+def get_store() -> Store:
+    """The store in use: the one set with ``set_store``, else the default location.
+
+    The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
+    ``.mlops/`` folder, else ``./.mlops``.
+    """
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                _store = Store(default_store_path())
+    return _store
+
+
+class ActiveRun:
+    """A run being recorded. Use it as a context manager to end it, whatever happens."""
+
+    def __init__(self, store: Store, run_id: str, name: str | None, experiment: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.name = name
+        self.experiment = experiment
+        self.start_time = time.time()
+        self.ended = False
+        self.parent: ActiveRun | None = None
+        self._token = None
+        self._thread = threading.get_ident()
+
+    @property
+    def info(self) -> ActiveRun:
+        """MLflow-style access: ``run.info.run_id``."""
+        return self
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.ended:
+            if exc is None:
+                _end(self, "FINISHED")
+            else:
+                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                _end(self, status, exc)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.run_id[:8]} {self.name!r} in {self.experiment!r}>"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def start_run(
+    name: str | None = None,
+    experiment: str = "default",
+    tags: dict[str, Any] | None = None,
+    *,
+    nested: bool = False,
+    store: Store | None = None,
+    **origin: Any,
+) -> ActiveRun:
+    """Start a run and make it the active one.
+
+    Examples
+    --------
+    >>> with start_run("baseline", experiment="iris") as run:   # doctest: +SKIP
+    ...     log_param("C", 0.5)
+    ...     log_metric("acc", 0.93)
+    """
+    global _main_thread_run
+    parent = active_run()
+    if parent is not None and not nested:
+        raise ValidationError(
+            f"Run {parent.run_id[:8]} ({parent.name!r}) is still active; end it with "
+            "end_run(), or pass nested=True to start a child run."
+        )
+    if name is not None:
+        check_name("Run name", name)
+    check_name("Experiment name", experiment)
+    checked_tags = {check_name("Tag key", k): check_tag(k, v) for k, v in (tags or {}).items()}
+    if parent is not None:
+        checked_tags.setdefault("parent_run_id", parent.run_id)
+    store = store or get_store()
+    run = ActiveRun(store, new_run_id(), name, experiment)
+    run.start_time = store.create_run(run.run_id, experiment, name, checked_tags, **origin)
+    run.parent = parent
+    run._token = _active.set(run)
+    if threading.current_thread() is threading.main_thread():
+        _main_thread_run = run
+    return run
+
+
+def active_run() -> ActiveRun | None:
+    """The run that ``log_*`` calls go to, or None."""
+    run = _active.get()
+    if run is not None and not run.ended:
+        return run
+    if threading.current_thread() is threading.main_thread():
+        fallback = _main_thread_run
+        if fallback is not None and not fallback.ended:
+            return fallback
+    return None
+
+
+def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra: Any) -> None:
+    global _main_thread_run
+    if status not in ("FINISHED", "FAILED", "KILLED"):
+        raise ValidationError(
+            f"Run status must be FINISHED, FAILED or KILLED; got {shorten(status)}."
+        )
+    error_type = error = trace = None
+    if exc is not None:
+        error_type = type(exc).__name__
+        error = str(exc)[:MAX_TRACEBACK]
+        trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
+        trace = trace[-MAX_TRACEBACK:]
+    run.ended = True
+    try:
+        run.store.finish_run(
+            run.run_id, status, error_type=error_type, error=error, traceback=trace, **extra
+        )
+    finally:
+        if _active.get() is run:
+            _active.set(run.parent if run.parent is not None and not run.parent.ended else None)
+        if _main_thread_run is run:
+            _main_thread_run = run.parent if run.parent and not run.parent.ended else None
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run with ``status`` (FINISHED, FAILED or KILLED); no-op without one."""
+    run = active_run()
+    if run is not None:
+        _end(run, status)
+
+
+def _run_for_logging() -> ActiveRun:
+    # Like MLflow, logging with no active run starts one rather than losing the value.
+    return active_run() or start_run()
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record a hyperparameter. Params are write-once per run."""
+    log_params({key: value})
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Record several params in one transaction."""
+    encoded = {check_name("Param name", k): encode_param(k, v) for k, v in params.items()}
+    run = _run_for_logging()
+    run.store.log_params(run.run_id, encoded)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Record one value of a metric; ``step`` defaults to one past the last step of ``key``.
+
+    NaN and ±inf are stored as such.
+    """
+    log_metrics({key: value}, step=step)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Record several metric values at once, in one transaction."""
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        try:
+            step = int(step.__index__())  # numpy integers
+        except AttributeError:
+            raise ValidationError(f"A metric step must be an integer; got {shorten(step)}.") from None
+    values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
+    run = _run_for_logging()
+    run.store.log_metrics(run.run_id, values, time.time())
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag (mutable, unlike params)."""
+    set_tags({key: value})
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    checked = {check_name("Tag key", k): check_tag(k, v) for k, v in tags.items()}
+    run = _run_for_logging()
+    run.store.set_tags(run.run_id, checked)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """Copy a file (or every file of a folder) into the store; returns the sha256 of the file."""
+    source = Path(path)
+    if not source.exists():
+        raise ValidationError(f"No file {str(source)!r} to log; check the path.")
+    run = _run_for_logging()
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    digest = ""
+    for file in files:
+        relative = file.name if file == source else file.relative_to(source).as_posix()
+        artifact_name = check_name("Artifact name", name if file == source and name else
+                                   (f"{name}/{relative}" if name else relative))
+        digest, size = run.store.artifacts.put_file(file)
+        run.store.add_artifact(run.run_id, artifact_name, "file", digest, size,
+                               _media_type(artifact_name))
+    return digest
+
+
+def log_bytes(data: bytes, name: str, kind: str = "file", media_type: str | None = None) -> str:
+    """Store bytes as an artifact of the active run; returns their sha256."""
+    check_name("Artifact name", name)
+    run = _run_for_logging()
+    digest, size = run.store.artifacts.put_bytes(data)
+    run.store.add_artifact(run.run_id, name, kind, digest, size, media_type or _media_type(name))
+    return digest
+
+
+def log_figure(figure: Any, name: str, dpi: int | None = None) -> str:
+    """Save a matplotlib figure as a PNG artifact; returns its sha256."""
+    if not hasattr(figure, "savefig"):
+        raise ValidationError(
+            f"log_figure takes a matplotlib Figure; got {type(figure).__name__}. "
+            "Pass plt.gcf() or the figure returned by plt.subplots()."
+        )
+    if not name.lower().endswith(".png"):
+        name += ".png"
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return log_bytes(buffer.getvalue(), name, kind="figure", media_type="image/png")
+
+
+def log_dataset(data: Any, name: str, role: str = "input") -> str:
+    """Fingerprint a DataFrame, Series or array and link it to the run; returns the fingerprint."""
+    from .lineage import fingerprint
+
+    check_name("Dataset name", name)
+    check_name("Dataset role", role)
+    info = fingerprint(data)
+    if info is None:
+        raise ValidationError(
+            f"log_dataset takes a pandas DataFrame or Series or a numpy array; got "
+            f"{type(data).__name__}."
+        )
+    run = _run_for_logging()
+    run.store.add_datasets(run.run_id, [(name, role, info)])
+    return info["fingerprint"]
+
+
+def get_run(run_id: str):
+    """The stored run with this id (or a unique prefix of it), with params, metrics and more."""
+    return get_store().get_run(run_id)
+
+
+def _media_type(name: str) -> str | None:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0]
+
+
+__all__ = [
+    "ActiveRun", "active_run", "end_run", "get_run", "get_store", "log_artifact",
+    "log_bytes", "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param",
+    "log_params", "set_store", "set_tag", "set_tags", "start_run",
+]
