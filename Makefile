@@ -25,7 +25,9 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collects nothing; that is a failure of ours, not a pass.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
+	exit $$rc
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=example_notebooks

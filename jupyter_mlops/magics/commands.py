@@ -55,7 +55,30 @@ def build_parser() -> _Parser:
 
     store = sub.add_parser("store", help="Show the store in use, or switch to PATH.")
     store.add_argument("path", nargs="?", default=None)
+    for module in _subcommand_modules():
+        module.register(sub)
     return parser
+
+
+# Subcommands that live in modules of their own; each has ``register(subparsers)``, which
+# adds its parser with ``set_defaults(handler=function(shell, args))``.
+SUBCOMMAND_MODULES = (
+    "jupyter_mlops.magics.evaluate_command",
+    "jupyter_mlops.magics.drift_command",
+)
+
+
+def _subcommand_modules():
+    import importlib
+
+    modules = []
+    for name in SUBCOMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
 
 
 def _split(line: str) -> list[str]:
@@ -77,9 +100,11 @@ class MLOpsMagics(Magics):
         if args.command is None:
             parser.print_help()
             return None
-        handler = getattr(self, f"_cmd_{args.command}")
+        handler = getattr(args, "handler", None)
         try:
-            return handler(args)
+            if handler is not None:
+                return handler(self.shell, args)
+            return getattr(self, f"_cmd_{args.command}")(args)
         except MLOpsError as exc:
             raise UsageError(str(exc)) from None
 

@@ -1,0 +1,88 @@
+"""Run a notebook headless in a real kernel, the way JupyterLab does.
+
+Unlike a plain ``client.execute``, each request carries the cell's id in its metadata
+(``cellId``, as JupyterLab sends it) and the kernel is told which notebook it runs
+(``JPY_SESSION_NAME``, as jupyter_server sets it), so the captured history can place
+every execution in the notebook.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class CellOutcome:
+    index: int
+    cell_id: str | None
+    status: str
+    execution_count: int | None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def execute_request(client: Any, code: str, cell_id: str | None = None,
+                    store_history: bool = True) -> str:
+    """Send one execute_request carrying ``cellId``; returns its msg_id."""
+    content = {"code": code, "silent": False, "store_history": store_history,
+               "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+    message = client.session.msg("execute_request", content,
+                                 metadata={"cellId": cell_id} if cell_id else {})
+    client.shell_channel.send(message)
+    return message["header"]["msg_id"]
+
+
+def collect(client: Any, msg_id: str, timeout: float) -> tuple[dict, list[dict]]:
+    """The execute_reply content and the iopub messages of one request."""
+    outputs: list[dict] = []
+    while True:
+        message = client.get_iopub_msg(timeout=timeout)
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind = message["msg_type"]
+        if kind == "status" and message["content"]["execution_state"] == "idle":
+            break
+        if kind in ("stream", "execute_result", "display_data", "error"):
+            outputs.append(message)
+    while True:
+        reply = client.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], outputs
+
+
+def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = None,
+                 timeout: float = 600, stop_on_error: bool = True) -> list[CellOutcome]:
+    """Execute every code cell of ``path`` in order in a fresh kernel."""
+    import nbformat
+    from jupyter_client import KernelManager
+
+    notebook_path = Path(path).resolve()
+    notebook = nbformat.read(notebook_path, as_version=4)
+    kernel_env = dict(os.environ, **(env or {}))
+    kernel_env["JPY_SESSION_NAME"] = str(notebook_path)
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(env=kernel_env, cwd=str(notebook_path.parent))
+    client = manager.client()
+    client.start_channels()
+    outcomes: list[CellOutcome] = []
+    try:
+        client.wait_for_ready(timeout=60)
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            msg_id = execute_request(client, cell.source, cell.get("id"))
+            reply, outputs = collect(client, msg_id, timeout)
+            error = None
+            if reply["status"] != "ok":
+                error = f"{reply.get('ename')}: {reply.get('evalue')}"
+            outcomes.append(CellOutcome(index, cell.get("id"), reply["status"],
+                                        reply.get("execution_count"), outputs, error))
+            if error and stop_on_error:
+                break
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return outcomes

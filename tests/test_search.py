@@ -1,0 +1,78 @@
+import math
+
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops import ValidationError
+
+
+@pytest.fixture
+def runs(store):
+    made = {}
+    for i, (solver, acc) in enumerate([("lbfgs", 0.9), ("saga", 0.95), ("lbfgs", 0.7)]):
+        with mlops.start_run(f"run-{i}", experiment="exp-a" if i < 2 else "exp-b",
+                             tags={"owner": "ann" if i else "bob"}) as run:
+            mlops.log_params({"C": [0.1, 1.0, 10.0][i], "solver": solver, "seed": i})
+            mlops.log_metrics({"acc": acc, "loss": 1 - acc})
+        made[i] = run.run_id
+    with mlops.start_run("nan-run", experiment="exp-b") as run:
+        mlops.log_metric("acc", math.nan)
+    made["nan"] = run.run_id
+    return made
+
+
+def test_columns_follow_mlflow_naming(runs):
+    frame = mlops.search_runs()
+    assert list(frame.columns[:10]) == ["run_id", "experiment", "name", "status", "start_time",
+                                        "end_time", "duration_s", "session_id", "cell_id",
+                                        "execution_count"]
+    assert {"params.C", "params.solver", "metrics.acc", "tags.owner"} <= set(frame.columns)
+    assert len(frame) == 4
+    assert list(frame["name"]) == ["nan-run", "run-2", "run-1", "run-0"]  # newest first
+    assert frame["params.seed"].tolist()[1:] == [2, 1, 0]
+
+
+@pytest.mark.parametrize("filter_text, expected", [
+    ("metrics.acc > 0.8", {0, 1}),
+    ("metrics.acc >= 0.9 and params.solver = 'lbfgs'", {0}),
+    ("params.C = '0.1'", {0}),
+    ("params.C < 5", {0, 1}),
+    ("params.solver != 'lbfgs'", {1}),
+    ("tags.owner = 'ann'", {1, 2}),
+    ("status = 'FINISHED' and experiment = 'exp-b'", {2, "nan"}),
+    ("name LIKE 'run-%'", {0, 1, 2}),
+    ("name ILIKE 'RUN-1'", {1}),
+    ("params.solver IN ('saga', 'none')", {1}),
+    ("metrics.loss IS NULL", {"nan"}),
+    ("tags.owner IS NOT NULL and metrics.acc < 0.8", {2}),
+    ("attributes.run_name = \"run-0\"", {0}),
+])
+def test_filters(runs, filter_text, expected):
+    frame = mlops.search_runs(filter=filter_text)
+    assert set(frame["run_id"]) == {runs[k] for k in expected}
+
+
+def test_experiment_order_and_limit(runs):
+    frame = mlops.search_runs("exp-a", order_by=["metrics.acc DESC"])
+    assert list(frame["run_id"]) == [runs[1], runs[0]]
+    frame = mlops.search_runs(order_by="metrics.acc", max_results=2)
+    assert list(frame["run_id"]) == [runs[2], runs[0]]
+    frame = mlops.search_runs(["exp-a", "exp-b"], order_by=["params.C DESC"])
+    assert list(frame["run_id"])[:3] == [runs[2], runs[1], runs[0]]
+
+
+def test_nan_metric_comes_back_as_nan(runs):
+    frame = mlops.search_runs(filter="name = 'nan-run'")
+    assert math.isnan(frame.loc[0, "metrics.acc"])
+
+
+@pytest.mark.parametrize("bad", ["metrics.acc >", "bogus > 1", "metrics.acc ~ 1",
+                                 "metrics.acc > 1 or metrics.acc < 0", "'unterminated"])
+def test_bad_filters_say_how_to_write_them(runs, bad):
+    with pytest.raises(ValidationError):
+        mlops.search_runs(filter=bad)
+
+
+def test_empty_store_gives_empty_frame(store):
+    frame = mlops.search_runs()
+    assert frame.empty and "run_id" in frame.columns
