@@ -104,8 +104,10 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     metrics: list[tuple[str, float, int]] = []
     models: list[tuple[str, Any]] = []
 
+    explicit = existing_params | existing_metrics
+
     def add_param(key: str, value: Any) -> None:
-        if key in existing_params or key in params or len(key) > MAX_NAME_LENGTH:
+        if key in explicit or key in params or len(key) > MAX_NAME_LENGTH:
             return
         try:
             params[key] = encode_param(key, value, warn=False)
@@ -123,7 +125,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
             continue
         value = namespace[name]
         if name in names.assigned and _is_number(value):
-            if name not in existing_metrics:
+            if name not in explicit:
                 number = metric_value(name, value)
                 metrics.append((name, number, 0))
         elif fitted_estimator(value):

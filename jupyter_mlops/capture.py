@@ -44,7 +44,7 @@ class CellCapture:
         self.session_id = uuid.uuid4().hex
         self._sessions_in: set[str] = set()
 
-    def _ensure_session(self, store: Store) -> None:
+    def ensure_session(self, store: Store) -> None:
         key = str(store.path)
         if key not in self._sessions_in:
             store.start_session(self.session_id, notebook_path(), platform.python_version())
@@ -61,7 +61,7 @@ class CellCapture:
     ) -> CellRecord:
         names = analyze(code)
         started = time.time()
-        self._ensure_session(store)
+        self.ensure_session(store)
         row_id = store.start_cell(
             self.session_id, execution_count, cell_id, raw_cell, names.defined, names.used,
             started, run_id,

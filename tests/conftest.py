@@ -30,9 +30,9 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def shell(store):
     """IPython's test shell with a clean namespace and ``%load_ext jupyter_mlops``."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()
     ip.reset(new_session=True)
     ip.execution_count = 1
     ip.run_line_magic("load_ext", "jupyter_mlops")

@@ -89,6 +89,7 @@ class KernelHooks:
         run_id = None
         try:
             store = get_store()
+            self.capture.ensure_session(store)
             if header is not None:
                 run_id = self._begin_run(info, raw, header, count, cell_id)
             code = getattr(info, "transformed_cell", None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import ValidationError
 from ..validation import check_name, check_tag
@@ -44,7 +44,10 @@ def _track_signature(line: str) -> None:
 
 def parse_track_line(line: str) -> TrackOptions:
     """Options of a ``%%track`` line; a mistake raises UsageError with one line to read."""
-    args = parse_argstring(_track_signature, line)
+    from IPython.utils.process import arg_split
+
+    # POSIX splitting, so that -n "my run" names the run my run, without the quotes.
+    args = _track_signature.parser.parse_args(arg_split(line, posix=True))
     if args.name and args.run_name:
         raise UsageError("%%track takes the run name once: either NAME or -n NAME.")
     tags: dict[str, str] = {}

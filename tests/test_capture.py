@@ -1,0 +1,72 @@
+"""Every cell execution is captured, in order, with what it defined and used."""
+
+import jupyter_mlops as mlops
+from conftest import run_cell
+
+
+def test_every_cell_is_recorded_in_order(shell):
+    run_cell(shell, "x = 1", cell_id="c1")
+    run_cell(shell, "y = x + 1", cell_id="c2")
+    bad = run_cell(shell, "1 / 0", cell_id="c3")
+    run_cell(shell, "   \n")  # empty cells run nothing and are not recorded
+    history = mlops.cell_history()
+    assert list(history["cell_id"]) == ["c1", "c2", "c3"]
+    assert list(history["status"]) == ["ok", "ok", "error"]
+    assert list(history["execution_count"]) == [1, 2, bad.execution_count]
+    assert history["defined"][1] == ["y"] and history["used"][1] == ["x"]
+    assert history["error"][2].startswith("ZeroDivisionError")
+    assert (history["duration_s"] >= 0).all()
+    assert history["session_id"].nunique() == 1
+
+
+def test_nested_run_cell_is_one_execution(shell):
+    run_cell(shell, "%%capture out\nprint('quiet')\nget_ipython().run_cell('inner = 2')")
+    history = mlops.cell_history()
+    assert len(history) == 1 and shell.user_ns["inner"] == 2
+
+
+def test_out_of_order_and_stale_runs_are_marked(shell):
+    run_cell(shell, "import numpy as np\ndata = np.arange(10.0)", cell_id="load")
+    run_cell(shell, "scale = 2", cell_id="params")
+    run_cell(shell, "%%track\ntotal = float((data * scale).sum())", cell_id="train")
+    run_cell(shell, "scale = 3", cell_id="params")  # went back up and changed an input
+    history = mlops.cell_history()
+    assert list(history["out_of_order"]) == [False, False, False, True]
+    stale = history.loc[2, "stale"]
+    assert stale == f"scale redefined in [{history.loc[3, 'execution_count']}]"
+    assert history.loc[2, "run_id"] == mlops.search_runs().loc[0, "run_id"]
+
+
+def test_positions_come_from_the_saved_notebook(shell, tmp_path, monkeypatch):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("a = 1", id="top"),
+                      nbformat.v4.new_code_cell("b = 2", id="bottom")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(notebook, path)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    # A new kernel session learns its notebook when it starts.
+    shell.run_line_magic("unload_ext", "jupyter_mlops")
+    shell.run_line_magic("load_ext", "jupyter_mlops")
+    run_cell(shell, "b = 2", cell_id="bottom")
+    run_cell(shell, "a = 1", cell_id="top")
+    history = mlops.cell_history()
+    assert list(history["position"]) == [1, 0]
+    assert list(history["out_of_order"]) == [False, True]
+
+
+def test_unload_stops_capture(shell):
+    run_cell(shell, "a = 1")
+    shell.run_line_magic("unload_ext", "jupyter_mlops")
+    run_cell(shell, "b = 2")
+    run_cell(shell, "%load_ext jupyter_mlops")
+    history = mlops.cell_history("all")
+    assert [s for s in history["source"]] == ["a = 1"]
+
+
+def test_reload_ext_keeps_a_single_set_of_hooks(shell):
+    shell.run_line_magic("reload_ext", "jupyter_mlops")
+    shell.run_line_magic("load_ext", "jupyter_mlops")
+    run_cell(shell, "x = 1")
+    assert len(mlops.cell_history("all")) == 1

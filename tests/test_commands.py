@@ -1,0 +1,103 @@
+"""``%mlops`` subcommands: results are objects, displays are escaped HTML."""
+
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+import jupyter_mlops as mlops
+from conftest import run_cell
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def assert_inert(markup: str, payload: str = HOSTILE):
+    parser = _Tags()
+    parser.feed(markup)
+    for tag, attrs in parser.tags:
+        assert tag not in ("script", "iframe")
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "img":
+            assert attrs.get("src", "").startswith("data:image/png;base64,")
+    assert payload in "".join(parser.text)
+
+
+@pytest.fixture
+def two_runs(shell):
+    run_cell(shell, "import jupyter_mlops as mlops")
+    run_cell(shell, f"%%track -n {HOSTILE!r}\nC = 1.0\nfor i in range(3):\n"
+                    "    mlops.log_metric('loss', 1.0 / (i + 1))\nacc = 0.4 * 2")
+    run_cell(shell, "%%track -n second\nC = 2.0\nfor i in range(3):\n"
+                    "    mlops.log_metric('loss', 0.5 / (i + 1))\nacc = 0.4 * 2")
+    return mlops.search_runs()
+
+
+def test_runs_returns_a_dataframe_with_escaped_html(shell, two_runs):
+    listing = shell.run_line_magic("mlops", "runs")
+    assert isinstance(listing, pd.DataFrame)
+    assert list(listing["name"]) == ["second", HOSTILE]
+    assert_inert(listing._repr_html_())
+    filtered = shell.run_line_magic("mlops", "runs -f \"params.C > 1.5\"")
+    assert list(filtered["name"]) == ["second"]
+    assert type(filtered.head(1)) is pd.DataFrame  # derived frames are plain again
+
+
+def test_show_and_compare(shell, two_runs):
+    first, second = two_runs["run_id"]
+    shown = shell.run_line_magic("mlops", f"show {second[:8]}")
+    assert shown.run_id == second and shown.params["C"] == 1.0
+    assert_inert(shown._repr_html_())
+    comparison = shell.run_line_magic("mlops", f"compare {first[:8]} {second[:8]}")
+    assert comparison.params.loc["C"].tolist() == [2.0, 1.0]
+    assert comparison.differs(comparison.params) == [True]
+    assert comparison.differs(comparison.metrics) == [False, True]  # acc equal, loss differs
+    html = comparison._repr_html_()
+    assert_inert(html)
+    assert "Metric histories" in html and 'class="diff"' in html
+
+
+def test_history_marks_and_escapes(shell, two_runs):
+    run_cell(shell, "C = 5")
+    history = shell.run_line_magic("mlops", "history")
+    assert isinstance(history, pd.DataFrame) and len(history) == 4
+    html = history._repr_html_()
+    assert_inert(html)
+
+
+def test_store_switches(shell, tmp_path, capsys):
+    shell.run_line_magic("mlops", f"store {tmp_path / 'other'}")
+    assert mlops.get_store().path == (tmp_path / "other").resolve()
+    run_cell(shell, "%%track\nk = 1")
+    assert len(mlops.search_runs()) == 1
+    shell.run_line_magic("mlops", "store")
+    assert str(tmp_path / "other") in capsys.readouterr().out
+
+
+def test_usage_errors_are_one_line(shell):
+    with pytest.raises(UsageError, match="invalid choice"):
+        shell.run_line_magic("mlops", "bogus")
+    with pytest.raises(UsageError, match="No run"):
+        shell.run_line_magic("mlops", "show abcdef12")
+    with pytest.raises(UsageError, match="at least two runs"):
+        mlops.search_runs()
+        shell.run_line_magic("mlops", "compare abcd")
+
+
+def test_help_lists_subcommands(shell, capsys):
+    assert shell.run_line_magic("mlops", "--help") is None
+    out = capsys.readouterr().out
+    for word in ("runs", "show", "compare", "history", "store"):
+        assert word in out
