@@ -33,6 +33,10 @@ class RunComparison:
 
         return figure_png(plot_metric_histories(self.histories).figure)
 
+    def __repr__(self) -> str:
+        return (f"<RunComparison of {len(self.runs)} runs: {len(self.params)} params, "
+                f"{len(self.metrics)} metrics>")
+
     def _repr_html_(self) -> str:
         from .dashboards.runs import comparison_html
 

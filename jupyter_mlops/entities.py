@@ -88,6 +88,11 @@ class Run:
             raise RuntimeError("This Run was built without a store; use get_run(run_id).")
         return self._store.metric_history(self.run_id, key)
 
+    def __repr__(self) -> str:
+        return (f"<Run {self.run_id[:8]} {self.name!r} {self.status} in {self.experiment!r}: "
+                f"{len(self.params)} params, {len(self.metrics)} metrics, "
+                f"{len(self.artifacts)} artifacts>")
+
     def _repr_html_(self) -> str:
         from .dashboards.runs import run_html
 

@@ -22,6 +22,7 @@ class CellOutcome:
     execution_count: int | None
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    expected_error: bool = False
 
 
 def execute_request(client: Any, code: str, cell_id: str | None = None,
@@ -78,9 +79,11 @@ def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = N
             error = None
             if reply["status"] != "ok":
                 error = f"{reply.get('ename')}: {reply.get('evalue')}"
+            # A cell tagged raises-exception demonstrates a failure, as in nbconvert.
+            expected = "raises-exception" in cell.metadata.get("tags", [])
             outcomes.append(CellOutcome(index, cell.get("id"), reply["status"],
-                                        reply.get("execution_count"), outputs, error))
-            if error and stop_on_error:
+                                        reply.get("execution_count"), outputs, error, expected))
+            if error and stop_on_error and not expected:
                 break
     finally:
         client.stop_channels()
