@@ -23,7 +23,20 @@ from .errors import (
     StoreReadOnlyError,
     ValidationError,
 )
+from .export import export_mlflow
 from .history import cell_history
+from .registry import (
+    ModelVersion,
+    delete_alias,
+    get_model_version,
+    list_models,
+    load_model,
+    model_versions,
+    reference_sample,
+    register_model,
+    set_alias,
+)
+from .replay import ReplayScript, replay
 from .search import search_runs
 from .store import Store
 from .tracking import (
@@ -49,12 +62,14 @@ from .tracking import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveRun", "IntegrityError", "MLOpsError", "ModelSerializationError", "NotFoundError",
-    "SchemaVersionError", "Store", "StoreCorruptError", "StoreError", "StoreFullError",
-    "StoreLockedError", "StoreReadOnlyError", "ValidationError", "active_run", "cell_history",
-    "compare_runs", "end_run", "get_run", "get_store", "log_artifact", "log_bytes",
-    "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
-    "search_runs", "set_store", "set_tag", "set_tags", "start_run",
+    "ActiveRun", "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelVersion",
+    "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
+    "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError", "ValidationError",
+    "active_run", "cell_history", "compare_runs", "delete_alias", "end_run", "export_mlflow",
+    "get_model_version", "get_run", "get_store", "list_models", "load_model", "log_artifact",
+    "log_bytes", "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param",
+    "log_params", "model_versions", "reference_sample", "register_model", "replay",
+    "search_runs", "set_alias", "set_store", "set_tag", "set_tags", "start_run",
 ]
 
 

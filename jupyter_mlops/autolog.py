@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import io
 import math
-import pickle
 import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from .cellnames import CellNames
+from .errors import ModelSerializationError
 from .lineage import data_kind, fingerprint
+from .serialize import dump
 from .store import Store
 from .validation import MAX_NAME_LENGTH, encode_param, metric_value
 
@@ -84,13 +85,9 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
 
 def _model_bytes(name: str, value: Any) -> bytes | None:
     try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure means "not saved"
-        warnings.warn(
-            f"Model {name!r} ({type(value).__name__}) could not be pickled ({exc}); its params "
-            "were logged but the model itself was not saved.",
-            stacklevel=2,
-        )
+        return dump(value)
+    except ModelSerializationError as exc:
+        warnings.warn(f"Model {name!r}: {exc} Its params were logged.", stacklevel=2)
         return None
 
 

@@ -114,6 +114,40 @@ def cmd_execute(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_models(args) -> int:
+    from .registry import list_models
+
+    frame = list_models(store=_store(args))
+    print(f"{len(frame)} model(s)")
+    for row in frame.to_dict("records"):
+        print(f"  {row['name']:<30} latest {row['latest_version']:<4} {row['aliases']}")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .replay import replay
+
+    script = replay(args.uri, verify=args.verify, store=_store(args))
+    if args.output:
+        script.save(args.output)
+        print(f"Wrote {args.output}")
+    else:
+        print(script.source)
+    if script.verification is not None:
+        print(("verified: " if script.verification.ok else "NOT verified: ")
+              + script.verification.message, file=sys.stderr)
+        return 0 if script.verification.ok else 1
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_mlflow
+
+    path = export_mlflow(args.uri, args.path, store=_store(args))
+    print(f"Exported {args.uri} as an MLflow model at {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter-mlops", description="Runs, cell history and notebooks of a jupyter_mlops store.")
@@ -135,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     history = add("history", "cell executions in the order they ran", cmd_history)
     history.add_argument("--session")
     history.add_argument("--all", action="store_true")
+    add("models", "registered models", cmd_models)
+    replay = add("replay", "print the script that rebuilds a model from the cell history",
+                 cmd_replay)
+    replay.add_argument("uri", help="name@alias, name/VERSION or models:/…")
+    replay.add_argument("--verify", action="store_true")
+    replay.add_argument("-o", "--output", help="write the script to this file")
+    export = add("export", "write a version as an MLflow model folder", cmd_export)
+    export.add_argument("uri")
+    export.add_argument("path")
     execute = add("execute", "run a notebook headless in a fresh kernel and report what it stored",
                   cmd_execute)
     execute.add_argument("notebook")

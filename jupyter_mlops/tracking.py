@@ -273,7 +273,11 @@ def log_figure(figure: Any, name: str, dpi: int | None = None) -> str:
 
 
 def log_dataset(data: Any, name: str, role: str = "input") -> str:
-    """Fingerprint a DataFrame, Series or array and link it to the run; returns the fingerprint."""
+    """Fingerprint a DataFrame, Series or array and link it to the run; returns the fingerprint.
+
+    With ``role="train"`` a bounded sample (10,000 rows at most) is kept too: a model
+    registered from the run takes it as its reference data.
+    """
     from .lineage import fingerprint
 
     check_name("Dataset name", name)
@@ -286,6 +290,15 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
         )
     run = _run_for_logging()
     run.store.add_datasets(run.run_id, [(name, role, info)])
+    if role == "train":
+        # Keep a bounded sample, so a model registered from this run has reference data
+        # for drift checks even once the notebook's variables are gone.
+        from .registry import sample_rows
+        from .serialize import dump
+
+        digest, size = run.store.artifacts.put_bytes(dump(sample_rows(data), "Dataset sample"))
+        run.store.add_artifact(run.run_id, f"datasets/{name}.sample.pkl", "dataset_sample",
+                               digest, size, "application/x-python-pickle")
     return info["fingerprint"]
 
 

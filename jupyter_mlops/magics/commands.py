@@ -43,8 +43,8 @@ def build_parser() -> _Parser:
                       help="e.g. \"metrics.acc DESC\"; repeat for several keys")
     runs.add_argument("-n", "--max-results", type=int, default=None)
 
-    show = sub.add_parser("show", help="Show one run: params, metrics, data, artifacts, cell.")
-    show.add_argument("run", help="run id or a unique prefix of it (8 characters are shown)")
+    show = sub.add_parser("show", help="Show a run, or a model version with its lineage.")
+    show.add_argument("run", help="run id or unique prefix, or a model: name@alias, name/3")
 
     compare = sub.add_parser("compare", help="Runs side by side, differences highlighted.")
     compare.add_argument("runs", nargs="+")
@@ -52,6 +52,26 @@ def build_parser() -> _Parser:
     history = sub.add_parser("history", help="Cell executions in the order they ran.")
     history.add_argument("--session", default=None, help="a session id, or 'all'")
     history.add_argument("--all", action="store_true", help="every session in the store")
+
+    register = sub.add_parser(
+        "register", help="Register a model version (default: the latest tracked run's model).")
+    register.add_argument("name")
+    register.add_argument("--var", default=None, help="the notebook variable holding the model")
+    register.add_argument("--run", default=None, help="take the model saved by this run")
+    register.add_argument("--alias", default=None)
+
+    sub.add_parser("models", help="List registered models.")
+
+    alias = sub.add_parser("alias", help="Point NAME@ALIAS at VERSION (--delete removes it).")
+    alias.add_argument("name")
+    alias.add_argument("version", nargs="?", type=int)
+    alias.add_argument("alias")
+    alias.add_argument("--delete", action="store_true")
+
+    replay = sub.add_parser("replay", help="The script that rebuilds a model, from the history.")
+    replay.add_argument("uri")
+    replay.add_argument("--verify", action="store_true",
+                        help="run it in a fresh interpreter and compare with the registry")
 
     store = sub.add_parser("store", help="Show the store in use, or switch to PATH.")
     store.add_argument("path", nargs="?", default=None)
@@ -126,7 +146,44 @@ class MLOpsMagics(Magics):
     def _cmd_show(self, args) -> Any:
         from ..tracking import get_run
 
+        if "@" in args.run or "/" in args.run:
+            from ..registry import get_model_version
+
+            return get_model_version(args.run)
         return get_run(args.run)
+
+    def _cmd_register(self, args) -> Any:
+        from ..registry import register_model
+
+        model = None
+        if args.var is not None:
+            if args.var not in self.shell.user_ns:
+                raise UsageError(f"No variable {args.var!r} in the notebook; fit the model first.")
+            model = self.shell.user_ns[args.var]
+        return register_model(model, args.name, run_id=args.run, alias=args.alias,
+                              variable=args.var)
+
+    def _cmd_models(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import frame_html
+        from ..registry import list_models
+
+        return listing(list_models(), lambda view: frame_html(view, note=f"{len(view)} models"))
+
+    def _cmd_alias(self, args) -> Any:
+        from ..registry import delete_alias, set_alias
+
+        if args.delete:
+            delete_alias(args.name, args.alias)
+            return None
+        if args.version is None:
+            raise UsageError("%mlops alias takes NAME VERSION ALIAS, or NAME ALIAS --delete.")
+        return set_alias(args.name, args.version, args.alias)
+
+    def _cmd_replay(self, args) -> Any:
+        from ..replay import replay
+
+        return replay(args.uri, verify=args.verify)
 
     def _cmd_compare(self, args) -> Any:
         from ..compare import compare_runs

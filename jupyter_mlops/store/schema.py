@@ -179,6 +179,7 @@ MIGRATIONS += (
             task TEXT NOT NULL,
             created REAL NOT NULL,
             dataset_fingerprint TEXT,
+            target_fingerprint TEXT,
             n_rows INTEGER,
             metrics TEXT NOT NULL,
             details TEXT,
@@ -199,6 +200,8 @@ MIGRATIONS += (
             created REAL NOT NULL,
             reference_fingerprint TEXT,
             current_fingerprint TEXT,
+            reference_rows INTEGER NOT NULL,
+            current_rows INTEGER NOT NULL,
             n_columns INTEGER NOT NULL,
             n_drifted INTEGER NOT NULL,
             share_drifted REAL NOT NULL,
@@ -206,10 +209,57 @@ MIGRATIONS += (
             dataset_drift INTEGER NOT NULL,
             columns TEXT NOT NULL,
             options TEXT,
-            figures TEXT
+            distributions TEXT,
+            reference_profile TEXT
         );
         CREATE INDEX drift_reports_model ON drift_reports(model_uri, created);
         CREATE INDEX drift_reports_run ON drift_reports(run_id);
+        """,
+    ),
+)
+
+# The registry: a version is immutable bytes (content-addressed, sha256) with its lineage;
+# aliases are the only thing that moves.
+MIGRATIONS += (
+    Migration(
+        7,
+        "model registry",
+        """
+        CREATE TABLE models (
+            name TEXT PRIMARY KEY,
+            created REAL NOT NULL
+        );
+        CREATE TABLE model_versions (
+            name TEXT NOT NULL REFERENCES models(name),
+            version INTEGER NOT NULL,
+            created REAL NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            serializer TEXT NOT NULL,
+            framework TEXT,
+            class_name TEXT,
+            run_id TEXT REFERENCES runs(run_id),
+            cell INTEGER REFERENCES cells(id),
+            variable TEXT,
+            signature TEXT,
+            datasets TEXT NOT NULL DEFAULT '[]',
+            reference_sha256 TEXT,
+            reference_rows INTEGER,
+            python_version TEXT,
+            library_versions TEXT,
+            PRIMARY KEY (name, version)
+        );
+        CREATE UNIQUE INDEX model_versions_bytes ON model_versions(name, sha256);
+        CREATE INDEX model_versions_run ON model_versions(run_id);
+        CREATE TABLE aliases (
+            name TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (name, alias),
+            FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+        ) WITHOUT ROWID;
+        ALTER TABLE sessions ADD COLUMN cwd TEXT;
         """,
     ),
 )

@@ -466,8 +466,8 @@ class Store:
         with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO sessions (session_id, pid, host, proc_start, started, "
-                "notebook, python) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, pid, host, start, time.time(), notebook, python),
+                "notebook, python, cwd) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, pid, host, start, time.time(), notebook, python, os.getcwd()),
             )
 
     def start_cell(

@@ -1,0 +1,145 @@
+"""Export a registered version as an MLflow model folder, without needing MLflow installed.
+
+The folder holds what ``mlflow.pyfunc.load_model`` reads: ``MLmodel`` with the
+``python_function`` and ``sklearn`` flavours, the pickled model, its signature,
+``requirements.txt``, ``python_env.yaml`` and ``conda.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .errors import ValidationError
+from .store import Store
+
+_MLFLOW_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer",
+                 "bool": "boolean", "object": "string", "string": "string", "str": "string",
+                 "datetime64[ns]": "datetime", "int16": "integer", "int8": "integer",
+                 "uint8": "integer", "float16": "float"}
+
+
+def _signature(signature: dict[str, Any] | None) -> dict[str, str] | None:
+    if not signature:
+        return None
+    if signature["kind"] == "dataframe":
+        columns = []
+        for column in signature["columns"]:
+            if column.get("dtype") is None:
+                return None
+            kind = _MLFLOW_TYPES.get(column["dtype"])
+            if kind is None:
+                return None
+            columns.append({"type": kind, "name": column["name"], "required": True})
+        return {"inputs": json.dumps(columns), "outputs": None, "params": None}
+    if signature.get("dtype") is None:
+        return None
+    spec = [{"type": "tensor", "tensor-spec": {"dtype": signature["dtype"],
+                                                "shape": signature["shape"]}}]
+    return {"inputs": json.dumps(spec), "outputs": None, "params": None}
+
+
+def _yaml(value: Any, indent: int = 0) -> str:
+    """The small YAML subset MLmodel needs: nested mappings, lists and JSON-quoted scalars."""
+    pad = "  " * indent
+    lines = []
+    for key, item in value.items():
+        if item is None:
+            lines.append(f"{pad}{key}: null")
+        elif isinstance(item, dict):
+            lines.append(f"{pad}{key}:")
+            lines.append(_yaml(item, indent + 1))
+        elif isinstance(item, list):
+            lines.append(f"{pad}{key}:")
+            lines.extend(f"{pad}- {json.dumps(entry)}" for entry in item)
+        elif isinstance(item, bool):
+            lines.append(f"{pad}{key}: {'true' if item else 'false'}")
+        elif isinstance(item, (int, float)):
+            lines.append(f"{pad}{key}: {item}")
+        else:
+            lines.append(f"{pad}{key}: {json.dumps(str(item))}")
+    return "\n".join(lines)
+
+
+def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None = None) -> Path:
+    """Write ``uri`` as an MLflow model folder at ``path`` (which must not exist yet).
+
+    Examples
+    --------
+    >>> export_mlflow("cancer@champion", "exported/cancer")          # doctest: +SKIP
+    >>> mlflow.pyfunc.load_model("exported/cancer").predict(frame)     # doctest: +SKIP
+    """
+    from .registry import get_model_version
+    from .tracking import get_store
+
+    store = store or get_store()
+    version = get_model_version(uri, store=store)
+    if version.framework != "sklearn":
+        raise ValidationError(
+            f"export_mlflow writes scikit-learn models; {version.name}/{version.version} is "
+            f"{version.class_name}."
+        )
+    target = Path(path)
+    if target.exists() and any(target.iterdir()):
+        raise ValidationError(f"{str(target)!r} already exists and is not empty; choose a new folder.")
+    data = store.artifacts.read_verified(version.sha256)
+    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    staging.mkdir(parents=True)
+    try:
+        (staging / "model.pkl").write_bytes(data)
+        versions = json.loads(store.query(
+            "SELECT library_versions FROM model_versions WHERE name = ? AND version = ?",
+            (version.name, version.version))[0][0] or "{}")
+        python = versions.get("python", sys.version.split()[0])
+        sklearn_version = versions.get("sklearn")
+        requirements = [f"scikit-learn=={sklearn_version}" if sklearn_version else "scikit-learn"]
+        for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
+            if module in versions:
+                requirements.append(f"{package}=={versions[module]}")
+        requirements.append("cloudpickle")
+        (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        (staging / "python_env.yaml").write_text(
+            f"python: {python}\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n")
+        (staging / "conda.yaml").write_text(
+            "channels:\n- conda-forge\ndependencies:\n"
+            f"- python={python}\n- pip\n- pip:\n"
+            + "".join(f"  - {r}\n" for r in requirements) + "name: mlflow-env\n")
+        mlmodel: dict[str, Any] = {
+            "artifact_path": "model",
+            "flavors": {
+                "python_function": {
+                    "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
+                    "loader_module": "mlflow.sklearn",
+                    "model_path": "model.pkl",
+                    "predict_fn": "predict",
+                    "python_version": python,
+                },
+                "sklearn": {
+                    "code": None,
+                    "pickled_model": "model.pkl",
+                    "serialization_format": "pickle",
+                    "sklearn_version": sklearn_version or "unknown",
+                },
+            },
+            "model_uuid": uuid.uuid4().hex,
+            "utc_time_created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "metadata": {"jupyter_mlops_uri": version.uri, "sha256": version.sha256,
+                         "run_id": version.run_id},
+        }
+        signature = _signature(version.signature)
+        if signature is not None:
+            mlmodel["signature"] = signature
+        (staging / "MLmodel").write_text(_yaml(mlmodel) + "\n")
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,497 @@
+"""The model registry: numbered, immutable versions with their lineage, and movable aliases.
+
+A version is the sha256 of the model's bytes plus where they came from: the run, the cell
+execution that produced it, the data it was trained on (fingerprints, and a bounded
+reference sample for drift and monitoring) and its input signature. Registering the same
+bytes under the same name again returns the existing version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import NotFoundError, ValidationError, shorten
+from .lineage import data_kind, fingerprint
+from .serialize import SERIALIZER, dump, load_verified
+from .store import Store
+
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+URI_RE = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+REFERENCE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version. ``uri`` (``models:/name/3``) loads it with ``load_model``."""
+
+    name: str
+    version: int
+    created: float
+    sha256: str
+    size: int
+    serializer: str
+    framework: str | None
+    class_name: str | None
+    run_id: str | None
+    cell: int | None
+    variable: str | None
+    signature: dict[str, Any] | None
+    datasets: list[dict[str, Any]]
+    reference_rows: int | None
+    aliases: list[str] = field(default_factory=list)
+    reference_sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def __repr__(self) -> str:
+        aliases = f" @{', @'.join(self.aliases)}" if self.aliases else ""
+        run = f" from run {self.run_id[:8]}" if self.run_id else ""
+        return f"<ModelVersion {self.name}/{self.version}{aliases} {self.class_name}{run}>"
+
+    def _repr_html_(self) -> str:
+        from .dashboards.registry import version_html
+
+        return version_html(self, lineage(self.uri))
+
+
+def check_model_name(name: object) -> str:
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+        raise ValidationError(
+            f"Model names may hold letters, digits, '_', '.' and '-' (1 to 200 of them); "
+            f"got {shorten(name)}."
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+        raise ValidationError(
+            f"An alias starts with a letter or '_' and holds letters, digits, '_', '.', '-' "
+            f"(so it cannot be mistaken for a version number); got {shorten(alias)}."
+        )
+    return alias
+
+
+def parse_model_uri(uri: str) -> tuple[str, int | None, str | None]:
+    """``name``, ``name/3``, ``name@alias``, ``models:/name/3`` or ``models:/name@alias``."""
+    match = URI_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if match is None:
+        raise ValidationError(
+            f"A model is named name@alias, name/VERSION, models:/name/VERSION or "
+            f"models:/name@alias; got {shorten(uri)}."
+        )
+    version = match.group("version")
+    return (check_model_name(match.group("name")), int(version) if version else None,
+            match.group("alias"))
+
+
+# -- reading ---------------------------------------------------------------------------
+
+_VERSION_COLUMNS = ("name, version, created, sha256, size, serializer, framework, class_name, "
+                    "run_id, cell, variable, signature, datasets, reference_rows, "
+                    "reference_sha256")
+
+
+def _version_from_row(store: Store, row: tuple) -> ModelVersion:
+    aliases = [a for (a,) in store.query(
+        "SELECT alias FROM aliases WHERE name = ? AND version = ? ORDER BY alias",
+        (row[0], row[1]))]
+    return ModelVersion(
+        name=row[0], version=row[1], created=row[2], sha256=row[3], size=row[4],
+        serializer=row[5], framework=row[6], class_name=row[7], run_id=row[8], cell=row[9],
+        variable=row[10], signature=json.loads(row[11]) if row[11] else None,
+        datasets=json.loads(row[12]), reference_rows=row[13], aliases=aliases,
+        reference_sha256=row[14],
+    )
+
+
+def _store(store: Store | None) -> Store:
+    from .tracking import get_store
+
+    return store or get_store()
+
+
+def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
+    """The version a URI names; a bare name means its latest version."""
+    store = _store(store)
+    name, version, alias = parse_model_uri(uri)
+    if not store.query("SELECT 1 FROM models WHERE name = ?", (name,)):
+        known = [n for (n,) in store.query("SELECT name FROM models ORDER BY name")]
+        raise NotFoundError(
+            f"No model named {name!r}. Registered models: "
+            f"{', '.join(known) if known else 'none yet (register one with register_model)'}."
+        )
+    if alias is not None:
+        rows = store.query("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+                           (name, alias))
+        if not rows:
+            known = [f"@{a} -> {v}" for a, v in store.query(
+                "SELECT alias, version FROM aliases WHERE name = ? ORDER BY alias", (name,))]
+            raise NotFoundError(
+                f"Model {name!r} has no alias {alias!r}. Its aliases: "
+                f"{', '.join(known) if known else 'none (set one with set_alias)'}."
+            )
+        version = rows[0][0]
+    if version is None:
+        version = store.query("SELECT max(version) FROM model_versions WHERE name = ?",
+                              (name,))[0][0]
+    rows = store.query(f"SELECT {_VERSION_COLUMNS} FROM model_versions "
+                       "WHERE name = ? AND version = ?", (name, version))
+    if not rows:
+        known = [str(v) for (v,) in store.query(
+            "SELECT version FROM model_versions WHERE name = ? ORDER BY version", (name,))]
+        raise NotFoundError(
+            f"Model {name!r} has no version {version}. Its versions: {', '.join(known)}."
+        )
+    return _version_from_row(store, rows[0])
+
+
+def load_model(uri: str, *, store: Store | None = None) -> Any:
+    """The model object of a registered version, after checking its sha256.
+
+    Examples
+    --------
+    >>> model = load_model("cancer@champion")          # doctest: +SKIP
+    >>> model = load_model("models:/cancer/3")         # doctest: +SKIP
+    """
+    store = _store(store)
+    version = get_model_version(uri, store=store)
+    what = f"Model {version.name}/{version.version}"
+    try:
+        with store.artifacts.open(version.sha256) as handle:
+            data = handle.read()
+    except NotFoundError:
+        raise NotFoundError(
+            f"{what} is registered but its file {version.sha256[:12]}… is missing from "
+            f"{store.artifacts.root}; it cannot be loaded. Register it again from its source."
+        ) from None
+    return load_verified(data, version.sha256, what)
+
+
+def reference_sample(uri: str, *, store: Store | None = None) -> Any:
+    """The bounded sample of training inputs kept with a version (None when there is none)."""
+    store = _store(store)
+    version = get_model_version(uri, store=store)
+    if version.reference_sha256 is None:
+        return None
+    data = store.artifacts.read_verified(version.reference_sha256)
+    return load_verified(data, version.reference_sha256,
+                         f"Reference sample of {version.name}/{version.version}")
+
+
+def list_models(*, store: Store | None = None):
+    """Registered models as a DataFrame: name, latest version, aliases, created, updated."""
+    import pandas as pd
+
+    store = _store(store)
+    rows = store.query(
+        "SELECT m.name, max(v.version), count(v.version), m.created, max(v.created) "
+        "FROM models m LEFT JOIN model_versions v USING (name) GROUP BY m.name ORDER BY m.name")
+    aliases: dict[str, list[str]] = {}
+    for name, alias, version in store.query(
+            "SELECT name, alias, version FROM aliases ORDER BY name, alias"):
+        aliases.setdefault(name, []).append(f"@{alias}={version}")
+    frame = pd.DataFrame(rows, columns=["name", "latest_version", "versions", "created",
+                                        "updated"])
+    frame["aliases"] = [", ".join(aliases.get(n, [])) for n in frame["name"]]
+    for column in ("created", "updated"):
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame
+
+
+def model_versions(name: str, *, store: Store | None = None):
+    """The versions of one model, newest first, as a DataFrame."""
+    import pandas as pd
+
+    store = _store(store)
+    get_model_version(check_model_name(name), store=store)  # a clear error when unknown
+    versions = [_version_from_row(store, row) for row in store.query(
+        f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE name = ? ORDER BY version DESC",
+        (name,))]
+    frame = pd.DataFrame({
+        "version": [v.version for v in versions],
+        "aliases": [", ".join(v.aliases) for v in versions],
+        "created": pd.to_datetime([v.created for v in versions], unit="s", utc=True),
+        "class_name": [v.class_name for v in versions],
+        "run_id": [v.run_id for v in versions],
+        "sha256": [v.sha256 for v in versions],
+        "size": [v.size for v in versions],
+        "reference_rows": [v.reference_rows for v in versions],
+    })
+    return frame
+
+
+def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:
+    """Version → run → cell executions → datasets, as plain data."""
+    store = _store(store)
+    version = get_model_version(uri, store=store)
+    run = store.get_run(version.run_id) if version.run_id else None
+    cells = store.cells("id = ?", (version.cell,)) if version.cell else []
+    if run is not None:
+        seen = {c.id for c in cells}
+        cells += [c for c in run.cells if c.id not in seen]
+    return {"version": version, "run": run, "cells": cells, "datasets": version.datasets}
+
+
+# -- writing ---------------------------------------------------------------------------
+
+def signature_of(data: Any) -> dict[str, Any] | None:
+    """Column names and dtypes of a DataFrame, or shape and dtype of an array."""
+    kind = data_kind(data)
+    if kind == "dataframe":
+        return {"kind": "dataframe",
+                "columns": [{"name": str(c), "dtype": str(t)} for c, t in data.dtypes.items()]}
+    if kind == "series":
+        return {"kind": "dataframe", "columns": [{"name": str(data.name), "dtype": str(data.dtype)}]}
+    if kind == "ndarray":
+        return {"kind": "ndarray", "dtype": str(data.dtype), "shape": [-1, *data.shape[1:]]}
+    return None
+
+
+def _signature_from_model(model: Any) -> dict[str, Any] | None:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return {"kind": "dataframe", "columns": [{"name": str(n), "dtype": None} for n in names]}
+    count = getattr(model, "n_features_in_", None)
+    if isinstance(count, int):
+        return {"kind": "ndarray", "dtype": None, "shape": [-1, count]}
+    return None
+
+
+def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
+    """At most ``limit`` rows, drawn with a fixed seed and kept in their original order."""
+    rows = len(data)
+    if rows <= limit:
+        return data.copy()
+    import numpy as np
+
+    positions = np.sort(np.random.default_rng(0).choice(rows, size=limit, replace=False))
+    return data.iloc[positions].copy() if hasattr(data, "iloc") else data[positions].copy()
+
+
+def _library_versions(model: Any) -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    top = type(model).__module__.split(".")[0]
+    for module in {top, "sklearn", "numpy", "pandas"}:
+        loaded = sys.modules.get(module)
+        if loaded is not None and getattr(loaded, "__version__", None):
+            versions[module] = loaded.__version__
+    return versions
+
+
+def _user_namespace() -> dict[str, Any]:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "user_ns", {}) or {}
+
+
+def _find_in_namespace(fingerprint_value: str, name: str) -> Any:
+    """The live object in the notebook whose content has this fingerprint, if any."""
+    namespace = _user_namespace()
+    candidates = [namespace.get(name)] + [v for k, v in namespace.items() if k != name]
+    for value in candidates:
+        if value is not None and data_kind(value) is not None:
+            info = fingerprint(value)
+            if info and info["fingerprint"] == fingerprint_value:
+                return value
+    return None
+
+
+def _run_model_artifacts(store: Store, run_id: str) -> list[tuple[str, str]]:
+    return store.query("SELECT name, sha256 FROM artifacts WHERE run_id = ? AND kind = 'model' "
+                       "ORDER BY id", (run_id,))
+
+
+def _default_run_with_model(store: Store) -> str:
+    """The latest finished run that saved a model: this kernel's first, else any."""
+    from .magics import current_session_id
+
+    session = current_session_id()
+    query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
+             "AND a.kind = 'model' WHERE r.status = 'FINISHED' {} "
+             "ORDER BY r.start_time DESC LIMIT 1")
+    rows = store.query(query.format("AND r.session_id = ?"), (session,)) if session else []
+    rows = rows or store.query(query.format(""))
+    if not rows:
+        raise NotFoundError(
+            "No finished run has saved a model yet. Fit an estimator in a %%track cell, or "
+            "pass the model: register_model(model, name)."
+        )
+    return rows[0][0]
+
+
+def register_model(
+    model: Any,
+    name: str,
+    run_id: str | None = None,
+    alias: str | None = None,
+    *,
+    reference: Any = None,
+    variable: str | None = None,
+    store: Store | None = None,
+) -> ModelVersion:
+    """Register ``model`` (or, when it is None, the model saved by a run) as a new version.
+
+    Examples
+    --------
+    >>> version = register_model(model, "cancer", alias="candidate")   # doctest: +SKIP
+    >>> version.uri
+    'models:/cancer/1'
+    """
+    store = _store(store)
+    check_model_name(name)
+    if alias is not None:
+        check_alias(alias)
+    if run_id is not None:
+        run_id = store.resolve_run_id(run_id)
+
+    if model is None:
+        run_id = run_id or _default_run_with_model(store)
+        saved = _run_model_artifacts(store, run_id)
+        if variable is not None:
+            saved = [s for s in saved if s[0] == f"model/{variable}.pkl"]
+        if len(saved) != 1:
+            names = [s[0].removeprefix("model/").removesuffix(".pkl")
+                     for s in _run_model_artifacts(store, run_id)]
+            raise ValidationError(
+                f"Run {run_id[:8]} saved {len(names)} models ({', '.join(names) or 'none'}); "
+                "say which with variable=NAME (--var NAME)."
+            )
+        artifact_name, sha = saved[0]
+        variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
+        data = store.artifacts.read_verified(sha)
+        model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}")
+    else:
+        data = dump(model)
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    if run_id is None:
+        found = store.query(
+            "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
+            "WHERE a.sha256 = ? AND a.kind = 'model' ORDER BY r.start_time DESC LIMIT 1",
+            (digest,))
+        if found:
+            run_id = found[0][0]
+            variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
+        else:
+            from .tracking import active_run
+
+            active = active_run()
+            run_id = active.run_id if active is not None else None
+
+    cell = None
+    if run_id is not None:
+        rows = store.query("SELECT id FROM cells WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                           (run_id,))
+        cell = rows[0][0] if rows else None
+    if cell is None and variable:
+        from .magics import current_session_id
+
+        session = current_session_id()
+        if session:
+            rows = store.query(
+                "SELECT c.id FROM cells c, json_each(c.defined) d WHERE c.session_id = ? "
+                "AND d.value = ? AND c.status = 'ok' ORDER BY c.id DESC LIMIT 1",
+                (session, variable))
+            cell = rows[0][0] if rows else None
+
+    datasets = []
+    if run_id is not None:
+        datasets = [{"name": n, "role": r, "fingerprint": f} for n, r, f in store.query(
+            "SELECT name, role, fingerprint FROM run_datasets WHERE run_id = ? "
+            "ORDER BY role, name", (run_id,))]
+    if reference is None:
+        reference = _training_data(store, run_id, datasets)
+    elif data_kind(reference) is None:
+        raise ValidationError(
+            f"reference must be a DataFrame or an array of training inputs; got "
+            f"{type(reference).__name__}."
+        )
+    else:
+        info = fingerprint(reference)
+        if not any(d["fingerprint"] == info["fingerprint"] for d in datasets):
+            datasets.append({"name": "reference", "role": "reference",
+                             "fingerprint": info["fingerprint"]})
+    signature = signature_of(reference) if reference is not None else _signature_from_model(model)
+    reference_sha = reference_count = None
+    if reference is not None:
+        sample = sample_rows(reference)
+        reference_sha, _ = store.artifacts.put_bytes(dump(sample, "Reference sample"))
+        reference_count = len(sample)
+
+    store.artifacts.put_bytes(data)
+    module = type(model).__module__
+    now = time.time()
+    with store.write() as conn:
+        conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)", (name, now))
+        existing = conn.execute("SELECT version FROM model_versions WHERE name = ? AND sha256 = ?",
+                                (name, digest)).fetchone()
+        if existing:
+            version = existing[0]
+        else:
+            version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
+                                   "WHERE name = ?", (name,)).fetchone()[0]
+            conn.execute(
+                f"INSERT INTO model_versions ({_VERSION_COLUMNS}, python_version, "
+                "library_versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
+                 f"{module}.{type(model).__qualname__}", run_id, cell, variable,
+                 json.dumps(signature) if signature else None, json.dumps(datasets),
+                 reference_count, reference_sha, sys.version.split()[0],
+                 json.dumps(_library_versions(model))),
+            )
+        if alias is not None:
+            _set_alias(conn, name, version, alias)
+    return get_model_version(f"{name}/{version}", store=store)
+
+
+def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]]) -> Any:
+    """The run's ``train`` data: the live object in the notebook, else its stored sample."""
+    for dataset in datasets:
+        if dataset["role"] != "train":
+            continue
+        live = _find_in_namespace(dataset["fingerprint"], dataset["name"])
+        if live is not None:
+            return live
+        rows = store.query("SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?",
+                           (run_id, f"datasets/{dataset['name']}.sample.pkl"))
+        if rows:
+            return load_verified(store.artifacts.read_verified(rows[0][0]), rows[0][0],
+                                 f"Sample of dataset {dataset['name']!r}")
+    return None
+
+
+def _set_alias(conn, name: str, version: int, alias: str) -> None:
+    conn.execute(
+        "INSERT INTO aliases (name, alias, version, updated) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
+        "updated = excluded.updated",
+        (name, alias, version, time.time()),
+    )
+
+
+def set_alias(name: str, version: int, alias: str, *, store: Store | None = None) -> ModelVersion:
+    """Point ``name@alias`` at ``version`` (moving it if it pointed elsewhere)."""
+    store = _store(store)
+    check_alias(alias)
+    target = get_model_version(f"{check_model_name(name)}/{int(version)}", store=store)
+    with store.write() as conn:
+        _set_alias(conn, name, target.version, alias)
+    return get_model_version(f"{name}/{target.version}", store=store)
+
+
+def delete_alias(name: str, alias: str, *, store: Store | None = None) -> None:
+    """Remove ``name@alias``; the version itself stays."""
+    store = _store(store)
+    get_model_version(f"{check_model_name(name)}@{check_alias(alias)}", store=store)
+    with store.write() as conn:
+        conn.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))
