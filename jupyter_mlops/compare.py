@@ -71,11 +71,12 @@ def compare_runs(run_refs: list[str], *, store: Store | None = None) -> RunCompa
         {label: [run.params.get(k) for k in param_keys] for label, run in zip(labels, runs)},
         index=pd.Index(param_keys, name="param"),
     )
+    # Object columns: a metric a run never logged is None, not NaN (which may be logged).
     metrics = pd.DataFrame(
-        {label: [run.metrics.get(k, math.nan) for k in metric_keys]
+        {label: pd.Series([run.metrics.get(k) for k in metric_keys], dtype=object)
          for label, run in zip(labels, runs)},
-        index=pd.Index(metric_keys, name="metric"),
     )
+    metrics.index = pd.Index(metric_keys, name="metric")
     histories = {
         key: {label: store.metric_history(run.run_id, key)
               for label, run in zip(labels, runs) if key in run.metrics}

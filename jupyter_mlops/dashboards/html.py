@@ -10,7 +10,7 @@ from typing import Any
 
 STYLE = """<style>
 .jp-mlops table{border-collapse:collapse;font-size:12px;margin:4px 0}
-.jp-mlops th,.jp-mlops td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+.jp-mlops th,.jp-mlops td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top;white-space:pre-wrap}
 .jp-mlops th{background:rgba(127,127,127,.15)}
 .jp-mlops .diff td{background:rgba(255,200,0,.25)}
 .jp-mlops .warn{color:#b35900}
@@ -26,7 +26,7 @@ def escape(value: Any) -> str:
 
 
 def format_value(value: Any) -> str:
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
         return ""
     if isinstance(value, float):
         if math.isnan(value):

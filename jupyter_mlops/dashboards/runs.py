@@ -71,7 +71,7 @@ def history_html(frame) -> str:
         flags = []
         if out_of_order:
             flags.append("out of order")
-        if stale:
+        if isinstance(stale, str) and stale:
             flags.append(f"stale: {stale}")
         if status not in ("ok",):
             flags.append(status)

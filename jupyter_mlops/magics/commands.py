@@ -136,10 +136,17 @@ class MLOpsMagics(Magics):
         frame = search_runs(args.experiment, args.filter, args.order_by, args.max_results)
 
         def render(view) -> str:
-            keys = [c for c in view.columns if c.startswith(("params.", "metrics."))]
-            columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s", *keys]
+            # The cell's own params and every metric; estimator params (model.*) stay in
+            # the DataFrame but would drown the table.
+            params = [c for c in view.columns if c.startswith("params.") and "." not in c[7:]]
+            metrics = [c for c in view.columns if c.startswith("metrics.")]
+            hidden = sum(c.startswith("params.") for c in view.columns) - len(params)
+            columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
+                       *params, *metrics]
             shown = view.assign(run_id=[r[:8] for r in view["run_id"]])
-            return frame_html(shown, columns, note=f"{len(view)} runs")
+            note = f"{len(view)} runs" + (f"; {hidden} estimator param columns are in the "
+                                          "DataFrame, not shown" if hidden else "")
+            return frame_html(shown, columns, note=note)
 
         return listing(frame, render)
 
