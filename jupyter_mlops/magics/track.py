@@ -30,14 +30,22 @@ class TrackOptions:
     autolog: bool = True
 
 
-@magic_arguments()
-@argument("run_name", nargs="?", default=None, help="Name of the run (same as -n).")
-@argument("-n", "--name", default=None, help="Name of the run.")
-@argument("-e", "--experiment", default="default", help="Experiment the run belongs to.")
-@argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-          help="Tag the run; repeat for several tags.")
-@argument("--no-autolog", action="store_true",
-          help="Log only what the cell logs explicitly with log_* calls.")
+def _track_arguments(func):
+    """The options of ``%%track``, shared by the magic and the header parser."""
+    for decorator in (
+        argument("--no-autolog", action="store_true",
+                 help="Log only what the cell logs explicitly with log_* calls."),
+        argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                 help="Tag the run; repeat for several tags."),
+        argument("-e", "--experiment", default="default", help="Experiment the run belongs to."),
+        argument("-n", "--name", default=None, help="Name of the run."),
+        argument("run_name", nargs="?", default=None, help="Name of the run (same as -n)."),
+    ):
+        func = decorator(func)
+    return magic_arguments()(func)
+
+
+@_track_arguments
 def _track_signature(line: str) -> None:
     """Record the cell as a run: params, metrics, models, figures and input data."""
 
@@ -107,14 +115,7 @@ class TrackMagics(Magics):
         super().__init__(shell)
         self.hooks = hooks
 
-    @magic_arguments()
-    @argument("run_name", nargs="?", default=None, help="Name of the run (same as -n).")
-    @argument("-n", "--name", default=None, help="Name of the run.")
-    @argument("-e", "--experiment", default="default", help="Experiment the run belongs to.")
-    @argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-              help="Tag the run; repeat for several tags.")
-    @argument("--no-autolog", action="store_true",
-              help="Log only what the cell logs explicitly with log_* calls.")
+    @_track_arguments
     @cell_magic
     def track(self, line: str, cell: str):
         """Record this cell as a run.
