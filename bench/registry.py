@@ -82,6 +82,7 @@ def worker_mlflow(params: dict) -> dict:
     models, sample = make_models(params["kind"], params["n"])
     folder = os.path.join(params["tmp"], "mlflow")
     os.makedirs(folder, exist_ok=True)
+    os.chdir(folder)  # MLflow puts model artifacts in ./mlruns
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
     mlflow.set_experiment("bench")
     uris = []

@@ -23,6 +23,13 @@ from .errors import (
     StoreReadOnlyError,
     ValidationError,
 )
+from .evaluation import (
+    EvaluationComparison,
+    EvaluationResult,
+    compare_evaluations,
+    evaluate,
+    get_evaluation,
+)
 from .export import export_mlflow
 from .history import cell_history
 from .registry import (
@@ -62,14 +69,16 @@ from .tracking import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveRun", "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelVersion",
-    "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
-    "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError", "ValidationError",
-    "active_run", "cell_history", "compare_runs", "delete_alias", "end_run", "export_mlflow",
-    "get_model_version", "get_run", "get_store", "list_models", "load_model", "log_artifact",
-    "log_bytes", "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param",
-    "log_params", "model_versions", "reference_sample", "register_model", "replay",
-    "search_runs", "set_alias", "set_store", "set_tag", "set_tags", "start_run",
+    "ActiveRun", "EvaluationComparison", "EvaluationResult", "IntegrityError", "MLOpsError",
+    "ModelSerializationError", "ModelVersion", "NotFoundError", "ReplayScript",
+    "SchemaVersionError", "Store", "StoreCorruptError", "StoreError", "StoreFullError",
+    "StoreLockedError", "StoreReadOnlyError", "ValidationError", "active_run", "cell_history",
+    "compare_evaluations", "compare_runs", "delete_alias", "end_run", "evaluate",
+    "export_mlflow", "get_evaluation", "get_model_version", "get_run", "get_store",
+    "list_models", "load_model", "log_artifact", "log_bytes", "log_dataset", "log_figure",
+    "log_metric", "log_metrics", "log_param", "log_params", "model_versions",
+    "reference_sample", "register_model", "replay", "search_runs", "set_alias", "set_store",
+    "set_tag", "set_tags", "start_run",
 ]
 
 
@@ -85,3 +94,20 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magics import unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension shipped in this package (the sidebar)."""
+    return [{"src": "labextension", "dest": "jupyter-mlops"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension: the REST API the sidebar reads."""
+    return [{"module": "jupyter_mlops"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    """Called by jupyter_server; tornado and jupyter_server are imported only here."""
+    from .server import setup
+
+    setup(server_app)

@@ -1,0 +1,450 @@
+"""Evaluation dashboards: plots, static HTML with PNGs, a tabbed widget, a progress bar.
+
+Rendering only: everything drawn here comes from an EvaluationResult's stored numbers, so a
+result read back from the store draws exactly like the one just computed. Figures are drawn
+the first time they are asked for and their PNGs kept (in memory and in the store). Every
+user string (labels, feature names, names, notes) is escaped for HTML and drawn by
+matplotlib with math parsing off.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .html import escape, format_value, png_img, section, table, wrap
+
+TITLES = {
+    "roc_curve": "ROC curve",
+    "pr_curve": "Precision-recall curve",
+    "calibration_curve": "Calibration curve",
+    "confusion_matrix": "Confusion matrix",
+    "confusion_matrix_normalized": "Confusion matrix, normalised by true class",
+    "predicted_vs_actual": "Predicted vs actual",
+    "residuals_vs_predicted": "Residuals vs predicted",
+    "residual_histogram": "Residual histogram",
+    "permutation_importance": "Permutation importance",
+}
+MAX_TEXT = 24
+EXTRA_STYLE = """<style>
+.jp-mlops .jp-mlops-figures{display:flex;flex-wrap:wrap;gap:8px}
+.jp-mlops .jp-mlops-figures img{max-width:100%}
+.jp-mlops tr.jp-mlops-better-b td{background:rgba(0,160,60,.15)}
+.jp-mlops tr.jp-mlops-better-a td{background:rgba(220,60,0,.13)}
+</style>"""
+
+
+def _short(value: Any) -> str:
+    text = format_value(value) if not isinstance(value, str) else value
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+# -- plots: each takes ax=None and returns the Axes it drew on ----------------------------
+
+def _axes(ax, size=(4.8, 3.6)):
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    # A bare Figure, not pyplot: nothing is registered with the notebook's backend.
+    return Figure(figsize=size, layout="constrained").add_subplot()
+
+
+def _finish(ax, title: str, xlabel: str, ylabel: str, legend: bool = False):
+    ax.set_title(title, parse_math=False)
+    ax.set_xlabel(xlabel, parse_math=False)
+    ax.set_ylabel(ylabel, parse_math=False)
+    if legend and ax.get_legend_handles_labels()[0]:
+        for text in ax.legend(fontsize=7, loc="best").get_texts():
+            text.set_parse_math(False)
+    return ax
+
+
+def plot_confusion_matrix(matrix, labels, normalize: bool = False, ax=None):
+    """Counts (or rows normalised to 1) with true labels down and predictions across."""
+    import numpy as np
+
+    size = max(3.6, min(9.0, 1.2 + 0.45 * len(labels)))
+    ax = _axes(ax, (size + 0.8, size))
+    values = np.asarray(matrix, dtype=float)
+    if normalize:
+        totals = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ticks = range(len(labels))
+    names = [_short(label) for label in labels]
+    crowded = sum(len(name) for name in names) > 4 * size  # about what fits across
+    ax.set_xticks(ticks, names, rotation=40 if crowded else 0,
+                  ha="right" if crowded else "center", rotation_mode="anchor",
+                  parse_math=False)
+    ax.set_yticks(ticks, names, parse_math=False)
+    if len(labels) <= 20:
+        high = values.max() / 2 if values.size else 0
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, f"{value:.2f}" if normalize else f"{int(value)}", ha="center",
+                    va="center", fontsize=8, color="white" if value > high else "black")
+    title = "Normalised by true class" if normalize else "Confusion matrix"
+    return _finish(ax, title, "predicted", "actual")
+
+
+def plot_roc_curves(curves: list[dict], ax=None):
+    ax = _axes(ax)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
+    for curve in curves:
+        label = f"AUC {curve['auc']:.3f}" if len(curves) == 1 else (
+            f"{_short(curve['label'])} (AUC {curve['auc']:.3f})")
+        ax.plot(curve["fpr"], curve["tpr"], label=label, linewidth=1.4)
+    return _finish(ax, "ROC curve" + (" (one vs rest)" if len(curves) > 1 else ""),
+                   "false positive rate", "true positive rate", legend=True)
+
+
+def plot_pr_curves(curves: list[dict], ax=None):
+    ax = _axes(ax)
+    for curve in curves:
+        label = f"AP {curve['average_precision']:.3f}" if len(curves) == 1 else (
+            f"{_short(curve['label'])} (AP {curve['average_precision']:.3f})")
+        line = ax.step(curve["recall"], curve["precision"], where="post", label=label,
+                       linewidth=1.4)[0]
+        if len(curves) == 1:
+            ax.axhline(curve["prevalence"], linestyle=":", color=line.get_color(), linewidth=1)
+    ax.set_ylim(-0.02, 1.02)
+    return _finish(ax, "Precision-recall curve", "recall", "precision", legend=True)
+
+
+def plot_calibration_curves(curves: list[dict], ax=None):
+    ax = _axes(ax)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1, label="perfectly calibrated")
+    for curve in curves:
+        ax.plot(curve["prob_pred"], curve["prob_true"], marker="o", markersize=3,
+                linewidth=1.2, label=_short(curve["label"]))
+    return _finish(ax, "Calibration curve", "mean predicted probability",
+                   "fraction of positives", legend=True)
+
+
+def plot_predicted_vs_actual(actual, predicted, n_rows: int | None = None, ax=None):
+    ax = _axes(ax)
+    ax.scatter(actual, predicted, s=5, alpha=0.4, linewidths=0)
+    if len(actual):
+        low, high = min(min(actual), min(predicted)), max(max(actual), max(predicted))
+        ax.plot([low, high], [low, high], linestyle=":", color="grey", linewidth=1)
+    shown = f" ({len(actual):,} of {n_rows:,} rows)" if n_rows and n_rows > len(actual) else ""
+    return _finish(ax, "Predicted vs actual" + shown, "actual", "predicted")
+
+
+def plot_residuals(actual, predicted, ax=None):
+    import numpy as np
+
+    ax = _axes(ax)
+    residuals = np.asarray(actual, dtype=float) - np.asarray(predicted, dtype=float)
+    ax.scatter(predicted, residuals, s=5, alpha=0.4, linewidths=0)
+    ax.axhline(0, linestyle=":", color="grey", linewidth=1)
+    return _finish(ax, "Residuals vs predicted", "predicted", "actual − predicted")
+
+
+def plot_residual_histogram(counts, edges, ax=None):
+    ax = _axes(ax)
+    ax.stairs(counts, edges, fill=True, alpha=0.7)
+    ax.axvline(0, linestyle=":", color="grey", linewidth=1)
+    return _finish(ax, "Residual histogram", "actual − predicted", "rows")
+
+
+def plot_importance(features, mean, std, scoring: str, top: int = 20, ax=None):
+    import numpy as np
+
+    order = np.argsort(-np.asarray(mean), kind="stable")[:top][::-1]
+    ax = _axes(ax, (4.8, max(2.4, 0.9 + 0.22 * len(order))))
+    ax.barh(range(len(order)), [mean[i] for i in order], xerr=[std[i] for i in order],
+            color="tab:blue", alpha=0.8)
+    ax.set_yticks(range(len(order)), [_short(features[i]) for i in order], parse_math=False)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    shown = f" (top {top} of {len(features)})" if len(features) > top else ""
+    return _finish(ax, "Permutation importance" + shown, f"drop in {scoring}", "")
+
+
+def figure_png(figure, dpi: int = 96) -> bytes:
+    """PNG bytes of a figure. Its constrained layout already fits the labels, which saves
+    the second rendering pass of ``bbox_inches="tight"``; no version stamp, so the same
+    figure gives the same bytes (and the same artifact) whichever matplotlib drew it."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+# -- figures of a result, drawn on demand -------------------------------------------------
+
+def _drawers(result) -> dict[str, Any]:
+    details = result.details
+    drawers: dict[str, Any] = {}
+    if result.is_classification:
+        curves = details.get("curves") or {}
+        if curves.get("roc"):
+            drawers["roc_curve"] = lambda: plot_roc_curves(curves["roc"])
+            drawers["pr_curve"] = lambda: plot_pr_curves(curves["pr"])
+        if curves.get("calibration"):
+            drawers["calibration_curve"] = lambda: plot_calibration_curves(curves["calibration"])
+        matrix, labels = details["confusion_matrix"], details["labels"]
+        drawers["confusion_matrix"] = lambda: plot_confusion_matrix(matrix, labels)
+        drawers["confusion_matrix_normalized"] = lambda: plot_confusion_matrix(
+            matrix, labels, normalize=True)
+    else:
+        scatter, hist = details["scatter"], details["residual_histogram"]
+        drawers["predicted_vs_actual"] = lambda: plot_predicted_vs_actual(
+            scatter["actual"], scatter["predicted"], scatter["n_rows"])
+        drawers["residuals_vs_predicted"] = lambda: plot_residuals(
+            scatter["actual"], scatter["predicted"])
+        drawers["residual_histogram"] = lambda: plot_residual_histogram(
+            hist["counts"], hist["edges"])
+    record = details.get("importance")
+    if record:
+        drawers["permutation_importance"] = lambda: plot_importance(
+            record["features"], record["mean"], record["std"], record["scoring"])
+    return drawers
+
+
+class FigureSet(Mapping):
+    """Figure name → matplotlib Figure of one evaluation, each drawn when first asked for."""
+
+    def __init__(self, result) -> None:
+        self._result = result
+        self._drawers = _drawers(result)
+        self._figures: dict[str, Any] = {}
+        self._png: dict[str, bytes] = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._drawers:
+            raise KeyError(f"No figure {name!r}; this evaluation has {sorted(self._drawers)}.")
+        if name not in self._figures:
+            self._figures[name] = self._drawers[name]().figure
+        return self._figures[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._drawers)
+
+    def __len__(self) -> int:
+        return len(self._drawers)
+
+    @property
+    def drawn(self) -> list[str]:
+        """The figures drawn so far."""
+        return list(self._figures)
+
+    def png(self, name: str) -> bytes:
+        """The figure as PNG; a PNG kept in the store is used instead of drawing again."""
+        if name in self._png:
+            return self._png[name]
+        data = None
+        digest = self._result.stored_figures.get(name)
+        store = self._result._store
+        if digest and name not in self._figures and store is not None:
+            try:
+                data = store.artifacts.read_verified(digest)
+            except Exception:  # noqa: BLE001 - a missing or changed file: draw it again
+                data = None
+        if data is None:
+            data = figure_png(self[name])
+            self._result.keep_figure(name, data)
+        self._png[name] = data
+        return data
+
+    def __repr__(self) -> str:
+        return f"<FigureSet {list(self._drawers)}, drawn: {self.drawn}>"
+
+
+# -- HTML ---------------------------------------------------------------------------------
+
+def _header(result) -> str:
+    bits = [f"<b>{escape(result.name or 'Evaluation')}</b>", escape(result.task),
+            f"{result.n_rows:,} rows"]
+    model = result.details.get("model", {}).get("class")
+    if model:
+        bits.append(f"model {escape(model)}")
+    if result.model_uri:
+        bits.append(f"model URI {escape(result.model_uri)}")
+    if result.run_id:
+        bits.append(f"run {escape(result.run_id[:8])}")
+    if result.dataset_fingerprint:
+        bits.append(f"data {escape(result.dataset_fingerprint[:12])}")
+    bits.append(f"id {escape(result.evaluation_id[:8])}")
+    return f"<p>{' · '.join(bits)}</p>"
+
+
+def _notes(result) -> str:
+    items = [f"<li>{escape(k)} skipped: {escape(v)}</li>" for k, v in result.skipped.items()]
+    items += [f"<li>{escape(note)}</li>" for note in result.notes]
+    return f'<ul class="warn">{"".join(items)}</ul>' if items else ""
+
+
+def metrics_html(result) -> str:
+    from ..evaluation.directions import higher_is_better, ordered
+
+    rows = []
+    for key in ordered(result.metrics):
+        direction = {True: "higher", False: "lower", None: ""}[higher_is_better(key)]
+        rows.append((key, result.metrics[key], direction))
+    rows += [(key, "skipped", "") for key in result.skipped if key not in result.metrics]
+    parts = [_header(result), section("Metrics", table(["metric", "value", "better"], rows)),
+             _notes(result)]
+    per_class = result.details.get("per_class")
+    if per_class:
+        columns = ["label", "precision", "recall", "f1", "support", "predicted"]
+        parts.append(section("Per class", table(columns, zip(*(per_class[c] for c in columns)))))
+    return "".join(parts)
+
+
+def _group_html(result, names: list[str], empty: str) -> str:
+    figures = result.figures
+    shown = [n for n in names if n in figures]
+    if not shown:
+        return f'<p class="warn">{escape(empty)}</p>'
+    images = "".join(png_img(figures.png(n), TITLES[n]) for n in shown)
+    return f'<div class="jp-mlops-figures">{images}</div>'
+
+
+def tab_groups(result) -> list[tuple[str, list[str], str]]:
+    """(tab title, figure names, what to say when there is none) after the Metrics tab."""
+    no_curves = (result.skipped.get("roc_auc") or result.skipped.get("log_loss")
+                 or "no curve was computed.")
+    no_importance = next((n for n in result.notes if n.startswith("Permutation importance")),
+                         "Permutation importance was not computed (importance=False).")
+    if result.is_classification:
+        return [("Curves", ["roc_curve", "pr_curve", "calibration_curve"],
+                 f"No curves: {no_curves}"),
+                ("Confusion", ["confusion_matrix", "confusion_matrix_normalized"], ""),
+                ("Importance", ["permutation_importance"], no_importance)]
+    return [("Curves", ["predicted_vs_actual"], ""),
+            ("Residuals", ["residuals_vs_predicted", "residual_histogram"], ""),
+            ("Importance", ["permutation_importance"], no_importance)]
+
+
+def _importance_table(result) -> str:
+    frame = result.importance
+    if frame is None:
+        return ""
+    rows = frame.head(20).itertuples(index=False)
+    return table(["feature", "mean drop", "std"], rows)
+
+
+def evaluation_html(result) -> str:
+    """The whole dashboard as static HTML with PNG figures (drawn now if not yet)."""
+    parts = [metrics_html(result)]
+    for title, names, empty in tab_groups(result):
+        body = _group_html(result, names, empty)
+        if title == "Importance":
+            body += _importance_table(result)
+        parts.append(section(title, body))
+    return EXTRA_STYLE + wrap("".join(parts))
+
+
+def comparison_html(comparison) -> str:
+    a, b = comparison.a, comparison.b
+    head = (f"<p><b>a</b>: {escape(a.label)} ({escape(a.task)}, {a.n_rows:,} rows, id "
+            f"{escape(a.evaluation_id[:8])}) · <b>b</b>: {escape(b.label)} ({escape(b.task)}, "
+            f"{b.n_rows:,} rows, id {escape(b.evaluation_id[:8])})</p>")
+    frame = comparison.table
+    rows, classes = [], []
+    for metric, row in frame.iterrows():
+        direction = {True: "higher", False: "lower"}.get(row["higher_is_better"], "")
+        mark = {"a": "a", "b": "b", "tie": "="}.get(row["better"], "")
+        rows.append((metric, row["a"], row["b"], row["delta"], direction, mark))
+        classes.append(f"jp-mlops-better-{row['better']}" if row["better"] in ("a", "b")
+                       else "")
+    notes = "".join(f"<li>{escape(note)}</li>" for note in comparison.notes)
+    body = head + table(["metric", "a", "b", "delta (b − a)", "better is", "better"], rows,
+                        classes)
+    return EXTRA_STYLE + wrap(body + (f'<ul class="warn">{notes}</ul>' if notes else ""))
+
+
+# -- widget -------------------------------------------------------------------------------
+
+def evaluation_widget(result):
+    """A Tab: Metrics | Curves | Confusion (or Residuals) | Importance. A figure tab is
+    drawn the first time it is selected."""
+    import ipywidgets as widgets
+
+    groups = tab_groups(result)
+    pages = [widgets.HTML(EXTRA_STYLE + wrap(metrics_html(result)))]
+    pages += [widgets.HTML(wrap("<p>Drawing…</p>")) for _ in groups]
+    tab = widgets.Tab(children=pages, titles=["Metrics", *(g[0] for g in groups)])
+    filled = {0}
+
+    def fill(index: int | None) -> None:
+        if index is None or index in filled or not 0 < index <= len(groups):
+            return
+        filled.add(index)
+        title, names, empty = groups[index - 1]
+        body = _group_html(result, names, empty)
+        if title == "Importance":
+            body += _importance_table(result)
+        pages[index].value = EXTRA_STYLE + wrap(body)
+
+    tab.observe(lambda change: fill(change["new"]), names="selected_index")
+    return tab
+
+
+def _in_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def mimebundle(result) -> dict[str, Any]:
+    """The widget for frontends that have widgets, and HTML with PNGs for the others."""
+    bundle = {"text/plain": repr(result), "text/html": evaluation_html(result)}
+    if _in_kernel():
+        try:
+            view = evaluation_widget(result)._repr_mimebundle_()
+        except Exception:  # noqa: BLE001 - no widgets here: the HTML copy is shown instead
+            view = {}
+        key = "application/vnd.jupyter.widget-view+json"
+        if key in view:
+            bundle[key] = view[key]
+    return bundle
+
+
+# -- progress -----------------------------------------------------------------------------
+
+class _TextBar:
+    def __init__(self, total: int, description: str) -> None:
+        self.total, self.description, self.last = total, description, -1
+
+    def update(self, done: int, total: int | None = None) -> None:
+        percent = int(100 * done / max(1, self.total))
+        if percent != self.last:
+            self.last = percent
+            sys.stderr.write(f"\r{self.description}: {percent:3d}% ({done}/{self.total})")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class _WidgetBar:
+    def __init__(self, total: int, description: str) -> None:
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        self.bar = widgets.IntProgress(value=0, min=0, max=total, description=description,
+                                       style={"description_width": "initial"})
+        display(self.bar)
+
+    def update(self, done: int, total: int | None = None) -> None:
+        self.bar.value = done
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_bar(total: int, description: str):
+    """A progress display with ``update(done, total)`` and ``close()``: a widget in a
+    kernel, a line on stderr elsewhere."""
+    if _in_kernel():
+        try:
+            return _WidgetBar(total, description)
+        except Exception:  # noqa: BLE001 - widgets unavailable: fall back to text
+            pass
+    return _TextBar(total, description)
