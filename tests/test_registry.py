@@ -182,3 +182,13 @@ def test_log_dataset_train_sample_becomes_the_reference(store, data):
     pd.testing.assert_frame_equal(mlops.reference_sample(version.uri), X)
     digest = hashlib.sha256(mlops.serialize.dump(model)).hexdigest()
     assert version.sha256 == digest
+
+
+def test_evaluate_a_registered_model_by_uri(store, data):
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    mlops.register_model(model, "clf", alias="champion")
+    result = mlops.evaluate("clf@champion", X, y, importance=False)
+    assert result.metrics["accuracy"] == model.score(X, y)
+    stored = store.query("SELECT model_uri FROM evaluations")
+    assert stored == [("models:/clf/1",)]

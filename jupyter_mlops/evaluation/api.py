@@ -58,7 +58,8 @@ def evaluate(
 
     Parameters
     ----------
-    model : a fitted estimator with ``predict`` (scikit-learn API)
+    model : a fitted estimator with ``predict`` (scikit-learn API), or a registered model's
+        URI (``"churn@champion"``), which is loaded and linked as ``model_uri``
     X : DataFrame, array or list of rows, passed to the model as given
     y : Series, one-column DataFrame, array or list of true values (labels may be strings)
     name : a name for this evaluation, such as ``"holdout"``
@@ -85,6 +86,13 @@ def evaluate(
 
     if name is not None:
         check_name("Evaluation name", name)
+    if isinstance(model, str):
+        # A registered model by URI: evaluate that version and link the result to it.
+        from ..registry import get_model_version, load_model
+
+        version = get_model_version(model)
+        model_uri = model_uri or version.uri
+        model = load_model(version.uri)
     if model_uri is not None:
         _check_uri(model_uri)
     for label, value, low in (("importance_rows", importance_rows, 2),
