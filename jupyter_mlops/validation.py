@@ -71,8 +71,8 @@ def metric_value(key: str, value: object) -> float:
         raise refuse()
     try:
         return float(number)
-    except OverflowError:
-        return math.copysign(math.inf, number)
+    except OverflowError:  # an int beyond float's range
+        return math.inf if number > 0 else -math.inf
 
 
 def _plain(value: Any) -> Any:

@@ -84,5 +84,9 @@ def kernel(tmp_path):
     started.shutdown()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability: the promises R1-R12 (tests/reliability)")
+
+
 def pytest_report_header(config):
     return f"python {sys.version.split()[0]} at {sys.prefix}"

@@ -52,6 +52,13 @@ class KernelHooks:
         self.shell.input_transformers_cleanup.append(self.transformer)
 
     def unregister(self) -> None:
+        # Unloading happens inside a cell (%unload_ext) whose post_run_cell we will not see.
+        record, self._record = self._record, None
+        if record is not None:
+            try:
+                self.capture.end(record, None, None)
+            except Exception as exc:  # noqa: BLE001
+                self._warn("could not record this cell", exc, once=True)
         events = self.shell.events
         for name, callback in (("pre_run_cell", self.pre_run_cell),
                                ("post_run_cell", self.post_run_cell),
