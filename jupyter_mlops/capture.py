@@ -3,14 +3,23 @@
 ``CellCapture`` is driven by the kernel's pre/post run-cell events (see
 ``jupyter_mlops.magics.hooks``) but knows nothing of IPython: it takes the raw cell, its
 transformed code and the outcome, and writes one ``cells`` row per execution.
+
+The rows are written by a thread of their own, on a connection of their own, in the order
+the events happened. After each cell the kernel waits a few milliseconds for them, so
+normally a cell's row is in the store before its reply is sent; but a store locked by
+another process never holds a cell up: the rows wait in memory (up to 10,000 events) and
+are written, in order, once the lock is released.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import queue
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cellnames import CellNames, analyze
@@ -22,11 +31,66 @@ NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
 @dataclass
 class CellRecord:
     store: Store
-    row_id: int
+    row_id: int | None
     names: CellNames
     started: float
     clock: float
     run_id: str | None = None
+
+
+class CaptureWriter:
+    """Applies queued writes in order on a daemon thread with its own store connections."""
+
+    MAX_PENDING = 10_000
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stores: dict[str, Store] = {}
+        self.dropped = 0
+        self.failures: list[str] = []
+
+    def submit(self, write: Callable[[Callable[[Store], Store]], None]) -> bool:
+        """Queue ``write(own_store)``; False (and counted) when the queue is full."""
+        if self._queue.qsize() >= self.MAX_PENDING:
+            self.dropped += 1
+            return False
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="jupyter_mlops-capture",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put(write)
+        return True
+
+    def own(self, store: Store) -> Store:
+        """This thread's connection to ``store`` (opened once per store folder)."""
+        key = str(store.path)
+        mine = self._stores.get(key)
+        if mine is None:
+            mine = self._stores[key] = Store(store.path, read_only=store.read_only,
+                                             busy_timeout_s=store.busy_timeout_s)
+        return mine
+
+    def _loop(self) -> None:
+        while True:
+            write = self._queue.get()
+            try:
+                if isinstance(write, threading.Event):
+                    write.set()
+                else:
+                    write(self.own)
+            except Exception as exc:  # noqa: BLE001 - reported by the hooks, once
+                self.failures.append(f"{type(exc).__name__}: {exc}".split("\n", 1)[0])
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return self._queue.qsize() == 0
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
 
 def notebook_path() -> str | None:
@@ -42,12 +106,20 @@ class CellCapture:
 
     def __init__(self) -> None:
         self.session_id = uuid.uuid4().hex
+        self.writer = CaptureWriter()
         self._sessions_in: set[str] = set()
+        self._sessions_now: set[str] = set()
 
-    def ensure_session(self, store: Store) -> None:
+    def ensure_session(self, store: Store, *, now: bool = False) -> None:
+        """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
         key = str(store.path)
-        if key not in self._sessions_in:
-            store.start_session(self.session_id, notebook_path(), platform.python_version())
+        args = (self.session_id, notebook_path(), platform.python_version())
+        if now and key not in self._sessions_now:
+            store.start_session(*args)
+            self._sessions_now.add(key)
+            self._sessions_in.add(key)
+        elif key not in self._sessions_in:
+            self.writer.submit(lambda own: own(store).start_session(*args))
             self._sessions_in.add(key)
 
     def begin(
@@ -62,11 +134,16 @@ class CellCapture:
         names = analyze(code)
         started = time.time()
         self.ensure_session(store)
-        row_id = store.start_cell(
-            self.session_id, execution_count, cell_id, raw_cell, names.defined, names.used,
-            started, run_id,
-        )
-        return CellRecord(store, row_id, names, started, time.perf_counter(), run_id)
+        record = CellRecord(store, None, names, started, time.perf_counter(), run_id)
+
+        def write(own) -> None:
+            record.row_id = own(store).start_cell(
+                self.session_id, execution_count, cell_id, raw_cell, names.defined, names.used,
+                started, run_id,
+            )
+
+        self.writer.submit(write)
+        return record
 
     def end(
         self,
@@ -79,11 +156,14 @@ class CellCapture:
         else:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
-        record.store.finish_cell(
-            record.row_id,
-            execution_count=execution_count,
-            duration_s=time.perf_counter() - record.clock,
-            status=status,
-            error=message,
-            run_id=record.run_id,
-        )
+        duration = time.perf_counter() - record.clock
+
+        def write(own) -> None:
+            if record.row_id is None:
+                return  # its start was dropped or failed; nothing to finish
+            own(record.store).finish_cell(
+                record.row_id, execution_count=execution_count, duration_s=duration,
+                status=status, error=message, run_id=record.run_id,
+            )
+
+        self.writer.submit(write)

@@ -75,9 +75,10 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
 
 def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, Any]]:
     """Executions of one session (default: this kernel's, else the latest), in order."""
-    if session_id is None:
-        from .magics import current_session_id
+    from .magics import current_session_id, flush_capture
 
+    flush_capture()
+    if session_id is None:
         session_id = current_session_id()
     if session_id is None:
         latest = store.query("SELECT session_id FROM sessions ORDER BY started DESC LIMIT 1")

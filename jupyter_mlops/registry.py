@@ -346,10 +346,13 @@ def register_model(
     >>> version.uri
     'models:/cancer/1'
     """
+    from .magics import flush_capture
+
     store = _store(store)
     check_model_name(name)
     if alias is not None:
         check_alias(alias)
+    flush_capture()  # the cell executions the lineage points at
     if run_id is not None:
         run_id = store.resolve_run_id(run_id)
 

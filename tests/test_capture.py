@@ -1,7 +1,7 @@
 """Every cell execution is captured, in order, with what it defined and used."""
 
 import jupyter_mlops as mlops
-from conftest import run_cell
+from support import run_cell
 
 
 def test_every_cell_is_recorded_in_order(shell):

@@ -7,7 +7,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
-from conftest import run_cell
+from support import run_cell
 
 HOSTILE = '<img src=x onerror="alert(1)">'
 

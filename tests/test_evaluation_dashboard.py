@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from conftest import run_cell, stream_text
+from support import run_cell, stream_text
 from jupyter_mlops.evaluation import EvaluationResult, compare_evaluations, evaluate
 
 HOSTILE = '<img src=x onerror="alert(1)">'

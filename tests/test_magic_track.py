@@ -3,7 +3,7 @@
 import pytest
 
 import jupyter_mlops as mlops
-from conftest import run_cell
+from support import run_cell
 
 SETUP = """
 import numpy as np

@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
-from conftest import run_cell
+from support import run_cell
 
 
 @pytest.fixture

@@ -12,6 +12,12 @@ def current_session_id() -> str | None:
     return _hooks.capture.session_id if _hooks is not None else None
 
 
+def flush_capture(timeout: float = 5.0) -> None:
+    """Wait until this kernel's captured executions are in the store (no-op when not loaded)."""
+    if _hooks is not None:
+        _hooks.capture.writer.flush(timeout)
+
+
 def load(shell: Any) -> None:
     global _hooks
     from .commands import MLOpsMagics

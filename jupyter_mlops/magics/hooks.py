@@ -19,6 +19,7 @@ from ..cellnames import CellNames, analyze
 from ..tracking import ActiveRun, _end, get_store, start_run
 from .track import TrackOptions, TrackTransformer, parse_track_line, track_header
 
+FLUSH_WAIT_S = 0.01
 # IPython 9 counts the cell before firing pre_run_cell; IPython 8 after it ran.
 _COUNTED_BEFORE_PRE = IPython.version_info[0] >= 9
 
@@ -59,6 +60,7 @@ class KernelHooks:
                 self.capture.end(record, None, None)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
+        self.capture.writer.flush(timeout=5.0)
         events = self.shell.events
         for name, callback in (("pre_run_cell", self.pre_run_cell),
                                ("post_run_cell", self.post_run_cell),
@@ -95,8 +97,9 @@ class KernelHooks:
         header = track_header(raw)
         run_id = None
         try:
+            self._report_capture_problems()
             store = get_store()
-            self.capture.ensure_session(store)
+            self.capture.ensure_session(store, now=header is not None)
             if header is not None:
                 run_id = self._begin_run(info, raw, header, count, cell_id)
             code = getattr(info, "transformed_cell", None)
@@ -162,6 +165,20 @@ class KernelHooks:
                 self.capture.end(record, count, error)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
+            # Give the writer a moment, so the row is normally stored before the reply goes
+            # out; a locked store costs the cell these milliseconds and no more.
+            self.capture.writer.flush(timeout=FLUSH_WAIT_S)
+
+    def _report_capture_problems(self) -> None:
+        writer = self.capture.writer
+        while writer.failures:
+            self._warn("could not record a cell", RuntimeError(writer.failures.pop(0)),
+                       once=True)
+        if writer.dropped and "dropped" not in self._warned:
+            self._warned.add("dropped")
+            print(f"jupyter_mlops: the store stayed locked and {writer.dropped} cell events "
+                  "were dropped from the execution log. The cells themselves ran normally.",
+                  file=sys.stderr)
 
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
         run = tracked.run
