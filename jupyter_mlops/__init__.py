@@ -23,6 +23,14 @@ from .errors import (
     StoreReadOnlyError,
     ValidationError,
 )
+from .drift import (
+    DriftProfile,
+    DriftReport,
+    drift_profile,
+    drift_report,
+    get_drift_report,
+    load_drift_profile,
+)
 from .evaluation import (
     EvaluationComparison,
     EvaluationResult,
@@ -69,16 +77,17 @@ from .tracking import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveRun", "EvaluationComparison", "EvaluationResult", "IntegrityError", "MLOpsError",
-    "ModelSerializationError", "ModelVersion", "NotFoundError", "ReplayScript",
-    "SchemaVersionError", "Store", "StoreCorruptError", "StoreError", "StoreFullError",
-    "StoreLockedError", "StoreReadOnlyError", "ValidationError", "active_run", "cell_history",
-    "compare_evaluations", "compare_runs", "delete_alias", "end_run", "evaluate",
-    "export_mlflow", "get_evaluation", "get_model_version", "get_run", "get_store",
-    "list_models", "load_model", "log_artifact", "log_bytes", "log_dataset", "log_figure",
-    "log_metric", "log_metrics", "log_param", "log_params", "model_versions",
-    "reference_sample", "register_model", "replay", "search_runs", "set_alias", "set_store",
-    "set_tag", "set_tags", "start_run",
+    "ActiveRun", "DriftProfile", "DriftReport", "EvaluationComparison", "EvaluationResult",
+    "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelVersion", "NotFoundError",
+    "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError", "StoreError",
+    "StoreFullError", "StoreLockedError", "StoreReadOnlyError", "ValidationError",
+    "active_run", "cell_history", "compare_evaluations", "compare_runs", "delete_alias",
+    "drift_profile", "drift_report", "end_run", "evaluate", "export_mlflow",
+    "get_drift_report", "get_evaluation", "get_model_version", "get_run", "get_store",
+    "list_models", "load_drift_profile", "load_model", "log_artifact", "log_bytes",
+    "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
+    "model_versions", "reference_sample", "register_model", "replay", "search_runs",
+    "set_alias", "set_store", "set_tag", "set_tags", "start_run",
 ]
 
 

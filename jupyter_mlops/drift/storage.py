@@ -1,0 +1,119 @@
+"""Drift reports in the store: one row of ``drift_reports``, numbers as strict JSON.
+
+SQLite and strict JSON have no NaN or infinity, and drift statistics have both (a
+chi-square against a value the reference never saw is infinite). A non-finite number is
+written as ``null`` and named in the record's ``nonfinite`` map (``{"statistic": "inf"}``),
+so it reads back as the same float.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+FLOAT_FIELDS = ("statistic", "p_value", "threshold")
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def encode_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A column result ready for strict JSON: non-finite floats as null plus a flag."""
+    out = dict(record)
+    flags = {}
+    for key in FLOAT_FIELDS:
+        value = out.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            flags[key] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+            out[key] = None
+    if flags:
+        out["nonfinite"] = flags
+    return out
+
+
+def decode_record(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for key, flag in out.pop("nonfinite", {}).items():
+        out[key] = _NONFINITE[flag]
+    for key in FLOAT_FIELDS:
+        if out.get(key) is None:
+            out[key] = math.nan
+    return out
+
+
+def save_report(store, report, datasets: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Write the report's row, its datasets and (inside a run) their links, in one transaction."""
+    now = time.time()
+    with store.write() as conn:
+        for _name, _role, info in datasets:
+            conn.execute(
+                "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
+                "created) VALUES (?, ?, ?, ?, ?, ?)",
+                (info["fingerprint"], info["kind"], dumps(info["shape"]),
+                 None if info.get("columns") is None else dumps(info["columns"]),
+                 None if info.get("dtypes") is None else dumps(info["dtypes"]), now),
+            )
+        if report.run_id is not None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
+                "VALUES (?, ?, ?, ?)",
+                [(report.run_id, name, role, info["fingerprint"]) for name, role, info in datasets],
+            )
+        conn.execute(
+            "INSERT INTO drift_reports (report_id, run_id, model_uri, created, "
+            "reference_fingerprint, current_fingerprint, reference_rows, current_rows, "
+            "n_columns, n_drifted, share_drifted, drift_share, dataset_drift, columns, options, "
+            "distributions, reference_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?)",
+            (report.report_id, report.run_id, report.model_uri, report.created,
+             report.reference_fingerprint, report.current_fingerprint, report.reference_rows,
+             report.current_rows, report.n_columns, report.n_drifted, report.share_drifted,
+             report.drift_share, int(report.drifted),
+             dumps([encode_record(r) for r in report.records]), dumps(report.options),
+             dumps(report.distributions), report.reference_profile),
+        )
+
+
+_COLUMNS = (
+    "report_id, run_id, model_uri, created, reference_fingerprint, current_fingerprint, "
+    "reference_rows, current_rows, drift_share, columns, options, distributions, "
+    "reference_profile"
+)
+
+
+def load_report(store, report_id: str):
+    """The stored report ``report_id`` (or a unique prefix of it), as a DriftReport."""
+    from ..errors import NotFoundError, ValidationError, shorten
+    from .result import DriftReport
+
+    if not isinstance(report_id, str) or not report_id or \
+            any(c not in "0123456789abcdef" for c in report_id):
+        raise ValidationError(
+            f"A drift report id is lowercase hex (32 characters, or a unique prefix); got "
+            f"{shorten(report_id)}."
+        )
+    rows = store.query(
+        f"SELECT {_COLUMNS} FROM drift_reports WHERE report_id LIKE ? LIMIT 2",
+        (report_id + "%",),
+    )
+    if not rows:
+        raise NotFoundError(f"No drift report {report_id!r} in {store.path}.")
+    if len(rows) > 1:
+        raise ValidationError(
+            f"Drift report prefix {report_id!r} matches several reports; give more characters."
+        )
+    (rid, run_id, model_uri, created, ref_fp, cur_fp, ref_rows, cur_rows, drift_share,
+     columns, options, distributions, profile) = rows[0]
+    return DriftReport(
+        records=[decode_record(r) for r in json.loads(columns)],
+        drift_share=drift_share,
+        distributions=json.loads(distributions) if distributions else {},
+        options=json.loads(options) if options else {},
+        report_id=rid, run_id=run_id, model_uri=model_uri, created=created,
+        reference_fingerprint=ref_fp, current_fingerprint=cur_fp,
+        reference_rows=ref_rows, current_rows=cur_rows, reference_profile=profile,
+    )
