@@ -51,8 +51,10 @@ from .registry import (
     register_model,
     set_alias,
 )
+from .monitoring import list_alerts, monitor, retrain_model
 from .replay import ReplayScript, replay
 from .search import search_runs
+from .serving import ModelServer, compare_versions, log_labels, score_file, serve
 from .store import Store
 from .tracking import (
     ActiveRun,
@@ -78,15 +80,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActiveRun", "DriftProfile", "DriftReport", "EvaluationComparison", "EvaluationResult",
-    "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelVersion", "NotFoundError",
-    "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError", "StoreError",
-    "StoreFullError", "StoreLockedError", "StoreReadOnlyError", "ValidationError",
-    "active_run", "cell_history", "compare_evaluations", "compare_runs", "delete_alias",
-    "drift_profile", "drift_report", "end_run", "evaluate", "export_mlflow",
-    "get_drift_report", "get_evaluation", "get_model_version", "get_run", "get_store",
-    "list_models", "load_drift_profile", "load_model", "log_artifact", "log_bytes",
-    "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
-    "model_versions", "reference_sample", "register_model", "replay", "search_runs",
+    "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelServer", "ModelVersion",
+    "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
+    "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError",
+    "ValidationError", "active_run", "cell_history", "compare_evaluations", "compare_runs",
+    "compare_versions", "delete_alias", "drift_profile", "drift_report", "end_run", "evaluate",
+    "export_mlflow", "get_drift_report", "get_evaluation", "get_model_version", "get_run",
+    "get_store", "list_alerts", "list_models", "load_drift_profile", "load_model",
+    "log_artifact", "log_bytes", "log_dataset", "log_figure", "log_labels", "log_metric",
+    "log_metrics", "log_param", "log_params", "model_versions", "monitor", "reference_sample",
+    "register_model", "replay", "retrain_model", "score_file", "search_runs", "serve",
     "set_alias", "set_store", "set_tag", "set_tags", "start_run",
 ]
 

@@ -148,6 +148,70 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serving import serve
+
+    server = serve(args.uri, challenger=args.challenger, split=args.split, shadow=args.shadow,
+                   host=args.host, port=args.port, max_body_mb=args.max_body_mb,
+                   workers=args.workers, watch_interval=args.watch or None,
+                   log_predictions=not args.no_log, store=_store(args))
+    deployment = server.deployment
+    served = deployment.champion.label
+    if deployment.challenger is not None:
+        mode = "shadow" if args.shadow else f"{args.split or 0:g} of traffic"
+        served += f", challenger {deployment.challenger.label} ({mode})"
+    print(f"Serving {args.uri} ({served}) at {server.url}/invocations; Ctrl-C stops it.",
+          flush=True)
+    server.wait()
+    print("Stopped; every prediction served is in the predictions log.", flush=True)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .serving import score_file
+
+    result = score_file(args.uri, args.input, args.output, chunk_size=args.chunk_size,
+                        prediction_column=args.prediction_column,
+                        keep_columns=not args.only_predictions,
+                        progress=False if args.no_progress else None, store=_store(args))
+    print(f"Scored {result.rows:,} rows with {result.model} in {result.seconds:.2f} s "
+          f"({result.rows_per_s:,.0f} rows/s, {result.chunks} chunk(s)) -> {result.output}")
+    return 0
+
+
+def cmd_monitor(args) -> int:
+    from .monitoring import monitor
+
+    result = monitor(args.uri, since=args.since, batch=args.batch, labels=args.labels,
+                     thresholds=args.threshold, drift_share=args.drift_share,
+                     stattest=args.stattest, retrain=args.retrain, promote=args.promote,
+                     retrain_timeout=args.timeout, store=_store(args))
+    for line in result.lines():
+        print(line)
+    if result.alert:
+        print(f"ALERT: {len(result.alerts)} alert(s) recorded for {result.model_uri}.")
+        return 1
+    return 0
+
+
+def cmd_ab(args) -> int:
+    from .serving import compare_versions
+
+    print(compare_versions(args.uri_a, args.uri_b, since=args.since, store=_store(args)))
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    from .monitoring import list_alerts
+
+    frame = list_alerts(args.uri, since=args.since, store=_store(args))
+    print(f"{len(frame)} alert(s)")
+    for row in frame.head(args.max_results).to_dict("records"):
+        print(f"  {row['created']:%Y-%m-%d %H:%M:%S}  {row['name']}/{row['version']:<4} "
+              f"{row['kind']:<7} {row['message']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter-mlops", description="Runs, cell history and notebooks of a jupyter_mlops store.")
@@ -178,6 +242,62 @@ def build_parser() -> argparse.ArgumentParser:
     export = add("export", "write a version as an MLflow model folder", cmd_export)
     export.add_argument("uri")
     export.add_argument("path")
+    serve = add("serve", "serve a version over HTTP (MLflow's scoring protocol)", cmd_serve)
+    serve.add_argument("uri", help="name@alias, name/VERSION or models:/…")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                       "127.0.0.1; 0.0.0.0 exposes the model to the network, without auth)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a "
+                       "free one)")
+    serve.add_argument("--challenger", metavar="URI", help="a second version to compare")
+    serve.add_argument("--split", type=float, default=None, metavar="SHARE",
+                       help="share of requests the challenger answers, e.g. 0.1")
+    serve.add_argument("--shadow", action="store_true",
+                       help="the challenger scores every request; the champion answers")
+    serve.add_argument("--max-body-mb", type=float, default=20.0,
+                       help="larger request bodies get 413 (default 20)")
+    serve.add_argument("--workers", type=int, default=None, help="scoring threads")
+    serve.add_argument("--watch", type=float, default=2.0, metavar="SECONDS",
+                       help="how often to check whether the alias moved (0: never)")
+    serve.add_argument("--no-log", action="store_true", help="do not log predictions")
+    score = add("score", "score a CSV or Parquet file in chunks", cmd_score)
+    score.add_argument("uri")
+    score.add_argument("input", help="a .csv (.csv.gz, .tsv) or .parquet file")
+    score.add_argument("-o", "--output", required=True, help="a .csv or .parquet file")
+    score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
+    score.add_argument("--prediction-column", default="prediction")
+    score.add_argument("--only-predictions", action="store_true",
+                       help="write the predictions alone, not the input columns beside them")
+    score.add_argument("--no-progress", action="store_true")
+    monitor = add("monitor", "drift and metrics of a version on new data; exits 1 on an alert",
+                  cmd_monitor)
+    monitor.add_argument("uri")
+    source = monitor.add_mutually_exclusive_group()
+    source.add_argument("--since", help="logged traffic of the last 90s, 15m, 1h, 7d … "
+                        "(default: the newest 100,000 logged rows)")
+    source.add_argument("--batch", metavar="FILE", help="a CSV or Parquet file of new inputs")
+    monitor.add_argument("--labels", metavar="COL", help="the column of --batch holding the "
+                         "true values (metrics are computed on them)")
+    monitor.add_argument("--threshold", action="append", metavar="METRIC=VALUE",
+                         help="alert when METRIC is worse than VALUE, e.g. accuracy=0.9 "
+                              "(repeat)")
+    monitor.add_argument("--drift-share", type=float, default=0.5,
+                         help="dataset drift when this share of columns drifted (default 0.5)")
+    monitor.add_argument("--stattest", default=None, help="one drift test for every column")
+    monitor.add_argument("--retrain", metavar="NOTEBOOK",
+                         help="on an alert, execute this training notebook")
+    monitor.add_argument("--promote", metavar="METRIC", help="move the alias to the retrained "
+                         "version only when it is better on METRIC")
+    monitor.add_argument("--timeout", type=float, default=600,
+                         help="seconds per cell of the retraining notebook")
+    ab = add("ab", "compare two served versions: agreement, and metrics once labels arrive",
+             cmd_ab)
+    ab.add_argument("uri_a")
+    ab.add_argument("uri_b")
+    ab.add_argument("--since", default=None, help="only traffic of the last 1h, 7d …")
+    alerts = add("alerts", "alerts recorded by monitor, newest first", cmd_alerts)
+    alerts.add_argument("uri", nargs="?", default=None)
+    alerts.add_argument("--since", default=None)
+    alerts.add_argument("-n", "--max-results", type=int, default=50)
     execute = add("execute", "run a notebook headless in a fresh kernel and report what it stored",
                   cmd_execute)
     execute.add_argument("notebook")

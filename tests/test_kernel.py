@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from jupyter_mlops.errors import SchemaVersionError
 from jupyter_mlops.store import Store
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
@@ -87,7 +88,11 @@ def test_kill_9_mid_run_leaves_a_clean_store_and_a_killed_run(kernel, tmp_path):
         if not (tmp_path / ".mlops" / "mlops.db").exists():
             time.sleep(0.05)
             continue
-        store = Store(tmp_path / ".mlops", read_only=True)
+        try:
+            store = Store(tmp_path / ".mlops", read_only=True)
+        except SchemaVersionError:
+            time.sleep(0.05)  # the kernel is still creating the store: its migrations run
+            continue
         logged = store.query("SELECT count(*) FROM metrics")[0][0]
         store.close()
         time.sleep(0.05)

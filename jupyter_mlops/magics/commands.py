@@ -85,6 +85,8 @@ def build_parser() -> _Parser:
 SUBCOMMAND_MODULES = (
     "jupyter_mlops.magics.evaluate_command",
     "jupyter_mlops.magics.drift_command",
+    "jupyter_mlops.magics.serve_command",
+    "jupyter_mlops.magics.alerts_command",
 )
 
 

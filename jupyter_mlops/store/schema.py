@@ -264,4 +264,97 @@ MIGRATIONS += (
     ),
 )
 
+# Serving and monitoring. One predictions row per request and version that scored it: the
+# request body exactly as received (JSON or CSV, with its content type) and the outputs as
+# strict JSON; labels arrive later, per request row.
+# A monitor is one check of a version; its steps (drift, metrics, alert, retrain, promote)
+# are appended as they happen, so an interrupted retrain still leaves its trail.
+MIGRATIONS += (
+    Migration(
+        8,
+        "serving and monitoring",
+        """
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            created REAL NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            answered INTEGER NOT NULL,
+            n_rows INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            outputs TEXT NOT NULL,
+            latency_ms REAL
+        );
+        CREATE INDEX predictions_model_created ON predictions(name, version, created);
+        CREATE INDEX predictions_request ON predictions(request_id);
+        CREATE TABLE prediction_labels (
+            request_id TEXT NOT NULL,
+            row INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (request_id, row)
+        ) WITHOUT ROWID;
+        CREATE TABLE monitors (
+            monitor_id TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            model_uri TEXT NOT NULL,
+            source TEXT NOT NULL,
+            n_rows INTEGER NOT NULL,
+            drift_report_id TEXT REFERENCES drift_reports(report_id),
+            dataset_drift INTEGER,
+            evaluation_id TEXT REFERENCES evaluations(evaluation_id),
+            metrics TEXT,
+            thresholds TEXT,
+            alert INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX monitors_model ON monitors(name, version, created);
+        CREATE TABLE monitor_steps (
+            monitor_id TEXT NOT NULL REFERENCES monitors(monitor_id),
+            seq INTEGER NOT NULL,
+            created REAL NOT NULL,
+            step TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT NOT NULL,
+            details TEXT,
+            PRIMARY KEY (monitor_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE alerts (
+            alert_id TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            monitor_id TEXT REFERENCES monitors(monitor_id),
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            model_uri TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            details TEXT
+        );
+        CREATE INDEX alerts_created ON alerts(created);
+        CREATE INDEX alerts_model ON alerts(name, version, created);
+        CREATE TABLE retrains (
+            retrain_id TEXT PRIMARY KEY,
+            monitor_id TEXT REFERENCES monitors(monitor_id),
+            started REAL NOT NULL,
+            finished REAL,
+            name TEXT NOT NULL,
+            notebook TEXT NOT NULL,
+            status TEXT NOT NULL,
+            old_version INTEGER NOT NULL,
+            new_version INTEGER,
+            run_id TEXT REFERENCES runs(run_id),
+            metric TEXT,
+            old_value REAL,
+            new_value REAL,
+            promoted INTEGER NOT NULL DEFAULT 0,
+            message TEXT
+        );
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

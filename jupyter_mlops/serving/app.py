@@ -1,0 +1,195 @@
+"""The HTTP side of serving: a tornado application over a :class:`ServingState`.
+
+Thin handlers: they read the request, hand the work to the state (scoring runs in a thread
+pool, so the event loop keeps answering ``/ping`` while a large batch is scored) and map
+errors to statuses: a refused input → 400 (415 for a body that is neither JSON nor CSV),
+a body over the limit → 413, an unknown model → 404, a locked store → 503 with
+Retry-After, anything else → 500 without a traceback.
+
+Endpoints: ``POST /invocations`` (MLflow's scoring protocol), ``GET /ping``, ``GET /health``,
+``GET /version``, ``GET /metadata``, ``POST /reload`` and ``POST /labels``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import tornado.web
+
+from ..errors import MLOpsError, NotFoundError, StoreLockedError, ValidationError
+from .formats import BadRequest, dumps
+from .predictions import REQUEST_ID_RE
+
+log = logging.getLogger("jupyter_mlops.serving")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    @property
+    def state(self):
+        return self.application.settings["state"]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Server", "jupyter-mlops")
+
+    def send(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(payload if isinstance(payload, (str, bytes)) else dumps(payload))
+
+    def fail(self, exc: BaseException) -> None:
+        status, code = 500, "INTERNAL_ERROR"
+        message = "Internal error while serving this request; the server log has the details."
+        if isinstance(exc, BadRequest):
+            status, code, message = exc.status, "BAD_REQUEST", str(exc)
+        elif isinstance(exc, ValidationError):
+            status, code, message = 400, "BAD_REQUEST", str(exc)
+        elif isinstance(exc, NotFoundError):
+            status, code, message = 404, "NOT_FOUND", str(exc)
+        elif isinstance(exc, StoreLockedError):
+            status, code = 503, "STORE_LOCKED"
+            message = "The store is locked by another process; retry shortly."
+            self.set_header("Retry-After", "1")
+        elif isinstance(exc, MLOpsError):
+            status, code = 500, "STORE_ERROR"
+            message = f"{type(exc).__name__}: the store could not be used; see the server log."
+            log.error("%s %s failed: %s", self.request.method, self.request.path, exc)
+        else:
+            log.error("%s %s failed", self.request.method, self.request.path,
+                      exc_info=(type(exc), exc, exc.__traceback__))
+        self.send({"error_code": code, "message": message}, status)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # tornado's own errors (405, malformed HTTP): JSON, never a traceback page.
+        self.finish(dumps({"error_code": "HTTP_ERROR", "message": self._reason}))
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"Malformed JSON: {exc}.") from None
+
+
+@tornado.web.stream_request_body
+class InvocationsHandler(BaseHandler):
+    """``POST /invocations``: score the body; its size is checked as it streams in."""
+
+    def prepare(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+        limit = self.state.max_body_bytes
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            self._too_large = True
+            if int(length) > self.state.discard_limit:
+                # Far too large to read and throw away: answer now and close.
+                self.set_header("Connection", "close")
+                self._refuse()
+                return
+        self.request.connection.set_max_body_size(self.state.discard_limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._too_large:
+            return
+        if self._size > self.state.max_body_bytes:
+            self._too_large = True
+            self._chunks = []
+            return
+        self._chunks.append(chunk)
+
+    def _refuse(self) -> None:
+        limit = self.state.max_body_bytes
+        self.send({"error_code": "REQUEST_TOO_LARGE",
+                   "message": f"The body is larger than the limit of {limit:,} bytes; send "
+                              "fewer rows per request (or start the server with a larger "
+                              "--max-body-mb)."}, 413)
+
+    async def post(self) -> None:
+        if self._too_large:
+            self._refuse()
+            return
+        request_id = self.request.headers.get("X-Request-Id")
+        if request_id is None or not REQUEST_ID_RE.match(request_id):
+            request_id = uuid.uuid4().hex
+        self.set_header("X-Request-Id", request_id)
+        body = b"".join(self._chunks)
+        self._chunks = []
+        try:
+            scored = await self.state.score(body, self.request.headers.get("Content-Type"),
+                                            request_id)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+            self.fail(exc)
+            return
+        # Queued before the answer leaves, so a client that has its answer can flush() and
+        # find the request logged; the encoding and the write happen in the log's thread.
+        self.state.record(scored)
+        self.set_header("X-Model-Version", scored.answered_by.label)
+        self.send(scored.body)
+
+
+class PingHandler(BaseHandler):
+    def get(self) -> None:
+        self.send("\n")
+
+
+class HealthHandler(BaseHandler):
+    def get(self) -> None:
+        self.send(self.state.health())
+
+
+class VersionHandler(BaseHandler):
+    def get(self) -> None:
+        self.send(self.state.version_info())
+
+
+class MetadataHandler(BaseHandler):
+    def get(self) -> None:
+        self.send(self.state.deployment.metadata())
+
+
+class ReloadHandler(BaseHandler):
+    async def post(self) -> None:
+        try:
+            self.send(await self.state.reload_async())
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+
+
+class LabelsHandler(BaseHandler):
+    """``POST /labels`` with ``{"request_id": ..., "labels": [...]}``: true values arrive."""
+
+    async def post(self) -> None:
+        try:
+            payload = self.json_body()
+            if not isinstance(payload, dict) or "request_id" not in payload or \
+                    "labels" not in payload:
+                raise BadRequest('Send {"request_id": "...", "labels": [one per row]}.')
+            count = await self.state.log_labels(payload["request_id"], payload["labels"])
+            self.send({"request_id": payload["request_id"], "labelled_rows": count})
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+
+
+def make_app(state: Any) -> tornado.web.Application:
+    def log_function(handler: tornado.web.RequestHandler) -> None:
+        if handler.get_status() >= 500:
+            log.warning("%d %s", handler.get_status(), handler._request_summary())
+
+    return tornado.web.Application(
+        [
+            (r"/invocations", InvocationsHandler),
+            (r"/ping", PingHandler),
+            (r"/health", HealthHandler),
+            (r"/version", VersionHandler),
+            (r"/metadata", MetadataHandler),
+            (r"/reload", ReloadHandler),
+            (r"/labels", LabelsHandler),
+        ],
+        state=state,
+        log_function=log_function,
+        compress_response=False,
+    )

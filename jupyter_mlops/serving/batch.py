@@ -1,0 +1,344 @@
+"""Batch scoring: a CSV or Parquet file in, the same rows with their predictions out.
+
+The input is read in chunks (``chunk_size`` rows), each chunk checked against the
+signature, scored and appended to the output, so memory stays bounded by one chunk
+whatever the file's size. Columns the model does not take (ids, timestamps) are kept in
+the output but not given to the model. The output is written beside its final name and
+moved into place at the end: a failure never leaves half a file under that name.
+
+Parquet needs pyarrow, which jupyter_mlops does not depend on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ValidationError, shorten
+from .formats import BadRequest, InputSpec
+
+DEFAULT_CHUNK_ROWS = 100_000
+_CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.xz", ".tsv")
+_PARQUET = (".parquet", ".pq")
+
+
+def file_format(path: str | os.PathLike[str], what: str) -> str:
+    name = str(path).lower()
+    if name.endswith(_CSV):
+        return "csv"
+    if name.endswith(_PARQUET):
+        return "parquet"
+    raise ValidationError(
+        f"The {what} {shorten(str(path))} is neither CSV (.csv, .csv.gz, .tsv) nor Parquet "
+        "(.parquet, .pq); name it with one of those extensions."
+    )
+
+
+def require_pyarrow() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ValidationError("Parquet files need pyarrow, which is not installed: "
+                              "pip install pyarrow")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What ``score_file`` did."""
+
+    model: str
+    input: str
+    output: str
+    rows: int
+    chunks: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def __repr__(self) -> str:
+        return (f"<BatchResult {self.rows:,} rows scored with {self.model} in "
+                f"{self.seconds:.2f} s ({self.rows_per_s:,.0f} rows/s) -> {self.output}>")
+
+
+class Progress:
+    """A one-line progress bar on stderr (only when it is a terminal, unless forced)."""
+
+    def __init__(self, total: int | None, unit: str, enabled: bool | None = None,
+                 stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled if enabled is not None else self.stream.isatty()
+        self.total = total
+        self.unit = unit
+        self.started = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, done: int, rows: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not final and now - self._last < 0.2:
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = f"{rows / elapsed:,.0f} rows/s"
+        if self.total:
+            share = min(1.0, done / self.total)
+            filled = int(share * 30)
+            bar = "█" * filled + "░" * (30 - filled)
+            text = f"\r  scoring {bar} {share:6.1%}  {rows:,} rows  {rate}"
+        else:
+            text = f"\r  scoring {rows:,} rows  {rate}"
+        self.stream.write(text + ("\n" if final else ""))
+        self.stream.flush()
+
+
+def _predict_chunk(served: Any, chunk: Any, column: str, keep_columns: bool) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    spec: InputSpec = served.spec
+    if spec.kind == "dataframe":
+        inputs = spec.conform(chunk, extra="drop")
+    else:
+        inputs = spec.conform(chunk.to_numpy())
+    predictions = served.predict(inputs)
+    if isinstance(predictions, pd.DataFrame):
+        scored = predictions.add_prefix(f"{column}_").set_axis(chunk.index)
+    else:
+        values = np.asarray(predictions)
+        if values.ndim == 2 and values.shape[1] > 1:
+            scored = pd.DataFrame(values, index=chunk.index,
+                                  columns=[f"{column}_{i}" for i in range(values.shape[1])])
+        else:
+            scored = pd.DataFrame({column: values.reshape(len(chunk))}, index=chunk.index)
+    return pd.concat([chunk, scored], axis=1) if keep_columns else scored
+
+
+def _csv_chunks(path: Path, spec: InputSpec, chunk_size: int, handle: Any):
+    import pandas as pd
+
+    text = spec.text_columns
+    sep = "\t" if str(path).lower().endswith(".tsv") else ","
+    compression = "infer" if not str(path).lower().endswith(".csv") else None
+    source = path if compression else handle
+    try:
+        yield from pd.read_csv(source, chunksize=chunk_size, sep=sep,
+                               dtype={c: str for c in text} or None, compression=compression)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValidationError(f"Malformed CSV in {shorten(str(path))}: {first}.") from None
+
+
+def _parquet_chunks(path: Path, chunk_size: int):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        frame = batch.to_pandas()
+        frame.index = pd.RangeIndex(offset, offset + len(frame))
+        offset += len(frame)
+        yield frame
+
+
+class _CsvWriter:
+    """pandas' ``to_csv``; formatting floats there is most of the time a batch takes."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = open(path, "w", newline="", encoding="utf-8")
+        self.first = True
+
+    def write(self, frame: Any) -> None:
+        frame.to_csv(self.handle, header=self.first, index=False)
+        self.first = False
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _ArrowCsvWriter:
+    """The same CSV through pyarrow when it is installed: several times faster."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer = None
+        self.schema = None
+
+    def write(self, frame: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pacsv.CSVWriter(self.path, self.schema,
+                                          write_options=pacsv.WriteOptions(
+                                              quoting_style="needed"))
+        elif table.schema != self.schema:
+            table = table.cast(self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _csv_writer(path: Path) -> Any:
+    import importlib.util
+
+    return _ArrowCsvWriter(path) if importlib.util.find_spec("pyarrow") else _CsvWriter(path)
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer = None
+        self.schema = None
+
+    def write(self, frame: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.path, self.schema)
+        elif table.schema != self.schema:
+            table = table.cast(self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class _Behind:
+    """Writes in a thread of its own while the next chunk is read and scored.
+
+    At most ``depth`` scored chunks wait, so memory stays bounded; the writer's error, if
+    any, is raised in the caller at its next ``write`` or at ``close``.
+    """
+
+    def __init__(self, writer: Any, depth: int = 2) -> None:
+        import queue
+        import threading
+
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="jupyter-mlops-batch-writer",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self.queue.get()
+            if frame is None:
+                return
+            if self.error is None:
+                try:
+                    self.writer.write(frame)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    self.error = exc
+
+    def write(self, frame: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(frame)
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self.writer.close()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
+               chunk_size: int = DEFAULT_CHUNK_ROWS, prediction_column: str = "prediction",
+               keep_columns: bool = True, progress: bool | None = None,
+               store: Any = None) -> BatchResult:
+    """Score every row of ``input`` (CSV or Parquet) with ``uri``; write ``output``.
+
+    The output holds the input's columns (unless ``keep_columns=False``) and the
+    predictions in ``prediction_column`` (``prediction_0``, ``prediction_1``, … for
+    several outputs per row). Memory is bounded by ``chunk_size`` rows.
+
+    Examples
+    --------
+    >>> score_file("churn@champion", "customers.csv", "scored.parquet")   # doctest: +SKIP
+    <BatchResult 1,000,000 rows scored with churn/3 in 2.10 s (476,190 rows/s) -> scored.parquet>
+    """
+    from ..tracking import get_store
+    from .deployment import load_served
+
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValidationError(f"chunk_size is a number of rows >= 1; got {shorten(chunk_size)}.")
+    source, target = Path(input), Path(output)
+    in_format, out_format = file_format(source, "input"), file_format(target, "output")
+    if "parquet" in (in_format, out_format):
+        require_pyarrow()
+    if not source.is_file():
+        raise ValidationError(f"No input file {shorten(str(source))}.")
+    if source.resolve() == target.resolve():
+        raise ValidationError("The output would overwrite the input; choose another -o path.")
+    if target.suffix.lower() in (".gz", ".bz2", ".zst", ".xz"):
+        raise ValidationError("Compressed output is not written; name the output .csv or "
+                              ".parquet.")
+    served = load_served(uri, store or get_store())
+    started = time.perf_counter()
+    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = _Behind(_csv_writer(partial) if out_format == "csv"
+                     else _ParquetWriter(partial))
+    rows = chunks = 0
+    bar = Progress(source.stat().st_size if in_format == "csv" else None, "bytes", progress)
+    try:
+        with open(source, "rb") as handle:
+            if in_format == "csv":
+                reader = _csv_chunks(source, served.spec, chunk_size, handle)
+                total_rows = None
+            else:
+                import pyarrow.parquet as pq
+
+                total_rows = pq.ParquetFile(source).metadata.num_rows
+                bar.total = total_rows
+                reader = _parquet_chunks(source, chunk_size)
+            for chunk in reader:
+                if chunks == 0 and prediction_column in chunk.columns and keep_columns:
+                    raise ValidationError(
+                        f"The input already has a column {prediction_column!r}; name the "
+                        "predictions another way with --prediction-column.")
+                try:
+                    scored = _predict_chunk(served, chunk, prediction_column, keep_columns)
+                except BadRequest as exc:
+                    raise ValidationError(f"{source.name}: {exc}") from None
+                writer.write(scored)
+                rows += len(chunk)
+                chunks += 1
+                bar.update(rows if total_rows else handle.tell(), rows)
+        writer.close()
+        if rows == 0:
+            raise ValidationError(f"{source.name} has no rows to score.")
+        os.replace(partial, target)
+    except BaseException:
+        try:
+            writer.close()
+        except BaseException:  # noqa: BLE001 - the first error is the one to report
+            pass
+        partial.unlink(missing_ok=True)
+        raise
+    bar.update(bar.total or rows, rows, final=True)
+    return BatchResult(served.label, str(source), str(target), rows, chunks,
+                       time.perf_counter() - started)
