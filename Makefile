@@ -4,18 +4,53 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# jlpm and jupyter-builder live in the venv (jupyterlab brings them); Node.js is the
+# machine's own.
+VENV_PATH := PATH="$(CURDIR)/$(BIN):$$PATH"
+# jlpm (yarn) fetches from the registry that this machine's npm is set up with.
+export YARN_NPM_REGISTRY_SERVER ?= $(shell npm config get registry 2>/dev/null)
+# The JupyterLab sidebar: TypeScript in labextension/, built into jupyter_mlops/labextension/.
+LABEXT_BUILD := jupyter_mlops/labextension/package.json
+LABEXT_SOURCES := $(wildcard labextension/src/*.ts labextension/src/*/*.ts labextension/style/*) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+# The browser tests drive Debian's chromium; nothing downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
+LAB_STORE := example_notebooks/.mlops
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: demo test lab bench venv clean
+.PHONY: demo test lab bench bench-server venv js chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The first install builds the sidebar (jlpm install and build, through
+# hatch-jupyter-builder); the link then makes later rebuilds (make js) live in the venv.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(VENV_PATH) $(BIN)/python -m pip install -q -e ".[test]"
+	$(VENV_PATH) $(BIN)/jupyter-builder develop --overwrite . >/dev/null
 	touch $@
 
 venv: $(STAMP)
+
+# Rebuild the sidebar when its sources change.
+$(LABEXT_BUILD): $(LABEXT_SOURCES) | $(STAMP)
+	cd labextension && $(VENV_PATH) jlpm install && $(VENV_PATH) jlpm build
+	touch $@
+
+js: $(LABEXT_BUILD)
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's chromium for the browser tests"; \
+			apt-get update -q >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+		else \
+			echo "$(CHROMIUM) is missing and installing it needs root: the browser tests" \
+			     "will be skipped (and fail under CI)."; \
+		fi; \
+	fi
 
 # Runs the quickstart notebook in a real kernel against a fresh store, then prints
 # the runs it stored and the order in which its cells ran.
@@ -24,17 +59,35 @@ demo: $(STAMP)
 	$(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb --store "$$store"
 
 # pytest exits 5 when it collects nothing; that is a failure of ours, not a pass.
-test: $(STAMP)
+test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 	exit $$rc
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=example_notebooks
+# JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops
+# (the server extension points every kernel there); the first time, the quickstart
+# notebook is run into it so the sidebar has runs to show, each leading to its cell.
+lab: $(STAMP) $(LABEXT_BUILD)
+	@if [ ! -d $(LAB_STORE) ]; then \
+		echo "Running the quickstart notebook into $(LAB_STORE)"; \
+		rm -rf $(LAB_STORE).new; \
+		if $(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb \
+				--store $(LAB_STORE).new >/dev/null; then \
+			mv $(LAB_STORE).new $(LAB_STORE); \
+		else \
+			rm -rf $(LAB_STORE).new; echo "The quickstart notebook failed; starting anyway."; \
+		fi; \
+	fi
+	$(BIN)/jupyter lab --notebook-dir=example_notebooks $(ROOT_FLAG)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/tracking.py
 
+# The sidebar's runs endpoint over 100,000 runs.
+bench-server: $(STAMP)
+	$(BIN)/python bench/server.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info test-artifacts \
+		jupyter_mlops/labextension labextension/lib labextension/tsconfig.tsbuildinfo

@@ -1,0 +1,37 @@
+"""The Jupyter server extension: the store as JSON under ``/jupyter-mlops/api/``.
+
+``setup(server_app)`` is what ``_load_jupyter_server_extension`` calls. It points
+``JUPYTER_MLOPS_STORE`` at ``<server root>/.mlops`` when the variable is unset, so every
+kernel this server starts and the sidebar share one store, then registers the routes of
+:mod:`.routes`. Handlers stay thin: they parse the request, run one function of
+:mod:`.queries` in a thread (SQLite never blocks the event loop) and write strict JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..store.locate import ENV_VAR, STORE_DIR
+
+__all__ = ["setup", "store_path_for"]
+
+
+def store_path_for(root_dir: str | os.PathLike[str]) -> Path:
+    """The store the server uses: ``$JUPYTER_MLOPS_STORE``, set to ``<root>/.mlops`` if unset."""
+    if not os.environ.get(ENV_VAR):
+        os.environ[ENV_VAR] = str(Path(root_dir).expanduser().resolve() / STORE_DIR)
+    return Path(os.environ[ENV_VAR]).expanduser().resolve()
+
+
+def setup(server_app: Any) -> None:
+    """Register the REST API on ``server_app`` and choose the shared store."""
+    from .context import ServerContext
+    from .routes import add_routes
+
+    root_dir = Path(server_app.root_dir).expanduser().resolve()
+    context = ServerContext(store_path_for(root_dir), root_dir)
+    add_routes(server_app.web_app, context)
+    server_app.log.info("jupyter_mlops: store %s, API under %s", context.store_path,
+                        "/jupyter-mlops/api/")

@@ -1,0 +1,248 @@
+"""Thin handlers: parse the request, run one :mod:`.queries` function in a thread, answer
+strict JSON.
+
+Every method is ``@tornado.web.authenticated`` (no user → 403, as for any jupyter_server
+API) and ``@authorized`` on the resource ``jupyter_mlops`` (the server's authorizer may
+refuse it → 403). Errors are JSON ``{"message", "reason", "error"}``: validation → 400,
+not found → 404, a locked store → 503 with ``Retry-After``, anything else → 500 with
+neither a traceback nor a path of this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+
+from ..errors import MLOpsError, NotFoundError, StoreLockedError, ValidationError, shorten
+from . import queries
+from .context import ServerContext
+
+AUTH_RESOURCE = "jupyter_mlops"
+CHUNK = 1 << 20
+KERNEL_ID_CHARS = frozenset("0123456789abcdef-")
+
+
+class ApiError(tornado.web.HTTPError):
+    """An error whose message is safe to show as is (no traceback, no local path)."""
+
+    def __init__(self, status: int, message: str, kind: str) -> None:
+        super().__init__(status)
+        self.message = message
+        self.kind = kind
+
+
+def _error_for(exc: MLOpsError, context: ServerContext) -> ApiError:
+    message = context.public_message(str(exc))
+    if isinstance(exc, ValidationError):
+        return ApiError(400, message, "invalid")
+    if isinstance(exc, NotFoundError):
+        return ApiError(404, message, "not_found")
+    if isinstance(exc, StoreLockedError):
+        return ApiError(503, message, "store_locked")
+    return ApiError(500, message, "store_error")
+
+
+class MLOpsHandler(APIHandler):
+    """Base of every jupyter_mlops handler."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def mlops(self) -> ServerContext:
+        return self.settings["jupyter_mlops"]
+
+    async def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(store, *args, **kwargs)`` in the thread pool; errors become ApiError."""
+        context = self.mlops
+
+        def work() -> Any:
+            return function(context.store(), *args, **kwargs)
+
+        try:
+            return await context.run(work)
+        except MLOpsError as exc:
+            raise _error_for(exc, context) from None
+
+    def send_json(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data, allow_nan=False, ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            if exc.status_code == 503:
+                self.set_header("Retry-After", "2")
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps({"message": exc.message, "reason": None,
+                                    "error": exc.kind}))
+            return
+        # jupyter_server's own answer: an HTTPError's message, or "Unhandled error" with
+        # an empty traceback for anything unexpected (logged server-side in full).
+        super().write_error(status_code, **kwargs)
+
+    # -- request parsing ---------------------------------------------------------------
+
+    def int_argument(self, name: str, default: int) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw, 10)
+        except ValueError:
+            raise ApiError(400, f"{name} must be a whole number; got {shorten(raw)}.",
+                           "invalid") from None
+
+    def list_argument(self, name: str) -> list[str]:
+        values = []
+        for raw in self.get_arguments(name):
+            values.extend(part.strip() for part in raw.split(",") if part.strip())
+        return values
+
+
+class RunsHandler(MLOpsHandler):
+    """``GET runs?experiment=&status=&q=&filter=&sort=&order=&offset=&limit=``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        order = self.get_argument("order", "desc").lower()
+        if order not in ("asc", "desc"):
+            raise ApiError(400, f"order is asc or desc; got {shorten(order)}.", "invalid")
+        page = await self.call(
+            queries.list_runs,
+            experiments=[e for e in self.get_arguments("experiment") if e],
+            statuses=[s.upper() for s in self.list_argument("status")],
+            text=self.get_argument("q", "").strip() or None,
+            filter_text=self.get_argument("filter", None),
+            sort=self.get_argument("sort", "start_time"),
+            descending=order == "desc",
+            offset=self.int_argument("offset", 0),
+            limit=self.int_argument("limit", 100),
+        )
+        self.send_json(page)
+
+
+class RunHandler(MLOpsHandler):
+    """``GET runs/<run_id>``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        self.send_json(await self.call(queries.run_detail, run_id, self.mlops.relative))
+
+
+class ModelsHandler(MLOpsHandler):
+    """``GET models``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(await self.call(queries.list_models))
+
+
+class ModelHandler(MLOpsHandler):
+    """``GET models/<name>``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.send_json(await self.call(queries.model_detail, name, self.mlops.relative))
+
+
+class SessionsHandler(MLOpsHandler):
+    """``GET sessions?notebook=<path from the server root>&kernel=<kernel id>``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        notebook = self.get_argument("notebook", None)
+        kernel = self.get_argument("kernel", None)
+        pid = None
+        if kernel:
+            if len(kernel) > 64 or not set(kernel.lower()) <= KERNEL_ID_CHARS:
+                raise ApiError(400, f"Not a kernel id: {shorten(kernel)}.", "invalid")
+            pid = self._kernel_pid(kernel)
+        self.send_json(await self.call(
+            queries.list_sessions, self.mlops.relative,
+            notebook=self.mlops.absolute(notebook) if notebook else None, pid=pid,
+            offset=self.int_argument("offset", 0), limit=self.int_argument("limit", 50),
+        ))
+
+    def _kernel_pid(self, kernel_id: str) -> int | None:
+        """The process id of a kernel this server runs (None if unknown or remote)."""
+        try:
+            manager = self.kernel_manager.get_kernel(kernel_id)
+        except (KeyError, tornado.web.HTTPError):
+            return None
+        provisioner = getattr(manager, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        return pid if isinstance(pid, int) else None
+
+
+class CellsHandler(MLOpsHandler):
+    """``GET cells?session=<session id>&limit=``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        session = self.get_argument("session", "")
+        if not session:
+            raise ApiError(400, "cells needs ?session=<session id>; list them with "
+                                "sessions.", "invalid")
+        self.send_json(await self.call(queries.session_cells, session, self.mlops.relative,
+                                       limit=self.int_argument("limit", 500)))
+
+
+class ArtifactHandler(MLOpsHandler):
+    """``GET artifacts/<sha256>``: the bytes, with their media type, as an attachment.
+
+    The response can never run script in the Jupyter origin: ``nosniff``, a sandboxing
+    Content-Security-Policy and ``Content-Disposition: attachment``.
+    """
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, sha256: str) -> None:
+        # Cookie-authenticated GETs must carry the XSRF token too: an <img> on another
+        # site cannot pull artifacts with the user's cookie.
+        self.check_xsrf_cookie()
+        info = await self.call(queries.artifact_info, sha256)
+        self.set_header("Content-Type", info["media_type"])
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.set_header("Content-Disposition",
+                        f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}")
+        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+        self.set_header("Content-Length", str(info["bytes"]))
+        handle = await self.mlops.run(open, info["path"], "rb")
+        try:
+            while chunk := await self.mlops.run(handle.read, CHUNK):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            handle.close()
+        self.finish()
+
+
+class VersionHandler(MLOpsHandler):
+    """``GET version``: the server side's version and whether the store exists yet."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(await self.call(queries.store_status, self.mlops.relative,
+                                       self.mlops.store_path))
+
+
+class MissingHandler(MLOpsHandler):
+    """Anything else under the API prefix: a JSON 404, after authentication."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        raise ApiError(404, f"No such jupyter_mlops endpoint: {shorten(path)}.", "not_found")

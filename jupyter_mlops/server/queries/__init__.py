@@ -1,0 +1,21 @@
+"""Every store read the server makes, each returning plain, JSON-ready dicts.
+
+Handlers call these in a worker thread and serialise the result with
+``json.dumps(..., allow_nan=False)``: a float that is NaN or infinite never reaches the
+JSON; it becomes ``null`` with a marker beside it (``"nonfinite": "nan" | "inf" | "-inf"``).
+A ``store`` of None means no kernel has created the store yet: lists are empty and any
+single thing asked for is not found. One module per concept; handlers use only the names
+exported here.
+"""
+
+from .artifacts import artifact_info, store_status
+from .cells import list_sessions, session_cells
+from .models import check_model_name, list_models, model_detail
+from .runs import MAX_PAGE, STATUSES, check_run_id, list_runs, run_detail
+from .values import Relative, number, plain
+
+__all__ = [
+    "MAX_PAGE", "STATUSES", "Relative", "artifact_info", "check_model_name", "check_run_id",
+    "list_models", "list_runs", "list_sessions", "model_detail", "number", "plain",
+    "run_detail", "session_cells", "store_status",
+]

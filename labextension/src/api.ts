@@ -1,0 +1,262 @@
+/**
+ * The REST API of the jupyter_mlops server extension, typed.
+ *
+ * Every request goes through ServerConnection.makeRequest, which adds the token and the
+ * XSRF header jupyter_server requires.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** A metric value the JSON could not carry as a number. */
+export type NonFinite = 'nan' | 'inf' | '-inf';
+
+export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+export interface IRunSummary {
+  run_id: string;
+  name: string | null;
+  experiment: string;
+  status: RunStatus;
+  start_time: number;
+  end_time: number | null;
+  duration_s: number | null;
+  session_id: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  error_type: string | null;
+  metrics: Record<string, number | null>;
+  nonfinite?: Record<string, NonFinite>;
+}
+
+export interface IRunPage {
+  runs: IRunSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+  metric_keys: string[];
+  experiments: string[];
+  now: number;
+}
+
+export interface IMetricPoint {
+  step: number;
+  value: number | null;
+  timestamp: number;
+  nonfinite?: NonFinite;
+}
+
+export interface IMetric {
+  key: string;
+  value: number | null;
+  nonfinite?: NonFinite;
+  steps: number;
+  history: IMetricPoint[];
+}
+
+export interface IArtifact {
+  name: string;
+  kind: string;
+  sha256: string;
+  size: number;
+  media_type: string | null;
+}
+
+export interface IDatasetInput {
+  name: string;
+  role: string;
+  fingerprint: string;
+  kind: string;
+  shape: number[];
+  columns: string[] | null;
+}
+
+export interface IRunDetail {
+  run_id: string;
+  name: string | null;
+  experiment: string;
+  status: RunStatus;
+  start_time: number;
+  end_time: number | null;
+  duration_s: number | null;
+  session_id: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  notebook_path: string | null;
+  notebook_name: string | null;
+  source: string | null;
+  params: Record<string, unknown>;
+  metrics: IMetric[];
+  tags: Record<string, string>;
+  artifacts: IArtifact[];
+  inputs: IDatasetInput[];
+  error_type: string | null;
+  error: string | null;
+  traceback: string | null;
+  now: number;
+}
+
+export interface IModelSummary {
+  name: string;
+  created: number | null;
+  versions: number;
+  latest_version: number | null;
+  latest_run_id: string | null;
+  updated: number | null;
+  aliases: Record<string, number>;
+}
+
+export interface ILineage {
+  run: {
+    run_id: string;
+    name: string | null;
+    experiment: string;
+    status: RunStatus;
+    cell_id: string | null;
+  } | null;
+  cell: {
+    seq: number;
+    cell_id: string | null;
+    execution_count: number | null;
+    source: string;
+    session_id: string;
+  } | null;
+  notebook_path: string | null;
+  datasets: unknown[];
+}
+
+export interface IModelVersion {
+  version: number;
+  created?: number;
+  sha256?: string;
+  size?: number;
+  serializer?: string;
+  framework?: string | null;
+  class_name?: string | null;
+  run_id?: string | null;
+  variable?: string | null;
+  aliases: string[];
+  lineage: ILineage;
+  [column: string]: unknown;
+}
+
+export interface IModelDetail {
+  name: string;
+  created: number | null;
+  aliases: Record<string, number>;
+  versions: IModelVersion[];
+}
+
+export interface ISession {
+  session_id: string;
+  started: number;
+  notebook_path: string | null;
+  notebook_name: string | null;
+  python: string | null;
+  cells: number;
+  last_started: number | null;
+  alive: boolean;
+  current: boolean;
+}
+
+export interface ISessionPage {
+  sessions: ISession[];
+  total: number;
+}
+
+export interface ICellExecution {
+  seq: number;
+  execution_count: number | null;
+  cell_id: string | null;
+  source: string;
+  started: number;
+  duration_s: number | null;
+  status: string;
+  error: string | null;
+  run_id: string | null;
+  position: number | null;
+  out_of_order: boolean;
+  stale: string | null;
+}
+
+export interface ICellPage {
+  session_id: string;
+  notebook_path: string | null;
+  total: number;
+  cells: ICellExecution[];
+}
+
+export interface IVersion {
+  version: string;
+  store: { exists: boolean; path: string; schema_version: number | null };
+}
+
+export type Query = Record<string, string | number | undefined | null>;
+
+function apiUrl(path: string[], query?: Query): string {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(
+    settings.baseUrl,
+    'jupyter-mlops',
+    'api',
+    ...path.map(encodeURIComponent)
+  );
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== '') {
+      search.append(key, String(value));
+    }
+  }
+  const text = search.toString();
+  return text ? `${url}?${text}` : url;
+}
+
+async function send(path: string[], query?: Query): Promise<Response> {
+  const settings = ServerConnection.makeSettings();
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(apiUrl(path, query), {}, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    let message = response.statusText;
+    try {
+      const body = await response.json();
+      if (body && typeof body.message === 'string') {
+        message = body.message;
+      }
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new ServerConnection.ResponseError(response, message);
+  }
+  return response;
+}
+
+/**
+ * GET one endpoint of /jupyter-mlops/api/ and parse its JSON.
+ *
+ * @param path - the path segments after the prefix, each URL-encoded here
+ * @param query - query parameters; empty values are left out
+ */
+export async function requestAPI<T>(path: string[], query?: Query): Promise<T> {
+  const response = await send(path, query);
+  return (await response.json()) as T;
+}
+
+/** The bytes of an artifact, fetched with the user's credentials. */
+export async function fetchArtifact(sha256: string): Promise<Blob> {
+  const response = await send(['artifacts', sha256]);
+  return await response.blob();
+}
+
+export const api = {
+  runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
+  run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
+  models: () => requestAPI<{ models: IModelSummary[] }>(['models']),
+  model: (name: string) => requestAPI<IModelDetail>(['models', name]),
+  sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
+  cells: (session: string) =>
+    requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),
+  version: () => requestAPI<IVersion>(['version'])
+};

@@ -1,0 +1,343 @@
+/**
+ * One run: params, metrics with a small history chart, tags, artifacts (images
+ * previewed), input data, the cell source and the error; "Go to cell" opens the notebook
+ * at the cell that made the run.
+ */
+import { api, fetchArtifact, IArtifact, IRunDetail } from '../api';
+import {
+  formatBytes,
+  formatDuration,
+  formatMetric,
+  formatTime,
+  formatValue,
+  h,
+  notice,
+  saveBlob,
+  sparkline,
+  statusBadge
+} from '../dom';
+import { NotebookBridge } from '../notebook';
+
+const PREVIEW_LIMIT = 8 * 1024 * 1024;
+
+export class RunDetailView {
+  readonly node: HTMLElement;
+  private readonly body: HTMLElement;
+  private runId: string | null = null;
+  private run: IRunDetail | null = null;
+  private signature = '';
+  private previews = new Map<string, string>();
+
+  constructor(
+    private readonly bridge: NotebookBridge,
+    back: () => void
+  ) {
+    const backButton = h(
+      'button',
+      { class: 'jp-mlops-button jp-mlops-back', title: 'Back to the list of runs' },
+      '‹ Runs'
+    );
+    backButton.addEventListener('click', () => {
+      this.clearPreviews();
+      back();
+    });
+    this.body = h('div', { class: 'jp-mlops-detail-body' });
+    this.node = h(
+      'div',
+      { class: 'jp-mlops-detail jp-mlops-scroll' },
+      h('div', { class: 'jp-mlops-detail-nav' }, backButton),
+      this.body
+    );
+  }
+
+  show(runId: string): void {
+    if (runId !== this.runId) {
+      this.clearPreviews();
+      this.runId = runId;
+      this.run = null;
+      this.signature = '';
+      this.body.replaceChildren(notice('Loading…'));
+    }
+  }
+
+  async refresh(): Promise<void> {
+    if (!this.runId || (this.run && this.run.status !== 'RUNNING')) {
+      return; // a finished run does not change
+    }
+    const runId = this.runId;
+    let run: IRunDetail;
+    try {
+      run = await api.run(runId);
+    } catch (error) {
+      if (runId === this.runId) {
+        this.body.replaceChildren(notice((error as Error).message, 'error'));
+        this.run = null;
+        this.runId = null;
+      }
+      return;
+    }
+    if (runId !== this.runId) {
+      return;
+    }
+    const signature = JSON.stringify({ ...run, now: 0 });
+    this.run = run;
+    if (signature !== this.signature) {
+      this.signature = signature;
+      this.render(run);
+    }
+  }
+
+  private clearPreviews(): void {
+    for (const url of this.previews.values()) {
+      URL.revokeObjectURL(url);
+    }
+    this.previews.clear();
+  }
+
+  private render(run: IRunDetail): void {
+    const duration =
+      run.status === 'RUNNING'
+        ? `${formatDuration(run.now - run.start_time)} so far`
+        : formatDuration(run.duration_s);
+    const goToCell = h(
+      'button',
+      { class: 'jp-mlops-button jp-mlops-primary jp-mlops-goto' },
+      'Go to cell'
+    );
+    if (!run.cell_id || !run.notebook_path) {
+      goToCell.disabled = true;
+      goToCell.title = run.cell_id
+        ? 'The notebook of this run is not under the server root.'
+        : 'This run was not started from a notebook cell.';
+    } else {
+      const path = run.notebook_path;
+      const cellId = run.cell_id;
+      goToCell.title = `Open ${path} at the cell that made this run`;
+      goToCell.addEventListener('click', () => void this.bridge.goToCell(path, cellId));
+    }
+    const sections: HTMLElement[] = [
+      h(
+        'div',
+        { class: 'jp-mlops-detail-head' },
+        h(
+          'div',
+          { class: 'jp-mlops-title-row' },
+          statusBadge(run.status),
+          h('h3', { class: 'jp-mlops-detail-title' }, run.name ?? '(unnamed run)')
+        ),
+        h(
+          'dl',
+          { class: 'jp-mlops-facts' },
+          ...fact('Experiment', run.experiment),
+          ...fact('Run id', run.run_id),
+          ...fact('Started', formatTime(run.start_time)),
+          ...fact('Duration', duration),
+          ...fact(
+            'Cell',
+            run.notebook_name
+              ? `${run.notebook_name} [${run.execution_count ?? ' '}]`
+              : run.execution_count !== null
+                ? `[${run.execution_count}]`
+                : null
+          )
+        ),
+        h('div', { class: 'jp-mlops-actions' }, goToCell)
+      )
+    ];
+    if (run.error || run.error_type) {
+      sections.push(
+        section(
+          'Error',
+          h(
+            'div',
+            { class: 'jp-mlops-error' },
+            h('strong', {}, run.error_type ?? 'Error'),
+            run.error ? `: ${run.error}` : ''
+          ),
+          run.traceback
+            ? h(
+                'details',
+                { class: 'jp-mlops-traceback' },
+                h('summary', {}, 'Traceback'),
+                h('pre', {}, run.traceback)
+              )
+            : null
+        )
+      );
+    }
+    sections.push(this.metrics(run), this.params(run));
+    if (Object.keys(run.tags).length) {
+      sections.push(section('Tags', table(Object.entries(run.tags))));
+    }
+    if (run.artifacts.length) {
+      sections.push(
+        section(
+          'Artifacts',
+          h(
+            'ul',
+            { class: 'jp-mlops-artifacts' },
+            ...run.artifacts.map(a => this.artifact(a))
+          )
+        )
+      );
+    }
+    if (run.inputs.length) {
+      sections.push(
+        section(
+          'Data',
+          table(
+            run.inputs.map(d => [
+              `${d.name} (${d.role})`,
+              `${d.kind} ${d.shape.join(' × ')} · ${d.fingerprint.slice(0, 12)}`
+            ])
+          )
+        )
+      );
+    }
+    if (run.source) {
+      sections.push(
+        section('Cell source', h('pre', { class: 'jp-mlops-source' }, run.source))
+      );
+    }
+    this.body.replaceChildren(...sections);
+  }
+
+  private metrics(run: IRunDetail): HTMLElement {
+    if (!run.metrics.length) {
+      return section('Metrics', notice('No metrics.'));
+    }
+    const rows = run.metrics.map(metric =>
+      h(
+        'tr',
+        { class: 'jp-mlops-metric', 'data-key': metric.key },
+        h('th', { scope: 'row', title: metric.key }, metric.key),
+        h(
+          'td',
+          { class: 'jp-mlops-num' },
+          formatMetric(metric.value, metric.nonfinite)
+        ),
+        h(
+          'td',
+          { class: 'jp-mlops-spark' },
+          metric.history.length > 1 ? sparkline(metric.history) : null,
+          metric.steps > 1
+            ? h('span', { class: 'jp-mlops-steps' }, `${metric.steps} steps`)
+            : null
+        )
+      )
+    );
+    return section(
+      'Metrics',
+      h('table', { class: 'jp-mlops-table' }, h('tbody', {}, ...rows))
+    );
+  }
+
+  private params(run: IRunDetail): HTMLElement {
+    const entries = Object.entries(run.params);
+    if (!entries.length) {
+      return section('Params', notice('No params.'));
+    }
+    // The cell's own settings first; an estimator's nested get_params() folded away.
+    const own = entries.filter(([key]) => !key.includes('.'));
+    const nested = entries.filter(([key]) => key.includes('.'));
+    return section(
+      'Params',
+      own.length
+        ? table(
+            own.map(([k, v]) => [k, formatValue(v)]),
+            'jp-mlops-params'
+          )
+        : null,
+      nested.length
+        ? h(
+            'details',
+            { class: 'jp-mlops-nested', open: own.length === 0 },
+            h('summary', {}, `Estimator params (${nested.length})`),
+            table(
+              nested.map(([k, v]) => [k, formatValue(v)]),
+              'jp-mlops-params'
+            )
+          )
+        : null
+    );
+  }
+
+  private artifact(artifact: IArtifact): HTMLElement {
+    const download = h(
+      'button',
+      { class: 'jp-mlops-link', title: `Download ${artifact.name}` },
+      artifact.name
+    );
+    download.addEventListener('click', async () => {
+      const blob = await fetchArtifact(artifact.sha256);
+      saveBlob(blob, artifact.name.split('/').pop() || artifact.sha256);
+    });
+    const item = h(
+      'li',
+      { class: 'jp-mlops-artifact' },
+      h(
+        'div',
+        { class: 'jp-mlops-artifact-line' },
+        download,
+        h(
+          'span',
+          { class: 'jp-mlops-muted' },
+          `${artifact.kind} · ${formatBytes(artifact.size)}`
+        )
+      )
+    );
+    if (
+      (artifact.media_type ?? '').startsWith('image/') &&
+      artifact.size <= PREVIEW_LIMIT
+    ) {
+      const image = h('img', { class: 'jp-mlops-preview', alt: artifact.name });
+      item.appendChild(image);
+      const cached = this.previews.get(artifact.sha256);
+      if (cached) {
+        image.src = cached;
+      } else {
+        void fetchArtifact(artifact.sha256).then(blob => {
+          const url = URL.createObjectURL(blob);
+          this.previews.set(artifact.sha256, url);
+          image.src = url;
+        });
+      }
+    }
+    return item;
+  }
+}
+
+function section(title: string, ...content: (HTMLElement | null)[]): HTMLElement {
+  return h(
+    'section',
+    { class: 'jp-mlops-section' },
+    h('h4', { class: 'jp-mlops-section-title' }, title),
+    ...content
+  );
+}
+
+function fact(label: string, value: string | null): HTMLElement[] {
+  if (value === null || value === '') {
+    return [];
+  }
+  return [h('dt', {}, label), h('dd', { title: value }, value)];
+}
+
+function table(rows: [string, string][], className = ''): HTMLElement {
+  return h(
+    'table',
+    { class: `jp-mlops-table ${className}` },
+    h(
+      'tbody',
+      {},
+      ...rows.map(([key, value]) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row', title: key }, key),
+          h('td', { title: value }, value)
+        )
+      )
+    )
+  );
+}

@@ -1,0 +1,411 @@
+/**
+ * Runs: a paged, filtered list (status, name, experiment, start, duration, main metrics)
+ * and, for the selected run, its details.
+ */
+import { ServerConnection } from '@jupyterlab/services';
+
+import { api, IRunPage, IRunSummary, Query } from '../api';
+import { formatDuration, formatMetric, formatTime, h, notice } from '../dom';
+import { NotebookBridge } from '../notebook';
+import { RunDetailView } from './rundetail';
+import { IPanelHost, IView } from './view';
+
+const PAGE_SIZE = 100;
+const STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'];
+// A filter that starts like "metrics.acc >" or "status =" is search_runs' filter syntax;
+// anything else is plain text matched against names, experiments and run ids.
+const ATTRIBUTES = [
+  'status',
+  'name',
+  'run_name',
+  'experiment',
+  'start_time',
+  'end_time',
+  'duration_s',
+  'execution_count',
+  'run_id',
+  'cell_id',
+  'session_id'
+];
+const FILTER_SYNTAX = new RegExp(
+  '^\\s*((metrics?|params?|tags?|attributes?)\\.\\S|' +
+    `(${ATTRIBUTES.join('|')})\\s*(=|!=|<>|<|>|\\b(in|not|like|ilike|is)\\b))`,
+  'i'
+);
+
+export class RunsView implements IView {
+  readonly node: HTMLElement;
+  private readonly listView: HTMLElement;
+  private readonly list: HTMLUListElement;
+  private readonly summary: HTMLElement;
+  private readonly pager: HTMLElement;
+  private readonly filterInput: HTMLInputElement;
+  private readonly filterHint: HTMLElement;
+  private readonly experimentSelect: HTMLSelectElement;
+  private readonly statusSelect: HTMLSelectElement;
+  private readonly sortSelect: HTMLSelectElement;
+  private readonly detail: RunDetailView;
+  private offset = 0;
+  private signature = '';
+  private selected: string | null = null;
+  private debounce = 0;
+
+  constructor(
+    bridge: NotebookBridge,
+    private readonly host: IPanelHost
+  ) {
+    this.filterInput = h('input', {
+      class: 'jp-mlops-filter jp-mod-styled',
+      type: 'search',
+      placeholder: 'Filter: text, or metrics.acc > 0.9',
+      'aria-label': 'Filter runs',
+      spellcheck: 'false'
+    });
+    this.filterInput.addEventListener('input', () => this.filterChanged());
+    this.experimentSelect = h(
+      'select',
+      { class: 'jp-mlops-select', 'aria-label': 'Experiment' },
+      h('option', { value: '' }, 'All experiments')
+    );
+    this.statusSelect = h(
+      'select',
+      { class: 'jp-mlops-select', 'aria-label': 'Status' },
+      h('option', { value: '' }, 'Any status'),
+      ...STATUSES.map(s => h('option', { value: s }, s.toLowerCase()))
+    );
+    this.sortSelect = h(
+      'select',
+      { class: 'jp-mlops-select', 'aria-label': 'Sort' },
+      h('option', { value: 'start_time:desc' }, 'Newest first'),
+      h('option', { value: 'start_time:asc' }, 'Oldest first'),
+      h('option', { value: 'name:asc' }, 'Name'),
+      h('option', { value: 'duration:desc' }, 'Longest first'),
+      h('option', { value: 'status:asc' }, 'Status')
+    );
+    for (const select of [this.experimentSelect, this.statusSelect, this.sortSelect]) {
+      select.addEventListener('change', () => this.filterChanged(0));
+    }
+    this.filterHint = h('div', { class: 'jp-mlops-filter-hint', hidden: true });
+    this.summary = h('span', { class: 'jp-mlops-summary' });
+    this.list = h('ul', {
+      class: 'jp-mlops-list jp-mlops-run-list',
+      role: 'listbox',
+      'aria-label': 'Runs'
+    });
+    this.list.addEventListener('click', event => this.clicked(event));
+    this.list.addEventListener('keydown', event => this.keyed(event));
+    this.pager = h('div', { class: 'jp-mlops-pager' });
+    this.listView = h(
+      'div',
+      { class: 'jp-mlops-runs-list-view' },
+      h(
+        'div',
+        { class: 'jp-mlops-toolbar' },
+        this.filterInput,
+        h(
+          'div',
+          { class: 'jp-mlops-toolbar-row' },
+          this.experimentSelect,
+          this.statusSelect,
+          this.sortSelect
+        ),
+        this.filterHint
+      ),
+      h('div', { class: 'jp-mlops-list-head' }, this.summary),
+      h('div', { class: 'jp-mlops-scroll' }, this.list),
+      this.pager
+    );
+    this.detail = new RunDetailView(bridge, () => this.back());
+    this.detail.node.hidden = true;
+    this.node = h(
+      'div',
+      { class: 'jp-mlops-view jp-mlops-runs' },
+      this.listView,
+      this.detail.node
+    );
+  }
+
+  async refresh(): Promise<void> {
+    if (this.selected) {
+      await this.detail.refresh();
+      return;
+    }
+    let page: IRunPage;
+    try {
+      page = await api.runs(this.query());
+    } catch (error) {
+      if (
+        error instanceof ServerConnection.ResponseError &&
+        error.response.status === 400
+      ) {
+        this.showHint(error.message);
+        return;
+      }
+      throw error;
+    }
+    this.showHint(null);
+    if (page.total > 0 && page.runs.length === 0 && this.offset > 0) {
+      // The page emptied under us (runs deleted, filter narrowed): go to the last page.
+      this.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      this.host.requestRefresh();
+      return;
+    }
+    this.updateExperiments(page.experiments);
+    this.updateSortOptions(page.metric_keys.slice(0, 3));
+    const running = page.runs.some(run => run.status === 'RUNNING');
+    const signature = JSON.stringify([
+      page.runs,
+      page.total,
+      page.metric_keys,
+      page.offset
+    ]);
+    if (signature !== this.signature || running) {
+      this.signature = signature;
+      this.render(page);
+    }
+  }
+
+  /** Show one run's details (from the list, the timeline or a model's lineage). */
+  select(runId: string): void {
+    this.selected = runId;
+    this.listView.hidden = true;
+    this.detail.node.hidden = false;
+    this.detail.show(runId);
+    this.host.requestRefresh();
+  }
+
+  private back(): void {
+    this.selected = null;
+    this.detail.node.hidden = true;
+    this.listView.hidden = false;
+    this.signature = '';
+    this.host.requestRefresh();
+  }
+
+  private query(): Query {
+    const text = this.filterInput.value.trim();
+    const isFilter = FILTER_SYNTAX.test(text);
+    const [sort, order] = this.sortSelect.value.split(':');
+    return {
+      q: isFilter ? undefined : text,
+      filter: isFilter ? text : undefined,
+      experiment: this.experimentSelect.value,
+      status: this.statusSelect.value,
+      sort,
+      order,
+      offset: this.offset,
+      limit: PAGE_SIZE
+    };
+  }
+
+  private filterChanged(delay = 250): void {
+    window.clearTimeout(this.debounce);
+    this.debounce = window.setTimeout(() => {
+      this.offset = 0;
+      this.signature = '';
+      this.host.requestRefresh();
+    }, delay);
+  }
+
+  private showHint(message: string | null): void {
+    this.filterHint.hidden = message === null;
+    this.filterHint.textContent = message ?? '';
+  }
+
+  private updateExperiments(names: string[]): void {
+    const current = this.experimentSelect.value;
+    const have = Array.from(this.experimentSelect.options)
+      .slice(1)
+      .map(option => option.value);
+    if (JSON.stringify(have) === JSON.stringify(names)) {
+      return;
+    }
+    this.experimentSelect.replaceChildren(
+      h('option', { value: '' }, 'All experiments'),
+      ...names.map(name => h('option', { value: name }, name))
+    );
+    this.experimentSelect.value = names.includes(current) ? current : '';
+  }
+
+  private updateSortOptions(keys: string[]): void {
+    const fixed = 5;
+    const current = this.sortSelect.value;
+    const metricOptions = Array.from(this.sortSelect.options).slice(fixed);
+    const wanted = keys.map(key => `metrics.${key}:desc`);
+    if (current.startsWith('metrics.') && !wanted.includes(current)) {
+      wanted.unshift(current);
+    }
+    if (JSON.stringify(metricOptions.map(o => o.value)) === JSON.stringify(wanted)) {
+      return;
+    }
+    metricOptions.forEach(option => option.remove());
+    for (const value of wanted) {
+      const key = value.slice('metrics.'.length, -':desc'.length);
+      this.sortSelect.appendChild(h('option', { value }, `Highest ${key}`));
+    }
+    this.sortSelect.value = current;
+  }
+
+  private render(page: IRunPage): void {
+    const { total, offset, runs } = page;
+    this.summary.textContent =
+      total === 0 ? '' : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`;
+    if (runs.length === 0) {
+      const filtered =
+        this.filterInput.value.trim() ||
+        this.experimentSelect.value ||
+        this.statusSelect.value;
+      this.list.replaceChildren(
+        h(
+          'li',
+          { class: 'jp-mlops-empty' },
+          notice(
+            filtered
+              ? 'No run matches this filter.'
+              : 'No runs yet. Load the extension in a notebook with ' +
+                  '%load_ext jupyter_mlops, then run a cell that starts with %%track.'
+          )
+        )
+      );
+    } else {
+      this.list.replaceChildren(...runs.map(run => this.row(run, page)));
+    }
+    this.renderPager(total, offset, runs.length);
+  }
+
+  private row(run: IRunSummary, page: IRunPage): HTMLLIElement {
+    const running = run.status === 'RUNNING';
+    const duration = running
+      ? formatDuration(page.now - run.start_time)
+      : formatDuration(run.duration_s);
+    // The server sends each run's main metrics already in the page's order of keys.
+    const metrics = Object.keys(run.metrics).map(key =>
+      h(
+        'span',
+        { class: 'jp-mlops-chip', title: key },
+        h('span', { class: 'jp-mlops-chip-key' }, key),
+        ' ',
+        formatMetric(run.metrics[key], run.nonfinite?.[key])
+      )
+    );
+    return h(
+      'li',
+      {
+        class: 'jp-mlops-run',
+        role: 'option',
+        tabindex: 0,
+        'data-run-id': run.run_id,
+        'data-status': run.status,
+        'aria-selected': run.run_id === this.selected ? 'true' : 'false'
+      },
+      h(
+        'div',
+        { class: 'jp-mlops-row-main' },
+        h('span', {
+          class: 'jp-mlops-dot',
+          'data-status': run.status,
+          title: run.status.toLowerCase()
+        }),
+        h(
+          'span',
+          { class: 'jp-mlops-run-name', title: run.name ?? run.run_id },
+          run.name ?? `(unnamed) ${run.run_id.slice(0, 8)}`
+        ),
+        h(
+          'span',
+          { class: 'jp-mlops-run-duration' },
+          running ? `${duration}…` : duration
+        )
+      ),
+      h(
+        'div',
+        { class: 'jp-mlops-row-sub' },
+        h(
+          'span',
+          { class: 'jp-mlops-run-experiment', title: 'experiment' },
+          run.experiment
+        ),
+        h('span', { class: 'jp-mlops-run-start' }, formatTime(run.start_time)),
+        ...metrics
+      )
+    );
+  }
+
+  private renderPager(total: number, offset: number, shown: number): void {
+    if (total <= PAGE_SIZE && offset === 0) {
+      this.pager.replaceChildren();
+      return;
+    }
+    const previous = h(
+      'button',
+      {
+        class: 'jp-mlops-button',
+        'aria-label': 'Previous page',
+        disabled: offset === 0
+      },
+      '‹ Prev'
+    );
+    const next = h(
+      'button',
+      {
+        class: 'jp-mlops-button',
+        'aria-label': 'Next page',
+        disabled: offset + shown >= total
+      },
+      'Next ›'
+    );
+    previous.addEventListener('click', () =>
+      this.goTo(Math.max(0, offset - PAGE_SIZE))
+    );
+    next.addEventListener('click', () => this.goTo(offset + PAGE_SIZE));
+    this.pager.replaceChildren(
+      previous,
+      h(
+        'span',
+        { class: 'jp-mlops-pager-text' },
+        `${(offset + 1).toLocaleString()}–${(offset + shown).toLocaleString()} ` +
+          `of ${total.toLocaleString()}`
+      ),
+      next
+    );
+  }
+
+  private goTo(offset: number): void {
+    this.offset = offset;
+    this.signature = '';
+    this.list.parentElement?.scrollTo({ top: 0 });
+    this.host.requestRefresh();
+  }
+
+  private clicked(event: Event): void {
+    const item = (event.target as HTMLElement).closest('li.jp-mlops-run');
+    const runId = item?.getAttribute('data-run-id');
+    if (runId) {
+      this.select(runId);
+    }
+  }
+
+  private keyed(event: KeyboardEvent): void {
+    const item = (event.target as HTMLElement).closest(
+      'li.jp-mlops-run'
+    ) as HTMLElement | null;
+    if (!item) {
+      return;
+    }
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      const runId = item.getAttribute('data-run-id');
+      if (runId) {
+        this.select(runId);
+      }
+    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const sibling = (
+        event.key === 'ArrowDown'
+          ? item.nextElementSibling
+          : item.previousElementSibling
+      ) as HTMLElement | null;
+      sibling?.focus();
+    }
+  }
+}

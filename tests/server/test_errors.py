@@ -1,0 +1,134 @@
+"""Error answers carry no traceback and no local path; a slow store never blocks the
+server; the extension chooses the shared store and never creates it itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import warnings
+
+import pytest
+from jupyter_server.utils import JupyterServerAuthWarning
+
+from jupyter_mlops.errors import SchemaVersionError, StoreLockedError
+from jupyter_mlops.server import queries
+
+
+async def test_unexpected_error_is_a_bare_500(api, seeded, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError(f"boom in {seeded.store.path}/secret.py")
+
+    monkeypatch.setattr(queries, "list_runs", explode)
+    code, body = await api("runs")
+    assert code == 500
+    assert body == {"message": "Unhandled error", "reason": None, "traceback": ""}
+
+
+async def test_store_error_message_has_no_local_path(api, seeded, monkeypatch):
+    where = str(seeded.store.db_path)
+
+    def newer(*args, **kwargs):
+        raise SchemaVersionError(f"Store schema 99 at {where} is newer than this jupyter_mlops "
+                                 "supports (8). Upgrade with pip install -U jupyter-mlops.")
+
+    monkeypatch.setattr(queries, "list_runs", newer)
+    code, body = await api("runs")
+    assert code == 500
+    assert "newer" in body["message"] and "pip install -U" in body["message"]
+    assert where not in body["message"]
+    assert str(seeded.store.path.parent) not in body["message"]
+    assert "…/mlops.db" in body["message"]
+    assert "Traceback" not in str(body)
+
+
+async def test_locked_store_is_503_with_retry_after(jp_fetch, seeded, monkeypatch):
+    def locked(*args, **kwargs):
+        raise StoreLockedError("Store stayed locked by another process for 30 s.")
+
+    monkeypatch.setattr(queries, "list_runs", locked)
+    response = await jp_fetch("jupyter-mlops", "api", "runs", raise_error=False)
+    assert response.code == 503
+    assert response.headers["Retry-After"] == "2"
+
+
+async def test_slow_store_does_not_block_the_event_loop(jp_fetch, seeded, monkeypatch):
+    real = queries.list_runs
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "list_runs", slow)
+    started = time.perf_counter()
+    pending = asyncio.ensure_future(jp_fetch("jupyter-mlops", "api", "runs"))
+    await asyncio.sleep(0.2)  # the slow query is now running in its thread
+    status = await jp_fetch("api", "status")
+    answered = time.perf_counter() - started
+    assert status.code == 200
+    assert answered < 1.0, f"/api/status waited {answered:.2f} s behind a store query"
+    response = await pending
+    assert response.code == 200
+
+
+async def test_real_lock_held_by_another_writer_does_not_block(jp_fetch, seeded):
+    # WAL readers never wait for a writer; the page answers while a write lock is held.
+    import sqlite3
+
+    other = sqlite3.connect(seeded.store.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        response = await jp_fetch("jupyter-mlops", "api", "runs")
+        assert response.code == 200
+        assert time.perf_counter() - started < 1.0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_no_auth_warning_for_our_routes(jp_configurable_serverapp, seeded):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jp_configurable_serverapp()
+    ours = [w for w in caught if issubclass(w.category, JupyterServerAuthWarning)
+            and "jupyter-mlops" in str(w.message)]
+    assert ours == []
+
+
+class TestStoreChoice:
+    """Without JUPYTER_MLOPS_STORE, the server shares ``<root>/.mlops`` with its kernels."""
+
+    @pytest.fixture
+    def jp_server_config(self, monkeypatch):
+        monkeypatch.delenv("JUPYTER_MLOPS_STORE", raising=False)
+        return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops": True,
+                                                      "jupyter_server_terminals": False}}}
+
+    async def test_store_env_set_to_root_and_not_created(self, api, jp_root_dir):
+        expected = jp_root_dir.resolve() / ".mlops"
+        assert os.environ["JUPYTER_MLOPS_STORE"] == str(expected)
+        code, page = await api("runs")
+        assert code == 200 and page["runs"] == [] and page["total"] == 0
+        code, version = await api("version")
+        assert version["store"] == {"exists": False, "path": ".mlops", "schema_version": None}
+        code, body = await api("runs", "0" * 32)
+        assert code == 404
+        code, body = await api("models")
+        assert body == {"models": []}
+        assert not expected.exists()
+
+    async def test_store_appears_once_a_kernel_writes(self, api, jp_root_dir):
+        import jupyter_mlops as mlops
+
+        store = mlops.set_store(jp_root_dir / ".mlops")
+        try:
+            with mlops.start_run(name="late", experiment="e"):
+                pass
+            code, page = await api("runs")
+            assert [run["name"] for run in page["runs"]] == ["late"]
+        finally:
+            from jupyter_mlops import tracking
+
+            tracking._store = None
+            store.close()

@@ -1,0 +1,39 @@
+"""The sidebar's source never turns server data into markup and never bypasses
+ServerConnection (which carries the token and the XSRF header)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[2] / "labextension" / "src"
+MARKUP_SINKS = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|dangerouslySetInnerHTML|document\.write|"
+    r"\beval\s*\(|new Function\s*\(|createContextualFragment|DOMParser"
+)
+
+
+def sources() -> list[Path]:
+    files = sorted(SOURCE.rglob("*.ts")) + sorted(SOURCE.rglob("*.tsx"))
+    assert files, f"no TypeScript under {SOURCE}"
+    return files
+
+
+def test_no_html_sinks():
+    found = [f"{path.name}: {line.strip()}" for path in sources()
+             for line in path.read_text().splitlines() if MARKUP_SINKS.search(line)]
+    assert found == []
+
+
+def test_requests_only_through_server_connection():
+    for path in sources():
+        text = path.read_text()
+        assert not re.search(r"\bfetch\s*\(|XMLHttpRequest|axios", text), path.name
+    api = (SOURCE / "api.ts").read_text()
+    assert "ServerConnection.makeRequest" in api
+
+
+def test_index_only_registers_the_plugin():
+    index = (SOURCE / "index.ts").read_text()
+    assert "app.shell.add" in index
+    assert len(index.splitlines()) < 60

@@ -1,0 +1,232 @@
+"""The sidebar in a real JupyterLab and a real browser: a tracked cell's run appears by
+itself, its details show, Go to cell lands on the cell, the timeline marks failed and
+out-of-order executions, models insert their load code, and hostile names stay text."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from .ui_support import (
+    HOSTILE,
+    PANEL,
+    XSS_NAME,
+    open_lab,
+    open_sidebar,
+    screenshot,
+    write_notebook,
+)
+
+pytestmark = pytest.mark.slow
+FILLERS = 40
+
+
+def cell(page, text: str):
+    return page.locator(".jp-Notebook .jp-Cell").filter(has_text=text).first
+
+
+def run_cell(page, text: str) -> None:
+    """Select the cell showing ``text`` (command mode) and run it with Shift+Enter."""
+    target = cell(page, text)
+    target.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_run_appears_live_details_and_go_to_cell(page, lab):
+    from playwright.sync_api import expect
+
+    write_notebook(lab.root / "work.ipynb", fillers=FILLERS)
+    open_lab(page, lab, "work.ipynb")
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    expect(panel.locator(".jp-mlops-tab[aria-selected='true']")).to_have_text("Runs")
+
+    run_cell(page, "%load_ext jupyter_mlops")
+    page.keyboard.press("Shift+Enter")  # a = 2
+    page.keyboard.press("Shift+Enter")  # the %%track cell
+    train = cell(page, "%%track -n ui-run")
+    expect(train.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[3\]"), timeout=60_000)
+    finished = time.monotonic()
+
+    # The run shows up by itself (the panel polls), within 2 seconds, without a reload.
+    row = panel.locator("li.jp-mlops-run", has=page.locator(".jp-mlops-run-name",
+                                                              has_text="ui-run"))
+    expect(row).to_be_visible(timeout=2_000)
+    assert time.monotonic() - finished < 2.5
+    expect(row).to_have_attribute("data-status", "FINISHED")
+    expect(row.locator(".jp-mlops-run-experiment")).to_have_text("ui-test")
+    expect(row.locator(".jp-mlops-chip")).to_contain_text(["score 1"])
+    screenshot(page, "ui-01-runs-live")
+
+    # Run the rest: fillers, then the failing cell at the end of the notebook.
+    run_cell(page, "Filler paragraph 0.")
+    for _ in range(FILLERS):
+        page.keyboard.press("Shift+Enter")
+    expect(cell(page, "1 / 0").locator(".jp-OutputArea-output")).to_contain_text(
+        "ZeroDivisionError", timeout=30_000)
+
+    row.click()
+    detail = panel.locator(".jp-mlops-detail")
+    expect(detail.locator(".jp-mlops-detail-title")).to_have_text("ui-run")
+    params = detail.locator(".jp-mlops-params tr")
+    expect(params.filter(has_text="lr")).to_contain_text("0.5")
+    expect(detail.locator(".jp-mlops-metric[data-key='score']")).to_contain_text("1")
+    expect(detail.locator(".jp-mlops-source")).to_contain_text("score = lr * a")
+    screenshot(page, "ui-02-run-detail")
+
+    # The tracked cell is far above the view now; Go to cell scrolls to it and marks it.
+    expect(train).not_to_be_in_viewport()
+    detail.locator("button.jp-mlops-goto").click()
+    expect(train).to_have_class(re.compile(r"\bjp-mlops-highlight\b"))
+    expect(train).to_have_class(re.compile(r"\bjp-mod-active\b"))
+    expect(train).to_be_in_viewport()
+    screenshot(page, "ui-03-go-to-cell")
+
+    # Back up to a = 2 and run it again: out of order. Then the timeline.
+    run_cell(page, "a = 2")
+    expect(cell(page, "a = 2").locator(".jp-InputPrompt")).to_have_text(
+        re.compile(r"\[5\]"), timeout=30_000)
+    panel.locator(".jp-mlops-tab[data-tab='timeline']").click()
+    executions = panel.locator("li.jp-mlops-exec")
+    # Capture starts once the extension is loaded: from the cell after %load_ext on.
+    expect(executions).to_have_count(4, timeout=5_000)
+    expect(executions.locator(".jp-mlops-exec-source")).to_have_text(
+        ["a = 2", "%%track -n ui-run -e ui-test", "1 / 0", "a = 2"])
+    expect(executions.locator(".jp-mlops-prompt")).to_have_text(["[2]", "[3]", "[4]", "[5]"])
+    expect(panel.locator("li.jp-mlops-exec[data-status='error']")).to_have_count(1)
+    expect(panel.locator("li.jp-mlops-exec[data-status='error'] .jp-mlops-mark-failed")
+           ).to_have_text("failed")
+    out_of_order = panel.locator("li.jp-mlops-exec[data-out-of-order='true']")
+    expect(out_of_order).to_have_count(1)
+    expect(out_of_order.locator(".jp-mlops-mark-order")).to_have_text("out of order")
+    expect(panel.locator(".jp-mlops-timeline-head")).to_contain_text("this kernel")
+    screenshot(page, "ui-04-timeline")
+
+    # From the timeline back to the run it made.
+    panel.locator("li.jp-mlops-exec .jp-mlops-link").first.click()
+    expect(panel.locator(".jp-mlops-detail-title")).to_have_text("ui-run")
+
+    assert page.errors == []
+    assert page.dialogs == []
+
+
+def test_hostile_names_are_text(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    open_lab(page, lab)
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    panel.locator(".jp-mlops-filter").fill("")
+    panel.locator("select[aria-label='Experiment']").select_option("hostile")
+    names = panel.locator(".jp-mlops-run-name")
+    expect(names).to_have_count(len(HOSTILE))
+    expect(names).to_have_text(list(reversed(HOSTILE)), use_inner_text=False)
+    screenshot(page, "ui-05-hostile-names")
+
+    panel.locator("select[aria-label='Experiment']").select_option(XSS_NAME)
+    panel.locator(".jp-mlops-run-name", has_text="hostile details").click()
+    detail = panel.locator(".jp-mlops-detail")
+    expect(detail.locator(".jp-mlops-params")).to_contain_text(XSS_NAME)
+    expect(detail.locator(".jp-mlops-params")).to_contain_text("<b>not bold</b>")
+    expect(detail.locator(".jp-mlops-facts")).to_contain_text(XSS_NAME)
+    expect(detail.locator(".jp-mlops-artifacts")).to_contain_text(f"{XSS_NAME}.txt")
+    expect(detail.locator(".jp-mlops-metric")).to_contain_text(XSS_NAME)
+    screenshot(page, "ui-06-hostile-detail")
+
+    # Nothing from the data became markup.
+    for selector in ("img", "script", "iframe", "style", "b", "a", "math"):
+        assert panel.locator(selector).count() == 0, selector
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.errors == []
+    assert page.dialogs == []
+
+
+def test_metric_history_chart_and_image_preview(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    open_lab(page, lab)
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    names = panel.locator(".jp-mlops-run-name")
+    search = panel.locator(".jp-mlops-filter")
+    # Plain text matches names; the filter syntax of search_runs works too.
+    search.fill("iris")
+    expect(names).to_have_text(["iris-train"])
+    search.fill("metrics.acc > 0.8")
+    expect(names).to_have_text(["charts"])
+    search.fill("metrics.acc >")
+    expect(panel.locator(".jp-mlops-filter-hint")).to_contain_text("value")
+    search.fill("")
+    panel.locator("select[aria-label='Experiment']").select_option("charts")
+    panel.locator(".jp-mlops-run-name", has_text="charts").click()
+    detail = panel.locator(".jp-mlops-detail")
+    acc = detail.locator(".jp-mlops-metric[data-key='acc']")
+    expect(acc.locator(".jp-mlops-num")).to_have_text("0.88")
+    expect(acc.locator("svg.jp-mlops-sparkline polyline")).to_have_count(1)
+    expect(acc.locator(".jp-mlops-steps")).to_have_text("20 steps")
+    # The NaN at step 5 breaks the loss line in two.
+    loss = detail.locator(".jp-mlops-metric[data-key='loss']")
+    expect(loss.locator("svg.jp-mlops-sparkline polyline")).to_have_count(2)
+    preview = detail.locator("img.jp-mlops-preview")
+    expect(preview).to_have_attribute("src", re.compile(r"^blob:"))
+    page.wait_for_function(
+        "() => document.querySelector('img.jp-mlops-preview')?.naturalWidth > 0")
+    screenshot(page, "ui-09-history-and-preview")
+    assert page.errors == []
+
+
+def test_models_and_insert_load_code(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    write_notebook(lab.root / "models.ipynb", fillers=0)
+    open_lab(page, lab, "models.ipynb")
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(4)
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    panel.locator(".jp-mlops-tab[data-tab='models']").click()
+    iris = panel.locator("li.jp-mlops-model[data-model='iris']")
+    expect(iris).to_contain_text("v2 · 2 versions")
+    expect(iris.locator(".jp-mlops-alias")).to_have_text(["@champion → v2"])
+    iris.click()
+    versions = panel.locator("li.jp-mlops-version")
+    expect(versions).to_have_count(2)
+    expect(versions.first.locator(".jp-mlops-alias")).to_have_text(["@champion"])
+    expect(versions.first.locator(".jp-mlops-facts")).to_contain_text("iris-train (models)")
+    screenshot(page, "ui-07-models")
+
+    cell(page, "a = 2").locator(".jp-InputPrompt").click()
+    panel.locator(".jp-mlops-detail-head button.jp-mlops-insert").click()
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(5)
+    inserted = page.locator(".jp-Notebook .jp-Cell").nth(2)
+    expect(inserted).to_contain_text('model = jupyter_mlops.load_model("iris@champion")')
+
+    # The lineage leads to the run.
+    versions.first.locator(".jp-mlops-facts .jp-mlops-link").click()
+    expect(panel.locator(".jp-mlops-runs .jp-mlops-detail-title")).to_have_text("iris-train")
+    assert page.errors == []
+
+
+def test_dark_theme(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    lab.set_theme("JupyterLab Dark")
+    try:
+        open_lab(page, lab)
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false",
+                                                       timeout=20_000)
+        open_sidebar(page)
+        panel = page.locator(PANEL)
+        panel.locator("select[aria-label='Experiment']").select_option("models")
+        panel.locator(".jp-mlops-run-name", has_text="iris-train").click()
+        expect(panel.locator(".jp-mlops-runs .jp-mlops-detail-title")).to_have_text(
+            "iris-train")
+        background = page.evaluate(
+            "() => getComputedStyle(document.querySelector('#jupyter-mlops-panel'))"
+            ".backgroundColor")
+        red, green, blue = (int(x) for x in re.findall(r"\d+", background)[:3])
+        assert red + green + blue < 3 * 128, background  # the panel follows the theme
+        screenshot(page, "ui-08-dark-theme")
+        assert page.errors == []
+    finally:
+        lab.set_theme("JupyterLab Light")
