@@ -179,7 +179,8 @@ def wait_ready(procs: Sequence[subprocess.Popen], timeout: float = 300) -> None:
                 raise WorkerError("a worker did not get ready in time")
             line = proc.stdout.readline()
             if not line:
-                raise WorkerError(f"a worker ended before it was ready:\n{proc.stderr.read()[-2000:]}")
+                raise WorkerError(
+                    f"a worker ended before it was ready:\n{proc.stderr.read()[-2000:]}")
             if line.strip() == READY_MARKER:
                 break
 
@@ -278,9 +279,9 @@ def format_value(value: Any, unit: str) -> str:
     if not _is_number(value):
         return str(value)
     if unit == "s":
-        if value < 1e-3:
+        if abs(value) < 1e-3:
             return f"{value * 1e6:.0f} µs"
-        if value < 1:
+        if abs(value) < 1:
             return f"{value * 1e3:.3g} ms"
         return f"{value:.3g} s"
     if unit == "ms":
