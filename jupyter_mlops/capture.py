@@ -5,10 +5,10 @@
 transformed code and the outcome, and writes one ``cells`` row per execution.
 
 The rows are written by a thread of their own, on a connection of their own, in the order
-the events happened. After each cell the kernel waits a few milliseconds for them, so
-normally a cell's row is in the store before its reply is sent; but a store locked by
-another process never holds a cell up: the rows wait in memory (up to 10,000 events) and
-are written, in order, once the lock is released.
+the events happened, normally within a millisecond of the cell. A store locked by another
+process never holds a cell up: the rows wait in memory (up to 10,000 events) and are
+written, in order, once the lock is released. Readers in the kernel (history, registry)
+wait for what is queued first.
 """
 
 from __future__ import annotations

@@ -253,37 +253,51 @@ def search_runs(
         limit = f" LIMIT {max_results}"
     sql = (
         "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, "
-        "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count "
+        "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count, r.summary "
         f"FROM runs r JOIN experiments e USING (experiment_id) {joins} "
         f"WHERE {where} ORDER BY {order}{limit}"
     )
     rows = store.query(sql, [*params, *where_params])
-    index = {row[0]: i for i, row in enumerate(rows)}
-    total = store.query("SELECT count(*) FROM runs")[0][0]
-    if len(rows) == total:
-        selection, selection_params = "", []
-    else:
+    params_columns: dict[str, list[Any]] = {}
+    metric_columns: dict[str, list[Any]] = {}
+    tag_columns: dict[str, list[Any]] = {}
+
+    def put(columns: dict[str, list[Any]], key: str, i: int, value: Any) -> None:
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = [None] * len(rows)
+        column[i] = value
+
+    # Finished runs carry a summary: one JSON decode per run.
+    unsummarized: dict[str, int] = {}
+    loads = json.loads
+    for i, row in enumerate(rows):
+        if row[10] is None:
+            unsummarized[row[0]] = i
+            continue
+        summary = loads(row[10])
+        for key, value in summary["p"].items():
+            put(params_columns, key, i, value)
+        nonfinite = summary["x"]
+        for key, value in summary["m"].items():
+            put(metric_columns, key, i, _NONFINITE[nonfinite[key]] if value is None else value)
+        for key, value in summary["t"].items():
+            put(tag_columns, key, i, value)
+
+    # Running (or killed) runs: read their rows.
+    if unsummarized:
         selection = "WHERE run_id IN (SELECT value FROM json_each(?))"
-        selection_params = [json.dumps(list(index))]
-
-    def spread(sql_text: str, fix=None) -> dict[str, list[Any]]:
-        columns: dict[str, list[Any]] = {}
-        for run_id, key, value, extra in store.query(sql_text, selection_params):
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = [None] * len(rows)
-            column[index[run_id]] = fix(value, extra) if fix else value
-        return columns
-
-    params_columns = spread(
-        f"SELECT run_id, key, json_extract(value, '$'), json_type(value) FROM params {selection}",
-        _param_value,
-    )
-    metric_columns = spread(
-        f"SELECT run_id, key, value, is_nan FROM latest_metrics {selection}",
-        lambda value, is_nan: float("nan") if is_nan or value is None else value,
-    )
-    tag_columns = spread(f"SELECT run_id, key, value, NULL FROM tags {selection}")
+        selection_params = [json.dumps(list(unsummarized))]
+        for columns, sql_text, fix in (
+            (params_columns, "SELECT run_id, key, json_extract(value, '$'), json_type(value) "
+                             "FROM params", _param_value),
+            (metric_columns, "SELECT run_id, key, value, is_nan FROM latest_metrics",
+             lambda value, is_nan: float("nan") if is_nan or value is None else value),
+            (tag_columns, "SELECT run_id, key, value, NULL FROM tags", None),
+        ):
+            for run_id, key, value, extra in store.query(f"{sql_text} {selection}",
+                                                         selection_params):
+                put(columns, key, unsummarized[run_id], fix(value, extra) if fix else value)
 
     data: dict[str, Any] = {name: [row[i] for row in rows] for i, name in enumerate(RUN_COLUMNS)}
     for prefix, columns in (("params", params_columns), ("metrics", metric_columns),
@@ -301,6 +315,9 @@ def search_runs(
     frame["duration_s"] = frame["duration_s"].astype("float64")
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     return frame
+
+
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
 def _param_value(value: Any, json_type: str) -> Any:

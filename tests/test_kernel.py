@@ -22,13 +22,24 @@ round(train_acc, 4)
 """
 
 
-def runs(tmp_path):
-    store = Store(tmp_path / ".mlops")
-    try:
-        return {r.name: r for r in (store.get_run(i) for (i,) in store.query(
-            "SELECT run_id FROM runs ORDER BY start_time"))}, store.cells()
-    finally:
-        store.close()
+def runs(tmp_path, settled: int | None = None):
+    """Runs by name and the captured cells, read from another process as the sidebar does.
+
+    Cell rows are written by the kernel's capture thread just after each cell; with
+    ``settled`` the read waits (up to 10 s) until that many finished rows are there.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        store = Store(tmp_path / ".mlops")
+        try:
+            cells = store.cells()
+            done = [c for c in cells if c.status != "running"]
+            if settled is None or len(done) >= settled or time.monotonic() > deadline:
+                return {r.name: r for r in (store.get_run(i) for (i,) in store.query(
+                    "SELECT run_id FROM runs ORDER BY start_time"))}, cells
+        finally:
+            store.close()
+        time.sleep(0.02)
 
 
 def test_track_failures_and_order_in_a_real_kernel(kernel, tmp_path):
@@ -43,7 +54,7 @@ def test_track_failures_and_order_in_a_real_kernel(kernel, tmp_path):
     assert reply["status"] == "error" and reply["ename"] == "RuntimeError"
     reply, _ = kernel.execute("depth = 5", cell_id="load")  # back up to an earlier cell
 
-    by_name, cells = runs(tmp_path)
+    by_name, cells = runs(tmp_path, settled=3)
     good, bad = by_name["kernel-run"], by_name["broken"]
     assert good.status == "FINISHED" and good.cell_id == "train"
     assert good.params["depth"] == 3 and good.params["model.max_depth"] == 3
@@ -71,7 +82,7 @@ def test_interrupt_marks_the_run_killed(kernel, tmp_path):
     kernel.manager.interrupt_kernel()
     reply, _ = collect(kernel.client, msg_id, 60)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
-    by_name, cells = runs(tmp_path)
+    by_name, cells = runs(tmp_path, settled=1)
     assert by_name["sleepy"].status == "KILLED"
     assert cells[-1].status == "interrupted"
 

@@ -76,3 +76,33 @@ def test_bad_filters_say_how_to_write_them(runs, bad):
 def test_empty_store_gives_empty_frame(store):
     frame = mlops.search_runs()
     assert frame.empty and "run_id" in frame.columns
+
+
+def test_finished_and_running_runs_read_the_same(store):
+    values = {"params": {"C": 0.1, "flag": True, "layers": [64, 32], "name": 'a"b\\',
+                         "big": 2**40, "none": None},
+              "metrics": {"acc": 0.1 + 0.2, "nan": math.nan, "inf": math.inf,
+                          "ninf": -math.inf, "tiny": 5e-324}}
+    for name in ("finished", "running"):
+        run = mlops.start_run(name, tags={"t": "<x>"})
+        mlops.log_params(values["params"])
+        mlops.log_metrics(values["metrics"])
+        if name == "finished":
+            mlops.end_run()
+    finished, running = (mlops.search_runs(filter=f"name = '{n}'").iloc[0]
+                         for n in ("finished", "running"))
+    assert store.query("SELECT count(*) FROM runs WHERE summary IS NOT NULL")[0][0] == 1
+    for column in [c for c in finished.index if c.startswith(("params.", "metrics.", "tags."))]:
+        a, b = finished[column], running[column]
+        assert (a == b and type(a) is type(b)) or (a != a and b != b), column
+    assert finished["params.layers"] == [64, 32] and finished["params.flag"] is True
+    assert finished["metrics.acc"] == 0.1 + 0.2 and finished["metrics.ninf"] == -math.inf
+    mlops.end_run()
+
+
+def test_a_write_after_the_end_clears_the_summary(store):
+    with mlops.start_run("r") as run:
+        mlops.log_metric("m", 1.0)
+    store.set_tags(run.run_id, {"late": "yes"})
+    assert store.query("SELECT summary FROM runs")[0][0] is None
+    assert mlops.search_runs().loc[0, "tags.late"] == "yes"

@@ -19,7 +19,6 @@ from ..cellnames import CellNames, analyze
 from ..tracking import ActiveRun, _end, get_store, start_run
 from .track import TrackOptions, TrackTransformer, parse_track_line, track_header
 
-FLUSH_WAIT_S = 0.01
 # IPython 9 counts the cell before firing pre_run_cell; IPython 8 after it ran.
 _COUNTED_BEFORE_PRE = IPython.version_info[0] >= 9
 
@@ -165,9 +164,6 @@ class KernelHooks:
                 self.capture.end(record, count, error)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
-            # Give the writer a moment, so the row is normally stored before the reply goes
-            # out; a locked store costs the cell these milliseconds and no more.
-            self.capture.writer.flush(timeout=FLUSH_WAIT_S)
 
     def _report_capture_problems(self) -> None:
         writer = self.capture.writer

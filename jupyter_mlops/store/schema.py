@@ -357,4 +357,11 @@ MIGRATIONS += (
     ),
 )
 
+# A finished run's params, latest metrics and tags as one JSON text, written when the run
+# ends (and cleared by any later write), so search_runs decodes one value per run instead
+# of one row per param and metric.
+MIGRATIONS += (
+    Migration(9, "run summaries", "ALTER TABLE runs ADD COLUMN summary TEXT"),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -49,7 +49,29 @@ ON CONFLICT (run_id, key) DO UPDATE SET
     timestamp = excluded.timestamp
 WHERE excluded.step >= latest_metrics.step
 """
-_HEARTBEAT = "UPDATE runs SET heartbeat = ? WHERE run_id = ?"
+# Every write to a run also drops its summary: it is rebuilt when the run ends.
+_HEARTBEAT = "UPDATE runs SET heartbeat = ?, summary = NULL WHERE run_id = ?"
+_NONFINITE = {float("inf"): "inf", float("-inf"): "-inf"}
+
+
+def run_summary(conn: sqlite3.Connection, run_id: str) -> str:
+    """Params (their stored JSON as is), latest metrics and tags of a run as one JSON text.
+
+    Strict JSON: NaN and infinities go in ``x`` by name, with null in ``m``.
+    """
+    params = ",".join(f"{json.dumps(k)}:{v}" for k, v in conn.execute(
+        "SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+    metrics, nonfinite = {}, {}
+    for key, value, is_nan in conn.execute(
+            "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,)):
+        if is_nan or value in _NONFINITE:
+            nonfinite[key] = "nan" if is_nan else _NONFINITE[value]
+            value = None
+        metrics[key] = value
+    tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
+    rest = json.dumps({"m": metrics, "x": nonfinite, "t": tags}, allow_nan=False)
+    return f'{{"p":{{{params}}},{rest[1:]}'
+
 
 
 def _statements(script: str) -> list[str]:
@@ -353,6 +375,9 @@ class Store:
                 row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
                 if row is None:
                     raise NotFoundError(f"No run {run_id!r} in {self.path}.")
+            else:
+                conn.execute("UPDATE runs SET summary = ? WHERE run_id = ?",
+                             (run_summary(conn, run_id), run_id))
         self._forget_steps(run_id)
 
     def _forget_steps(self, run_id: str) -> None:
@@ -427,6 +452,7 @@ class Store:
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                 [(run_id, k, v) for k, v in tags.items()],
             )
+            conn.execute(_HEARTBEAT, (time.time(), run_id))
 
     def add_artifact(
         self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None
