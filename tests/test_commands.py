@@ -101,3 +101,19 @@ def test_help_lists_subcommands(shell, capsys):
     out = capsys.readouterr().out
     for word in ("runs", "show", "compare", "history", "store"):
         assert word in out
+
+
+def test_compare_two_evaluations(shell):
+    run_cell(shell, "from sklearn.datasets import load_breast_cancer\n"
+                    "from sklearn.linear_model import LogisticRegression\n"
+                    "X, y = load_breast_cancer(return_X_y=True)\n"
+                    "import jupyter_mlops as mlops")
+    for C in (0.01, 1.0):
+        run_cell(shell, f"%%track\nmodel = LogisticRegression(C={C}, max_iter=3000).fit(X, y)\n"
+                        "result = mlops.evaluate(model, X, y, importance=False)")
+    first, second = mlops.search_runs(order_by="start_time")["run_id"]
+    comparison = shell.run_line_magic("mlops", f"compare --evaluations {first[:8]} {second[:8]}")
+    table = comparison.table
+    assert table.loc["accuracy", "delta"] == pytest.approx(
+        table.loc["accuracy", "b"] - table.loc["accuracy", "a"])
+    assert_inert(comparison._repr_html_(), payload="accuracy")

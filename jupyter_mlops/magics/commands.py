@@ -46,8 +46,13 @@ def build_parser() -> _Parser:
     show = sub.add_parser("show", help="Show a run, or a model version with its lineage.")
     show.add_argument("run", help="run id or unique prefix, or a model: name@alias, name/3")
 
-    compare = sub.add_parser("compare", help="Runs side by side, differences highlighted.")
-    compare.add_argument("runs", nargs="+")
+    compare = sub.add_parser(
+        "compare", help="Runs side by side, differences highlighted; or two evaluations.")
+    compare.add_argument("runs", nargs="+",
+                         help="run ids (prefixes), or two model URIs (name@alias, name/3)")
+    compare.add_argument("--evaluations", action="store_true",
+                         help="compare the latest evaluations of two runs, model versions or "
+                              "evaluation ids: deltas and the better one per metric")
 
     history = sub.add_parser("history", help="Cell executions in the order they ran.")
     history.add_argument("--session", default=None, help="a session id, or 'all'")
@@ -197,6 +202,12 @@ class MLOpsMagics(Magics):
     def _cmd_compare(self, args) -> Any:
         from ..compare import compare_runs
 
+        if args.evaluations or any("@" in ref or "/" in ref for ref in args.runs):
+            if len(args.runs) != 2:
+                raise UsageError("%mlops compare --evaluations takes exactly two: A B.")
+            from ..evaluation import compare_evaluations
+
+            return compare_evaluations(*args.runs)
         return compare_runs(args.runs)
 
     def _cmd_history(self, args) -> Any:
