@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from html.parser import HTMLParser
 from pathlib import Path
 
 
@@ -40,3 +41,35 @@ class Kernel:
 def stream_text(outputs, name: str = "stdout") -> str:
     return "".join(m["content"]["text"] for m in outputs
                    if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(markup: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(markup)
+    return parser
+
+
+def assert_inert(markup: str, payload: str = HOSTILE):
+    """No active HTML came from data in ``markup``, and ``payload`` is shown as text."""
+    parser = parse(markup)
+    for tag, attrs in parser.tags:
+        assert tag not in ("script", "iframe")
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "img":
+            assert attrs.get("src", "").startswith("data:image/png;base64,")
+    assert payload in "".join(parser.text)

@@ -1,39 +1,11 @@
 """``%mlops`` subcommands: results are objects, displays are escaped HTML."""
 
-from html.parser import HTMLParser
-
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
-from support import run_cell
-
-HOSTILE = '<img src=x onerror="alert(1)">'
-
-
-class _Tags(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags, self.text = [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def assert_inert(markup: str, payload: str = HOSTILE):
-    parser = _Tags()
-    parser.feed(markup)
-    for tag, attrs in parser.tags:
-        assert tag not in ("script", "iframe")
-        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        if tag == "img":
-            assert attrs.get("src", "").startswith("data:image/png;base64,")
-    assert payload in "".join(parser.text)
-
+from support import HOSTILE, assert_inert, run_cell
 
 @pytest.fixture
 def two_runs(shell):

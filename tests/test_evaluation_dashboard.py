@@ -1,8 +1,6 @@
 """Evaluation dashboards: escaped HTML with PNGs, the tabbed widget, lazy figures, the
 ``%mlops evaluate`` magic, and what a real kernel sends to the frontend."""
 
-from html.parser import HTMLParser
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,38 +8,8 @@ from IPython.core.error import UsageError
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from support import run_cell, stream_text
+from support import HOSTILE, assert_inert, parse, run_cell, stream_text
 from jupyter_mlops.evaluation import EvaluationResult, compare_evaluations, evaluate
-
-HOSTILE = '<img src=x onerror="alert(1)">'
-
-
-class _Tags(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags, self.text = [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def parse(markup: str) -> _Tags:
-    parser = _Tags()
-    parser.feed(markup)
-    return parser
-
-
-def assert_inert(markup: str, payload: str = HOSTILE):
-    parser = parse(markup)
-    for tag, attrs in parser.tags:
-        assert tag not in ("script", "iframe")
-        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        if tag == "img":
-            assert attrs["src"].startswith("data:image/png;base64,")
-    assert payload in "".join(parser.text)
 
 
 @pytest.fixture

@@ -163,24 +163,24 @@ class _CsvWriter:
         self.handle.close()
 
 
-class _ArrowCsvWriter:
-    """The same CSV through pyarrow when it is installed: several times faster."""
+class _ArrowWriter:
+    """Chunks appended through a pyarrow writer, every chunk cast to the first one's schema."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.writer = None
         self.schema = None
 
+    def _open(self, schema: Any) -> Any:
+        raise NotImplementedError
+
     def write(self, frame: Any) -> None:
         import pyarrow as pa
-        import pyarrow.csv as pacsv
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
             self.schema = table.schema
-            self.writer = pacsv.CSVWriter(self.path, self.schema,
-                                          write_options=pacsv.WriteOptions(
-                                              quoting_style="needed"))
+            self.writer = self._open(self.schema)
         elif table.schema != self.schema:
             table = table.cast(self.schema)
         self.writer.write_table(table)
@@ -189,6 +189,16 @@ class _ArrowCsvWriter:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class _ArrowCsvWriter(_ArrowWriter):
+    """The same CSV through pyarrow when it is installed: several times faster."""
+
+    def _open(self, schema: Any) -> Any:
+        import pyarrow.csv as pacsv
+
+        return pacsv.CSVWriter(self.path, schema,
+                               write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def _csv_writer(path: Path) -> Any:
@@ -197,28 +207,11 @@ def _csv_writer(path: Path) -> Any:
     return _ArrowCsvWriter(path) if importlib.util.find_spec("pyarrow") else _CsvWriter(path)
 
 
-class _ParquetWriter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writer = None
-        self.schema = None
-
-    def write(self, frame: Any) -> None:
-        import pyarrow as pa
+class _ParquetWriter(_ArrowWriter):
+    def _open(self, schema: Any) -> Any:
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.writer is None:
-            self.schema = table.schema
-            self.writer = pq.ParquetWriter(self.path, self.schema)
-        elif table.schema != self.schema:
-            table = table.cast(self.schema)
-        self.writer.write_table(table)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        return pq.ParquetWriter(self.path, schema)
 
 
 class _Behind:
