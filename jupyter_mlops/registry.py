@@ -231,6 +231,9 @@ def model_versions(name: str, *, store: Store | None = None):
 
 def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:
     """Version → run → cell executions → datasets, as plain data."""
+    from .magics import flush_capture
+
+    flush_capture()
     store = _store(store)
     version = get_model_version(uri, store=store)
     run = store.get_run(version.run_id) if version.run_id else None

@@ -133,9 +133,11 @@ class ReplayScript:
 
 
 def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
+    from .magics import flush_capture
     from .registry import get_model_version
     from .tracking import get_store
 
+    flush_capture()
     store = store or get_store()
     version = get_model_version(uri, store=store)
     if version.cell is None:

@@ -304,6 +304,9 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
 
 def get_run(run_id: str):
     """The stored run with this id (or a unique prefix of it), with params, metrics and more."""
+    from .magics import flush_capture
+
+    flush_capture()  # its cell executions may still be on their way to the store
     return get_store().get_run(run_id)
 
 
