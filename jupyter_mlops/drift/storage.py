@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
+
+from ..store.sqlite import write_datasets
 
 FLOAT_FIELDS = ("statistic", "p_value", "threshold")
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -47,22 +48,8 @@ def decode_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def save_report(store, report, datasets: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Write the report's row, its datasets and (inside a run) their links, in one transaction."""
-    now = time.time()
     with store.write() as conn:
-        for _name, _role, info in datasets:
-            conn.execute(
-                "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
-                (info["fingerprint"], info["kind"], dumps(info["shape"]),
-                 None if info.get("columns") is None else dumps(info["columns"]),
-                 None if info.get("dtypes") is None else dumps(info["dtypes"]), now),
-            )
-        if report.run_id is not None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
-                "VALUES (?, ?, ?, ?)",
-                [(report.run_id, name, role, info["fingerprint"]) for name, role, info in datasets],
-            )
+        write_datasets(conn, datasets, report.run_id)
         conn.execute(
             "INSERT INTO drift_reports (report_id, run_id, model_uri, created, "
             "reference_fingerprint, current_fingerprint, reference_rows, current_rows, "

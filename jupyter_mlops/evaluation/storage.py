@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError, shorten
+from ..store.sqlite import write_datasets
 
 _ID_PREFIX = re.compile(r"^[0-9a-f]{4,32}$")
 _COLUMNS = ("evaluation_id, run_id, model_uri, name, task, created, dataset_fingerprint, "
@@ -82,22 +83,8 @@ def insert(store, row: dict[str, Any], datasets: list[tuple[str, str, dict[str, 
     metrics, metric_flags = encode(row["metrics"])
     details, detail_flags = encode(row["details"])
     details["nonfinite"] = {"metrics": metric_flags, "details": detail_flags}
-    now = time.time()
     with store.write() as conn:
-        for name, role, info in datasets:
-            conn.execute(
-                "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
-                (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
-                 None if info.get("columns") is None else dumps(info["columns"]),
-                 None if info.get("dtypes") is None else dumps(info["dtypes"]), now),
-            )
-            if row["run_id"] is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
-                    "VALUES (?, ?, ?, ?)",
-                    (row["run_id"], name, role, info["fingerprint"]),
-                )
+        write_datasets(conn, datasets, row["run_id"])
         conn.execute(
             f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row["evaluation_id"], row["run_id"], row["model_uri"], row["name"], row["task"],

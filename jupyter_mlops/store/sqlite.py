@@ -78,6 +78,27 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
+def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, dict[str, Any]]],
+                   run_id: str | None) -> None:
+    """Record ``(name, role, fingerprint record)`` data inside the caller's transaction, and
+    link it to ``run_id`` when there is one."""
+    now = time.time()
+    for name, role, info in inputs:
+        conn.execute(
+            "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
+            "created) VALUES (?, ?, ?, ?, ?, ?)",
+            (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
+             None if info.get("columns") is None else json.dumps(info["columns"]),
+             None if info.get("dtypes") is None else json.dumps(info["dtypes"]), now),
+        )
+        if run_id is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
+                "VALUES (?, ?, ?, ?)",
+                (run_id, name, role, info["fingerprint"]),
+            )
+
+
 def decode_metric(value: float | None, is_nan: int) -> float:
     # SQLite turns NaN into NULL, so NaN is kept as a flag beside a NULL value.
     return float("nan") if is_nan else float(value)  # type: ignore[arg-type]
@@ -469,21 +490,8 @@ class Store:
 
     def add_datasets(self, run_id: str, inputs: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         """Link fingerprinted data to a run: ``(name, role, fingerprint record)`` triples."""
-        now = time.time()
         with self.write() as conn:
-            for name, role, info in inputs:
-                conn.execute(
-                    "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
-                    "created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
-                     None if info.get("columns") is None else json.dumps(info["columns"]),
-                     None if info.get("dtypes") is None else json.dumps(info["dtypes"]), now),
-                )
-                conn.execute(
-                    "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
-                    "VALUES (?, ?, ?, ?)",
-                    (run_id, name, role, info["fingerprint"]),
-                )
+            write_datasets(conn, inputs, run_id)
 
     # -- sessions and cells ----------------------------------------------------------
 
