@@ -100,7 +100,7 @@ class KernelHooks:
             store = get_store()
             self.capture.ensure_session(store, now=header is not None)
             if header is not None:
-                run_id = self._begin_run(info, raw, header, count, cell_id)
+                run_id = self._begin_run(raw, header, count, cell_id)
             code = getattr(info, "transformed_cell", None)
             if code is None:
                 code = self.shell.transform_cell(raw)
@@ -117,7 +117,7 @@ class KernelHooks:
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not fingerprint the cell's input data", exc)
 
-    def _begin_run(self, info: Any, raw: str, header: str, count: int, cell_id: str | None):
+    def _begin_run(self, raw: str, header: str, count: int, cell_id: str | None):
         try:
             options = parse_track_line(header)
         except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
