@@ -21,6 +21,7 @@ from .errors import (
     StoreFullError,
     StoreLockedError,
     StoreReadOnlyError,
+    UntrustedPickleError,
     ValidationError,
 )
 from .drift import (
@@ -50,6 +51,7 @@ from .registry import (
     reference_sample,
     register_model,
     set_alias,
+    trust_model,
 )
 from .monitoring import list_alerts, monitor, retrain_model
 from .replay import ReplayScript, replay
@@ -83,14 +85,15 @@ __all__ = [
     "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelServer", "ModelVersion",
     "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
     "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError",
-    "ValidationError", "active_run", "cell_history", "compare_evaluations", "compare_runs",
-    "compare_versions", "delete_alias", "drift_profile", "drift_report", "end_run", "evaluate",
-    "export_mlflow", "get_drift_report", "get_evaluation", "get_model_version", "get_run",
-    "get_store", "list_alerts", "list_models", "load_drift_profile", "load_model",
-    "log_artifact", "log_bytes", "log_dataset", "log_figure", "log_labels", "log_metric",
-    "log_metrics", "log_param", "log_params", "model_versions", "monitor", "reference_sample",
-    "register_model", "replay", "retrain_model", "score_file", "search_runs", "serve",
-    "set_alias", "set_store", "set_tag", "set_tags", "start_run",
+    "UntrustedPickleError", "ValidationError", "active_run", "cell_history",
+    "compare_evaluations", "compare_runs", "compare_versions", "delete_alias", "drift_profile",
+    "drift_report", "end_run", "evaluate", "export_mlflow", "get_drift_report",
+    "get_evaluation", "get_model_version", "get_run", "get_store", "list_alerts",
+    "list_models", "load_drift_profile", "load_model", "log_artifact", "log_bytes",
+    "log_dataset", "log_figure", "log_labels", "log_metric", "log_metrics", "log_param",
+    "log_params", "model_versions", "monitor", "reference_sample", "register_model", "replay",
+    "retrain_model", "score_file", "search_runs", "serve", "set_alias", "set_store", "set_tag",
+    "set_tags", "start_run", "trust_model",
 ]
 
 

@@ -142,7 +142,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         if data is None:
             continue
         digest, size = store.artifacts.put_bytes(data)
-        store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size, MODEL_MEDIA_TYPE)
+        store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size, MODEL_MEDIA_TYPE,
+                           pickled=True)
         saved += 1
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:

@@ -124,6 +124,15 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_trust(args) -> int:
+    from .registry import trust_model
+
+    version = trust_model(args.uri, store=_store(args))
+    print(f"Signed {version.uri} (sha256 {version.sha256[:12]}…) with your key: it now loads "
+          "without allow_pickle.")
+    return 0
+
+
 def cmd_replay(args) -> int:
     from .replay import replay
 
@@ -143,7 +152,7 @@ def cmd_replay(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_mlflow
 
-    path = export_mlflow(args.uri, args.path, store=_store(args))
+    path = export_mlflow(args.uri, args.path, store=_store(args), allow_pickle=args.allow_pickle)
     print(f"Exported {args.uri} as an MLflow model at {path}")
     return 0
 
@@ -234,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--session")
     history.add_argument("--all", action="store_true")
     add("models", "registered models", cmd_models)
+    trust = add("trust", "vouch for a version pickled by someone else (unpickling runs code: "
+                "only for stores you trust)", cmd_trust)
+    trust.add_argument("uri", help="name@alias, name/VERSION or models:/…")
     replay = add("replay", "print the script that rebuilds a model from the cell history",
                  cmd_replay)
     replay.add_argument("uri", help="name@alias, name/VERSION or models:/…")
@@ -242,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = add("export", "write a version as an MLflow model folder", cmd_export)
     export.add_argument("uri")
     export.add_argument("path")
+    export.add_argument("--allow-pickle", action="store_true",
+                        help="export a version your key did not sign (MLflow will unpickle it)")
     serve = add("serve", "serve a version over HTTP (MLflow's scoring protocol)", cmd_serve)
     serve.add_argument("uri", help="name@alias, name/VERSION or models:/…")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "

@@ -28,6 +28,10 @@ class IntegrityError(MLOpsError):
     """Stored bytes that no longer match their recorded hash."""
 
 
+class UntrustedPickleError(IntegrityError):
+    """Pickled bytes that this user's key did not sign, loaded without allow_pickle=True."""
+
+
 class ModelSerializationError(MLOpsError, TypeError):
     """A model object that cannot be serialized."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError
+from .serialize import check_signed
 from .store import Store
 
 _MLFLOW_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer",
@@ -67,8 +68,12 @@ def _yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
-def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None = None) -> Path:
+def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None = None,
+                  allow_pickle: bool = False) -> Path:
     """Write ``uri`` as an MLflow model folder at ``path`` (which must not exist yet).
+
+    MLflow unpickles the folder's model.pkl, so a version this user did not sign is
+    exported only with ``allow_pickle=True``, as ``load_model`` would load it.
 
     Examples
     --------
@@ -89,6 +94,9 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     if target.exists() and any(target.iterdir()):
         raise ValidationError(f"{str(target)!r} already exists and is not empty; choose a new folder.")
     data = store.artifacts.read_verified(version.sha256)
+    if not allow_pickle:
+        check_signed(version.sha256, store.signature(version.sha256),
+                     f"Model {version.name}/{version.version}")
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:

@@ -19,6 +19,7 @@ from .errors import NotFoundError, ValidationError, shorten
 from .lineage import data_kind, fingerprint
 from .serialize import SERIALIZER, dump, load_verified
 from .store import Store
+from .store.sqlite import write_signature
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
@@ -154,8 +155,25 @@ def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
     return _version_from_row(store, rows[0])
 
 
-def load_model(uri: str, *, store: Store | None = None) -> Any:
-    """The model object of a registered version, after checking its sha256.
+def _read_model_bytes(store: Store, version: ModelVersion) -> bytes:
+    try:
+        with store.artifacts.open(version.sha256) as handle:
+            return handle.read()
+    except NotFoundError:
+        raise NotFoundError(
+            f"Model {version.name}/{version.version} is registered but its file "
+            f"{version.sha256[:12]}… is missing from {store.artifacts.root}; it cannot be "
+            "loaded. Register it again from its source."
+        ) from None
+
+
+def load_model(uri: str, *, store: Store | None = None, allow_pickle: bool = False) -> Any:
+    """The model object of a registered version.
+
+    Its bytes must match the sha256 recorded at registration, and that digest must carry
+    this user's signature (made with the key in ``~/.jupyter_mlops/key``) before anything
+    is unpickled. A model from someone else's store needs ``allow_pickle=True`` (only for
+    stores you trust: unpickling runs code) or ``trust_model`` once.
 
     Examples
     --------
@@ -164,19 +182,12 @@ def load_model(uri: str, *, store: Store | None = None) -> Any:
     """
     store = _store(store)
     version = get_model_version(uri, store=store)
-    what = f"Model {version.name}/{version.version}"
-    try:
-        with store.artifacts.open(version.sha256) as handle:
-            data = handle.read()
-    except NotFoundError:
-        raise NotFoundError(
-            f"{what} is registered but its file {version.sha256[:12]}… is missing from "
-            f"{store.artifacts.root}; it cannot be loaded. Register it again from its source."
-        ) from None
-    return load_verified(data, version.sha256, what)
+    return load_verified(_read_model_bytes(store, version), version.sha256,
+                         f"Model {version.name}/{version.version}",
+                         signature=store.signature(version.sha256), allow_pickle=allow_pickle)
 
 
-def reference_sample(uri: str, *, store: Store | None = None) -> Any:
+def reference_sample(uri: str, *, store: Store | None = None, allow_pickle: bool = False) -> Any:
     """The bounded sample of training inputs kept with a version (None when there is none)."""
     store = _store(store)
     version = get_model_version(uri, store=store)
@@ -184,7 +195,26 @@ def reference_sample(uri: str, *, store: Store | None = None) -> Any:
         return None
     data = store.artifacts.read_verified(version.reference_sha256)
     return load_verified(data, version.reference_sha256,
-                         f"Reference sample of {version.name}/{version.version}")
+                         f"Reference sample of {version.name}/{version.version}",
+                         signature=store.signature(version.reference_sha256),
+                         allow_pickle=allow_pickle)
+
+
+def trust_model(uri: str, *, store: Store | None = None) -> ModelVersion:
+    """Vouch for a version that is not signed by you (from a colleague's or an older store),
+    so ``load_model`` loads it without ``allow_pickle``. Only for stores you trust: its
+    bytes are checked against the recorded sha256, never unpickled here."""
+    store = _store(store)
+    version = get_model_version(uri, store=store)
+    digests = [version.sha256]
+    store.artifacts.read_verified(version.sha256)
+    if version.reference_sha256 is not None:
+        store.artifacts.read_verified(version.reference_sha256)
+        digests.append(version.reference_sha256)
+    with store.write() as conn:
+        for digest in digests:
+            write_signature(conn, digest)
+    return version
 
 
 def list_models(*, store: Store | None = None):
@@ -340,6 +370,7 @@ def register_model(
     reference: Any = None,
     variable: str | None = None,
     store: Store | None = None,
+    allow_pickle: bool = False,
 ) -> ModelVersion:
     """Register ``model`` (or, when it is None, the model saved by a run) as a new version.
 
@@ -374,7 +405,8 @@ def register_model(
         artifact_name, sha = saved[0]
         variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
         data = store.artifacts.read_verified(sha)
-        model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}")
+        model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}",
+                              signature=store.signature(sha), allow_pickle=allow_pickle)
     else:
         data = dump(model)
     import hashlib
@@ -416,7 +448,7 @@ def register_model(
             "SELECT name, role, fingerprint FROM run_datasets WHERE run_id = ? "
             "ORDER BY role, name", (run_id,))]
     if reference is None:
-        reference = _training_data(store, run_id, datasets)
+        reference = _training_data(store, run_id, datasets, allow_pickle)
     elif data_kind(reference) is None:
         raise ValidationError(
             f"reference must be a DataFrame or an array of training inputs; got "
@@ -438,6 +470,9 @@ def register_model(
     module = type(model).__module__
     now = time.time()
     with store.write() as conn:
+        write_signature(conn, digest)
+        if reference_sha is not None:
+            write_signature(conn, reference_sha)
         conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)", (name, now))
         existing = conn.execute("SELECT version FROM model_versions WHERE name = ? AND sha256 = ?",
                                 (name, digest)).fetchone()
@@ -460,7 +495,8 @@ def register_model(
     return get_model_version(f"{name}/{version}", store=store)
 
 
-def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]]) -> Any:
+def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]],
+                   allow_pickle: bool) -> Any:
     """The run's ``train`` data: the live object in the notebook, else its stored sample."""
     for dataset in datasets:
         if dataset["role"] != "train":
@@ -472,7 +508,9 @@ def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, An
                            (run_id, f"datasets/{dataset['name']}.sample.pkl"))
         if rows:
             return load_verified(store.artifacts.read_verified(rows[0][0]), rows[0][0],
-                                 f"Sample of dataset {dataset['name']!r}")
+                                 f"Sample of dataset {dataset['name']!r}",
+                                 signature=store.signature(rows[0][0]),
+                                 allow_pickle=allow_pickle)
     return None
 
 

@@ -1,7 +1,10 @@
 """The one gate through which stored objects are turned back into Python objects.
 
-Unpickling runs code, so nothing else in jupyter_mlops calls ``pickle.loads``: bytes reach
-it only after their sha256 matched the digest the store recorded when they were written.
+Unpickling runs code, so nothing else in jupyter_mlops calls ``pickle.loads``. Bytes reach
+it only after two checks: their sha256 matches the digest the store recorded (nothing
+changed the file), and that digest carries this user's signature (``signing``: the bytes
+were pickled by this user's own jupyter_mlops, not planted in the store together with a
+matching digest). Bytes that fail the second check load only with ``allow_pickle=True``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import hashlib
 import pickle
 from typing import Any
 
-from .errors import IntegrityError, ModelSerializationError
+from .errors import IntegrityError, ModelSerializationError, UntrustedPickleError
+from .signing import verify
 
 SERIALIZER = "pickle"
 PROTOCOL = 5
@@ -29,8 +33,10 @@ def dump(obj: Any, what: str = "Model") -> bytes:
         ) from None
 
 
-def load_verified(data: bytes, expected_sha256: str, what: str) -> Any:
-    """Unpickle ``data`` only if it hashes to ``expected_sha256``."""
+def load_verified(data: bytes, expected_sha256: str, what: str, *,
+                  signature: str | None, allow_pickle: bool = False) -> Any:
+    """Unpickle ``data`` only if it hashes to ``expected_sha256`` and that digest is signed
+    by this user (or the caller opted in with ``allow_pickle``)."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise IntegrityError(
@@ -38,4 +44,17 @@ def load_verified(data: bytes, expected_sha256: str, what: str) -> Any:
             f"store recorded {expected_sha256[:12]}…. It was not loaded. Register the model "
             "again from its source."
         )
-    return pickle.loads(data)  # noqa: S301 - the bytes match the digest written by us
+    if not allow_pickle:
+        check_signed(expected_sha256, signature, what)
+    return pickle.loads(data)  # noqa: S301 - hashed, and signed by this user or opted in
+
+
+def check_signed(sha256: str, signature: str | None, what: str) -> None:
+    """Refuse pickled bytes this user did not sign, before anything unpickles them."""
+    reason = verify(sha256, signature)
+    if reason is not None:
+        raise UntrustedPickleError(
+            f"{what} was not loaded: {reason}. Unpickling runs any code the file holds; if "
+            "you trust where this store came from, pass allow_pickle=True, or vouch for it "
+            "once with trust_model() (jupyter-mlops trust NAME/VERSION)."
+        )

@@ -298,7 +298,7 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
 
         digest, size = run.store.artifacts.put_bytes(dump(sample_rows(data), "Dataset sample"))
         run.store.add_artifact(run.run_id, f"datasets/{name}.sample.pkl", "dataset_sample",
-                               digest, size, "application/x-python-pickle")
+                               digest, size, "application/x-python-pickle", pickled=True)
     return info["fingerprint"]
 
 

@@ -71,14 +71,16 @@ def test_interrupt_marks_the_run_killed(kernel, tmp_path):
     kernel.execute("%load_ext jupyter_mlops")
     from jupyter_mlops.runner import collect, execute_request
 
-    msg_id = execute_request(kernel.client, "%%track -n sleepy\nimport time\ntime.sleep(30)",
-                             "sleep")
+    msg_id = execute_request(kernel.client, "%%track -n sleepy\nimport time\n"
+                             "print('sleeping', flush=True)\ntime.sleep(30)", "sleep")
+    # Interrupt once the body runs: IPython itself swallows (and prints) a KeyboardInterrupt
+    # that lands in a pre_run_cell hook, ours or anyone's.
     deadline = time.time() + 30
-    while time.time() < deadline:  # wait until the run has started
-        by_name, _ = runs(tmp_path)
-        if "sleepy" in by_name:
+    while time.time() < deadline:
+        message = kernel.client.get_iopub_msg(timeout=30)
+        if (message["parent_header"].get("msg_id") == msg_id
+                and message["msg_type"] == "stream" and "sleeping" in message["content"]["text"]):
             break
-        time.sleep(0.1)
     kernel.manager.interrupt_kernel()
     reply, _ = collect(kernel.client, msg_id, 60)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"

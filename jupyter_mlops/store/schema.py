@@ -364,4 +364,21 @@ MIGRATIONS += (
     Migration(9, "run summaries", "ALTER TABLE runs ADD COLUMN summary TEXT"),
 )
 
+# This user's vouching for pickled bytes: an HMAC-SHA256 of their sha256 made with a key
+# kept outside the store (see jupyter_mlops.signing). Whoever can write the store but not
+# read the key cannot make pickled bytes of their own loadable without allow_pickle=True.
+MIGRATIONS += (
+    Migration(
+        10,
+        "signatures",
+        """
+        CREATE TABLE signatures (
+            sha256 TEXT PRIMARY KEY,
+            hmac TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -99,6 +99,17 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
             )
 
 
+def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
+    """Sign pickled bytes we just stored, inside the caller's transaction (a no-op, with one
+    warning, when this user has no usable key)."""
+    from ..signing import sign
+
+    signature = sign(sha256)
+    if signature is not None:
+        conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created) VALUES (?, ?, ?)",
+                     (sha256, signature, time.time()))
+
+
 def decode_metric(value: float | None, is_nan: int) -> float:
     # SQLite turns NaN into NULL, so NaN is kept as a flag beside a NULL value.
     return float("nan") if is_nan else float(value)  # type: ignore[arg-type]
@@ -296,6 +307,11 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise self._translate(exc) from None
 
+    def signature(self, sha256: str) -> str | None:
+        """This store's record of the user's signature of ``sha256``, if it has one."""
+        rows = self.query("SELECT hmac FROM signatures WHERE sha256 = ?", (sha256,))
+        return rows[0][0] if rows else None
+
     @property
     def db(self):
         """A sqlite_utils.Database over this store's connection, for ad-hoc queries."""
@@ -476,9 +492,13 @@ class Store:
             conn.execute(_HEARTBEAT, (time.time(), run_id))
 
     def add_artifact(
-        self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None
+        self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None,
+        *, pickled: bool = False,
     ) -> None:
+        """Record an artifact of a run; ``pickled`` ones are signed (see ``signature``)."""
         with self.write() as conn:
+            if pickled:
+                write_signature(conn, sha256)
             conn.execute(
                 "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "

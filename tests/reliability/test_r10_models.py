@@ -1,0 +1,303 @@
+"""R10: registered models load only through one gate that checks sha256 and this user's
+signature before unpickling; a pickle planted in the store together with a matching digest
+is refused by every entry point that loads models, and its code never runs."""
+
+import ast
+import os
+import pickle
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import jupyter_mlops as mlops
+from jupyter_mlops import signing
+from jupyter_mlops.store import Store
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
+
+PACKAGE = Path(mlops.__file__).parent
+DESERIALIZERS = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
+                 ("joblib", "load"), ("cloudpickle", "load"), ("cloudpickle", "loads"),
+                 ("torch", "load"), ("dill", "load"), ("dill", "loads"), ("marshal", "loads"),
+                 ("shelve", "open")}
+
+
+class Planted:
+    """Unpickling this creates ``marker``: proof that the planted code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture
+def own_key(tmp_path, monkeypatch):
+    """A fresh key file for this test alone."""
+    path = tmp_path / "home" / ".jupyter_mlops" / "key"
+    monkeypatch.setenv(signing.KEY_FILE_ENV, str(path))
+    signing._keys.clear()
+    yield path
+    signing._keys.clear()
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    return X, (X["a"] - X["c"] > 0).astype(int)
+
+
+@pytest.fixture
+def registered(store, own_key, data):
+    X, y = data
+    return mlops.register_model(LogisticRegression().fit(X, y), "clf", alias="champion",
+                                reference=X)
+
+
+def plant(store: Store, version, marker: Path, column: str = "sha256") -> str:
+    """What an attacker who can write the store does: new bytes, and the row rewritten to
+    their digest, so the sha256 check alone would pass."""
+    payload = pickle.dumps(Planted(marker))
+    digest, size = store.artifacts.put_bytes(payload)
+    with store.write() as conn:
+        conn.execute(f"UPDATE model_versions SET {column} = ?"
+                     + (", size = ?" if column == "sha256" else "")
+                     + " WHERE name = ? AND version = ?",
+                     (digest, size, version.name, version.version) if column == "sha256"
+                     else (digest, version.name, version.version))
+    return digest
+
+
+def test_the_key_is_private_and_outside_the_store(registered, own_key, store):
+    mode = own_key.stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert stat.S_IMODE(own_key.parent.stat().st_mode) == 0o700
+    assert not own_key.resolve().is_relative_to(store.path.resolve())
+    key_text = own_key.read_text().strip()
+    assert len(bytes.fromhex(key_text)) == 32
+    db_bytes = (store.path / "mlops.db").read_bytes()
+    assert key_text.encode() not in db_bytes
+    (signature,) = store.query("SELECT hmac FROM signatures WHERE sha256 = ?",
+                               (registered.sha256,))[0]
+    assert signing.verify(registered.sha256, signature) is None
+
+
+def test_a_flipped_byte_is_refused_naming_both_digests(registered, store, tmp_path):
+    path = store.artifacts.path_for(registered.sha256)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(mlops.IntegrityError) as caught:
+        mlops.load_model("clf/1")
+    message = str(caught.value)
+    assert registered.sha256[:12] in message and "changed after it was stored" in message
+    assert not isinstance(caught.value, mlops.UntrustedPickleError)
+
+
+def test_a_planted_pickle_with_a_rewritten_digest_is_refused(registered, store, tmp_path):
+    marker = tmp_path / "planted-code-ran"
+    digest = plant(store, registered, marker)
+    with pytest.raises(mlops.UntrustedPickleError, match="no signature of yours"):
+        mlops.load_model("clf@champion")
+    # copying the signature row of the genuine bytes, or forging one, does not help
+    (genuine,) = store.query("SELECT hmac FROM signatures WHERE sha256 = ?",
+                             (registered.sha256,))[0]
+    for forged in (genuine, "0" * 64, signing._mac(b"k" * 32, digest)):
+        with store.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO signatures VALUES (?, ?, 0)", (digest, forged))
+        with pytest.raises(mlops.UntrustedPickleError, match="does not match your key"):
+            mlops.load_model("clf/1")
+    assert not marker.exists()
+
+
+def test_a_planted_reference_sample_is_refused(registered, store, tmp_path):
+    marker = tmp_path / "planted-code-ran"
+    plant(store, registered, marker, column="reference_sha256")
+    with pytest.raises(mlops.UntrustedPickleError):
+        mlops.reference_sample("clf/1")
+    assert not marker.exists()
+
+
+def test_without_the_key_loading_needs_the_explicit_opt_in(registered, own_key):
+    own_key.unlink()
+    signing._keys.clear()
+    with pytest.raises(mlops.UntrustedPickleError) as caught:
+        mlops.load_model("clf/1")
+    message = str(caught.value)
+    assert "no key" in message and "runs any code" in message and "allow_pickle=True" in message
+    assert mlops.load_model("clf/1", allow_pickle=True).coef_.shape == (1, 3)
+    assert not own_key.exists()  # loading never makes a key that would vouch for old bytes
+
+
+def test_a_key_others_can_read_is_not_trusted(registered, own_key):
+    own_key.chmod(0o644)
+    signing._keys.clear()
+    with pytest.raises(mlops.UntrustedPickleError, match="chmod 600"):
+        mlops.load_model("clf/1")
+    own_key.chmod(0o600)
+    signing._keys.clear()
+    assert mlops.load_model("clf/1").coef_.shape == (1, 3)
+
+
+def test_another_users_store_loads_after_trust_model(registered, own_key, store, tmp_path,
+                                                     monkeypatch):
+    # the store was written with a colleague's key (own_key); now we are another user
+    monkeypatch.setenv(signing.KEY_FILE_ENV, str(tmp_path / "me" / "key"))
+    signing._keys.clear()
+    signing.user_key(create=True)
+    with pytest.raises(mlops.UntrustedPickleError, match="does not match your key"):
+        mlops.load_model("clf/1")
+    with pytest.raises(mlops.UntrustedPickleError):
+        mlops.export_mlflow("clf/1", tmp_path / "exported")
+    assert not (tmp_path / "exported").exists()
+    mlops.trust_model("clf/1")
+    assert mlops.load_model("clf/1").coef_.shape == (1, 3)
+    pd.testing.assert_frame_equal(mlops.reference_sample("clf/1").iloc[:3],
+                                  mlops.reference_sample("clf/1", allow_pickle=True).iloc[:3])
+
+
+def test_trust_model_never_vouches_for_changed_bytes(registered, store, tmp_path):
+    marker = tmp_path / "planted-code-ran"
+    path = store.artifacts.path_for(registered.sha256)
+    path.write_bytes(pickle.dumps(Planted(marker)))
+    with pytest.raises(mlops.IntegrityError, match="changed"):
+        mlops.trust_model("clf/1")
+    assert not marker.exists()
+
+
+def test_a_tracked_run_model_is_signed_and_a_planted_one_refused(shell, store, own_key,
+                                                                 tmp_path):
+    from support import run_cell
+
+    run_cell(shell, "import numpy as np\nfrom sklearn.linear_model import LinearRegression\n"
+                    "X = np.arange(40.0).reshape(20, 2); y = X @ [1.0, 2.0]")
+    run_cell(shell, "%%track\nmodel = LinearRegression().fit(X, y)")
+    run_id = mlops.search_runs().iloc[0]["run_id"]
+    marker = tmp_path / "planted-code-ran"
+    digest, size = store.artifacts.put_bytes(pickle.dumps(Planted(marker)))
+    with store.write() as conn:
+        conn.execute("UPDATE artifacts SET sha256 = ?, size = ? WHERE run_id = ? AND kind = "
+                     "'model'", (digest, size, run_id))
+    with pytest.raises(mlops.UntrustedPickleError):
+        mlops.register_model(None, "planted", run_id=run_id)
+    assert not marker.exists()
+    assert not store.query("SELECT 1 FROM model_versions WHERE name = 'planted'")
+
+
+# -- every entry point that loads a model goes through the gate ---------------------------
+
+
+def _entry_points(tmp_path, X, y):
+    csv = tmp_path / "batch.csv"
+    X.to_csv(csv, index=False)
+    return {
+        "load_model": lambda: mlops.load_model("clf@champion"),
+        "reference_sample": lambda: mlops.reference_sample("clf/1"),
+        "evaluate": lambda: mlops.evaluate("clf/1", X, y),
+        "drift_report": lambda: mlops.drift_report(current=X, model_uri="clf/1"),
+        "score_file": lambda: mlops.score_file("clf/1", csv, tmp_path / "out.csv",
+                                               progress=False),
+        "serve": lambda: mlops.serve("clf/1", port=0).stop(),
+        "monitor": lambda: mlops.monitor("clf/1", batch=X.assign(label=y), labels="label"),
+        "export_mlflow": lambda: mlops.export_mlflow("clf/1", tmp_path / "exported"),
+    }
+
+
+@pytest.mark.parametrize("entry", ["load_model", "reference_sample", "evaluate", "drift_report",
+                                   "score_file", "serve", "monitor", "export_mlflow"])
+def test_every_entry_point_refuses_a_planted_model(registered, store, data, tmp_path, entry):
+    X, y = data
+    marker = tmp_path / "planted-code-ran"
+    plant(store, registered, marker)
+    plant(store, registered, marker, column="reference_sha256")
+    with pytest.raises(mlops.UntrustedPickleError):
+        _entry_points(tmp_path, X, y)[entry]()
+    assert not marker.exists()
+
+
+def test_the_cli_refuses_too(registered, store, tmp_path):
+    marker = tmp_path / "planted-code-ran"
+    plant(store, registered, marker)
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "export", "clf/1", str(tmp_path / "out"),
+         "--store", str(store.path)], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ))
+    assert done.returncode != 0
+    assert "not loaded" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+# -- static checks: one gate, and the server never deserializes ----------------------------
+
+
+def _calls_to_deserializers(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    aliases = {}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for name in node.names:
+                if (node.module.split(".")[0], name.name) in DESERIALIZERS:
+                    found.append(f"from {node.module} import {name.name}")
+        if isinstance(node, ast.Import):
+            for name in node.names:
+                aliases[name.asname or name.name] = name.name.split(".")[0]
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and (aliases.get(node.value.id, node.value.id), node.attr) in DESERIALIZERS):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_only_serialize_py_deserializes():
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "serialize.py" and path.parent == PACKAGE:
+            continue
+        calls = _calls_to_deserializers(path)
+        if calls:
+            offenders[str(path.relative_to(PACKAGE))] = calls
+    assert offenders == {}
+    assert "pickle.loads" in _calls_to_deserializers(PACKAGE / "serialize.py")
+
+
+def test_the_detector_finds_what_it_looks_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import pickle as p\nimport joblib\nfrom dill import loads\n"
+                      "p.loads(b'')\njoblib.load('x')\n")
+    assert sorted(_calls_to_deserializers(sample)) == ["from dill import loads", "joblib.load",
+                                                       "p.loads"]
+
+
+def test_numpy_loads_never_allow_pickles():
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "load" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in ("np", "numpy")):
+                flags = {k.arg: k.value for k in node.keywords}
+                assert isinstance(flags.get("allow_pickle"), ast.Constant), path.name
+                assert flags["allow_pickle"].value is False, f"{path.name}:{node.lineno}"
+
+
+def test_every_gate_call_passes_the_signature():
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "load_verified"):
+                keywords = {k.arg for k in node.keywords}
+                assert "signature" in keywords, f"{path.name}:{node.lineno}"
+
+
+def test_the_server_extension_never_loads_models():
+    for path in (PACKAGE / "server").rglob("*.py"):
+        source = path.read_text()
+        for name in ("load_model", "reference_sample", "serialize", "load_verified", "pickle"):
+            assert name not in source, f"{path.name} mentions {name}"
