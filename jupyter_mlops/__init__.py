@@ -53,8 +53,9 @@ from .registry import (
     set_alias,
     trust_model,
 )
-from .monitoring import list_alerts, monitor, retrain_model
+from .monitoring import list_alerts, monitor
 from .replay import ReplayScript, replay
+from .retraining import retrain_model
 from .search import search_runs
 from .serving import ModelServer, compare_versions, log_labels, score_file, serve
 from .store import Store

@@ -5,7 +5,8 @@ inputs, either the traffic the server logged or a batch file, with a drift repor
 labels it also evaluates the version on them. Dataset drift, or a metric worse than its
 threshold, records an alert. With ``retrain=NOTEBOOK`` an alert executes the training
 notebook in a fresh kernel (a new tracked run and version), and with ``promote=METRIC``
-the alias moves to the new version only when it beats the old one on the labelled data.
+the alias moves to the new version only when it beats the old one on the labelled data
+(``retraining.py``).
 
 Every check is a ``monitors`` row and every step (drift, metrics, alert, retrain,
 register, promote) a ``monitor_steps`` row written as it happens, so an interrupted
@@ -21,15 +22,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, ValidationError, shorten
 from .store import Store
 
+if TYPE_CHECKING:
+    from .retraining import RetrainResult
+
 DEFAULT_MAX_ROWS = 100_000
-#: Environment of a retraining notebook: the store, the model and the new data.
-RETRAIN_ENV = ("JUPYTER_MLOPS_STORE", "JUPYTER_MLOPS_MODEL_URI", "JUPYTER_MLOPS_MONITOR_BATCH",
-               "JUPYTER_MLOPS_MONITOR_LABELS")
 
 
 def _dumps(value: Any) -> str:
@@ -48,26 +49,6 @@ class Alert:
     kind: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RetrainResult:
-    """What one retraining did. ``status``: FINISHED, FAILED or UNCHANGED (same bytes)."""
-
-    retrain_id: str
-    notebook: str
-    status: str
-    old_version: int
-    new_version: int | None = None
-    run_id: str | None = None
-    metric: str | None = None
-    old_value: float | None = None
-    new_value: float | None = None
-    promoted: bool = False
-    message: str = ""
-
-    def __repr__(self) -> str:
-        return f"<RetrainResult {self.status}: {self.message}>"
 
 
 @dataclass
@@ -99,7 +80,7 @@ class MonitorResult:
         return "\n".join(self.lines())
 
 
-class _Trail:
+class Trail:
     """Appends the steps of one monitor to the store as they happen."""
 
     def __init__(self, store: Store, monitor_id: str | None, steps: list[dict[str, Any]]):
@@ -126,7 +107,7 @@ class _Trail:
 
 # -- arguments ---------------------------------------------------------------------------
 
-def _known_metric(metric: str, option: str) -> str:
+def known_metric(metric: str, option: str) -> str:
     from .evaluation.directions import HIGHER_IS_BETTER
 
     if metric not in HIGHER_IS_BETTER:
@@ -153,7 +134,7 @@ def parse_thresholds(values: list[str] | dict[str, float] | None) -> dict[str, f
         pairs = parsed
     out = {}
     for metric, number in pairs:
-        _known_metric(metric, "--threshold")
+        known_metric(metric, "--threshold")
         try:
             value = float(number)
         except (TypeError, ValueError):
@@ -248,7 +229,7 @@ def monitor(
             "--labels names the label column of --batch FILE; served traffic takes its labels "
             "from POST /labels or log_labels().")
     if promote is not None:
-        _known_metric(promote, "--promote")
+        known_metric(promote, "--promote")
         if retrain is None:
             raise ValidationError("--promote compares a retrained version; give --retrain "
                                   "NOTEBOOK too.")
@@ -319,7 +300,7 @@ def monitor(
             (monitor_id, time.time(), version.name, version.version, version.uri, source,
              n_rows, _dumps(limits) if limits else None))
     result = MonitorResult(monitor_id, version.uri, uri, source, n_rows)
-    trail = _Trail(store, monitor_id, result.steps)
+    trail = Trail(store, monitor_id, result.steps)
 
     report = drift_report(reference, current, stattest=stattest, drift_share=drift_share,
                           model=version.uri, store=store)
@@ -382,6 +363,8 @@ def monitor(
 
     if retrain is not None:
         if result.alert:
+            from .retraining import retrain_model
+
             result.retrain = retrain_model(
                 uri, retrain, promote=promote,
                 X=labelled_inputs, y=y, batch_path=batch_path,
@@ -389,159 +372,6 @@ def monitor(
         else:
             trail("retrain", "skipped", "No alert: the model was not retrained.")
     return result
-
-
-# -- retrain and promote -----------------------------------------------------------------
-
-def _new_version(store: Store, name: str, before: int, started: float) -> tuple[int | None, str]:
-    """The version the notebook registered, else one registered from its tracked run."""
-    from .registry import register_model
-
-    latest = store.query("SELECT max(version) FROM model_versions WHERE name = ?", (name,))[0][0]
-    if latest is not None and latest > before:
-        return latest, f"the notebook registered {name}/{latest}"
-    runs = store.query(
-        "SELECT r.run_id FROM runs r WHERE r.status = 'FINISHED' AND r.start_time >= ? AND "
-        "EXISTS (SELECT 1 FROM artifacts a WHERE a.run_id = r.run_id AND a.kind = 'model') "
-        "ORDER BY r.start_time DESC LIMIT 1", (started,))
-    if not runs:
-        return None, ("the notebook registered no new version of "
-                      f"{name!r} and no tracked run of it saved a model")
-    version = register_model(None, name, run_id=runs[0][0], store=store)
-    if version.version <= before:
-        return version.version, (f"the retrained model has the same bytes as {name}/"
-                                 f"{version.version}")
-    return version.version, f"registered {name}/{version.version} from run {runs[0][0][:8]}"
-
-
-def retrain_model(
-    uri: str,
-    notebook: str | os.PathLike[str],
-    *,
-    promote: str | None = None,
-    X: Any = None,
-    y: Any = None,
-    batch_path: str | None = None,
-    labels: str | None = None,
-    timeout: float = 600,
-    store: Store | None = None,
-    _trail: _Trail | None = None,
-) -> RetrainResult:
-    """Execute the training ``notebook`` in a fresh kernel; with ``promote`` and labelled
-    data (``X``, ``y``), move the URI's alias to the new version only if it is better.
-
-    The notebook finds the store, the model and the new data in its environment (see
-    :data:`RETRAIN_ENV`) and registers a new version of the model (or fits it in a
-    ``%%track`` cell, which is then registered from that run). Both versions are compared on
-    ``X``, ``y``: a notebook that trains on that same batch should hold part of it out.
-
-    Examples
-    --------
-    >>> retrain_model("churn@champion", "train.ipynb", promote="roc_auc",
-    ...               X=X_new, y=y_new)                                     # doctest: +SKIP
-    <RetrainResult FINISHED: moved @champion from 3 to 4 (roc_auc 0.91 > 0.87)>
-    """
-    from .registry import get_model_version, load_model, parse_model_uri, set_alias
-    from .runner import run_notebook
-    from .tracking import get_store
-
-    store = store or get_store()
-    name, _number, alias = parse_model_uri(uri)
-    if promote is not None:
-        _known_metric(promote, "--promote")
-        if alias is None:
-            raise ValidationError(f"--promote moves an alias; name the model by its alias "
-                                  f"(name@champion), not {shorten(uri)}.")
-    old = get_model_version(uri, store=store)
-    trail = _trail or _Trail(store, None, [])
-    path = Path(notebook).resolve()
-    result = RetrainResult(uuid.uuid4().hex, path.name, "RUNNING", old.version, metric=promote)
-    before = store.query("SELECT max(version) FROM model_versions WHERE name = ?", (name,))[0][0]
-    started = time.time()
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO retrains (retrain_id, monitor_id, started, name, notebook, status, "
-            "old_version, metric) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?)",
-            (result.retrain_id, trail.monitor_id, started, name, path.name, old.version,
-             promote))
-    try:
-        env = {"JUPYTER_MLOPS_STORE": str(store.path), "JUPYTER_MLOPS_MODEL_URI": uri,
-               "JUPYTER_MLOPS_MONITOR_BATCH": batch_path or "",
-               "JUPYTER_MLOPS_MONITOR_LABELS": labels or ""}
-        outcomes = run_notebook(path, env=env, timeout=timeout)
-        failed = [o for o in outcomes if o.status != "ok" and not o.expected_error]
-        if failed:
-            result.status = "FAILED"
-            result.message = f"cell {failed[0].index} of {path.name} failed: {failed[0].error}"
-            trail("retrain", "failed", f"Retraining failed: {result.message}")
-            return result
-        trail("retrain", "ok", f"Executed {path.name} ({len(outcomes)} code cell(s)).")
-        new_version, how = _new_version(store, name, before, started)
-        if new_version is None or new_version <= before:
-            result.status = "UNCHANGED" if new_version is not None else "FAILED"
-            result.new_version = new_version
-            result.message = how
-            trail("register", "failed" if new_version is None else "skipped", f"{how}; nothing "
-                  "to promote.")
-            return result
-        new = get_model_version(f"{name}/{new_version}", store=store)
-        result.new_version, result.run_id = new.version, new.run_id
-        trail("register", "ok", f"Retraining produced {name}/{new.version}: {how}.",
-              {"version": new.version, "run_id": new.run_id})
-        result.status = "FINISHED"
-        result.message = f"retrained as {name}/{new.version}"
-        if promote is None:
-            return result
-        if X is None or y is None or not len(y):
-            trail("promote", "skipped", "No labelled data to compare the versions on; the "
-                                        "alias did not move.")
-            result.message += "; not promoted (no labelled data)"
-            return result
-        from .evaluation import evaluate
-        from .evaluation.directions import higher_is_better
-
-        scores = []
-        for version in (old, new):
-            evaluation = evaluate(load_model(version.uri, store=store), X, y, name="promote",
-                                  model_uri=version.uri, importance=False)
-            value = evaluation.metrics.get(promote)
-            if value is None:
-                raise ValidationError(f"{promote} was not computed for {version.uri} "
-                                      f"({evaluation.task}); choose another --promote metric.")
-            scores.append(value)
-        result.old_value, result.new_value = scores
-        higher = higher_is_better(promote) is not False
-        better = (scores[1] > scores[0]) if higher else (scores[1] < scores[0])
-        comparison = f"{promote} {scores[1]:.4g} vs {scores[0]:.4g} on {len(y):,} labelled rows"
-        if better:
-            set_alias(name, new.version, alias, store=store)
-            result.promoted = True
-            result.message = f"moved @{alias} from {old.version} to {new.version} ({comparison})"
-            trail("promote", "ok", f"Moved {name}@{alias} from {old.version} to "
-                                   f"{new.version}: {comparison}.",
-                  {"metric": promote, "old": scores[0], "new": scores[1]})
-        else:
-            result.message = (f"kept @{alias} on {old.version}: {name}/{new.version} is not "
-                              f"better ({comparison})")
-            trail("promote", "kept", f"Kept {name}@{alias} on {old.version}: {name}/"
-                                     f"{new.version} is not better ({comparison}).",
-                  {"metric": promote, "old": scores[0], "new": scores[1]})
-        return result
-    except BaseException as exc:
-        if result.status == "RUNNING":
-            result.status = "FAILED"
-            result.message = f"{type(exc).__name__}: {exc}"
-            trail("retrain", "failed", f"Retraining stopped: {result.message}"[:500])
-        raise
-    finally:
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE retrains SET finished = ?, status = ?, new_version = ?, run_id = ?, "
-                "old_value = ?, new_value = ?, promoted = ?, message = ? WHERE retrain_id = ?",
-                (time.time(), result.status, result.new_version, result.run_id,
-                 result.old_value, result.new_value, int(result.promoted), result.message,
-                 result.retrain_id))
-
 
 # -- listings ----------------------------------------------------------------------------
 
