@@ -161,9 +161,9 @@ def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra:
     error_type = error = trace = None
     if exc is not None:
         error_type = type(exc).__name__
-        error = str(exc)[:MAX_TRACEBACK]
-        trace = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
-        trace = trace[-MAX_TRACEBACK:]
+        error = _capped(str(exc))
+        trace = _capped("".join(
+            traceback_module.format_exception(type(exc), exc, exc.__traceback__)))
     run.ended = True
     try:
         run.store.finish_run(
@@ -174,6 +174,23 @@ def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra:
             _active.set(run.parent if run.parent is not None and not run.parent.ended else None)
         if _main_thread_run is run:
             _main_thread_run = run.parent if run.parent and not run.parent.ended else None
+
+
+def _capped(text: str, limit: int = MAX_TRACEBACK) -> str:
+    """``text`` storable as SQLite text and at most ``limit`` UTF-8 bytes.
+
+    Lone surrogates (undecodable file names in an error) are escaped, or the store
+    would refuse the whole run. A longer text keeps its head and its tail: the head has
+    the outer frames with the cell's line, the tail the innermost frame and the message.
+    """
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    keep = limit - 64  # room for the marker
+    head = data[: keep // 2].decode("utf-8", "ignore")
+    tail = data[len(data) - keep // 2:].decode("utf-8", "ignore")
+    cut = len(data) - len(head.encode()) - len(tail.encode())
+    return f"{head}\n[… {cut} bytes cut …]\n{tail}"
 
 
 def end_run(status: str = "FINISHED") -> None:

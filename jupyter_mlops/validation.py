@@ -15,7 +15,7 @@ from .errors import ValidationError, shorten
 MAX_NAME_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+RUN_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")  # \Z, not $: "$" lets a final "\n" in
 
 
 def check_name(kind: str, name: object) -> str:
@@ -104,6 +104,12 @@ def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
                     stacklevel=4,
                 )
             encoded = json.dumps(repr(value), ensure_ascii=False)
+    if _has_surrogate(encoded):
+        # SQLite text is UTF-8; JSON escapes would merge a surrogate pair into one character.
+        raise ValidationError(
+            f"Param {key!r} has a value with a lone surrogate character, which cannot be "
+            f"stored as text; got {shorten(value)}. Decode it first, or log its repr()."
+        )
     if len(encoded) > MAX_PARAM_LENGTH:
         raise ValidationError(
             f"Param {key!r} is {len(encoded)} characters once encoded; the limit is "
@@ -119,8 +125,21 @@ def decode_param(text: str) -> Any:
 def check_tag(key: str, value: object) -> str:
     check_name("Tag key", key)
     text = value if isinstance(value, str) else str(value)
+    if _has_surrogate(text):
+        raise ValidationError(
+            f"Tag {key!r} has a value with a lone surrogate character, which cannot be "
+            f"stored as text; got {shorten(text)}. Decode it first, or log its repr()."
+        )
     if len(text) > MAX_TAG_LENGTH:
         raise ValidationError(
             f"Tag {key!r} is {len(text)} characters long; the limit is {MAX_TAG_LENGTH}."
         )
     return text
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 # Absolute POSIX or Windows paths inside a message; they are cut to their last component
 # before an error reaches a browser.
-_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~-])(?:[A-Za-z]:[\\/]|/)[^\s'"]*""")
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~-])(?:[A-Za-z]:[\\/]|/)[^\s'"]+""")
 
 
 class ServerContext:

@@ -25,6 +25,7 @@ from .context import ServerContext
 AUTH_RESOURCE = "jupyter_mlops"
 CHUNK = 1 << 20
 KERNEL_ID_CHARS = frozenset("0123456789abcdef-")
+MAX_INT_ARGUMENT = 2**53  # the largest whole number a browser's JSON keeps exact
 
 
 class ApiError(tornado.web.HTTPError):
@@ -92,10 +93,13 @@ class MLOpsHandler(APIHandler):
         if raw is None or raw == "":
             return default
         try:
-            return int(raw, 10)
+            value = int(raw, 10)
         except ValueError:
             raise ApiError(400, f"{name} must be a whole number; got {shorten(raw)}.",
                            "invalid") from None
+        if abs(value) > MAX_INT_ARGUMENT:  # SQLite integers are 64-bit: no OverflowError
+            raise ApiError(400, f"{name} is out of range; got {shorten(raw)}.", "invalid")
+        return value
 
     def list_argument(self, name: str) -> list[str]:
         values = []

@@ -24,7 +24,7 @@ class ArtifactStore:
         self.root = root
 
     def path_for(self, sha256: str) -> Path:
-        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+        if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256):
             raise ValidationError(
                 f"An artifact digest is 64 lowercase hex characters; got {shorten(sha256)}."
             )
@@ -75,12 +75,28 @@ class ArtifactStore:
 
     def open(self, sha256: str) -> BinaryIO:
         path = self.path_for(sha256)
+        if path.is_symlink() or (path.exists() and not self._inside(path)):
+            raise IntegrityError(
+                f"Artifact file {sha256[:12]} is not a regular file inside {self.root}; it "
+                "was not read. Log it again from its source."
+            )
         try:
-            return open(path, "rb")
+            # O_NOFOLLOW: a link swapped in after the check above is refused, not followed.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             raise NotFoundError(
                 f"Artifact {sha256[:12]} is recorded but its file is missing from {self.root}."
             ) from None
+        return os.fdopen(fd, "rb")
+
+    def _inside(self, path: Path) -> bool:
+        """A regular file, not a link, whose real location is inside the artifact root
+        (compared component by component: ``artifacts-secret`` is not inside)."""
+        try:
+            return (not path.is_symlink() and path.is_file()
+                    and path.resolve().is_relative_to(self.root.resolve()))
+        except OSError:
+            return False
 
     def read_verified(self, sha256: str) -> bytes:
         """The bytes of an artifact, refused if they no longer hash to ``sha256``."""

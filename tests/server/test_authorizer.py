@@ -1,5 +1,7 @@
-"""A server whose authorizer refuses the jupyter_mlops resource answers 403 on every route,
-with no data, while the rest of the server keeps working."""
+"""The server's authorizer decides: refusing the jupyter_mlops resource answers 403 on
+every route with no data, refusing only ``read`` closes every GET, refusing only
+``write`` closes nothing a read-only API serves, and the rest of the server keeps
+working."""
 
 from __future__ import annotations
 
@@ -8,34 +10,54 @@ import json
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from jupyter_mlops.server import routes
+from .introspect import EXAMPLES, OTHER_METHODS, ROUTE_METHODS, assert_no_data, split
 
-EXAMPLES = [example for _, _, example in routes.ROUTES]
+READS = {"GET", "HEAD", "OPTIONS"}
 
 
 class DenyMLOps(Authorizer):
-    """Allows everything except reading the jupyter_mlops resource."""
+    """Allows everything except the jupyter_mlops resource."""
 
     def is_authorized(self, handler, user, action, resource):
         return resource != "jupyter_mlops"
 
 
-@pytest.fixture
-def jp_server_config(seeded):
+class DenyAction(Authorizer):
+    """Allows everything except one action on the jupyter_mlops resource."""
+
+    denied = ""
+
+    def is_authorized(self, handler, user, action, resource):
+        return not (resource == "jupyter_mlops" and action == self.denied)
+
+
+class DenyRead(DenyAction):
+    denied = "read"
+
+
+class DenyWrite(DenyAction):
+    denied = "write"
+
+
+def config_with(authorizer: type[Authorizer]) -> dict:
     return {
         "ServerApp": {
             "jpserver_extensions": {"jupyter_mlops": True, "jupyter_server_terminals": False},
             "allow_unauthenticated_access": False,
-            "authorizer_class": DenyMLOps,
+            "authorizer_class": authorizer,
         }
     }
+
+
+@pytest.fixture
+def jp_server_config(seeded):
+    return config_with(DenyMLOps)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
 async def test_authorizer_denial_is_403(api, seeded, example, jp_serverapp):
     assert isinstance(jp_serverapp.authorizer, DenyMLOps)
-    path, _, query = example.partition("?")
-    params = dict(part.split("=", 1) for part in query.split("&")) if query else None
+    path, params = split(example)
     code, body = await api(path, params=params)
     assert code == 403
     assert "not authorized" in body["message"]
@@ -46,3 +68,51 @@ async def test_authorizer_denial_is_403(api, seeded, example, jp_serverapp):
 async def test_the_denial_is_ours_alone(jp_fetch, jp_serverapp):
     response = await jp_fetch("api", "status")
     assert response.code == 200
+
+
+@pytest.fixture
+def send(jp_fetch):
+    async def call(example: str, method: str):
+        path, params = split(example)
+        return await jp_fetch("jupyter-mlops", "api", path, params=params, method=method,
+                              body="{}" if method in ("POST", "PUT", "PATCH") else None,
+                              raise_error=False, allow_nonstandard_methods=True)
+
+    return call
+
+
+class TestDenyRead:
+    @pytest.fixture
+    def jp_server_config(self, seeded):
+        return config_with(DenyRead)
+
+    @pytest.mark.parametrize(("example", "method"), ROUTE_METHODS)
+    async def test_every_read_is_403(self, send, seeded, jp_serverapp, example, method):
+        assert isinstance(jp_serverapp.authorizer, DenyRead)
+        response = await send(example, method)
+        allowed = {403} if method in READS else {403, 405}
+        assert response.code in allowed, (example, method, response.code)
+        assert_no_data(response.body, seeded)
+
+
+class TestDenyWrite:
+    @pytest.fixture
+    def jp_server_config(self, seeded):
+        return config_with(DenyWrite)
+
+    @pytest.mark.parametrize(("example", "method"), ROUTE_METHODS)
+    async def test_reads_still_answer(self, send, seeded, jp_serverapp, example, method):
+        assert isinstance(jp_serverapp.authorizer, DenyWrite)
+        response = await send(example, method)
+        if method in READS:
+            assert response.code in (200, 400, 404), (example, response.code)
+        else:
+            assert response.code == 403, (example, method, response.code)
+            assert_no_data(response.body, seeded)
+
+    @pytest.mark.parametrize(("example", "method"), [
+        (example, method) for example, method in OTHER_METHODS if method not in READS])
+    async def test_writes_are_refused_not_500(self, send, seeded, example, method):
+        response = await send(example, method)
+        assert response.code in (403, 405), (example, method, response.code)
+        assert_no_data(response.body, seeded)

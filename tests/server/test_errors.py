@@ -4,6 +4,7 @@ server; the extension chooses the shared store and never creates it itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import warnings
@@ -11,8 +12,9 @@ import warnings
 import pytest
 from jupyter_server.utils import JupyterServerAuthWarning
 
-from jupyter_mlops.errors import SchemaVersionError, StoreLockedError
-from jupyter_mlops.server import queries
+from jupyter_mlops.errors import SchemaVersionError, StoreCorruptError, StoreLockedError
+from jupyter_mlops.server import queries, routes
+from jupyter_mlops.server.context import ServerContext
 
 
 async def test_unexpected_error_is_a_bare_500(api, seeded, monkeypatch):
@@ -40,6 +42,72 @@ async def test_store_error_message_has_no_local_path(api, seeded, monkeypatch):
     assert str(seeded.store.path.parent) not in body["message"]
     assert "…/mlops.db" in body["message"]
     assert "Traceback" not in str(body)
+
+
+def failing_store(kind: str, store_path):
+    """A ``ServerContext.store`` that fails the way ``kind`` says, naming local paths."""
+    where = store_path / "mlops.db"
+
+    def store(self):
+        if kind == "unexpected":
+            raise RuntimeError(f'Traceback (most recent call last):\n  File "{where}", line 1')
+        raise StoreCorruptError(f"{where} is not a readable jupyter_mlops store (file is "
+                                f"not a database). It was left untouched.")
+
+    return store
+
+
+@pytest.mark.parametrize("kind", ["unexpected", "store_error"])
+@pytest.mark.parametrize("example", [example for _, _, example in routes.ROUTES])
+async def test_no_route_leaks_a_traceback_or_a_path(jp_fetch, seeded, jp_root_dir, monkeypatch,
+                                                   example, kind):
+    monkeypatch.setattr(ServerContext, "store", failing_store(kind, seeded.store.path))
+    path, _, query = example.partition("?")
+    params = dict(part.split("=", 1) for part in query.split("&")) if query else None
+    response = await jp_fetch("jupyter-mlops", "api", path, params=params, raise_error=False)
+    body = response.body.decode()
+    assert response.code in (404, 500), (example, response.code)  # 404: routes with no store
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "Traceback" not in body and "line 1" not in body
+    for local in (seeded.store.path, seeded.store.path.parent, jp_root_dir.resolve()):
+        assert str(local) not in body, (example, body)
+    if response.code == 500 and kind == "unexpected":
+        assert json.loads(body) == {"message": "Unhandled error", "reason": None,
+                                    "traceback": ""}
+    if response.code == 500 and kind == "store_error":
+        assert "…/mlops.db is not a readable" in json.loads(body)["message"]
+
+
+@pytest.mark.parametrize(("path", "params", "named"), [
+    ("runs", {"limit": "ten"}, "limit"),
+    ("runs", {"limit": "0"}, "limit"),
+    ("runs", {"limit": "1e3"}, "limit"),
+    ("runs", {"limit": "99999999999999999999999"}, "limit"),
+    ("runs", {"offset": "-1"}, "offset"),
+    ("runs", {"offset": "1.5"}, "offset"),
+    ("runs", {"offset": "99999999999999999999999"}, "offset"),
+    ("runs", {"offset": "99999999999999999999999", "sort": "metrics.acc"}, "offset"),
+    ("runs", {"order": "sideways"}, "order"),
+    ("runs", {"sort": "secret"}, "sort"),
+    ("runs", {"status": "DONE"}, "status"),
+    ("runs", {"filter": "metrics.acc >"}, "filter"),
+    ("runs", {"filter": "metrics.acc > 99999999999999999999999999"}, "filter"),
+    ("sessions", {"limit": "ten"}, "limit"),
+    ("sessions", {"offset": "x"}, "offset"),
+    ("sessions", {"offset": "99999999999999999999999"}, "offset"),
+    ("sessions", {"kernel": "../../etc"}, "kernel"),
+    ("cells", {}, "session"),
+    ("cells", {"session": "../x"}, "session"),
+    ("cells", {"session": "0" * 32, "limit": "ten"}, "limit"),
+    ("cells", {"session": "0" * 32, "limit": "99999999999999999999999"}, "limit"),
+    ("models/..", None, "'/'"),
+])
+async def test_malformed_query_values_are_400_naming_the_parameter(api, seeded, path, params,
+                                                                   named):
+    code, body = await api(*path.split("/"), params=params)
+    assert code == 400, (path, params, code, body)
+    assert body["error"] == "invalid"
+    assert named in body["message"].lower(), body["message"]
 
 
 async def test_locked_store_is_503_with_retry_after(jp_fetch, seeded, monkeypatch):

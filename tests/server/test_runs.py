@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops.server import queries
+
+
+def refuse_constant(name: str):
+    raise AssertionError(f"The server sent the non-JSON constant {name}")
 
 
 async def test_runs_newest_first_with_total(api, seeded):
@@ -119,6 +127,26 @@ async def test_nonfinite_metrics_are_null_with_a_marker(api, seeded):
     code, page = await api("runs", params={"q": "alpha", "sort": "metrics.loss"})
     row = page["runs"][0]
     assert row["metrics"]["loss"] is None and row["nonfinite"]["loss"] == "nan"
+
+
+async def test_every_page_is_strict_json(jp_fetch, seeded):
+    """No NaN or Infinity token anywhere, in lists or in details, sorted any way."""
+    pages = [("runs",), ("runs", seeded.runs["alpha"])]
+    for path in pages:
+        for sort in ("start_time", "metrics.loss", "metrics.ratio"):
+            response = await jp_fetch("jupyter-mlops", "api", *path, params={"sort": sort})
+            json.loads(response.body, parse_constant=refuse_constant)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+async def test_a_nonfinite_number_that_slips_through_is_a_500_not_bad_json(api, seeded,
+                                                                           monkeypatch, value):
+    """The encoder refuses NaN/±inf (allow_nan=False), so a query that forgets to mark one
+    fails loudly here instead of sending JSON a browser cannot parse."""
+    monkeypatch.setattr(queries, "list_runs", lambda *args, **kwargs: {"runs": [value]})
+    code, body = await api("runs")  # api parses with a parse_constant that raises
+    assert code == 500
+    assert body == {"message": "Unhandled error", "reason": None, "traceback": ""}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from ...errors import NotFoundError, ValidationError
 from ...store import Store
 from .values import Relative, has_table
 
-MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
+# \Z, not $: a media type ending in "\n" would reach the Content-Type header.
+MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*\Z")
 
 
 def artifact_info(store: Store | None, sha256: str) -> dict[str, Any]:

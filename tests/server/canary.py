@@ -1,0 +1,73 @@
+"""R9's canary: a secret file outside the store, and a record of every attempt to open it.
+
+Opens are seen through Python's audit hook rather than by replacing ``builtins.open``: the
+hook hears ``open``, ``io.open``, ``os.open`` and ``pathlib`` alike, in every thread of
+the process (the server's thread pool included), and each path is resolved, so opening
+the canary through a symlink or a ``..`` counts too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+SECRET = b"CANARY-SECRET"
+
+_watches: list[OpenWatch] = []
+_hook_installed = False
+
+
+def _real(target: object) -> str | None:
+    if isinstance(target, int):
+        return None  # an already open descriptor
+    try:
+        return os.path.realpath(os.fsdecode(os.fspath(target)))
+    except (TypeError, ValueError, OSError):
+        return None
+
+
+def _on_audit_event(event: str, args: tuple) -> None:
+    if event != "open" or not _watches:
+        return
+    real = _real(args[0])
+    for watch in _watches:
+        if real in watch.paths:
+            watch.opened.append(real)
+
+
+class OpenWatch:
+    """``with OpenWatch(path, ...) as watch:`` → ``watch.opened`` lists every open of them.
+
+    Audit hooks cannot be removed, so one hook is installed per process and does nothing
+    while no watch is active.
+    """
+
+    def __init__(self, *paths: str | os.PathLike[str]) -> None:
+        self.paths = {os.path.realpath(p) for p in paths}
+        self.opened: list[str] = []
+
+    def add(self, path: str | os.PathLike[str]) -> None:
+        self.paths.add(os.path.realpath(path))
+
+    def __enter__(self) -> OpenWatch:
+        global _hook_installed
+        if not _hook_installed:
+            sys.addaudithook(_on_audit_event)
+            _hook_installed = True
+        _watches.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _watches.remove(self)
+
+
+def plant_canaries(store_path: Path, artifact_root: Path) -> list[Path]:
+    """Secret files where a traversal would land: beside the store, and in a sibling of
+    the artifact folder whose name starts with the folder's (CVE-2026-35397's shape)."""
+    beside = store_path.parent / "canary"
+    sibling = artifact_root.parent / f"{artifact_root.name}-secret" / "canary"
+    sibling.parent.mkdir(parents=True, exist_ok=True)
+    for secret in (beside, sibling):
+        secret.write_bytes(SECRET)
+    return [beside, sibling]
