@@ -55,8 +55,14 @@ def section(title: str, content: str) -> str:
     return f"<h4>{escape(title)}</h4>{content}"
 
 
+# JupyterLab (and Notebook 7) typeset $...$ in HTML outputs with MathJax 3, the classic
+# Notebook with MathJax 2: a name such as "lr $x^$ run" would be shown as math, or as a
+# TeX error. These classes tell both to leave our text alone.
+NO_MATH = "mathjax_ignore tex2jax_ignore"
+
+
 def wrap(content: str) -> str:
-    return f'{STYLE}<div class="jp-mlops">{content}</div>'
+    return f'{STYLE}<div class="jp-mlops {NO_MATH}">{content}</div>'
 
 
 def png_img(data: bytes, alt: str) -> str:

@@ -1,6 +1,7 @@
 """The sidebar in a real JupyterLab and a real browser: a tracked cell's run appears by
 itself, its details show, Go to cell lands on the cell, the timeline marks failed and
-out-of-order executions, models insert their load code, and hostile names stay text."""
+out-of-order executions, models insert their load code, and hostile names (R7's corpus)
+stay text in the sidebar and in notebook outputs."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import time
 import pytest
 from .ui_support import (
     HOSTILE,
+    HOSTILE_MODEL,
+    INJECTED_JS,
     PANEL,
+    PWNED,
     XSS_NAME,
     open_lab,
     open_sidebar,
     screenshot,
+    write_hostile_notebook,
     write_notebook,
 )
 
@@ -111,6 +116,19 @@ def test_run_appears_live_details_and_go_to_cell(page, lab):
     assert page.dialogs == []
 
 
+def assert_nothing_injected(page, root, allow_style: bool = False) -> None:
+    """No element or attribute under ``root`` came from data, and nothing ran."""
+    assert root.evaluate(INJECTED_JS, allow_style) == []
+    assert page.evaluate(f"() => {PWNED}") is None
+    assert page.errors == []
+    assert page.dialogs == []
+
+
+def text_of(locator) -> str:
+    """The textContent of every element ``locator`` matches (what the user reads)."""
+    return "\n".join(locator.evaluate_all("all => all.map(element => element.textContent)"))
+
+
 def test_hostile_names_are_text(page, lab, seeded_store):
     from playwright.sync_api import expect
 
@@ -124,22 +142,85 @@ def test_hostile_names_are_text(page, lab, seeded_store):
     expect(names).to_have_text(list(reversed(HOSTILE)), use_inner_text=False)
     screenshot(page, "ui-05-hostile-names")
 
+    # Each run's own page: the title is the name as typed.
+    detail = panel.locator(".jp-mlops-runs .jp-mlops-detail")
+    for name in HOSTILE:
+        panel.locator("li.jp-mlops-run").nth(len(HOSTILE) - 1 - HOSTILE.index(name)).click()
+        expect(detail.locator(".jp-mlops-detail-title")).to_have_text(name,
+                                                                     use_inner_text=False)
+        assert name in text_of(detail.locator(".jp-mlops-detail-body"))
+        detail.locator("button.jp-mlops-back").click()
+        assert_nothing_injected(page, panel)
+
     panel.locator("select[aria-label='Experiment']").select_option(XSS_NAME)
     panel.locator(".jp-mlops-run-name", has_text="hostile details").click()
-    detail = panel.locator(".jp-mlops-detail")
-    expect(detail.locator(".jp-mlops-params")).to_contain_text(XSS_NAME)
-    expect(detail.locator(".jp-mlops-params")).to_contain_text("<b>not bold</b>")
-    expect(detail.locator(".jp-mlops-facts")).to_contain_text(XSS_NAME)
+    expect(detail.locator(".jp-mlops-params").first).to_contain_text("<b>not bold</b>")
     expect(detail.locator(".jp-mlops-artifacts")).to_contain_text(f"{XSS_NAME}.txt")
-    expect(detail.locator(".jp-mlops-metric")).to_contain_text(XSS_NAME)
+    expect(detail.locator(".jp-mlops-metric")).to_have_count(len(HOSTILE))
+    expect(detail.locator(".jp-mlops-facts")).to_contain_text(XSS_NAME)  # the experiment
+    for part in (".jp-mlops-params", ".jp-mlops-metric", ".jp-mlops-artifacts",
+                 ".jp-mlops-detail-body"):
+        shown = text_of(detail.locator(part))
+        assert [name for name in HOSTILE if name not in shown] == [], part
     screenshot(page, "ui-06-hostile-detail")
 
     # Nothing from the data became markup.
     for selector in ("img", "script", "iframe", "style", "b", "a", "math"):
         assert panel.locator(selector).count() == 0, selector
-    assert page.evaluate("() => window.__pwned") is None
-    assert page.errors == []
-    assert page.dialogs == []
+    assert_nothing_injected(page, panel)
+
+
+def test_model_lineage_with_hostile_names_is_text(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    open_lab(page, lab)
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    panel.locator(".jp-mlops-tab[data-tab='models']").click()
+    model = panel.locator(f"li.jp-mlops-model[data-model='{HOSTILE_MODEL}']")
+    expect(model).to_contain_text(f"{len(HOSTILE)} versions")
+    model.click()
+    versions = panel.locator("li.jp-mlops-version")
+    expect(versions).to_have_count(len(HOSTILE))
+    # Newest first; each version's lineage names its run, experiment and data.
+    for version, name in zip(versions.all(), reversed(HOSTILE), strict=True):
+        facts = text_of(version.locator(".jp-mlops-facts"))
+        assert f"{name} (hostile)" in facts
+        assert f"{name} (train)" in facts
+    screenshot(page, "ui-10-hostile-lineage")
+    assert_nothing_injected(page, panel)
+
+
+def test_hostile_names_in_notebook_outputs_and_timeline_are_text(page, lab, seeded_store):
+    """Our HTML in a notebook's (trusted) outputs, and the timeline's cell sources."""
+    from playwright.sync_api import expect
+
+    pwn = next(name for name in HOSTILE if name.startswith("<img") and PWNED in name)
+    write_hostile_notebook(lab.root / "hostile.ipynb", pwn)
+    open_lab(page, lab, "hostile.ipynb")
+    run_cell(page, "%load_ext jupyter_mlops")
+    for _ in range(3):
+        page.keyboard.press("Shift+Enter")
+    listing = cell(page, "%mlops runs").locator(".jp-OutputArea-output")
+    expect(listing).to_contain_text(f"{len(HOSTILE)} runs", timeout=60_000)
+    details = cell(page, "hostile details").locator(".jp-OutputArea-output")
+    expect(details).to_contain_text("hostile details", timeout=60_000)
+    for output in (listing, details):
+        shown = text_of(output)
+        assert [name for name in HOSTILE if name not in shown] == []
+        assert_nothing_injected(page, output, allow_style=True)
+    screenshot(page, "ui-11-hostile-outputs")
+
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    panel.locator("select[aria-label='Experiment']").select_option("r7-notebook")
+    panel.locator(".jp-mlops-run-name").first.click()
+    expect(panel.locator(".jp-mlops-runs .jp-mlops-detail-title")).to_have_text(pwn)
+    expect(panel.locator(".jp-mlops-source")).to_contain_text(f"# {pwn}")
+    panel.locator(".jp-mlops-tab[data-tab='timeline']").click()
+    sources = panel.locator("li.jp-mlops-exec .jp-mlops-exec-source")
+    expect(sources.filter(has_text=pwn)).to_have_count(1, timeout=5_000)
+    assert_nothing_injected(page, panel)
 
 
 def test_metric_history_chart_and_image_preview(page, lab, seeded_store):

@@ -8,53 +8,56 @@ from pathlib import Path
 
 import nbformat
 
+from payloads import NAMES, PWNED, XSS_NAME
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SIDEBAR_TAB = '.jp-SideBar.jp-mod-left li[data-id="jupyter-mlops-panel"]'
 PANEL = "#jupyter-mlops-panel"
 
-XSS_NAME = "<img src=x onerror=alert(1)>"
 # Every one of these is shown as the text it is, and none of them runs.
-HOSTILE = [
-    XSS_NAME,
-    "<script>alert(1)</script>",
-    "<svg onload=alert(1)>",
-    '"><b>bold</b>',
-    "'><a href=\"javascript:alert(1)\">link</a>",
-    "</script><script>window.__pwned=1</script>",
-    "<img src=x onerror=\"window.__pwned=1\">",
-    "<iframe src=\"javascript:window.__pwned=1\"></iframe>",
-    "<!--",
-    "<style>*{display:none}</style>",
-    "{{7*7}}",
-    "${alert(1)}",
-    "lr $x^$ run",
-    "a $\\foo$ b",
-    "\u202eevil-rtl",
-    "zero\u200dwidth\u200bjoin",
-    "&lt;b&gt;entity&lt;/b&gt;",
-    "<math><mi xlink:href=\"javascript:alert(1)\">m</mi></math>",
-    "emoji 🚀 run",
-    "実験 CJK",
-    "x" * 240,
-]
+HOSTILE = NAMES
+HOSTILE_MODEL = "hostile-lineage"
+# Anything the sidebar or an output holds that did not come from our own code: handler
+# attributes, script-like elements, images that are not our previews, javascript: links.
+INJECTED_JS = """(root, allowStyle) => [...root.querySelectorAll('*')].filter(e => {
+  const tag = e.tagName.toLowerCase();
+  const src = e.getAttribute('src') || '';
+  return [...e.attributes].some(a => a.name.toLowerCase().startsWith('on'))
+    || ['script', 'iframe', 'object', 'embed', 'math', 'frame'].includes(tag)
+    || (tag === 'style' && !allowStyle)
+    || (tag === 'svg' && !e.classList.contains('jp-mlops-sparkline'))
+    || (tag === 'img' && !/^(blob:|data:image\\/png;base64,)/.test(src))
+    || /^\\s*javascript:/i.test(e.getAttribute('href') || '');
+}).map(e => e.outerHTML.slice(0, 160))"""
 
 
 def seed_store(path: Path) -> dict[str, str]:
-    """Runs with hostile names (one with hostile params, tags, metric and artifact
-    names too) and a registered model ``iris`` with the alias ``champion``."""
+    """A run named after each hostile string (each with a dataset of that name, and a
+    version of the model ``hostile-lineage``), one run with every hostile string as a
+    param, tag, metric and artifact name, and a registered model ``iris`` with the alias
+    ``champion``."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
     import jupyter_mlops as mlops
     from jupyter_mlops import tracking
 
     store = mlops.set_store(path)
     ids: dict[str, str] = {}
     try:
-        for name in HOSTILE:
+        for i, name in enumerate(HOSTILE):
             with mlops.start_run(name=name, experiment="hostile") as run:
+                data = pd.DataFrame({name: [0.0, 1.0, 2.0, 3.0]})
+                mlops.log_dataset(data, name, role="train")
                 ids[name] = run.run_id
+            model = LogisticRegression(C=i + 1.0).fit(data, [0, 0, 1, 1])
+            mlops.register_model(model, HOSTILE_MODEL, run_id=run.run_id)
         with mlops.start_run(name="hostile details", experiment=XSS_NAME,
-                             tags={XSS_NAME: XSS_NAME}) as run:
-            mlops.log_params({XSS_NAME: XSS_NAME, "plain": "<b>not bold</b>"})
-            mlops.log_metric(XSS_NAME, 1.0)
+                             tags={name: name for name in HOSTILE}) as run:
+            mlops.log_params({**{name: name for name in HOSTILE}, "plain": "<b>not bold</b>"})
+            mlops.log_metrics({name: 1.0 for name in HOSTILE})
+            for name in HOSTILE:
+                mlops.log_bytes(b"text", name)
             mlops.log_bytes(b"text", f"{XSS_NAME}.txt")
             ids["hostile details"] = run.run_id
         with mlops.start_run(name="charts", experiment="charts") as run:
@@ -64,7 +67,6 @@ def seed_store(path: Path) -> dict[str, str]:
                                  step=step)
             mlops.log_figure(_figure(), "learning-curve")
             ids["charts"] = run.run_id
-        from sklearn.linear_model import LogisticRegression
 
         with mlops.start_run(name="iris-train", experiment="models") as run:
             model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
@@ -102,6 +104,26 @@ def write_notebook(path: Path, fillers: int = 30) -> None:
     cells += [nbformat.v4.new_markdown_cell(f"Filler paragraph {i}.", id=f"filler-{i}")
               for i in range(fillers)]
     cells.append(nbformat.v4.new_code_cell("1 / 0", id="cell-fail"))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
+def write_hostile_notebook(path: Path, name: str) -> None:
+    """Shows our HTML of the hostile runs as notebook outputs, and tracks a cell whose
+    run name and source hold ``name``."""
+    import shlex
+
+    sources = [
+        "%load_ext jupyter_mlops",
+        f"%%track -e r7-notebook -n {shlex.quote(name)}\n# {name}\nscore = 1",
+        "%mlops runs -e hostile",
+        "import jupyter_mlops as mlops\nruns = mlops.search_runs()\n"
+        "mlops.get_run(runs.loc[runs['name'] == 'hostile details', 'run_id'].iloc[0])",
+    ]
+    cells = [nbformat.v4.new_code_cell(source, id=f"cell-{i}")
+             for i, source in enumerate(sources)]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
