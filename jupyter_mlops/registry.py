@@ -21,9 +21,9 @@ from .serialize import SERIALIZER, dump, load_verified
 from .store import Store
 from .store.sqlite import write_signature
 
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
-ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
-URI_RE = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}\Z")
+ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
+URI_RE = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))?\Z")
 REFERENCE_ROWS = 10_000
 
 

@@ -68,7 +68,7 @@ def test_unknown_names_list_what_exists(store, data):
         mlops.load_model("clf@staging")
 
 
-@pytest.mark.parametrize("name", ["has space", "a/b", "", "ü", "x" * 201, "<b>"])
+@pytest.mark.parametrize("name", ["has space", "a/b", "", "ü", "x" * 201, "<b>", "clf\n", "clf\r\n"])
 def test_bad_model_names_say_what_is_allowed(store, name):
     with pytest.raises(mlops.ValidationError, match="letters, digits"):
         mlops.register_model(LogisticRegression(), name)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def register(subparsers) -> None:

@@ -27,7 +27,7 @@ from ..errors import NotFoundError, StoreError, ValidationError, shorten
 from .formats import InputSpec, dumps, jsonable
 
 log = logging.getLogger("jupyter_mlops.serving")
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 _INSERT = ("INSERT INTO predictions (request_id, created, name, version, role, answered, n_rows, "
            "content_type, inputs, outputs, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from ..errors import IntegrityError, NotFoundError, ValidationError, shorten
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _CHUNK = 1 << 20
 
 
