@@ -64,8 +64,11 @@ def _literal(kind: str, text: str) -> Any:
         quote = text[0]
         return text[1:-1].replace(quote * 2, quote)
     if kind == "number":
-        number = float(text)
-        return int(number) if re.fullmatch(r"[-+]?\d+", text) else number
+        if re.fullmatch(r"[-+]?\d+", text):
+            whole = int(text)  # exact, where float() would round past 2**53
+            # SQLite integers are 64-bit; a larger one compares as the REAL it is anyway
+            return whole if -2**63 <= whole < 2**63 else float(whole)
+        return float(text)
     raise ValidationError(f"Expected a number or a quoted string in the filter; got {text!r}.")
 
 

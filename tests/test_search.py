@@ -46,6 +46,9 @@ def test_columns_follow_mlflow_naming(runs):
     ("metrics.loss IS NULL", {"nan"}),
     ("tags.owner IS NOT NULL and metrics.acc < 0.8", {2}),
     ("attributes.run_name = \"run-0\"", {0}),
+    ("metrics.acc < 99999999999999999999999999", {0, 1, 2}),  # beyond 64-bit integers
+    ("params.seed > -99999999999999999999999999", {0, 1, 2}),
+    ("params.seed = 9007199254740993", set()),  # exact, not rounded to 2**53
 ])
 def test_filters(runs, filter_text, expected):
     frame = mlops.search_runs(filter=filter_text)

@@ -91,7 +91,6 @@ async def test_no_route_leaks_a_traceback_or_a_path(jp_fetch, seeded, jp_root_di
     ("runs", {"sort": "secret"}, "sort"),
     ("runs", {"status": "DONE"}, "status"),
     ("runs", {"filter": "metrics.acc >"}, "filter"),
-    ("runs", {"filter": "metrics.acc > 99999999999999999999999999"}, "filter"),
     ("sessions", {"limit": "ten"}, "limit"),
     ("sessions", {"offset": "x"}, "offset"),
     ("sessions", {"offset": "99999999999999999999999"}, "offset"),

@@ -88,6 +88,7 @@ async def test_paging_agrees_with_one_big_page(api, seeded, sort, order):
         ({"filter": "metrics.acc > 0.85"}, {"alpha", "beta"}),
         ({"filter": "params.solver = 'adam'"}, {"alpha"}),
         ({"experiment": "exp-a", "filter": "metrics.acc >= 0.95"}, {"beta"}),
+        ({"filter": "metrics.acc > 99999999999999999999999999"}, set()),  # past 64 bits
     ],
 )
 async def test_runs_filters(api, seeded, params, expected):

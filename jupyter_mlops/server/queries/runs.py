@@ -127,9 +127,6 @@ def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str |
         clauses.append(f"({' OR '.join(parts)})")
     if filter_text and filter_text.strip():
         sql, filter_params = filter_sql(filter_text)
-        if any(isinstance(p, int) and not -2**63 <= p < 2**63 for p in filter_params):
-            raise ValidationError("A whole number in the filter is too large for the store; "
-                                  "write it as a decimal, such as 1e26.")
         clauses.append(f"({_as_membership(sql)})")
         params.extend(filter_params)
         uses_experiment = "e." in sql
