@@ -98,9 +98,11 @@ class KernelHooks:
         try:
             self._report_capture_problems()
             store = get_store()
-            self.capture.ensure_session(store, now=header is not None)
             if header is not None:
                 run_id = self._begin_run(raw, header, count, cell_id)
+            # Queued for the capture thread, unless the run just wrote it: a locked store
+            # costs the run, never the cell's place in the execution log.
+            self.capture.ensure_session(store)
             code = getattr(info, "transformed_cell", None)
             if code is None:
                 code = self.shell.transform_cell(raw)
@@ -123,6 +125,7 @@ class KernelHooks:
         except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
             return None
         try:
+            self.capture.ensure_session(get_store(), now=True)  # the run refers to it
             run = start_run(
                 options.name, options.experiment, options.tags, nested=True,
                 session_id=self.capture.session_id, cell_id=cell_id, execution_count=count,

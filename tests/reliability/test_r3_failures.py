@@ -189,9 +189,6 @@ def test_lock_freed_within_the_busy_timeout_records_the_run(shell, store, capsys
     assert jupyter_mlops_lines(capsys.readouterr().err) == []
 
 
-@pytest.mark.xfail(strict=True, reason="The first tracked cell of a session writes the "
-                   "session row at once; when that write times out the cell is left out "
-                   "of the execution log (magics/hooks.py, capture.py).")
 def test_lock_on_the_first_tracked_cell_still_logs_the_cell(shell, store, capsys):
     use_busy_timeout(store, 1)
     holder = hold_write_lock(store)
