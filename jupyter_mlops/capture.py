@@ -36,6 +36,7 @@ class CellRecord:
     started: float
     clock: float
     run_id: str | None = None
+    queued: bool = False  # its start row is on its way: its end must follow
 
 
 class CaptureWriter:
@@ -50,9 +51,11 @@ class CaptureWriter:
         self.dropped = 0
         self.failures: list[str] = []
 
-    def submit(self, write: Callable[[Callable[[Store], Store]], None]) -> bool:
-        """Queue ``write(own_store)``; False (and counted) when the queue is full."""
-        if self._queue.qsize() >= self.MAX_PENDING:
+    def submit(self, write: Callable[[Callable[[Store], Store]], None], *,
+               past_cap: bool = False) -> bool:
+        """Queue ``write(own_store)``; False (and counted) when the queue is full, unless
+        ``past_cap`` (the end of a cell whose start is queued: one over the cap at most)."""
+        if not past_cap and self._queue.qsize() >= self.MAX_PENDING:
             self.dropped += 1
             return False
         if self._thread is None or not self._thread.is_alive():
@@ -142,7 +145,7 @@ class CellCapture:
                 started, run_id,
             )
 
-        self.writer.submit(write)
+        record.queued = self.writer.submit(write)
         return record
 
     def end(
@@ -166,4 +169,5 @@ class CellCapture:
                 status=status, error=message, run_id=record.run_id,
             )
 
-        self.writer.submit(write)
+        # Dropping the end of a queued start would leave a finished cell 'running'.
+        self.writer.submit(write, past_cap=record.queued)

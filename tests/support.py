@@ -73,3 +73,33 @@ def assert_inert(markup: str, payload: str = HOSTILE):
         if tag == "img":
             assert attrs.get("src", "").startswith("data:image/png;base64,")
     assert payload in "".join(parser.text)
+
+
+def hold_lock(db_path, *, seconds: float | None = None, begin: str = "IMMEDIATE"):
+    """Another process inside ``BEGIN <begin>`` on ``db_path`` (IMMEDIATE: the write lock;
+    EXCLUSIVE: not even readers get in) for ``seconds``, or until ``release``."""
+    import subprocess
+    import sys
+    import textwrap
+
+    wait = f"time.sleep({seconds})" if seconds is not None else "sys.stdin.readline()"
+    script = textwrap.dedent(f"""
+        import sqlite3, sys, time
+        conn = sqlite3.connect({str(db_path)!r}, isolation_level=None)
+        conn.execute("BEGIN {begin}")
+        print("locked", flush=True)
+        {wait}
+        conn.execute("COMMIT")
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def release(holder) -> None:
+    """End a ``hold_lock`` now (or wait for its own end)."""
+    if holder.poll() is None:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+    holder.wait(timeout=30)

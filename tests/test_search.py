@@ -87,7 +87,7 @@ def test_finished_and_running_runs_read_the_same(store):
               "metrics": {"acc": 0.1 + 0.2, "nan": math.nan, "inf": math.inf,
                           "ninf": -math.inf, "tiny": 5e-324}}
     for name in ("finished", "running"):
-        run = mlops.start_run(name, tags={"t": "<x>"})
+        mlops.start_run(name, tags={"t": "<x>"})
         mlops.log_params(values["params"])
         mlops.log_metrics(values["metrics"])
         if name == "finished":

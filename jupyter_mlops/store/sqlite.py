@@ -38,6 +38,11 @@ DB_NAME = "mlops.db"
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+# SQLite's automatic checkpoints are passive: while other processes keep writing they never
+# find the moment to start the -wal over, and it grows without bound (gigabytes in a
+# minute with eight writers). Past this size a writer starts it over itself (_checkpoint).
+WAL_CHECKPOINT_BYTES = 8 * 2**20
+CHECKPOINT_WAIT_S = 0.5
 
 _INSERT_METRIC = (
     "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
@@ -143,6 +148,8 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._next_step: dict[tuple[str, str], int] = {}
+        self._wal_path = self.path / f"{DB_NAME}-wal"
+        self._checkpoint_at = WAL_CHECKPOINT_BYTES
         self.connection()  # open now: a bad path or a newer schema should fail here, once
 
     # -- connection and schema -------------------------------------------------------
@@ -181,6 +188,9 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if not self.read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
+                # _checkpoint does their work: the automatic ones, run by every writer
+                # after its commits, would hold the checkpoint lock that it needs.
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
@@ -288,6 +298,40 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise self._translate(exc) from None
+            self._checkpoint(conn)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Start the -wal over once it is past WAL_CHECKPOINT_BYTES.
+
+        TRUNCATE takes the write lock and waits, at most CHECKPOINT_WAIT_S, for readers to
+        leave the -wal. When a reader stays longer, the next TRUNCATE waits until either
+        the -wal has doubled or a passive checkpoint (which never waits) finds that no
+        reader needs it any more: a long reader stalls the writers a few times, not at
+        every write. What was committed is committed: a failure here is never an error
+        of the write.
+        """
+        try:
+            size = self._wal_path.stat().st_size
+        except OSError:
+            return
+        if size < WAL_CHECKPOINT_BYTES:
+            self._checkpoint_at = WAL_CHECKPOINT_BYTES  # started over, maybe by another process
+            return
+        wait_ms = int(min(self.busy_timeout_s, CHECKPOINT_WAIT_S) * 1000)
+        try:
+            if size < self._checkpoint_at:
+                busy, in_wal, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if busy or copied < in_wal:
+                    return
+            conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+            try:
+                busy, in_wal, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        except sqlite3.Error:
+            return
+        if busy and in_wal >= 0:  # -1: it did not start, another connection was checkpointing
+            self._checkpoint_at = 2 * size
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -9,15 +9,13 @@ replies a real kernel sends.
 """
 
 import io
-import subprocess
 import sys
-import textwrap
 
 import pytest
+from support import hold_lock, release, run_cell
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
-from support import run_cell
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -109,6 +107,7 @@ def test_the_python_api_reraises_the_users_exception_unchanged(store):
             raise ValueError(f"cannot parse {name}")
     got = mlops.get_run(run.run_id)
     assert got.status == "FAILED" and got.error == "cannot parse data-\\udcff.csv"
+    assert type(caught.value) is ValueError and str(caught.value) == f"cannot parse {name}"
 
 
 def test_system_exit_records_its_type_and_code(shell):
@@ -120,29 +119,8 @@ def test_system_exit_records_its_type_and_code(shell):
 
 # -- a store held by another process -------------------------------------------------
 
-def hold_write_lock(store, *, seconds: float | None = None) -> subprocess.Popen:
-    """Another process that holds the store's write lock until told to (or for
-    ``seconds``)."""
-    release = f"time.sleep({seconds})" if seconds is not None else "sys.stdin.readline()"
-    script = textwrap.dedent(f"""
-        import sqlite3, sys, time
-        conn = sqlite3.connect({str(store.db_path)!r}, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        print("locked", flush=True)
-        {release}
-        conn.execute("COMMIT")
-    """)
-    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
-def release(holder: subprocess.Popen) -> None:
-    if holder.poll() is None:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-    holder.wait(timeout=30)
+def hold_write_lock(store, *, seconds: float | None = None):
+    return hold_lock(store.db_path, seconds=seconds)
 
 
 def use_busy_timeout(store, seconds: float) -> None:

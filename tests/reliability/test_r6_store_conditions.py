@@ -1,11 +1,10 @@
 """R6: a locked, read-only or full store gives its own error; cells are never held up."""
 
-import subprocess
-import sys
-import textwrap
+import multiprocessing
 import time
 
 import pytest
+from support import hold_lock
 
 import jupyter_mlops as mlops
 from jupyter_mlops import tracking
@@ -14,24 +13,9 @@ from jupyter_mlops.store import Store
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
 
-def _hold_write_lock(db_path, seconds):
-    """Another process that takes the write lock and keeps it for ``seconds``."""
-    script = textwrap.dedent(f"""
-        import sqlite3, sys, time
-        conn = sqlite3.connect({str(db_path)!r}, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        print("locked", flush=True)
-        time.sleep({seconds})
-        conn.execute("COMMIT")
-    """)
-    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_a_held_lock_blocks_no_cell_and_loses_no_execution(shell, store, capsys):
     shell.run_cell("warm = 1", store_history=True)
-    holder = _hold_write_lock(store.db_path, 6)
+    holder = hold_lock(store.db_path, seconds=6)
     try:
         for i in range(100):
             assert shell.run_cell(f"v = {i}", store_history=True).success
@@ -47,7 +31,7 @@ def test_a_held_lock_blocks_no_cell_and_loses_no_execution(shell, store, capsys)
 
 def test_a_held_lock_gives_store_locked_error_after_the_busy_timeout(tmp_path):
     store = Store(tmp_path / "s", busy_timeout_s=1)
-    holder = _hold_write_lock(store.db_path, 4)
+    holder = hold_lock(store.db_path, seconds=4)
     try:
         started = time.monotonic()
         with pytest.raises(mlops.StoreLockedError, match="JUPYTER_MLOPS_BUSY_TIMEOUT"):
@@ -73,3 +57,127 @@ def test_a_read_only_store_refuses_runs_but_the_cell_runs(shell, store, capsys):
     assert all(line.startswith("jupyter_mlops:") for line in err.strip().splitlines())
     assert "Traceback" not in err
     assert list(shell.run_line_magic("mlops", "runs")["name"]) == ["kept"]
+
+
+def test_past_the_buffer_cap_whole_cells_are_dropped_counted_and_told_once(
+        shell, store, capsys, monkeypatch):
+    """The events waiting for a locked store are capped (10,000; 50 here). Past the cap
+    whole cells are left out of the log and counted, one warning says so, and what was
+    buffered is written in order once the lock is released."""
+    shell.run_cell("warm = 1", store_history=True)
+    mlops.magics.flush_capture()
+    writer = mlops.magics._hooks.capture.writer
+    monkeypatch.setattr(writer, "MAX_PENDING", 50)
+    holder = hold_lock(store.db_path, seconds=5)
+    try:
+        for i in range(100):
+            assert shell.run_cell(f"v = {i}", store_history=True).success
+        assert holder.poll() is None  # the cells ran while the lock was held
+    finally:
+        holder.wait(timeout=30)
+    mlops.magics.flush_capture(timeout=30)
+    for i in range(3):
+        assert shell.run_cell(f"after = {i}", store_history=True).success
+    history = mlops.cell_history()
+    sources = list(history["source"])
+    logged = [s for s in sources if s.startswith("v = ")]
+    assert 0 < len(logged) < 100
+    assert logged == [f"v = {i}" for i in range(len(logged))]  # the first ones, in order
+    assert sources[-3:] == ["after = 0", "after = 1", "after = 2"]
+    assert (history["status"] == "ok").all()  # no finished cell left 'running'
+    assert writer.dropped == 2 * (100 - len(logged))  # a start and an end per left-out cell
+    err = capsys.readouterr().err
+    assert err.count("cell events were dropped") == 1
+    assert "Error in callback" not in err
+
+
+def _run_rows(store, run_id):
+    """Every row of one run, sorted, for a before/after comparison."""
+    return {table: sorted(map(repr, store.query(f"SELECT * FROM {table} WHERE run_id = ?",
+                                                (run_id,))))
+            for table in ("runs", "params", "metrics", "latest_metrics", "tags")}
+
+
+def _set_max_page_count(stores, pages):
+    for each in stores:  # a per-connection limit: every connection of this process
+        each.query(f"PRAGMA max_page_count = {pages}")
+
+
+def test_a_full_disk_fails_the_logging_cell_and_keeps_what_was_stored(shell, store, capsys):
+    kept = shell.run_cell("%%track -n kept\nimport jupyter_mlops as mlops\nlr = 0.1\n"
+                          "mlops.log_metrics({'loss': 0.5, 'acc': 0.9})\n"
+                          "mlops.set_tag('stage', 'before')", store_history=True)
+    assert kept.success
+    mlops.magics.flush_capture()
+    (kept_id,) = store.query("SELECT run_id FROM runs WHERE name = 'kept'")[0]
+    before = _run_rows(store, kept_id)
+    connections = (store, mlops.magics._hooks.capture.writer.own(store))
+    unlimited = store.query("PRAGMA max_page_count")[0][0]
+    _set_max_page_count(connections, store.query("PRAGMA page_count")[0][0] + 1)
+    logging_cell = "%%track -n {}\nmlops.log_metrics({{f'm{{i}}': float(i) for i in range(1000)}})"
+
+    full = shell.run_cell(logging_cell.format("full"), store_history=True)
+    assert isinstance(full.error_in_exec, mlops.StoreFullError)
+    assert f"{store.db_path} is full (SQLITE_FULL)" in str(full.error_in_exec)
+    assert _run_rows(store, kept_id) == before
+    assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+    statuses = dict(store.query("SELECT name, status FROM runs"))
+    assert statuses == {"kept": "FINISHED", "full": "FAILED"}
+    assert store.query("SELECT count(*) FROM metrics m JOIN runs r USING (run_id) "
+                       "WHERE r.name = 'full'")[0][0] == 0  # the batch is all or nothing
+
+    _set_max_page_count(connections, unlimited)
+    assert shell.run_cell(logging_cell.format("after"), store_history=True).success
+    (after_id,) = store.query("SELECT run_id FROM runs WHERE name = 'after'")[0]
+    assert len(mlops.get_run(after_id).metrics) == 1000
+    assert "Error in callback" not in capsys.readouterr().err
+
+
+def _write_runs_until(path, deadline):
+    """R1's workload, without the bookkeeping: 10 params and 5 batches of 10 metrics."""
+    import jupyter_mlops as mlops
+
+    mlops.set_store(path)
+    while time.time() < deadline:
+        with mlops.start_run("starver"):
+            mlops.log_params({f"p{k}": k for k in range(10)})
+            for step in range(5):
+                mlops.log_metrics({f"m{k}": float(k) for k in range(10)}, step=step)
+
+
+def _poll_runs_until(path, deadline):
+    """The sidebar's pattern: the latest 50 runs, every 50 ms."""
+    store = Store(path, read_only=True)
+    while time.time() < deadline:
+        store.query("SELECT run_id, name, status FROM runs ORDER BY start_time DESC LIMIT 50")
+        time.sleep(0.05)
+
+
+def test_a_polling_reader_and_busy_writers_keep_the_wal_small(tmp_path, scale):
+    """Checkpoint starvation: while readers and writers never stop, SQLite's own
+    checkpoints never get to start the -wal over."""
+    path = str(tmp_path / ".mlops")
+    creator = Store(path)
+    wal = creator.db_path.with_name("mlops.db-wal")
+    creator.close()
+    context = multiprocessing.get_context("spawn")
+    deadline = time.time() + scale.starvation_seconds + 3  # a few seconds to start
+    procs = [context.Process(target=_write_runs_until, args=(path, deadline))
+             for _ in range(scale.writer_processes)]
+    procs.append(context.Process(target=_poll_runs_until, args=(path, deadline)))
+    for proc in procs:
+        proc.start()
+    largest = 0
+    while any(proc.is_alive() for proc in procs):
+        try:
+            largest = max(largest, wal.stat().st_size)
+        except FileNotFoundError:  # between checkpoints, or after the last close
+            pass
+        time.sleep(0.05)
+    assert [proc.exitcode for proc in procs] == [0] * len(procs)
+    store = Store(path)
+    assert store.query("SELECT count(*) FROM runs WHERE status = 'FINISHED'")[0][0] > 0
+    assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+    store.close()
+    print(f"largest -wal: {largest / 2**20:.1f} MB")
+    assert largest < 64 * 2**20

@@ -18,12 +18,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from payloads import LONG_TEXT, MATH_TRAPS, NAMES, label
+from support import run_cell
 
 import jupyter_mlops as mlops
 from jupyter_mlops import tracking
 from jupyter_mlops.errors import ValidationError
-from payloads import LONG_TEXT, MATH_TRAPS, NAMES, label
-from support import run_cell
 
 pytestmark = [
     pytest.mark.reliability,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import tornado.web
 import tornado.websocket
+from server.introspect import ROUTE_METHODS, implemented, own_classes
 
 import jupyter_mlops
 from jupyter_mlops.server import handlers, routes
-from server.introspect import ROUTE_METHODS, implemented, own_classes
 
 pytestmark = [pytest.mark.reliability]
 

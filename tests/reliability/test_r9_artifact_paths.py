@@ -9,12 +9,12 @@ are handed over as digests; the HTTP side of the same promise is in
 from pathlib import Path
 
 import pytest
+from server.canary import SECRET, OpenWatch, plant_canaries
 
 import jupyter_mlops as mlops
 from jupyter_mlops.drift.profile import load_drift_profile
 from jupyter_mlops.errors import IntegrityError, NotFoundError, ValidationError
 from jupyter_mlops.server.queries import artifact_info
-from server.canary import SECRET, OpenWatch, plant_canaries
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(60)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from payloads import NAMES, PWNED, XSS_NAME
+from payloads import NAMES, XSS_NAME
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SIDEBAR_TAB = '.jp-SideBar.jp-mod-left li[data-id="jupyter-mlops-panel"]'
