@@ -54,7 +54,8 @@ class CaptureWriter:
     def submit(self, write: Callable[[Callable[[Store], Store]], None], *,
                past_cap: bool = False) -> bool:
         """Queue ``write(own_store)``; False (and counted) when the queue is full, unless
-        ``past_cap`` (the end of a cell whose start is queued: one over the cap at most)."""
+        ``past_cap``: a session row, or the end of a cell whose start is queued, which the
+        rows already queued need (a few over the cap at most)."""
         if not past_cap and self._queue.qsize() >= self.MAX_PENDING:
             self.dropped += 1
             return False
@@ -122,7 +123,8 @@ class CellCapture:
             self._sessions_now.add(key)
             self._sessions_in.add(key)
         elif key not in self._sessions_in:
-            self.writer.submit(lambda own: own(store).start_session(*args))
+            # Never dropped: every later cell row of this store refers to it.
+            self.writer.submit(lambda own: own(store).start_session(*args), past_cap=True)
             self._sessions_in.add(key)
 
     def begin(

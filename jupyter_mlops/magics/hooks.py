@@ -175,8 +175,9 @@ class KernelHooks:
                        once=True)
         if writer.dropped and "dropped" not in self._warned:
             self._warned.add("dropped")
-            print(f"jupyter_mlops: the store stayed locked and {writer.dropped} cell events "
-                  "were dropped from the execution log. The cells themselves ran normally.",
+            print(f"jupyter_mlops: the store stayed locked with {writer.MAX_PENDING:,} cell "
+                  "events waiting, so cell events were dropped: cells run until it frees are "
+                  "left out of the execution log. The cells themselves ran normally.",
                   file=sys.stderr)
 
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:

@@ -103,6 +103,29 @@ def _set_max_page_count(stores, pages):
         each.query(f"PRAGMA max_page_count = {pages}")
 
 
+def test_a_store_chosen_while_the_buffer_is_full_still_logs_its_cells(
+        shell, store, tmp_path, monkeypatch):
+    """The session row of a newly chosen store is never dropped at the cap: every later
+    cell row of that store refers to it."""
+    shell.run_cell("warm = 1", store_history=True)
+    mlops.magics.flush_capture()
+    writer = mlops.magics._hooks.capture.writer
+    monkeypatch.setattr(writer, "MAX_PENDING", 5)
+    holder = hold_lock(store.db_path, seconds=3)
+    try:
+        for i in range(10):
+            assert shell.run_cell(f"v = {i}", store_history=True).success
+        tracking.set_store(tmp_path / "other")
+        assert shell.run_cell("in_other = 1", store_history=True).success
+    finally:
+        holder.wait(timeout=30)
+    mlops.magics.flush_capture(timeout=30)
+    assert shell.run_cell("later = 1", store_history=True).success
+    mlops.magics.flush_capture(timeout=30)
+    assert writer.failures == []
+    assert list(mlops.cell_history()["source"]) == ["later = 1"]
+
+
 def test_a_full_disk_fails_the_logging_cell_and_keeps_what_was_stored(shell, store, capsys):
     kept = shell.run_cell("%%track -n kept\nimport jupyter_mlops as mlops\nlr = 0.1\n"
                           "mlops.log_metrics({'loss': 0.5, 'acc': 0.9})\n"
