@@ -97,13 +97,21 @@ def test_simultaneous_openers_apply_each_migration_once(tmp_path):
 
 def test_newer_schema_is_refused_and_file_untouched(tmp_path):
     folder = tmp_path / "future"
-    Store(folder).close()
+    writer = Store(folder)
+    writer.create_run("a" * 32, "Default", "kept")
+    writer.close()
     conn = sqlite3.connect(folder / "mlops.db")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
     conn.close()
     digest = hashlib.sha256((folder / "mlops.db").read_bytes()).hexdigest()
     with pytest.raises(mlops.SchemaVersionError, match="newer than this jupyter_mlops"):
         Store(folder)
+    assert hashlib.sha256((folder / "mlops.db").read_bytes()).hexdigest() == digest
+    reader = Store(folder, read_only=True)  # listing still works
+    assert reader.query("SELECT name FROM runs") == [("kept",)]
+    with pytest.raises(mlops.StoreReadOnlyError):
+        reader.create_run("b" * 32, "Default", "new")
+    reader.close()
     assert hashlib.sha256((folder / "mlops.db").read_bytes()).hexdigest() == digest
 
 

@@ -196,12 +196,14 @@ class Store:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._translate(exc) from None
-        if version > SCHEMA_VERSION:
+        if version > SCHEMA_VERSION and not self.read_only:
+            # Reading is safe: migrations only add, so the tables and columns this version
+            # knows are all there. Writing is not: newer code may rely on what it added.
             conn.close()
             raise SchemaVersionError(
                 f"Store schema {version} at {self.db_path} is newer than this jupyter_mlops "
-                f"supports ({SCHEMA_VERSION}). Upgrade with pip install -U jupyter-mlops. "
-                "Nothing was written."
+                f"supports ({SCHEMA_VERSION}). Upgrade with pip install -U jupyter-mlops, or "
+                "read it as it is with Store(path, read_only=True). Nothing was written."
             )
         if version < SCHEMA_VERSION:
             if self.read_only:
