@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from payloads import PWNED
+
 from .ui_support import (
     HOSTILE,
     HOSTILE_MODEL,
     INJECTED_JS,
     PANEL,
-    PWNED,
     XSS_NAME,
     open_lab,
     open_sidebar,
