@@ -29,9 +29,10 @@ class RunComparison:
     def figure_png(self) -> bytes | None:
         if not any(len(h) > 1 for per_run in self.histories.values() for h in per_run.values()):
             return None
-        from .dashboards.plots import figure_png, plot_metric_histories
+        from .dashboards.plots import plot_metric_histories
+        from .dashboards.png import figure_png
 
-        return figure_png(plot_metric_histories(self.histories).figure)
+        return figure_png(plot_metric_histories(self.histories).figure, tight=True)
 
     def __repr__(self) -> str:
         return (f"<RunComparison of {len(self.runs)} runs: {len(self.params)} params, "

@@ -14,6 +14,7 @@ from typing import Any
 
 from .html import escape, png_img, table, wrap
 from .plots import _axes
+from .png import figure_png
 
 MAX_PLOTS = 12
 GRID_COLUMNS = 3
@@ -227,13 +228,9 @@ def drift_figure(report, columns: list[str] | None = None):
 
 
 def _png(report, key: str, make) -> bytes:
-    import io
-
     cache = report._render_cache
     if key not in cache:
-        buffer = io.BytesIO()
-        make().savefig(buffer, format="png", dpi=72)
-        cache[key] = buffer.getvalue()
+        cache[key] = figure_png(make(), dpi=72)
     return cache[key]
 
 

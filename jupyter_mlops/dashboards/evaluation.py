@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .html import escape, format_value, png_img, section, table, wrap
+from .png import figure_png
 
 TITLES = {
     "roc_curve": "ROC curve",
@@ -161,17 +162,6 @@ def plot_importance(features, mean, std, scoring: str, top: int = 20, ax=None):
     ax.axvline(0, color="grey", linewidth=0.8)
     shown = f" (top {top} of {len(features)})" if len(features) > top else ""
     return _finish(ax, "Permutation importance" + shown, f"drop in {scoring}", "")
-
-
-def figure_png(figure, dpi: int = 96) -> bytes:
-    """PNG bytes of a figure. Its constrained layout already fits the labels, which saves
-    the second rendering pass of ``bbox_inches="tight"``; no version stamp, so the same
-    figure gives the same bytes (and the same artifact) whichever matplotlib drew it."""
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 # -- figures of a result, drawn on demand -------------------------------------------------

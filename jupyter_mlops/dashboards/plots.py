@@ -6,7 +6,6 @@ shown as typed instead of raising a mathtext error.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 
@@ -37,8 +36,3 @@ def plot_metric_histories(histories: dict[str, dict[str, list[Any]]], ax=None):
             text.set_parse_math(False)
     return ax
 
-
-def figure_png(figure, dpi: int = 96) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()

@@ -621,3 +621,33 @@ def test_every_html_view_is_checked():
                     for item in node.body):
                 found.add(node.name)
     assert found == set(HTML_VIEWS)
+
+
+def test_emoji_and_cjk_names_print_no_missing_glyph_warnings(store):
+    """Matplotlib's default font has no emoji or CJK glyphs and warns once per glyph; our
+    views show those names as text beside the figure, so the warnings would be noise in
+    the user's output."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    names = [n for n in NAMES if any(ord(c) > 0x2E80 for c in n)]
+    assert len(names) >= 2
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({name: rng.normal(size=200) for name in names})
+    labels = np.where(frame[names[0]] > 0, names[0], names[1])
+    model = LogisticRegression().fit(frame, labels)
+    runs = []
+    for name in names:
+        with mlops.start_run(name) as run:
+            for step in range(3):
+                mlops.log_metric(name, float(step))
+        runs.append(run.run_id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mlops.drift_report(frame, frame + 1)._repr_html_()
+        mlops.evaluate(model, frame, labels, n_repeats=1, progress=False)._repr_html_()
+        mlops.compare_runs(runs)._repr_html_()
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
