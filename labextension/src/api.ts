@@ -12,7 +12,8 @@ export type NonFinite = 'nan' | 'inf' | '-inf';
 
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 
-export interface IRunSummary {
+/** What the runs list and a run's details both say of a run. */
+interface IRunBase {
   run_id: string;
   name: string | null;
   experiment: string;
@@ -24,6 +25,9 @@ export interface IRunSummary {
   cell_id: string | null;
   execution_count: number | null;
   error_type: string | null;
+}
+
+export interface IRunSummary extends IRunBase {
   metrics: Record<string, number | null>;
   nonfinite?: Record<string, NonFinite>;
 }
@@ -70,17 +74,7 @@ export interface IDatasetInput {
   columns: string[] | null;
 }
 
-export interface IRunDetail {
-  run_id: string;
-  name: string | null;
-  experiment: string;
-  status: RunStatus;
-  start_time: number;
-  end_time: number | null;
-  duration_s: number | null;
-  session_id: string | null;
-  cell_id: string | null;
-  execution_count: number | null;
+export interface IRunDetail extends IRunBase {
   notebook_path: string | null;
   notebook_name: string | null;
   source: string | null;
@@ -89,7 +83,6 @@ export interface IRunDetail {
   tags: Record<string, string>;
   artifacts: IArtifact[];
   inputs: IDatasetInput[];
-  error_type: string | null;
   error: string | null;
   traceback: string | null;
   now: number;
