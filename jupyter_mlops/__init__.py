@@ -57,7 +57,14 @@ from .monitoring import list_alerts, monitor
 from .replay import ReplayScript, replay
 from .retraining import retrain_model
 from .search import search_runs
-from .serving import ModelServer, compare_versions, log_labels, score_file, serve
+from .serving import (
+    ModelServer,
+    compare_versions,
+    log_labels,
+    prune_predictions,
+    score_file,
+    serve,
+)
 from .store import Store
 from .tracking import (
     ActiveRun,
@@ -92,9 +99,9 @@ __all__ = [
     "get_evaluation", "get_model_version", "get_run", "get_store", "list_alerts",
     "list_models", "load_drift_profile", "load_model", "log_artifact", "log_bytes",
     "log_dataset", "log_figure", "log_labels", "log_metric", "log_metrics", "log_param",
-    "log_params", "model_versions", "monitor", "reference_sample", "register_model", "replay",
-    "retrain_model", "score_file", "search_runs", "serve", "set_alias", "set_store", "set_tag",
-    "set_tags", "start_run", "trust_model",
+    "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
+    "register_model", "replay", "retrain_model", "score_file", "search_runs", "serve",
+    "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
 ]
 
 

@@ -210,6 +210,15 @@ def cmd_ab(args) -> int:
     return 0
 
 
+def cmd_prune(args) -> int:
+    from .serving import prune_predictions
+
+    deleted = prune_predictions(args.older_than, name=args.model, store=_store(args))
+    print(f"Deleted {deleted:,} logged request(s) older than {args.older_than}"
+          + (f" of {args.model}" if args.model else "") + ".")
+    return 0
+
+
 def cmd_alerts(args) -> int:
     from .monitoring import list_alerts
 
@@ -308,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("uri_a")
     ab.add_argument("uri_b")
     ab.add_argument("--since", default=None, help="only traffic of the last 1h, 7d …")
+    prune = add("prune", "delete logged requests (and their labels) older than a window",
+                cmd_prune)
+    prune.add_argument("--older-than", required=True, metavar="WINDOW",
+                       help="such as 30d, 12h or 3600 (seconds)")
+    prune.add_argument("--model", default=None, help="only this model's requests")
     alerts = add("alerts", "alerts recorded by monitor, newest first", cmd_alerts)
     alerts.add_argument("uri", nargs="?", default=None)
     alerts.add_argument("--since", default=None)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from .ab import ABComparison, compare_versions
 from .batch import BatchResult, score_file
 from .formats import BadRequest, InputSpec
-from .predictions import log_labels, predictions_frame
+from .predictions import log_labels, predictions_frame, prune_predictions
 from .server import ModelServer, running_servers, serve
 
 __all__ = [
     "ABComparison", "BadRequest", "BatchResult", "InputSpec", "ModelServer", "compare_versions",
-    "log_labels", "predictions_frame", "running_servers", "score_file", "serve",
+    "log_labels", "predictions_frame", "prune_predictions", "running_servers", "score_file",
+    "serve",
 ]

@@ -370,3 +370,49 @@ def predictions_frame(name: str | None = None, *, since: float | None = None, st
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
     frame["answered"] = frame["answered"].astype(bool)
     return frame
+
+
+PRUNE_BATCH = 5000
+
+
+def prune_predictions(older_than: str | float, *, name: str | None = None,
+                      store: Any = None) -> int:
+    """Delete logged requests older than ``older_than`` (``"30d"``, ``"12h"`` or seconds),
+    of model ``name`` or of every model, with their labels; returns how many went.
+
+    The log grows with every request served, and nothing else deletes from it. Rows go in
+    transactions of a few thousand, so a running server's logger waits milliseconds,
+    never the whole prune. SQLite reuses the freed pages; the file does not shrink.
+
+    Examples
+    --------
+    >>> prune_predictions("30d")                 # doctest: +SKIP
+    120000
+    """
+    from ..tracking import get_store
+
+    store = store or get_store()
+    cutoff = time.time() - parse_since(older_than)
+    where, params = "created < ?", [cutoff]
+    if name is not None:
+        from ..registry import check_model_name
+
+        where, params = where + " AND name = ?", [cutoff, check_model_name(name)]
+    deleted = 0
+    while True:
+        with store.write() as conn:
+            ids = [i for (i,) in conn.execute(
+                f"SELECT id FROM predictions WHERE {where} LIMIT {PRUNE_BATCH}", params)]
+            if not ids:
+                return deleted
+            marks = ",".join("?" * len(ids))
+            requests = [r for (r,) in conn.execute(
+                f"SELECT DISTINCT request_id FROM predictions WHERE id IN ({marks})", ids)]
+            conn.execute(f"DELETE FROM predictions WHERE id IN ({marks})", ids)
+            # A request's labels go with the last of its rows (a challenger's may be newer).
+            conn.executemany(
+                "DELETE FROM prediction_labels WHERE request_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM predictions WHERE request_id = ?)",
+                [(r, r) for r in requests])
+            deleted += len(ids)
+
