@@ -42,7 +42,7 @@ TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # find the moment to start the -wal over, and it grows without bound (gigabytes in a
 # minute with eight writers). Past this size a writer starts it over itself (_checkpoint).
 WAL_CHECKPOINT_BYTES = 8 * 2**20
-CHECKPOINT_WAIT_S = 0.5
+CHECKPOINT_WAIT_S = 2.0
 
 _INSERT_METRIC = (
     "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
@@ -305,12 +305,13 @@ class Store:
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Start the -wal over once it is past WAL_CHECKPOINT_BYTES.
 
-        TRUNCATE takes the write lock and waits, at most CHECKPOINT_WAIT_S, for readers to
-        leave the -wal. When a reader stays longer, the next TRUNCATE waits until either
-        the -wal has doubled or a passive checkpoint (which never waits) finds that no
-        reader needs it any more: a long reader stalls the writers a few times, not at
-        every write. What was committed is committed: a failure here is never an error
-        of the write.
+        TRUNCATE takes the write lock (queueing with the other writers) and waits for
+        readers to leave the -wal, at most CHECKPOINT_WAIT_S in all. When it times out,
+        the next TRUNCATE waits until either the -wal has grown by another
+        WAL_CHECKPOINT_BYTES or a passive checkpoint (which never waits) finds that no
+        reader needs it any more: a long reader stalls a write now and then, not every
+        write. What was committed is committed: a failure here is never an error of the
+        write.
         """
         try:
             size = self._wal_path.stat().st_size
@@ -333,7 +334,7 @@ class Store:
         except sqlite3.Error:
             return
         if busy and in_wal >= 0:  # -1: it did not start, another connection was checkpointing
-            self._checkpoint_at = 2 * size
+            self._checkpoint_at = size + WAL_CHECKPOINT_BYTES
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
