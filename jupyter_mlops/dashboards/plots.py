@@ -35,4 +35,3 @@ def plot_metric_histories(histories: dict[str, dict[str, list[Any]]], ax=None):
         for text in legend.get_texts():
             text.set_parse_math(False)
     return ax
-

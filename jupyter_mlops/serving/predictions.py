@@ -415,4 +415,3 @@ def prune_predictions(older_than: str | float, *, name: str | None = None,
                 "(SELECT 1 FROM predictions WHERE request_id = ?)",
                 [(r, r) for r in requests])
             deleted += len(ids)
-
