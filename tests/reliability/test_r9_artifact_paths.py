@@ -9,7 +9,7 @@ are handed over as digests; the HTTP side of the same promise is in
 from pathlib import Path
 
 import pytest
-from server.canary import SECRET, OpenWatch, plant_canaries
+from server.canary import SECRET, OpenWatch, link_digest_folder_to_sibling, plant_canaries
 
 import jupyter_mlops as mlops
 from jupyter_mlops.drift.profile import load_drift_profile
@@ -101,15 +101,7 @@ def test_a_symlink_to_a_same_content_copy_outside_is_not_read(store, canary):
 
 
 def test_a_folder_linked_to_the_sibling_secret_folder_is_not_read(store, canary):
-    """``artifacts/cd -> artifacts-secret/cd``: a prefix check on the path string would
-    pass it; a component-wise check does not (the CVE-2026-35397 shape)."""
-    root = store.artifacts.root
-    digest = "cd" * 32
-    secret_dir = root.parent / f"{root.name}-secret" / digest[:2]
-    secret_dir.mkdir(parents=True)
-    (secret_dir / digest).write_bytes(SECRET)
-    canary.add(secret_dir / digest)
-    (root / digest[:2]).symlink_to(secret_dir, target_is_directory=True)
+    digest = link_digest_folder_to_sibling(store.artifacts.root, canary)
     for name in ("open", "read_verified", "load_drift_profile", "artifact_info"):
         with pytest.raises((IntegrityError, NotFoundError)):
             loaders(store)[name](digest)

@@ -71,3 +71,16 @@ def plant_canaries(store_path: Path, artifact_root: Path) -> list[Path]:
     for secret in (beside, sibling):
         secret.write_bytes(SECRET)
     return [beside, sibling]
+
+
+def link_digest_folder_to_sibling(artifact_root: Path, canary: OpenWatch) -> str:
+    """``artifacts/cd -> artifacts-secret/cd``, holding a secret under a valid digest: a
+    prefix check on the resolved path string would let it through, a component-wise one
+    does not (the CVE-2026-35397 shape). Returns the digest; the secret is watched."""
+    digest = "cd" * 32
+    secret_dir = artifact_root.parent / f"{artifact_root.name}-secret" / digest[:2]
+    secret_dir.mkdir(parents=True)
+    (secret_dir / digest).write_bytes(SECRET)
+    canary.add(secret_dir / digest)
+    (artifact_root / digest[:2]).symlink_to(secret_dir, target_is_directory=True)
+    return digest

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from .canary import SECRET, OpenWatch, plant_canaries
+from .canary import SECRET, OpenWatch, link_digest_folder_to_sibling, plant_canaries
 
 
 def assert_safe_headers(response) -> None:
@@ -187,15 +187,7 @@ async def test_a_recorded_artifact_swapped_for_a_symlink_is_not_served(jp_fetch,
 
 async def test_a_folder_linked_to_the_sibling_secret_folder_is_not_served(jp_fetch, seeded,
                                                                           canary):
-    """``artifacts/cd -> artifacts-secret/cd``: the resolved path starts with the
-    artifact root's name but is not inside it (the CVE-2026-35397 shape)."""
-    root = seeded.store.artifacts.root
-    digest = "cd" * 32
-    secret_dir = root.parent / f"{root.name}-secret" / digest[:2]
-    secret_dir.mkdir(parents=True)
-    (secret_dir / digest).write_bytes(SECRET)
-    canary.add(secret_dir / digest)
-    (root / digest[:2]).symlink_to(secret_dir, target_is_directory=True)
+    digest = link_digest_folder_to_sibling(seeded.store.artifacts.root, canary)
     response = await jp_fetch("jupyter-mlops", "api", "artifacts", digest, raise_error=False)
     assert response.code == 404
     assert SECRET not in response.body
