@@ -59,15 +59,21 @@ def test_a_read_only_store_refuses_runs_but_the_cell_runs(shell, store, capsys):
     assert list(shell.run_line_magic("mlops", "runs")["name"]) == ["kept"]
 
 
+def _capped_capture_writer(shell, monkeypatch, cap):
+    """The kernel's capture writer with nothing pending and its buffer capped at ``cap``."""
+    shell.run_cell("warm = 1", store_history=True)
+    mlops.magics.flush_capture()
+    writer = mlops.magics._hooks.capture.writer
+    monkeypatch.setattr(writer, "MAX_PENDING", cap)
+    return writer
+
+
 def test_past_the_buffer_cap_whole_cells_are_dropped_counted_and_told_once(
         shell, store, capsys, monkeypatch):
     """The events waiting for a locked store are capped (10,000; 50 here). Past the cap
     whole cells are left out of the log and counted, one warning says so, and what was
     buffered is written in order once the lock is released."""
-    shell.run_cell("warm = 1", store_history=True)
-    mlops.magics.flush_capture()
-    writer = mlops.magics._hooks.capture.writer
-    monkeypatch.setattr(writer, "MAX_PENDING", 50)
+    writer = _capped_capture_writer(shell, monkeypatch, 50)
     holder = hold_lock(store.db_path, seconds=5)
     try:
         for i in range(100):
@@ -91,26 +97,11 @@ def test_past_the_buffer_cap_whole_cells_are_dropped_counted_and_told_once(
     assert "Error in callback" not in err
 
 
-def _run_rows(store, run_id):
-    """Every row of one run, sorted, for a before/after comparison."""
-    return {table: sorted(map(repr, store.query(f"SELECT * FROM {table} WHERE run_id = ?",
-                                                (run_id,))))
-            for table in ("runs", "params", "metrics", "latest_metrics", "tags")}
-
-
-def _set_max_page_count(stores, pages):
-    for each in stores:  # a per-connection limit: every connection of this process
-        each.query(f"PRAGMA max_page_count = {pages}")
-
-
 def test_a_store_chosen_while_the_buffer_is_full_still_logs_its_cells(
         shell, store, tmp_path, monkeypatch):
     """The session row of a newly chosen store is never dropped at the cap: every later
     cell row of that store refers to it."""
-    shell.run_cell("warm = 1", store_history=True)
-    mlops.magics.flush_capture()
-    writer = mlops.magics._hooks.capture.writer
-    monkeypatch.setattr(writer, "MAX_PENDING", 5)
+    writer = _capped_capture_writer(shell, monkeypatch, 5)
     holder = hold_lock(store.db_path, seconds=3)
     try:
         for i in range(10):
@@ -124,6 +115,18 @@ def test_a_store_chosen_while_the_buffer_is_full_still_logs_its_cells(
     mlops.magics.flush_capture(timeout=30)
     assert writer.failures == []
     assert list(mlops.cell_history()["source"]) == ["later = 1"]
+
+
+def _run_rows(store, run_id):
+    """Every row of one run, sorted, for a before/after comparison."""
+    return {table: sorted(map(repr, store.query(f"SELECT * FROM {table} WHERE run_id = ?",
+                                                (run_id,))))
+            for table in ("runs", "params", "metrics", "latest_metrics", "tags")}
+
+
+def _set_max_page_count(stores, pages):
+    for each in stores:  # a per-connection limit: every connection of this process
+        each.query(f"PRAGMA max_page_count = {pages}")
 
 
 def test_a_full_disk_fails_the_logging_cell_and_keeps_what_was_stored(shell, store, capsys):
