@@ -65,14 +65,12 @@ def registered(store, own_key, data):
 def plant(store: Store, version, marker: Path, column: str = "sha256") -> str:
     """What an attacker who can write the store does: new bytes, and the row rewritten to
     their digest, so the sha256 check alone would pass."""
-    payload = pickle.dumps(Planted(marker))
-    digest, size = store.artifacts.put_bytes(payload)
+    digest, size = store.artifacts.put_bytes(pickle.dumps(Planted(marker)))
+    changes = {"sha256": digest, "size": size} if column == "sha256" else {column: digest}
+    assignments = ", ".join(f"{name} = ?" for name in changes)
     with store.write() as conn:
-        conn.execute(f"UPDATE model_versions SET {column} = ?"
-                     + (", size = ?" if column == "sha256" else "")
-                     + " WHERE name = ? AND version = ?",
-                     (digest, size, version.name, version.version) if column == "sha256"
-                     else (digest, version.name, version.version))
+        conn.execute(f"UPDATE model_versions SET {assignments} WHERE name = ? AND version = ?",
+                     (*changes.values(), version.name, version.version))
     return digest
 
 

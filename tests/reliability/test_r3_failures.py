@@ -119,10 +119,6 @@ def test_system_exit_records_its_type_and_code(shell):
 
 # -- a store held by another process -------------------------------------------------
 
-def hold_write_lock(store, *, seconds: float | None = None):
-    return hold_lock(store.db_path, seconds=seconds)
-
-
 def use_busy_timeout(store, seconds: float) -> None:
     store.close()  # reopened on next use with the new timeout
     store.busy_timeout_s = seconds
@@ -135,7 +131,7 @@ def test_lock_outlasting_the_busy_timeout_leaves_the_result_and_warns_once(shell
                                                                              capsys):
     run_cell(shell, "%%track -n before\nfirst = 1")  # the session is recorded
     use_busy_timeout(store, 1)
-    holder = hold_write_lock(store)
+    holder = hold_lock(store.db_path)
     try:
         result = run_cell(shell, TRACKED)
         assert result.success and result.result == 42 and shell.user_ns["answer"] == 42
@@ -156,7 +152,7 @@ def test_lock_outlasting_the_busy_timeout_leaves_the_result_and_warns_once(shell
 
 def test_lock_freed_within_the_busy_timeout_records_the_run(shell, store, capsys):
     run_cell(shell, "%%track -n before\nfirst = 1")
-    holder = hold_write_lock(store, seconds=1.5)
+    holder = hold_lock(store.db_path, seconds=1.5)
     try:
         result = run_cell(shell, TRACKED)
     finally:
@@ -169,7 +165,7 @@ def test_lock_freed_within_the_busy_timeout_records_the_run(shell, store, capsys
 
 def test_lock_on_the_first_tracked_cell_still_logs_the_cell(shell, store, capsys):
     use_busy_timeout(store, 1)
-    holder = hold_write_lock(store)
+    holder = hold_lock(store.db_path)
     try:
         result = run_cell(shell, TRACKED)
     finally:
