@@ -99,7 +99,7 @@ class KernelHooks:
             self._report_capture_problems()
             store = get_store()
             if header is not None:
-                run_id = self._begin_run(raw, header, count, cell_id)
+                run_id = self._begin_run(store, raw, header, count, cell_id)
             # Queued for the capture thread, unless the run just wrote it: a locked store
             # costs the run, never the cell's place in the execution log.
             self.capture.ensure_session(store)
@@ -119,13 +119,13 @@ class KernelHooks:
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not fingerprint the cell's input data", exc)
 
-    def _begin_run(self, raw: str, header: str, count: int, cell_id: str | None):
+    def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None):
         try:
             options = parse_track_line(header)
         except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
             return None
         try:
-            self.capture.ensure_session(get_store(), now=True)  # the run refers to it
+            self.capture.ensure_session(store, now=True)  # the run refers to it
             run = start_run(
                 options.name, options.experiment, options.tags, nested=True,
                 session_id=self.capture.session_id, cell_id=cell_id, execution_count=count,
