@@ -217,7 +217,7 @@ def write_csv(path: Path, rows: int, chunk: int = 1_000_000) -> None:
 
 def worker_score(params: dict[str, Any]) -> dict[str, Any]:
     from jupyter_mlops.serving import score_file
-    from jupyter_mlops.tracking import set_store
+    from jupyter_mlops.store.current import set_store
 
     store = set_store(params["store"])
     start = time.perf_counter()

@@ -461,7 +461,7 @@ def worker_capture(location: str, cells: int) -> dict[str, Any]:
     import jupyter_mlops as mlops
 
     def recorded() -> int:
-        mlops.magics.flush_capture(timeout=60)
+        mlops.tracking.capture.flush_capture(timeout=60)
         return mlops.get_store().query(
             "SELECT count(*) FROM cells WHERE source = ? AND status = 'ok'",
             (TRIVIAL_CELL,))[0][0]
@@ -469,13 +469,13 @@ def worker_capture(location: str, cells: int) -> dict[str, Any]:
     result["recorded"], result["expected"] = recorded(), 2 * (cells + 5)
     # R6: another process holds the store's write lock all along; the cells must not wait.
     _run_cell(shell, "%load_ext jupyter_mlops")
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(mlops.get_store().db_path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     locked = _cells(shell, TRIVIAL_CELL, cells, PAUSE_BETWEEN_CELLS)
     holder.communicate("\n", timeout=60)
-    mlops.magics.flush_capture(timeout=60)
+    mlops.tracking.capture.flush_capture(timeout=60)
     _run_cell(shell, "%unload_ext jupyter_mlops")
     baseline = result["paced"]["unloaded"]
     result["locked"] = {"loaded": summary(locked),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compare import compare_runs
+from ._version import __version__ as __version__
+from .tracking.compare import compare_runs
 from .errors import (
     IntegrityError,
     MLOpsError,
@@ -39,9 +40,9 @@ from .evaluation import (
     evaluate,
     get_evaluation,
 )
-from .export import export_mlflow
-from .history import cell_history
-from .registry import (
+from .registry.export import export_mlflow
+from .tracking.history import cell_history
+from .registry.versions import (
     ModelVersion,
     delete_alias,
     get_model_version,
@@ -53,10 +54,10 @@ from .registry import (
     set_alias,
     trust_model,
 )
-from .monitoring import list_alerts, monitor
-from .replay import ReplayScript, replay
-from .retraining import retrain_model
-from .search import search_runs
+from .monitoring.monitor import list_alerts, monitor
+from .registry.replay import ReplayScript, replay
+from .monitoring.retrain import retrain_model
+from .tracking.search import search_runs
 from .serving import (
     ModelServer,
     compare_versions,
@@ -66,12 +67,11 @@ from .serving import (
     serve,
 )
 from .store import Store
-from .tracking import (
+from .tracking.runs import (
     ActiveRun,
     active_run,
     end_run,
     get_run,
-    get_store,
     log_artifact,
     log_bytes,
     log_dataset,
@@ -80,13 +80,12 @@ from .tracking import (
     log_metrics,
     log_param,
     log_params,
-    set_store,
     set_tag,
     set_tags,
     start_run,
 )
+from .store.current import get_store, reset_store, set_store
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ActiveRun", "DriftProfile", "DriftReport", "EvaluationComparison", "EvaluationResult",
@@ -100,8 +99,8 @@ __all__ = [
     "list_models", "load_drift_profile", "load_model", "log_artifact", "log_bytes",
     "log_dataset", "log_figure", "log_labels", "log_metric", "log_metrics", "log_param",
     "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
-    "register_model", "replay", "retrain_model", "score_file", "search_runs", "serve",
-    "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
+    "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
+    "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
 ]
 
 

@@ -11,7 +11,7 @@ from .errors import MLOpsError
 
 
 def _store(args):
-    from .tracking import get_store, set_store
+    from .store.current import get_store, set_store
 
     return set_store(args.store) if args.store else get_store()
 
@@ -24,7 +24,7 @@ def _short(value, width: int = 60) -> str:
 
 
 def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
-    from .search import search_runs
+    from .tracking.search import search_runs
 
     frame = search_runs(experiment, filter_text, max_results=limit, store=store)
     print(f"{len(frame)} run(s) in {store.path}")
@@ -43,7 +43,7 @@ def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
 
 
 def print_history(store, session=None) -> None:
-    from .history import history_rows
+    from .tracking.history import history_rows
 
     rows = history_rows(store, session)
     print(f"\n{len(rows)} cell execution(s), in the order they ran:")
@@ -92,7 +92,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_execute(args) -> int:
-    from .runner import run_notebook
+    from .tracking.runner import run_notebook
 
     store_path = os.path.abspath(args.store) if args.store else None
     env = {"JUPYTER_MLOPS_STORE": store_path} if store_path else {}
@@ -115,7 +115,7 @@ def cmd_execute(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .registry import list_models
+    from .registry.versions import list_models
 
     frame = list_models(store=_store(args))
     print(f"{len(frame)} model(s)")
@@ -125,7 +125,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_trust(args) -> int:
-    from .registry import trust_model
+    from .registry.versions import trust_model
 
     version = trust_model(args.uri, store=_store(args))
     print(f"Signed {version.uri} (sha256 {version.sha256[:12]}…) with your key: it now loads "
@@ -134,7 +134,7 @@ def cmd_trust(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from .replay import replay
+    from .registry.replay import replay
 
     script = replay(args.uri, verify=args.verify, store=_store(args))
     if args.output:
@@ -150,7 +150,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_mlflow
+    from .registry.export import export_mlflow
 
     path = export_mlflow(args.uri, args.path, store=_store(args), allow_pickle=args.allow_pickle)
     print(f"Exported {args.uri} as an MLflow model at {path}")
@@ -189,7 +189,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_monitor(args) -> int:
-    from .monitoring import monitor
+    from .monitoring.monitor import monitor
 
     result = monitor(args.uri, since=args.since, batch=args.batch, labels=args.labels,
                      thresholds=args.threshold, drift_share=args.drift_share,
@@ -220,7 +220,7 @@ def cmd_prune(args) -> int:
 
 
 def cmd_alerts(args) -> int:
-    from .monitoring import list_alerts
+    from .monitoring.monitor import list_alerts
 
     frame = list_alerts(args.uri, since=args.since, store=_store(args))
     print(f"{len(frame)} alert(s)")

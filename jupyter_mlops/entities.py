@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .store import Store
+
+class MetricSource(Protocol):
+    """What a Run needs of the store it came from (the store satisfies it), so entities do
+    not depend on the store."""
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class Run:
     error_type: str | None = None
     error: str | None = None
     traceback: str | None = None
-    _store: Store | None = field(default=None, repr=False, compare=False)
+    _store: MetricSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration_s(self) -> float | None:

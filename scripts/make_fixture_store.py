@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jupyter_mlops.store.schema import MIGRATIONS  # noqa: E402
+from jupyter_mlops.store.schema import MIGRATIONS
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "stores"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops import tracking
+from jupyter_mlops.store import current
+from jupyter_mlops.tracking import runs as tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +27,12 @@ def store(tmp_path, monkeypatch):
     """A new store in ``tmp_path``, in use for the test, closed afterwards."""
     path = tmp_path / ".mlops"
     monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(path))
-    current = tracking.set_store(path)
-    yield current
+    opened = current.set_store(path)
+    yield opened
     while (run := tracking.active_run()) is not None:
         tracking._end(run, "KILLED")
-    tracking._store = None
-    current.close()
+    current.reset_store()
+    opened.close()
 
 
 @pytest.fixture

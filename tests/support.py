@@ -28,7 +28,7 @@ class Kernel:
 
     def execute(self, code: str, cell_id: str | None = None, timeout: float = 60):
         """Run code as a notebook cell; returns (reply content, iopub output messages)."""
-        from jupyter_mlops.runner import collect, execute_request
+        from jupyter_mlops.tracking.runner import collect, execute_request
 
         return collect(self.client, execute_request(self.client, code, cell_id), timeout)
 

@@ -21,7 +21,7 @@ from jupyter_mlops.drift import (
     load_drift_profile,
 )
 from jupyter_mlops.errors import ValidationError
-from jupyter_mlops.lineage import fingerprint
+from jupyter_mlops.tracking.datasets import fingerprint
 
 
 def make_data(n: int, shifted: bool, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -312,7 +312,7 @@ def test_report_inside_a_run_is_linked_to_it(store):
 def test_a_registered_model_brings_its_reference_sample(store):
     from sklearn.linear_model import LogisticRegression
 
-    from jupyter_mlops.registry import register_model, set_alias
+    from jupyter_mlops.registry.versions import register_model, set_alias
 
     ref, cur = make_data(1200, shifted=True)
     features = ["normal", "steady"]

@@ -15,7 +15,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops import NotFoundError, ValidationError
 from jupyter_mlops.evaluation import compare_evaluations, evaluate, get_evaluation
 from jupyter_mlops.evaluation.storage import decode, encode
-from jupyter_mlops.lineage import fingerprint
+from jupyter_mlops.tracking.datasets import fingerprint
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_track_failures_and_order_in_a_real_kernel(kernel, tmp_path):
 
 def test_interrupt_marks_the_run_killed(kernel, tmp_path):
     kernel.execute("%load_ext jupyter_mlops")
-    from jupyter_mlops.runner import collect, execute_request
+    from jupyter_mlops.tracking.runner import collect, execute_request
 
     msg_id = execute_request(kernel.client, "%%track -n sleepy\nimport time\n"
                              "print('sleeping', flush=True)\ntime.sleep(30)", "sleep")
@@ -91,7 +91,7 @@ def test_interrupt_marks_the_run_killed(kernel, tmp_path):
 
 def test_kill_9_mid_run_leaves_a_clean_store_and_a_killed_run(kernel, tmp_path):
     kernel.execute("%load_ext jupyter_mlops\nimport jupyter_mlops as mlops")
-    from jupyter_mlops.runner import execute_request
+    from jupyter_mlops.tracking.runner import execute_request
 
     execute_request(kernel.client, "%%track -n doomed\nimport time\nfor i in range(10**6):\n"
                     "    mlops.log_metric('loss', 1 / (i + 1))\n    time.sleep(0.001)", "loop")

@@ -158,7 +158,7 @@ def test_cell_magic_after_track_line(shell, capsys):
 def test_unwritable_store_warns_once_and_the_cell_still_runs(shell, tmp_path, capsys):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
-    mlops.tracking._store = None
+    mlops.reset_store()
     shell.user_ns["target"] = str(blocker / "store")
     import os
 

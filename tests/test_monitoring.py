@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import main
-from jupyter_mlops.monitoring import list_alerts, monitor, monitor_steps
+from jupyter_mlops.monitoring.monitor import list_alerts, monitor, monitor_steps
 from jupyter_mlops.serving import serve
 from test_serving import Client
 

@@ -155,7 +155,7 @@ def test_register_from_a_tracked_run_keeps_lineage(shell, store):
     assert {d["name"]: d["role"] for d in version.datasets} == {"X": "train", "y": "target"}
     assert version.signature == {"kind": "ndarray", "dtype": "float64", "shape": [-1, 4]}
     assert version.reference_rows == 120
-    lineage = mlops.registry.lineage("iris@candidate")
+    lineage = mlops.registry.versions.lineage("iris@candidate")
     assert lineage["cells"][0].source.startswith("%%track -n train")
     html = shell.run_line_magic("mlops", "show iris@candidate")._repr_html_()
     assert "Lineage" in html and "fingerprint" in html
@@ -182,7 +182,7 @@ def test_log_dataset_train_sample_becomes_the_reference(store, data):
         model = LogisticRegression().fit(X, y)
     version = mlops.register_model(model, "clf", run_id=run.run_id)
     pd.testing.assert_frame_equal(mlops.reference_sample(version.uri), X)
-    digest = hashlib.sha256(mlops.serialize.dump(model)).hexdigest()
+    digest = hashlib.sha256(mlops.store.serialize.dump(model)).hexdigest()
     assert version.sha256 == digest
 
 

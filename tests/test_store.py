@@ -187,4 +187,4 @@ def test_full_disk_gives_store_full_error_and_keeps_data(tmp_path):
             mlops.log_metrics({f"m{i}": float(i) for i in range(5000)})
     assert current.get_run(run.run_id).metrics == {"kept": 1.0}
     assert current.query("PRAGMA integrity_check")[0][0] == "ok"
-    mlops.tracking._store = None
+    mlops.reset_store()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from .profile import DriftProfile, drift_profile, load_drift_profile
 from .report import drift_report
-from .result import DriftReport, get_drift_report
+from .result import DriftReport
 from .stattests import STATTESTS
+from .storage import get_drift_report
 
 __all__ = [
     "STATTESTS", "DriftProfile", "DriftReport", "drift_profile", "drift_report",

@@ -113,7 +113,7 @@ class DriftProfile:
 
     def save(self, store=None) -> str:
         """Store the profile as an artifact; returns its sha256 (give it to load_drift_profile)."""
-        from ..tracking import get_store
+        from ..store.current import get_store
 
         digest, _size = (store or get_store()).artifacts.put_bytes(self.to_bytes())
         return digest
@@ -140,7 +140,7 @@ def load_drift_profile(sha256: str, store=None) -> DriftProfile:
     --------
     >>> profile = load_drift_profile(report.reference_profile)      # doctest: +SKIP
     """
-    from ..tracking import get_store
+    from ..store.current import get_store
 
     return DriftProfile.from_bytes((store or get_store()).artifacts.read_verified(sha256))
 
@@ -203,7 +203,7 @@ def drift_profile(reference: Any, columns: list[str] | None = None, *, model: An
     >>> drift_report(profile, new_df).n_drifted             # doctest: +SKIP
     0
     """
-    from ..lineage import fingerprint
+    from ..tracking.datasets import fingerprint
     from .inputs import PREDICTION_COLUMN, as_frame, model_features, predictions
 
     max_values = check_max_values(max_values)

@@ -14,14 +14,7 @@ import os
 from typing import Any
 
 from ..errors import ValidationError, shorten
-from .kinds import (
-    CATEGORICAL,
-    NUMERIC,
-    TESTED_KINDS,
-    TEXT,
-    Column,
-    prepare_column,
-)
+from .kinds import CATEGORICAL, NUMERIC, TESTED_KINDS, TEXT, Column, prepare_column
 from .inputs import PREDICTION_COLUMN, as_frame, model_features, predictions
 from .profile import DriftProfile, build_profile
 from .result import DriftReport
@@ -374,7 +367,7 @@ def drift_report(
             return _evaluate(column, test, limit_for.get(name, limit_all), notes)
         return job
 
-    from ..lineage import fingerprint
+    from ..tracking.datasets import fingerprint
 
     # The fingerprints hash every value: they run beside the columns when threads are used.
     jobs = [lambda: fingerprint(cur_frame)]
@@ -404,7 +397,8 @@ def drift_report(
         current_fingerprint=cur_info["fingerprint"], reference_rows=ref_rows,
         current_rows=len(cur_frame),
     )
-    from ..tracking import active_run, get_store
+    from ..tracking.runs import active_run
+    from ..store.current import get_store
 
     store = store or get_store()
     run = active_run()
@@ -443,8 +437,8 @@ def _registered_reference(model_uri: str, store: Any, columns: Any,
     registry's reference sample.
     """
     from ..errors import MLOpsError
-    from ..registry import get_model_version, reference_sample
-    from ..tracking import get_store
+    from ..registry.versions import get_model_version, reference_sample
+    from ..store.current import get_store
     from .profile import load_drift_profile
 
     store = store or get_store()

@@ -115,19 +115,4 @@ class DriftReport:
         return drift_widget(self)
 
 
-def get_drift_report(report_id: str, store: Any = None) -> DriftReport:
-    """A stored drift report by id (or a unique prefix of it).
-
-    Examples
-    --------
-    >>> get_drift_report(report.report_id).drifted        # doctest: +SKIP
-    False
-    """
-    from ..tracking import get_store
-    from .storage import load_report
-
-    return load_report(store or get_store(), report_id)
-
-
-
-__all__ = ["RECORD_FIELDS", "DriftReport", "get_drift_report"]
+__all__ = ["RECORD_FIELDS", "DriftReport"]

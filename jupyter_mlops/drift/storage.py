@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from ..store.sqlite import write_datasets
+from .result import DriftReport
 
 FLOAT_FIELDS = ("statistic", "p_value", "threshold")
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -75,7 +76,6 @@ _COLUMNS = (
 def load_report(store, report_id: str):
     """The stored report ``report_id`` (or a unique prefix of it), as a DriftReport."""
     from ..errors import NotFoundError, ValidationError, shorten
-    from .result import DriftReport
 
     if not isinstance(report_id, str) or not report_id or \
             any(c not in "0123456789abcdef" for c in report_id):
@@ -104,3 +104,16 @@ def load_report(store, report_id: str):
         reference_fingerprint=ref_fp, current_fingerprint=cur_fp,
         reference_rows=ref_rows, current_rows=cur_rows, reference_profile=profile,
     )
+
+
+def get_drift_report(report_id: str, store: Any = None) -> DriftReport:
+    """A stored drift report by id (or a unique prefix of it).
+
+    Examples
+    --------
+    >>> get_drift_report(report.report_id).drifted        # doctest: +SKIP
+    False
+    """
+    from ..store.current import get_store
+
+    return load_report(store or get_store(), report_id)

@@ -79,8 +79,9 @@ def evaluate(
     >>> result.metrics["f1_macro"]                               # doctest: +SKIP
     0.9412
     """
-    from ..lineage import fingerprint
-    from ..tracking import active_run, get_store
+    from ..tracking.datasets import fingerprint
+    from ..tracking.runs import active_run
+    from ..store.current import get_store
     from . import inputs, storage
     from . import metrics as compute
 
@@ -88,7 +89,7 @@ def evaluate(
         check_name("Evaluation name", name)
     if isinstance(model, str):
         # A registered model by URI: evaluate that version and link the result to it.
-        from ..registry import get_model_version, load_model
+        from ..registry.versions import get_model_version, load_model
 
         version = get_model_version(model)
         model_uri = model_uri or version.uri
@@ -192,7 +193,7 @@ def get_evaluation(ref: str, *, store=None) -> EvaluationResult:
     >>> again.metrics == result.metrics                     # doctest: +SKIP
     True
     """
-    from ..tracking import get_store
+    from ..store.current import get_store
     from . import storage
 
     store = store or get_store()

@@ -92,7 +92,7 @@ def resolve(ref: Any, store=None) -> EvaluationResult:
             "compare_evaluations takes EvaluationResults, evaluation ids, run ids or model "
             f"URIs; got {type(ref).__name__} {shorten(ref)}."
         )
-    from ..tracking import get_store
+    from ..store.current import get_store
     from . import storage
     from .api import get_evaluation
 

@@ -7,17 +7,6 @@ from typing import Any
 _hooks = None
 
 
-def current_session_id() -> str | None:
-    """This kernel's session id once the extension is loaded, else None."""
-    return _hooks.capture.session_id if _hooks is not None else None
-
-
-def flush_capture(timeout: float = 5.0) -> None:
-    """Wait until this kernel's captured executions are in the store (no-op when not loaded)."""
-    if _hooks is not None:
-        _hooks.capture.writer.flush(timeout)
-
-
 def load(shell: Any) -> None:
     global _hooks
     from .commands import MLOpsMagics

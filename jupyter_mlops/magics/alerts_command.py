@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 def run(shell, args) -> Any:
     from ..dashboards.listing import listing
     from ..dashboards.runs import frame_html
-    from ..monitoring import list_alerts
+    from ..monitoring.monitor import list_alerts
 
     frame = list_alerts(args.uri, since=args.since)
     return listing(frame, lambda view: frame_html(

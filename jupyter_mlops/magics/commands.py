@@ -138,7 +138,7 @@ class MLOpsMagics(Magics):
     def _cmd_runs(self, args) -> Any:
         from ..dashboards.listing import listing
         from ..dashboards.runs import frame_html
-        from ..search import search_runs
+        from ..tracking.search import search_runs
 
         frame = search_runs(args.experiment, args.filter, args.order_by, args.max_results)
 
@@ -158,16 +158,16 @@ class MLOpsMagics(Magics):
         return listing(frame, render)
 
     def _cmd_show(self, args) -> Any:
-        from ..tracking import get_run
+        from ..tracking.runs import get_run
 
         if "@" in args.run or "/" in args.run:
-            from ..registry import get_model_version
+            from ..registry.versions import get_model_version
 
             return get_model_version(args.run)
         return get_run(args.run)
 
     def _cmd_register(self, args) -> Any:
-        from ..registry import register_model
+        from ..registry.versions import register_model
 
         model = None
         if args.var is not None:
@@ -180,12 +180,12 @@ class MLOpsMagics(Magics):
     def _cmd_models(self, args) -> Any:
         from ..dashboards.listing import listing
         from ..dashboards.runs import frame_html
-        from ..registry import list_models
+        from ..registry.versions import list_models
 
         return listing(list_models(), lambda view: frame_html(view, note=f"{len(view)} models"))
 
     def _cmd_alias(self, args) -> Any:
-        from ..registry import delete_alias, set_alias
+        from ..registry.versions import delete_alias, set_alias
 
         if args.delete:
             delete_alias(args.name, args.alias)
@@ -195,12 +195,12 @@ class MLOpsMagics(Magics):
         return set_alias(args.name, args.version, args.alias)
 
     def _cmd_replay(self, args) -> Any:
-        from ..replay import replay
+        from ..registry.replay import replay
 
         return replay(args.uri, verify=args.verify)
 
     def _cmd_compare(self, args) -> Any:
-        from ..compare import compare_runs
+        from ..tracking.compare import compare_runs
 
         if args.evaluations or any("@" in ref or "/" in ref for ref in args.runs):
             if len(args.runs) != 2:
@@ -213,13 +213,13 @@ class MLOpsMagics(Magics):
     def _cmd_history(self, args) -> Any:
         from ..dashboards.listing import listing
         from ..dashboards.runs import history_html
-        from ..history import cell_history
+        from ..tracking.history import cell_history
 
         session = "all" if args.all else args.session
         return listing(cell_history(session), history_html)
 
     def _cmd_store(self, args) -> Any:
-        from ..tracking import get_store, set_store
+        from ..store.current import get_store, set_store
 
         store = set_store(args.path) if args.path else get_store()
         print(f"jupyter_mlops store: {store.path}")

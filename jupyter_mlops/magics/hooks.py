@@ -13,10 +13,17 @@ from typing import Any
 
 import IPython
 
-from ..autolog import autolog, figure_numbers, input_datasets, log_figures, new_figures
-from ..capture import CellCapture, CellRecord
-from ..cellnames import CellNames, analyze
-from ..tracking import ActiveRun, _end, get_store, start_run
+from ..tracking.autolog import (
+    autolog,
+    figure_numbers,
+    input_datasets,
+    log_figures,
+    new_figures,
+)
+from ..tracking.capture import CellCapture, CellRecord, install, uninstall
+from ..tracking.cellnames import CellNames, analyze
+from ..tracking.runs import ActiveRun, _end, start_run
+from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, parse_track_line, track_header
 
 # IPython 9 counts the cell before firing pre_run_cell; IPython 8 after it ran.
@@ -50,6 +57,7 @@ class KernelHooks:
         # First in line, so figures are saved before the inline backend closes them.
         events.callbacks["post_execute"].insert(0, self.post_execute)
         self.shell.input_transformers_cleanup.append(self.transformer)
+        install(self.capture, self.shell.user_ns)
 
     def unregister(self) -> None:
         # Unloading happens inside a cell (%unload_ext) whose post_run_cell we will not see.
@@ -60,6 +68,7 @@ class KernelHooks:
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
         self.capture.writer.flush(timeout=5.0)
+        uninstall(self.capture)
         events = self.shell.events
         for name, callback in (("pre_run_cell", self.pre_run_cell),
                                ("post_run_cell", self.post_run_cell),

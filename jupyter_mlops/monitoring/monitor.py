@@ -24,19 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotFoundError, ValidationError, shorten
-from .store import Store
+from ..errors import NotFoundError, ValidationError, shorten
+from ..store import Store
+from .trail import Trail, dumps, known_metric
 
 if TYPE_CHECKING:
-    from .retraining import RetrainResult
+    from .retrain import RetrainResult
 
 DEFAULT_MAX_ROWS = 100_000
-
-
-def _dumps(value: Any) -> str:
-    from .serving.formats import _clean
-
-    return json.dumps(_clean(value), allow_nan=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -80,43 +75,7 @@ class MonitorResult:
         return "\n".join(self.lines())
 
 
-class Trail:
-    """Appends the steps of one monitor to the store as they happen."""
-
-    def __init__(self, store: Store, monitor_id: str | None, steps: list[dict[str, Any]]):
-        self.store = store
-        self.monitor_id = monitor_id
-        self.steps = steps
-
-    def __call__(self, step: str, status: str, message: str,
-                 details: dict[str, Any] | None = None) -> None:
-        entry = {"step": step, "status": status, "message": message, "details": details or {},
-                 "created": time.time()}
-        self.steps.append(entry)
-        if self.monitor_id is None:
-            return
-        with self.store.write() as conn:
-            seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM monitor_steps WHERE "
-                               "monitor_id = ?", (self.monitor_id,)).fetchone()[0]
-            conn.execute(
-                "INSERT INTO monitor_steps (monitor_id, seq, created, step, status, message, "
-                "details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.monitor_id, seq, entry["created"], step, status, message,
-                 _dumps(details) if details else None))
-
-
 # -- arguments ---------------------------------------------------------------------------
-
-def known_metric(metric: str, option: str) -> str:
-    from .evaluation.directions import HIGHER_IS_BETTER
-
-    if metric not in HIGHER_IS_BETTER:
-        raise ValidationError(
-            f"{option} names an unknown metric {shorten(metric)}; choose one of "
-            f"{', '.join(HIGHER_IS_BETTER)}."
-        )
-    return metric
-
 
 def parse_thresholds(values: list[str] | dict[str, float] | None) -> dict[str, float]:
     """``["accuracy=0.9", "rmse=3"]`` (or a dict) → ``{"accuracy": 0.9, "rmse": 3.0}``."""
@@ -147,7 +106,7 @@ def parse_thresholds(values: list[str] | dict[str, float] | None) -> dict[str, f
 
 
 def _worse(metric: str, value: float, threshold: float) -> bool:
-    from .evaluation.directions import higher_is_better
+    from ..evaluation.directions import higher_is_better
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
@@ -158,7 +117,7 @@ def read_table(path: str | os.PathLike[str]):
     """A whole CSV or Parquet file as a DataFrame (Parquet needs pyarrow)."""
     import pandas as pd
 
-    from .serving.batch import file_format, require_pyarrow
+    from ..serving.batch import file_format, require_pyarrow
 
     source = Path(path)
     kind = file_format(source, "batch file")
@@ -212,11 +171,16 @@ def monitor(
     """
     import pandas as pd
 
-    from .drift import drift_report
-    from .registry import get_model_version, load_model, parse_model_uri, reference_sample
-    from .serving.formats import BadRequest, InputSpec
-    from .serving.predictions import load_traffic, parse_since
-    from .tracking import get_store
+    from ..drift import drift_report
+    from ..registry.versions import (
+        get_model_version,
+        load_model,
+        parse_model_uri,
+        reference_sample,
+    )
+    from ..serving.formats import BadRequest, InputSpec
+    from ..serving.predictions import load_traffic, parse_since
+    from ..store.current import get_store
 
     store = store or get_store()
     limits = parse_thresholds(thresholds)
@@ -298,7 +262,7 @@ def monitor(
             "INSERT INTO monitors (monitor_id, created, name, version, model_uri, source, "
             "n_rows, thresholds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (monitor_id, time.time(), version.name, version.version, version.uri, source,
-             n_rows, _dumps(limits) if limits else None))
+             n_rows, dumps(limits) if limits else None))
     result = MonitorResult(monitor_id, version.uri, uri, source, n_rows)
     trail = Trail(store, monitor_id, result.steps)
 
@@ -318,7 +282,7 @@ def monitor(
 
     evaluation_id = None
     if y is not None and len(y):
-        from .evaluation import evaluate
+        from ..evaluation import evaluate
 
         model = load_model(version.uri, store=store)
         evaluation = evaluate(model, labelled_inputs, y, name="monitor", model_uri=version.uri,
@@ -349,12 +313,12 @@ def monitor(
             "INSERT INTO alerts (alert_id, created, monitor_id, name, version, model_uri, kind, "
             "message, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(a.alert_id, a.created, monitor_id, version.name, version.version, a.model_uri,
-              a.kind, a.message, _dumps(a.details)) for a in result.alerts])
+              a.kind, a.message, dumps(a.details)) for a in result.alerts])
         conn.execute(
             "UPDATE monitors SET drift_report_id = ?, dataset_drift = ?, evaluation_id = ?, "
             "metrics = ?, alert = ? WHERE monitor_id = ?",
             (report.report_id, int(report.drifted), evaluation_id,
-             _dumps(result.metrics) if result.metrics is not None else None,
+             dumps(result.metrics) if result.metrics is not None else None,
              int(result.alert), monitor_id))
     for alert in result.alerts:
         trail("alert", "alert", alert.message, {"alert_id": alert.alert_id, "kind": alert.kind})
@@ -363,7 +327,7 @@ def monitor(
 
     if retrain is not None:
         if result.alert:
-            from .retraining import retrain_model
+            from .retrain import retrain_model
 
             result.retrain = retrain_model(
                 uri, retrain, promote=promote,
@@ -388,9 +352,9 @@ def list_alerts(uri: str | None = None, *, since: str | float | None = None,
     """
     import pandas as pd
 
-    from .registry import get_model_version, parse_model_uri
-    from .serving.predictions import parse_since
-    from .tracking import get_store
+    from ..registry.versions import get_model_version, parse_model_uri
+    from ..serving.predictions import parse_since
+    from ..store.current import get_store
 
     store = store or get_store()
     where, params = ["1"], []
@@ -423,7 +387,7 @@ def monitor_steps(monitor_id: str, *, store: Store | None = None):
     """
     import pandas as pd
 
-    from .tracking import get_store
+    from ..store.current import get_store
 
     store = store or get_store()
     if not isinstance(monitor_id, str) or not monitor_id or \

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError, shorten
-from .monitoring import Trail, known_metric
-from .store import Store
+from ..errors import ValidationError, shorten
+from .trail import Trail, known_metric
+from ..store import Store
 
 #: Environment of a retraining notebook: the store, the model and the new data.
 RETRAIN_ENV = ("JUPYTER_MLOPS_STORE", "JUPYTER_MLOPS_MODEL_URI", "JUPYTER_MLOPS_MONITOR_BATCH",
@@ -46,7 +46,7 @@ class RetrainResult:
 
 def _new_version(store: Store, name: str, before: int, started: float) -> tuple[int | None, str]:
     """The version the notebook registered, else one registered from its tracked run."""
-    from .registry import register_model
+    from ..registry.versions import register_model
 
     latest = store.query("SELECT max(version) FROM model_versions WHERE name = ?", (name,))[0][0]
     if latest is not None and latest > before:
@@ -92,9 +92,9 @@ def retrain_model(
     ...               X=X_new, y=y_new)                                     # doctest: +SKIP
     <RetrainResult FINISHED: moved @champion from 3 to 4 (roc_auc 0.91 > 0.87)>
     """
-    from .registry import get_model_version, load_model, parse_model_uri, set_alias
-    from .runner import run_notebook
-    from .tracking import get_store
+    from ..registry.versions import get_model_version, load_model, parse_model_uri, set_alias
+    from ..tracking.runner import run_notebook
+    from ..store.current import get_store
 
     store = store or get_store()
     name, _number, alias = parse_model_uri(uri)
@@ -148,8 +148,8 @@ def retrain_model(
                                         "alias did not move.")
             result.message += "; not promoted (no labelled data)"
             return result
-        from .evaluation import evaluate
-        from .evaluation.directions import higher_is_better
+        from ..evaluation import evaluate
+        from ..evaluation.directions import higher_is_better
 
         scores = []
         for version in (old, new):

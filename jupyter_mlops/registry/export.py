@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError
-from .serialize import check_signed
-from .store import Store
+from ..errors import ValidationError
+from ..store.serialize import check_signed
+from ..store import Store
 
 _MLFLOW_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer",
                  "bool": "boolean", "object": "string", "string": "string", "str": "string",
@@ -80,8 +80,8 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     >>> export_mlflow("cancer@champion", "exported/cancer")          # doctest: +SKIP
     >>> mlflow.pyfunc.load_model("exported/cancer").predict(frame)     # doctest: +SKIP
     """
-    from .registry import get_model_version
-    from .tracking import get_store
+    from .versions import get_model_version
+    from ..store.current import get_store
 
     store = store or get_store()
     version = get_model_version(uri, store=store)

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .entities import CellExecution
-from .errors import ValidationError
-from .store import Store
+from ..entities import CellExecution
+from ..errors import ValidationError
+from ..store import Store
+from ..tracking.capture import flush_capture
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
 _BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
@@ -127,15 +128,14 @@ class ReplayScript:
         return target
 
     def _repr_html_(self) -> str:
-        from .dashboards.registry import replay_html
+        from ..dashboards.registry import replay_html
 
         return replay_html(self)
 
 
 def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
-    from .magics import flush_capture
-    from .registry import get_model_version
-    from .tracking import get_store
+    from .versions import get_model_version
+    from ..store.current import get_store
 
     flush_capture()
     store = store or get_store()
@@ -174,12 +174,12 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
 
 _EPILOGUE = '''
 
-# --- verification added by jupyter_mlops.replay (not part of the replay) ---
+# --- verification added by jupyter_mlops.registry.replay (not part of the replay) ---
 def __mlops_verify():
     import json
     import numpy as np
-    from jupyter_mlops.lineage import fingerprint
-    from jupyter_mlops.registry import load_model
+    from jupyter_mlops.tracking.datasets import fingerprint
+    from jupyter_mlops.registry.versions import load_model
     from jupyter_mlops.store import Store
 
     spec = json.loads({spec!r})
@@ -213,8 +213,8 @@ __mlops_verify()
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
                   timeout: float = 600) -> Verification:
     """Run the script in a fresh interpreter and compare what it rebuilds with the registry."""
-    from .registry import get_model_version
-    from .tracking import get_store
+    from .versions import get_model_version
+    from ..store.current import get_store
 
     store = store or get_store()
     version = get_model_version(script.uri, store=store)

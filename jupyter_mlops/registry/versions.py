@@ -15,16 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NotFoundError, ValidationError, shorten
-from .lineage import data_kind, fingerprint
-from .serialize import SERIALIZER, dump, load_verified
-from .store import Store
-from .store.sqlite import write_signature
+from ..errors import NotFoundError, ValidationError, shorten
+from ..tracking.datasets import data_kind, fingerprint, sample_rows
+from ..store.serialize import SERIALIZER, dump, load_verified
+from ..store import Store
+from ..store.sqlite import write_signature
+from ..tracking.capture import current_session_id, flush_capture, user_namespace
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}\Z")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
 URI_RE = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))?\Z")
-REFERENCE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ModelVersion:
         return f"<ModelVersion {self.name}/{self.version}{aliases} {self.class_name}{run}>"
 
     def _repr_html_(self) -> str:
-        from .dashboards.registry import version_html
+        from ..dashboards.registry import version_html
 
         return version_html(self, lineage(self.uri))
 
@@ -115,7 +115,7 @@ def _version_from_row(store: Store, row: tuple) -> ModelVersion:
 
 
 def _store(store: Store | None) -> Store:
-    from .tracking import get_store
+    from ..store.current import get_store
 
     return store or get_store()
 
@@ -261,7 +261,6 @@ def model_versions(name: str, *, store: Store | None = None):
 
 def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:
     """Version → run → cell executions → datasets, as plain data."""
-    from .magics import flush_capture
 
     flush_capture()
     store = _store(store)
@@ -299,17 +298,6 @@ def _signature_from_model(model: Any) -> dict[str, Any] | None:
     return None
 
 
-def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
-    """At most ``limit`` rows, drawn with a fixed seed and kept in their original order."""
-    rows = len(data)
-    if rows <= limit:
-        return data.copy()
-    import numpy as np
-
-    positions = np.sort(np.random.default_rng(0).choice(rows, size=limit, replace=False))
-    return data.iloc[positions].copy() if hasattr(data, "iloc") else data[positions].copy()
-
-
 def _library_versions(model: Any) -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     top = type(model).__module__.split(".")[0]
@@ -320,15 +308,9 @@ def _library_versions(model: Any) -> dict[str, str]:
     return versions
 
 
-def _user_namespace() -> dict[str, Any]:
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "user_ns", {}) or {}
-
-
 def _find_in_namespace(fingerprint_value: str, name: str) -> Any:
     """The live object in the notebook whose content has this fingerprint, if any."""
-    namespace = _user_namespace()
+    namespace = user_namespace()
     candidates = [namespace.get(name)] + [v for k, v in namespace.items() if k != name]
     for value in candidates:
         if value is not None and data_kind(value) is not None:
@@ -345,7 +327,6 @@ def _run_model_artifacts(store: Store, run_id: str) -> list[tuple[str, str]]:
 
 def _default_run_with_model(store: Store) -> str:
     """The latest finished run that saved a model: this kernel's first, else any."""
-    from .magics import current_session_id
 
     session = current_session_id()
     query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
@@ -380,7 +361,6 @@ def register_model(
     >>> version.uri
     'models:/cancer/1'
     """
-    from .magics import flush_capture
 
     store = _store(store)
     check_model_name(name)
@@ -421,7 +401,7 @@ def register_model(
             run_id = found[0][0]
             variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
         else:
-            from .tracking import active_run
+            from ..tracking.runs import active_run
 
             active = active_run()
             run_id = active.run_id if active is not None else None
@@ -432,7 +412,6 @@ def register_model(
                            (run_id,))
         cell = rows[0][0] if rows else None
     if cell is None and variable:
-        from .magics import current_session_id
 
         session = current_session_id()
         if session:

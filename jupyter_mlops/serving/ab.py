@@ -103,8 +103,8 @@ def compare_versions(uri_a: str, uri_b: str, *, since: str | float | None = None
     import numpy as np
     import pandas as pd
 
-    from ..registry import get_model_version, load_model
-    from ..tracking import get_store
+    from ..registry.versions import get_model_version, load_model
+    from ..store.current import get_store
     from .formats import InputSpec, jsonable
     from .predictions import load_traffic, parse_since
 

@@ -273,7 +273,7 @@ def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLik
     >>> score_file("churn@champion", "customers.csv", "scored.parquet")   # doctest: +SKIP
     <BatchResult 1,000,000 rows scored with churn/3 in 2.10 s (476,190 rows/s) -> scored.parquet>
     """
-    from ..tracking import get_store
+    from ..store.current import get_store
     from .deployment import load_served
 
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

@@ -65,7 +65,7 @@ class ServedModel:
 
 def load_served(uri: str, store: Any) -> ServedModel:
     """Resolve ``uri`` in the registry now and load (and verify) the version's bytes."""
-    from ..registry import get_model_version, load_model
+    from ..registry.versions import get_model_version, load_model
 
     version = get_model_version(uri, store=store)
     model = load_model(version.uri, store=store)

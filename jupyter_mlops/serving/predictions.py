@@ -309,7 +309,7 @@ def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
     >>> log_labels("7f3a…", [1, 0, 1])       # doctest: +SKIP
     3
     """
-    from ..tracking import get_store
+    from ..store.current import get_store
     from .formats import _clean
 
     store = store or get_store()
@@ -353,7 +353,7 @@ def predictions_frame(name: str | None = None, *, since: float | None = None, st
     """
     import pandas as pd
 
-    from ..tracking import get_store
+    from ..store.current import get_store
 
     store = store or get_store()
     where, params = "1", []
@@ -389,13 +389,13 @@ def prune_predictions(older_than: str | float, *, name: str | None = None,
     >>> prune_predictions("30d")                 # doctest: +SKIP
     120000
     """
-    from ..tracking import get_store
+    from ..store.current import get_store
 
     store = store or get_store()
     cutoff = time.time() - parse_since(older_than)
     where, params = "created < ?", [cutoff]
     if name is not None:
-        from ..registry import check_model_name
+        from ..registry.versions import check_model_name
 
         where, params = where + " AND name = ?", [cutoff, check_model_name(name)]
     deleted = 0

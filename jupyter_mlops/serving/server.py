@@ -127,7 +127,7 @@ class ServingState:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.reload)
 
     def current_versions(self) -> tuple:
-        from ..registry import get_model_version
+        from ..registry.versions import get_model_version
 
         versions = [get_model_version(self.champion_uri, store=self.store).version]
         if self.challenger_uri:
@@ -154,7 +154,7 @@ class ServingState:
                 "predictions_log": self.log.stats() if self.log is not None else None}
 
     def version_info(self) -> dict[str, Any]:
-        from .. import __version__
+        from .._version import __version__
 
         deployment = self.deployment
         info = {"name": deployment.champion.name, "version": deployment.champion.number,
@@ -229,7 +229,7 @@ class ModelServer:
         import tornado.netutil
 
         from ..store import Store
-        from ..tracking import get_store
+        from ..store.current import get_store
 
         base = self._store_arg or get_store()
         # Its own connection: the log writer never queues behind the kernel's own writes.

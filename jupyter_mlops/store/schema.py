@@ -365,7 +365,7 @@ MIGRATIONS += (
 )
 
 # This user's vouching for pickled bytes: an HMAC-SHA256 of their sha256 made with a key
-# kept outside the store (see jupyter_mlops.signing). Whoever can write the store but not
+# kept outside the store (see jupyter_mlops.store.signing). Whoever can write the store but not
 # read the key cannot make pickled bytes of their own loadable without allow_pickle=True.
 MIGRATIONS += (
     Migration(

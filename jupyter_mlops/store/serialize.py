@@ -13,7 +13,7 @@ import hashlib
 import pickle
 from typing import Any
 
-from .errors import IntegrityError, ModelSerializationError, UntrustedPickleError
+from ..errors import IntegrityError, ModelSerializationError, UntrustedPickleError
 from .signing import verify
 
 SERIALIZER = "pickle"

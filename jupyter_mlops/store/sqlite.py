@@ -107,7 +107,7 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
 def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
     """Sign pickled bytes we just stored, inside the caller's transaction (a no-op, with one
     warning, when this user has no usable key)."""
-    from ..signing import sign
+    from .signing import sign
 
     signature = sign(sha256)
     if signature is not None:

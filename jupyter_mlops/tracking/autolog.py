@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cellnames import CellNames
-from .errors import ModelSerializationError
-from .lineage import data_kind, fingerprint
-from .serialize import dump
-from .store import Store
-from .validation import MAX_NAME_LENGTH, encode_param, metric_value
+from ..errors import ModelSerializationError
+from .datasets import data_kind, fingerprint
+from ..store.serialize import dump
+from ..store import Store
+from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
 
 MODEL_MEDIA_TYPE = "application/x-python-pickle"
 _SIMPLE = (type(None), bool, int, float, str)

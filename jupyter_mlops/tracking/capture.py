@@ -21,9 +21,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .cellnames import CellNames, analyze
-from .store import Store
+from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
 
@@ -173,3 +174,40 @@ class CellCapture:
 
         # Dropping the end of a queued start would leave a finished cell 'running'.
         self.writer.submit(write, past_cap=record.queued)
+
+
+# -- the kernel's capture: filled by %load_ext, cleared by %unload_ext -------------------
+# The core reads the live kernel's session and namespace through this slot, so it never
+# imports the notebook layer or asks IPython for its shell.
+
+_installed: CellCapture | None = None
+_namespace: dict[str, Any] | None = None
+
+
+def install(capture: CellCapture, namespace: dict[str, Any]) -> None:
+    """Make ``capture`` this process's kernel capture, with the user's ``namespace``."""
+    global _installed, _namespace
+    _installed, _namespace = capture, namespace
+
+
+def uninstall(capture: CellCapture) -> None:
+    """Forget ``capture`` if it is the installed one."""
+    global _installed, _namespace
+    if _installed is capture:
+        _installed, _namespace = None, None
+
+
+def current_session_id() -> str | None:
+    """This kernel's session id once the extension is loaded, else None."""
+    return _installed.session_id if _installed is not None else None
+
+
+def flush_capture(timeout: float = 5.0) -> None:
+    """Wait until this kernel's captured executions are in the store (no-op when not loaded)."""
+    if _installed is not None:
+        _installed.writer.flush(timeout)
+
+
+def user_namespace() -> dict[str, Any]:
+    """The notebook's namespace while the extension is loaded, else an empty dict."""
+    return _namespace if _namespace is not None else {}

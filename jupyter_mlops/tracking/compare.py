@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .entities import Metric, Run
-from .store import Store
+from ..entities import Metric, Run
+from ..store import Store
 
 
 @dataclass
@@ -29,8 +29,8 @@ class RunComparison:
     def figure_png(self) -> bytes | None:
         if not any(len(h) > 1 for per_run in self.histories.values() for h in per_run.values()):
             return None
-        from .dashboards.plots import plot_metric_histories
-        from .dashboards.png import figure_png
+        from ..dashboards.plots import plot_metric_histories
+        from ..dashboards.png import figure_png
 
         return figure_png(plot_metric_histories(self.histories).figure, tight=True)
 
@@ -39,7 +39,7 @@ class RunComparison:
                 f"{len(self.metrics)} metrics>")
 
     def _repr_html_(self) -> str:
-        from .dashboards.runs import comparison_html
+        from ..dashboards.runs import comparison_html
 
         return comparison_html(self)
 
@@ -58,8 +58,8 @@ def compare_runs(run_refs: list[str], *, store: Store | None = None) -> RunCompa
     """Params and metrics of several runs side by side, with every metric's history."""
     import pandas as pd
 
-    from .errors import ValidationError
-    from .tracking import get_store
+    from ..errors import ValidationError
+    from ..store.current import get_store
 
     if len(run_refs) < 2:
         raise ValidationError("compare takes at least two runs, such as compare RUN1 RUN2.")

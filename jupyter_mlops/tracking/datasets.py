@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+REFERENCE_ROWS = 10_000  # rows kept of a dataset sample or a model's reference data
+
 FINGERPRINT_LENGTH = 32
 
 
@@ -77,3 +79,14 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
         "columns": columns,
         "dtypes": dtypes,
     }
+
+
+def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
+    """At most ``limit`` rows, drawn with a fixed seed and kept in their original order."""
+    rows = len(data)
+    if rows <= limit:
+        return data.copy()
+    import numpy as np
+
+    positions = np.sort(np.random.default_rng(0).choice(rows, size=limit, replace=False))
+    return data.iloc[positions].copy() if hasattr(data, "iloc") else data[positions].copy()

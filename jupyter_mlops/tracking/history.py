@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .entities import CellExecution
-from .store import Store
+from ..entities import CellExecution
+from ..store import Store
+from .capture import current_session_id, flush_capture
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
            "started", "duration_s", "status", "error", "run_id", "position", "out_of_order",
@@ -75,7 +76,6 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
 
 def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, Any]]:
     """Executions of one session (default: this kernel's, else the latest), in order."""
-    from .magics import current_session_id, flush_capture
 
     flush_capture()
     if session_id is None:
@@ -107,7 +107,7 @@ def cell_history(session_id: str | None = None, *, store: Store | None = None):
     """
     import pandas as pd
 
-    from .tracking import get_store
+    from ..store.current import get_store
 
     rows = history_rows(store or get_store(), session_id)
     frame = pd.DataFrame(rows, columns=COLUMNS)

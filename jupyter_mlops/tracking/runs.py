@@ -18,47 +18,16 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError, shorten
-from .store import Store, default_store_path
-from .validation import check_name, check_tag, encode_param, metric_value
+from ..errors import ValidationError, shorten
+from ..store import Store
+from ..store.current import get_store
+from ..validation import check_name, check_tag, encode_param, metric_value
+from .capture import flush_capture
 
 MAX_TRACEBACK = 64 * 1024
 
-_store: Store | None = None
-_store_lock = threading.Lock()
 _active: ContextVar[ActiveRun | None] = ContextVar("jupyter_mlops_active_run", default=None)
 _main_thread_run: ActiveRun | None = None
-
-
-def set_store(path: str | os.PathLike[str]) -> Store:
-    """Use the store in folder ``path`` (created when missing) from now on.
-
-    Examples
-    --------
-    >>> import jupyter_mlops as mlops
-    >>> store = mlops.set_store("/tmp/demo-store")   # doctest: +SKIP
-    """
-    global _store
-    with _store_lock:
-        new = Store(path)
-        if _store is not None and _store.path != new.path:
-            _store.close()
-        _store = new
-        return new
-
-
-def get_store() -> Store:
-    """The store in use: the one set with ``set_store``, else the default location.
-
-    The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
-    ``.mlops/`` folder, else ``./.mlops``.
-    """
-    global _store
-    if _store is None:
-        with _store_lock:
-            if _store is None:
-                _store = Store(default_store_path())
-    return _store
 
 
 class ActiveRun:
@@ -295,7 +264,7 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
     With ``role="train"`` a bounded sample (10,000 rows at most) is kept too: a model
     registered from the run takes it as its reference data.
     """
-    from .lineage import fingerprint
+    from .datasets import fingerprint
 
     check_name("Dataset name", name)
     check_name("Dataset role", role)
@@ -310,8 +279,8 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
     if role == "train":
         # Keep a bounded sample, so a model registered from this run has reference data
         # for drift checks even once the notebook's variables are gone.
-        from .registry import sample_rows
-        from .serialize import dump
+        from .datasets import sample_rows
+        from ..store.serialize import dump
 
         digest, size = run.store.artifacts.put_bytes(dump(sample_rows(data), "Dataset sample"))
         run.store.add_artifact(run.run_id, f"datasets/{name}.sample.pkl", "dataset_sample",
@@ -321,7 +290,6 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
 
 def get_run(run_id: str):
     """The stored run with this id (or a unique prefix of it), with params, metrics and more."""
-    from .magics import flush_capture
 
     flush_capture()  # its cell executions may still be on their way to the store
     return get_store().get_run(run_id)
@@ -334,7 +302,7 @@ def _media_type(name: str) -> str | None:
 
 
 __all__ = [
-    "ActiveRun", "active_run", "end_run", "get_run", "get_store", "log_artifact",
+    "ActiveRun", "active_run", "end_run", "get_run", "log_artifact",
     "log_bytes", "log_dataset", "log_figure", "log_metric", "log_metrics", "log_param",
-    "log_params", "set_store", "set_tag", "set_tags", "start_run",
+    "log_params", "set_tag", "set_tags", "start_run",
 ]

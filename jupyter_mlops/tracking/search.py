@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ValidationError, shorten
-from .store import Store
+from ..errors import ValidationError, shorten
+from ..store import Store
 
 ATTRIBUTES = {
     "run_id": "r.run_id",
@@ -239,7 +239,7 @@ def search_runs(
     """
     import pandas as pd
 
-    from .tracking import get_store
+    from ..store.current import get_store
 
     store = store or get_store()
     params: list[Any] = []

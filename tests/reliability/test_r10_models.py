@@ -16,7 +16,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
-from jupyter_mlops import signing
+from jupyter_mlops.store import signing
 from jupyter_mlops.store import Store
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]

@@ -6,7 +6,7 @@ not asserted here: tests carry no timing assertions.
 
 import pytest
 
-from jupyter_mlops.runner import collect, execute_request
+from jupyter_mlops.tracking.runner import collect, execute_request
 from jupyter_mlops.store import Store
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kernel, pytest.mark.timeout(300)]

@@ -15,7 +15,7 @@ from queue import Empty
 
 import pytest
 
-from jupyter_mlops.runner import execute_request
+from jupyter_mlops.tracking.runner import execute_request
 from jupyter_mlops.store import SCHEMA_VERSION, Store
 from jupyter_mlops.store.schema import MIGRATIONS
 from jupyter_mlops.store.sqlite import _statements

@@ -179,7 +179,7 @@ def test_lock_on_the_first_tracked_cell_still_logs_the_cell(shell, store, capsys
 
 @pytest.mark.kernel
 def test_kernel_replies_error_and_run_all_stops(kernel, tmp_path):
-    from jupyter_mlops.runner import collect, execute_request
+    from jupyter_mlops.tracking.runner import collect, execute_request
 
     reply, _ = kernel.execute("%load_ext jupyter_mlops")
     assert reply["status"] == "ok"

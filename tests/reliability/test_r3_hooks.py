@@ -24,7 +24,7 @@ def test_store_failures_in_hooks_print_one_line_and_the_cell_runs(shell, store, 
     result = _run(shell, "%%track\nC = 1\ntotal = float(data.sum()) * C\ntotal")
     assert result.success and result.result == 3.0
     # Cell rows are written off the cell's path: their failures are told at a later cell.
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     assert _run(shell, "next_cell = 1").success
     captured = capsys.readouterr()
     assert "Error in callback" not in captured.out + captured.err

@@ -7,7 +7,7 @@ import pytest
 from support import hold_lock
 
 import jupyter_mlops as mlops
-from jupyter_mlops import tracking
+from jupyter_mlops.store import current
 from jupyter_mlops.store import Store
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
@@ -48,7 +48,7 @@ def test_a_held_lock_gives_store_locked_error_after_the_busy_timeout(tmp_path):
 def test_a_read_only_store_refuses_runs_but_the_cell_runs(shell, store, capsys):
     with mlops.start_run("kept"):
         mlops.log_metric("m", 1.0)
-    tracking._store = Store(store.path, read_only=True)
+    current.use_store(Store(store.path, read_only=True))
     result = shell.run_cell("%%track\nanswer = 6 * 7\nanswer", store_history=True)
     assert result.result == 42
     assert shell.run_cell("again = 1", store_history=True).success
@@ -62,7 +62,7 @@ def test_a_read_only_store_refuses_runs_but_the_cell_runs(shell, store, capsys):
 def _capped_capture_writer(shell, monkeypatch, cap):
     """The kernel's capture writer with nothing pending and its buffer capped at ``cap``."""
     shell.run_cell("warm = 1", store_history=True)
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     writer = mlops.magics._hooks.capture.writer
     monkeypatch.setattr(writer, "MAX_PENDING", cap)
     return writer
@@ -81,7 +81,7 @@ def test_past_the_buffer_cap_whole_cells_are_dropped_counted_and_told_once(
         assert holder.poll() is None  # the cells ran while the lock was held
     finally:
         holder.wait(timeout=30)
-    mlops.magics.flush_capture(timeout=30)
+    mlops.tracking.capture.flush_capture(timeout=30)
     for i in range(3):
         assert shell.run_cell(f"after = {i}", store_history=True).success
     history = mlops.cell_history()
@@ -106,13 +106,13 @@ def test_a_store_chosen_while_the_buffer_is_full_still_logs_its_cells(
     try:
         for i in range(10):
             assert shell.run_cell(f"v = {i}", store_history=True).success
-        tracking.set_store(tmp_path / "other")
+        current.set_store(tmp_path / "other")
         assert shell.run_cell("in_other = 1", store_history=True).success
     finally:
         holder.wait(timeout=30)
-    mlops.magics.flush_capture(timeout=30)
+    mlops.tracking.capture.flush_capture(timeout=30)
     assert shell.run_cell("later = 1", store_history=True).success
-    mlops.magics.flush_capture(timeout=30)
+    mlops.tracking.capture.flush_capture(timeout=30)
     assert writer.failures == []
     assert list(mlops.cell_history()["source"]) == ["later = 1"]
 
@@ -134,7 +134,7 @@ def test_a_full_disk_fails_the_logging_cell_and_keeps_what_was_stored(shell, sto
                           "mlops.log_metrics({'loss': 0.5, 'acc': 0.9})\n"
                           "mlops.set_tag('stage', 'before')", store_history=True)
     assert kept.success
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     (kept_id,) = store.query("SELECT run_id FROM runs WHERE name = 'kept'")[0]
     before = _run_rows(store, kept_id)
     connections = (store, mlops.magics._hooks.capture.writer.own(store))

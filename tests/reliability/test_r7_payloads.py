@@ -22,7 +22,7 @@ from payloads import LONG_TEXT, MATH_TRAPS, NAMES, label
 from support import run_cell
 
 import jupyter_mlops as mlops
-from jupyter_mlops import tracking
+from jupyter_mlops.tracking import runs as tracking
 from jupyter_mlops.errors import ValidationError
 
 pytestmark = [
@@ -181,7 +181,7 @@ def world(tmp_path_factory):
     path = tmp_path_factory.mktemp("r7") / ".mlops"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_MLOPS_STORE", str(path))
-        store = tracking.set_store(path)
+        store = mlops.set_store(path)
         ip = start_ipython() or get_ipython()
         ip.reset(new_session=True)
         ip.run_line_magic("load_ext", "jupyter_mlops")
@@ -192,7 +192,7 @@ def world(tmp_path_factory):
             ip.reset(new_session=True)
             while (run := tracking.active_run()) is not None:
                 tracking._end(run, "KILLED")
-            tracking._store = None
+            mlops.reset_store()
             store.close()
 
 
@@ -264,7 +264,7 @@ def test_every_name_is_kept_exactly(world):
 
 @ALL
 def test_model_names_and_aliases_refuse_what_they_cannot_hold(world, payload):
-    from jupyter_mlops.registry import MODEL_NAME_RE
+    from jupyter_mlops.registry.versions import MODEL_NAME_RE
 
     made = world["payloads"][payload]
     assert not MODEL_NAME_RE.match(payload)  # else it would be registered under it below

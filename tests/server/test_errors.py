@@ -197,7 +197,5 @@ class TestStoreChoice:
             code, page = await api("runs")
             assert [run["name"] for run in page["runs"]] == ["late"]
         finally:
-            from jupyter_mlops import tracking
-
-            tracking._store = None
+            mlops.reset_store()
             store.close()

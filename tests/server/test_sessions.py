@@ -31,7 +31,7 @@ def executed(shell, jp_root_dir, monkeypatch):
     run_cell(shell, "%%track -n tracked -e nb\nb = a + 1", "c2")
     run_cell(shell, "1 / 0", "c3")
     run_cell(shell, "a = 1", "c1")
-    from jupyter_mlops.magics import current_session_id, flush_capture
+    from jupyter_mlops.tracking.capture import current_session_id, flush_capture
 
     flush_capture()  # cell rows are written by a thread of the kernel's own
     return current_session_id()

@@ -40,7 +40,6 @@ def seed_store(path: Path) -> dict[str, str]:
     from sklearn.linear_model import LogisticRegression
 
     import jupyter_mlops as mlops
-    from jupyter_mlops import tracking
 
     store = mlops.set_store(path)
     ids: dict[str, str] = {}
@@ -75,7 +74,7 @@ def seed_store(path: Path) -> dict[str, str]:
         mlops.register_model(LogisticRegression(C=0.5).fit([[0.0], [1.0]], [0, 1]), "iris",
                              run_id=run.run_id, alias="champion")
     finally:
-        tracking._store = None
+        mlops.reset_store()
         store.close()
     return ids
 

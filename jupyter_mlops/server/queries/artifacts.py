@@ -68,7 +68,7 @@ def _sniff(path: Path) -> str:
 
 
 def store_status(store: Store | None, relative: Relative, store_path: Any) -> dict[str, Any]:
-    from ... import __version__
+    from ..._version import __version__
 
     where = relative(str(store_path))
     return {

@@ -64,8 +64,8 @@ def list_sessions(
 def session_cells(store: Store | None, session_id: str, relative: Relative, *,
                   limit: int = 500) -> dict[str, Any]:
     """The session's executions in the order they ran (the last ``limit`` of them), with
-    the out-of-order and stale marks of :func:`jupyter_mlops.history.analyse`."""
-    from ...history import history_rows
+    the out-of-order and stale marks of :func:`jupyter_mlops.tracking.history.analyse`."""
+    from ...tracking.history import history_rows
 
     if not SESSION_ID_RE.match(session_id or ""):
         raise ValidationError(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import NotFoundError, ValidationError, shorten
-from ...search import filter_sql
+from ...tracking.search import filter_sql
 from ...store import Store
 from ...validation import RUN_ID_RE
 from .values import Relative, like_pattern, metric_value, number, plain

@@ -1,0 +1,62 @@
+"""The store this process uses: the one owner of that piece of process state.
+
+Everything that needs "the current store" asks here, so no domain module has to import
+the tracking API (or the notebook layer) just to find it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .locate import default_store_path
+from .sqlite import Store
+
+_store: Store | None = None
+_lock = threading.Lock()
+
+
+def set_store(path: str | os.PathLike[str]) -> Store:
+    """Use the store in folder ``path`` (created when missing) from now on.
+
+    Examples
+    --------
+    >>> import jupyter_mlops as mlops
+    >>> store = mlops.set_store("/tmp/demo-store")   # doctest: +SKIP
+    """
+    global _store
+    with _lock:
+        new = Store(path)
+        if _store is not None and _store.path != new.path:
+            _store.close()
+        _store = new
+        return new
+
+
+def use_store(store: Store | None) -> Store | None:
+    """Make ``store`` (an open Store, or None to forget it) the current one; returns the
+    previous one, left open. For tests and tools that open a store themselves."""
+    global _store
+    with _lock:
+        previous, _store = _store, store
+        return previous
+
+
+def reset_store() -> None:
+    """Forget the current store without closing it: the next ``get_store()`` finds the
+    default location again (``$JUPYTER_MLOPS_STORE``, a ``.mlops/`` up the tree, ...)."""
+    use_store(None)
+
+
+def get_store() -> Store:
+    """The store in use: the one set with ``set_store``, else the default location.
+
+    The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
+    ``.mlops/`` folder, else ``./.mlops``.
+    """
+    global _store
+    if _store is None:
+        with _lock:
+            if _store is None:
+                _store = Store(default_store_path())
+    return _store

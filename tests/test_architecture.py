@@ -1,0 +1,144 @@
+"""The layout holds: no import loops, the core never imports a shell, the top level is small.
+
+The graph is read from the source (imports inside functions count too: a lazy import
+still ties two modules together), so a new loop or a core module reaching into the notebook
+layer fails here before anyone has to untangle it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_mlops"
+# The shells: they parse input, call the core and render. Everything else is the core.
+SHELLS = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
+          "jupyter_mlops.serving", "jupyter_mlops.dashboards")
+# What the core must never import: the notebook, the web server, the terminal.
+FORBIDDEN_IN_CORE = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
+                     "IPython", "ipywidgets", "tornado", "jupyter_server")
+TOP_LEVEL_FILES = {"__init__.py", "_version.py", "errors.py", "entities.py", "validation.py",
+                   "cli.py", "py.typed"}
+WINGS = {"store", "tracking", "registry", "evaluation", "drift", "serving", "monitoring",
+         "dashboards", "magics", "server"}
+
+
+def _modules() -> dict[str, tuple[Path, list[str]]]:
+    """Module name → (file, the package its relative imports start from)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+            package = parts
+        else:
+            package = parts[:-1]
+        found[".".join(parts)] = (path, package)
+    return found
+
+
+def _imports(path: Path, package: list[str], modules) -> set[str]:
+    """Every module ``path`` imports, inside functions too; external ones by top name."""
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                targets.add(sub if sub in modules else target)
+    return targets
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, package, modules) for name, (path, package) in modules.items()}
+
+
+def _loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), i.e. import loops."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    loops: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in graph:
+                continue
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                loops.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return loops
+
+
+def _is_core(module: str) -> bool:
+    return module != "jupyter_mlops" and not module.startswith(SHELLS)
+
+
+def _within(target: str, prefix: str) -> bool:
+    return target == prefix or target.startswith(prefix + ".")
+
+
+def test_the_graph_is_read_from_the_source(graph):
+    # A check that finds nothing because it read nothing would pass forever.
+    assert "jupyter_mlops.store.current" in graph["jupyter_mlops.tracking.runs"]
+    assert "jupyter_mlops.tracking.capture" in graph["jupyter_mlops.registry.versions"]
+    assert _loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_loops(graph):
+    assert _loops(graph) == []
+
+
+def test_the_core_never_imports_a_shell(graph):
+    offences = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items() if _is_core(module)
+        for target in targets for forbidden in FORBIDDEN_IN_CORE if _within(target, forbidden))
+    assert offences == []
+
+
+def test_the_core_never_asks_ipython_for_its_shell():
+    offences = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+                if _is_core(".".join(("jupyter_mlops", *path.relative_to(PACKAGE)
+                                      .with_suffix("").parts)))
+                and "get_ipython" in path.read_text(encoding="utf-8")
+                and path.name != "cellnames.py"]  # it lists IPython's builtin names
+    assert offences == []
+
+
+def test_the_top_level_holds_the_entry_points_and_the_wings():
+    files = {p.name for p in PACKAGE.iterdir() if p.is_file() and p.suffix in {".py", ".typed"}}
+    folders = {p.name for p in PACKAGE.iterdir()
+               if p.is_dir() and (p / "__init__.py").exists()}
+    assert files == TOP_LEVEL_FILES
+    assert folders == WINGS
