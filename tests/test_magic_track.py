@@ -175,3 +175,23 @@ def test_help_is_generated(shell):
 
     doc = shell.find_cell_magic("track").__doc__
     assert "--no-autolog" in doc and "-e EXPERIMENT" in doc or "--experiment" in doc
+
+
+def test_a_direct_call_of_the_magic_reraises_after_ending_the_run(shell):
+    # As %%time does: the run records the failure, and the error still reaches the caller.
+    with pytest.raises(ValueError, match="direct boom"):
+        shell.run_cell_magic("track", "-n direct", "lr = 0.5\nraise ValueError('direct boom')")
+    runs = mlops.search_runs()
+    assert list(runs["name"]) == ["direct"]
+    assert list(runs["status"]) == ["FAILED"]
+    run = mlops.get_run(runs["run_id"].iloc[0])
+    assert run.error_type == "ValueError" and "direct boom" in run.error
+
+
+def test_a_direct_call_of_the_magic_returns_the_last_value_and_logs(shell):
+    value = shell.run_cell_magic("track", "-n ok", "alpha = 3\nscore = alpha * 0.25\nscore")
+    assert value == 0.75
+    assert shell.user_ns["score"] == 0.75
+    run = mlops.get_run(mlops.search_runs()["run_id"].iloc[0])
+    assert run.status == "FINISHED"
+    assert run.params == {"alpha": 3} and run.metrics == {"score": 0.75}

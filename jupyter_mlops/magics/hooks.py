@@ -7,6 +7,7 @@ callback".
 
 from __future__ import annotations
 
+import ast
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,24 +210,49 @@ class KernelHooks:
 
     # -- direct calls of the cell magic ------------------------------------------------
 
-    def run_tracked_body(self, options: TrackOptions, body: str) -> None:
-        """``run_cell_magic('track', ...)`` called directly: run the body inside a run."""
+    def run_tracked_body(self, options: TrackOptions, body: str) -> Any:
+        """``run_cell_magic('track', ...)`` called directly: run the body inside a run.
+
+        As ``%%time`` does, the body runs in the user's namespace, the value of a last
+        expression is returned, and an exception ends the run FAILED (KILLED for
+        KeyboardInterrupt) and is then raised again, never swallowed.
+        """
         if self.transformer.tracking:
             from IPython.core.error import UsageError
 
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
-        names = analyze(self.shell.transform_cell(body))
+        code = self.shell.transform_cell(body)
+        names = analyze(code)
+        self.capture.ensure_session(get_store(), now=True)  # the run refers to it
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
         tracked = TrackedCell(run, options, names, figure_numbers())
-        inputs = input_datasets(names, self.shell.user_ns)
-        if inputs:
-            run.store.add_datasets(run.run_id, inputs)
+        error: BaseException | None = None
         self.transformer.tracking = True
         try:
-            result = self.shell.run_cell(body, store_history=False)
+            inputs = input_datasets(names, self.shell.user_ns)
+            if inputs:
+                run.store.add_datasets(run.run_id, inputs)
+            return _run_body(code, self.shell.user_ns)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             self.transformer.tracking = False
-        if tracked.options.autolog:
-            log_figures(run.store, run.run_id, new_figures(tracked.figures_before))
-        self._end_run(tracked, result.error_before_exec or result.error_in_exec, None)
+            if error is None and tracked.options.autolog:
+                try:
+                    log_figures(run.store, run.run_id, new_figures(tracked.figures_before))
+                except Exception as exc:  # noqa: BLE001
+                    self._warn("could not save the cell's figures", exc)
+            self._end_run(tracked, error, None)
+
+
+def _run_body(code: str, namespace: dict[str, Any]) -> Any:
+    """Execute ``code`` in ``namespace``; the value of a last bare expression is returned."""
+    tree = ast.parse(code, filename="<%%track>")
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<%%track>", "exec"), namespace)  # noqa: S102 - the user's own cell
+    if last is None:
+        return None
+    expression = ast.Expression(last.value)
+    return eval(compile(expression, "<%%track>", "eval"), namespace)  # noqa: S307
