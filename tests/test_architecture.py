@@ -142,3 +142,35 @@ def test_the_top_level_holds_the_entry_points_and_the_wings():
                if p.is_dir() and (p / "__init__.py").exists()}
     assert files == TOP_LEVEL_FILES
     assert folders == WINGS
+
+
+# Names through which a module would write to the store.
+STORE_WRITES = {"_store", "write", "put_bytes", "put_file", "keep_figure", "add_figure",
+                "save_figures", "add_datasets", "write_datasets", "register_model", "set_alias"}
+CONSOLE = {"sys.stderr", "sys.stdout"}
+
+
+def _store_writes(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        name = node.attr if isinstance(node, ast.Attribute) else (
+            node.id if isinstance(node, ast.Name) else None)
+        if name is None or not (name in STORE_WRITES or name.startswith("log_")):
+            continue
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) in CONSOLE:
+            continue  # a line on the console is not a write to the store
+        found.append(f"{name} (line {node.lineno})")
+    return found
+
+
+def test_the_write_check_sees_writes():
+    assert _store_writes("result._store.artifacts.put_bytes(b'')") == [
+        "put_bytes (line 1)", "_store (line 1)"]
+    assert _store_writes("import sys\nsys.stderr.write('50%')") == []
+
+
+def test_dashboards_only_draw():
+    offences = {str(path.relative_to(PACKAGE)): writes
+                for path in (PACKAGE / "dashboards").glob("*.py")
+                if (writes := _store_writes(path.read_text(encoding="utf-8")))}
+    assert offences == {}

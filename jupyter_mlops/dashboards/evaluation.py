@@ -2,7 +2,8 @@
 
 Rendering only: everything drawn here comes from an EvaluationResult's stored numbers, so a
 result read back from the store draws exactly like the one just computed. Figures are drawn
-the first time they are asked for and their PNGs kept (in memory and in the store). Every
+by the functions ``drawers`` hands out; the result's own figure cache decides when (and keeps
+the PNGs), so nothing here writes. Every
 user string (labels, feature names, names, notes) is escaped for HTML and drawn by
 matplotlib with math parsing off.
 """
@@ -10,11 +11,9 @@ matplotlib with math parsing off.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .html import escape, format_value, png_img, section, table, wrap
-from .png import figure_png
 
 TITLES = {
     "roc_curve": "ROC curve",
@@ -166,7 +165,8 @@ def plot_importance(features, mean, std, scoring: str, top: int = 20, ax=None):
 
 # -- figures of a result, drawn on demand -------------------------------------------------
 
-def _drawers(result) -> dict[str, Any]:
+def drawers(result) -> dict[str, Any]:
+    """Figure name → a function that draws it from the result's stored numbers."""
     details = result.details
     drawers: dict[str, Any] = {}
     if result.is_classification:
@@ -193,55 +193,6 @@ def _drawers(result) -> dict[str, Any]:
         drawers["permutation_importance"] = lambda: plot_importance(
             record["features"], record["mean"], record["std"], record["scoring"])
     return drawers
-
-
-class FigureSet(Mapping):
-    """Figure name → matplotlib Figure of one evaluation, each drawn when first asked for."""
-
-    def __init__(self, result) -> None:
-        self._result = result
-        self._drawers = _drawers(result)
-        self._figures: dict[str, Any] = {}
-        self._png: dict[str, bytes] = {}
-
-    def __getitem__(self, name: str):
-        if name not in self._drawers:
-            raise KeyError(f"No figure {name!r}; this evaluation has {sorted(self._drawers)}.")
-        if name not in self._figures:
-            self._figures[name] = self._drawers[name]().figure
-        return self._figures[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._drawers)
-
-    def __len__(self) -> int:
-        return len(self._drawers)
-
-    @property
-    def drawn(self) -> list[str]:
-        """The figures drawn so far."""
-        return list(self._figures)
-
-    def png(self, name: str) -> bytes:
-        """The figure as PNG; a PNG kept in the store is used instead of drawing again."""
-        if name in self._png:
-            return self._png[name]
-        data = None
-        digest = self._result.stored_figures.get(name)
-        store = self._result._store
-        if digest and name not in self._figures and store is not None:
-            try:
-                data = store.artifacts.read_verified(digest)
-            except Exception:  # noqa: BLE001 - a missing or changed file: draw it again
-                data = None
-        if data is None:
-            data = figure_png(self[name])
-            self._result.keep_figure(name, data)
-        self._png[name] = data
-        return data
-
-    def __repr__(self) -> str:
-        return f"<FigureSet {list(self._drawers)}, drawn: {self.drawn}>"
 
 
 # -- HTML ---------------------------------------------------------------------------------

@@ -181,7 +181,14 @@ def _importance(model, X, y, kind, rows, n_repeats, scoring, random_state, progr
 
     return permutation_importance(model, X, y, kind, max_rows=rows, n_repeats=n_repeats,
                                   scoring=scoring, random_state=random_state,
-                                  progress=progress)
+                                  progress=progress, open_display=_progress_display)
+
+
+def _progress_display(total: int, description: str):
+    """The user asked for a bar (or left it automatic): the dashboards draw it."""
+    from ..dashboards.evaluation import progress_bar
+
+    return progress_bar(total, description)
 
 
 def get_evaluation(ref: str, *, store=None) -> EvaluationResult:

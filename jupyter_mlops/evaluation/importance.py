@@ -18,6 +18,8 @@ from .inputs import feature_names, sample_rows
 
 SLOW_S = 2.0
 Progress = Callable[[int, int], None]
+# Opens a display for ``total`` steps: an object with ``update(done, total)`` and ``close()``.
+OpenDisplay = Callable[[int, str], Any]
 
 
 def scoring_for(kind: str) -> str:
@@ -27,8 +29,14 @@ def scoring_for(kind: str) -> str:
 
 def permutation_importance(model: Any, X: Any, y: np.ndarray, kind: str, *, max_rows: int,
                            n_repeats: int, scoring: str | None, random_state: int | None,
-                           progress: bool | Progress | None) -> tuple[dict | None, str | None]:
-    """``(importance record, None)``, or ``(None, why it was skipped)``."""
+                           progress: bool | Progress | None,
+                           open_display: OpenDisplay | None = None,
+                           ) -> tuple[dict | None, str | None]:
+    """``(importance record, None)``, or ``(None, why it was skipped)``.
+
+    ``progress``: False never reports, a callable receives ``(done, total)``, None or True
+    show a display made by ``open_display`` (when slow, or at once for True); computing
+    never draws one itself."""
     from sklearn.inspection import permutation_importance as sk_permutation_importance
     from sklearn.metrics import check_scoring
 
@@ -45,7 +53,7 @@ def permutation_importance(model: Any, X: Any, y: np.ndarray, kind: str, *, max_
     scoring = scoring or scoring_for(kind)
     base = check_scoring(model, scoring=scoring)
     total = 1 + len(names) * n_repeats
-    tracker = _Tracker(total, progress)
+    tracker = _Tracker(total, progress, open_display)
 
     def counted(estimator, X_, y_):
         score = base(estimator, X_, y_)
@@ -73,12 +81,14 @@ def permutation_importance(model: Any, X: Any, y: np.ndarray, kind: str, *, max_
 class _Tracker:
     """Counts scorer calls and drives a progress display once the work looks slow."""
 
-    def __init__(self, total: int, progress: bool | Progress | None) -> None:
+    def __init__(self, total: int, progress: bool | Progress | None,
+                 open_display: OpenDisplay | None) -> None:
         self.total = total
         self.done = 0
         self.mode = progress
         self.started = time.perf_counter()
         self.report: Progress | None = progress if callable(progress) else None
+        self.open_display = open_display
         self.bar = None
 
     def tick(self) -> None:
@@ -93,10 +103,9 @@ class _Tracker:
             self.report(self.done, self.total)
 
     def _open_bar(self) -> None:
-        # Showing a bar is the dashboards' business; imported only when one is needed.
-        from ..dashboards.evaluation import progress_bar
-
-        self.bar = progress_bar(self.total, "permutation importance")
+        if self.open_display is None:
+            return
+        self.bar = self.open_display(self.total, "permutation importance")
         self.report = self.bar.update
 
     def close(self) -> None:

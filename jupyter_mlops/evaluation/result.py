@@ -112,7 +112,7 @@ class EvaluationResult:
     def figures(self):
         """Figure name → matplotlib Figure, each drawn when first asked for."""
         if self._figure_set is None:
-            from ..dashboards.evaluation import FigureSet
+            from .figures import FigureSet
 
             self._figure_set = FigureSet(self)
         return self._figure_set
