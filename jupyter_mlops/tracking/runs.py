@@ -212,6 +212,7 @@ def set_tag(key: str, value: Any) -> None:
 
 
 def set_tags(tags: dict[str, Any]) -> None:
+    """Set several tags at once (mutable, unlike params)."""
     checked = {check_name("Tag key", k): check_tag(k, v) for k, v in tags.items()}
     run = _run_for_logging()
     run.store.set_tags(run.run_id, checked)
