@@ -418,8 +418,17 @@ def worker_autolog(tool: str, location: str, plain_fits: int, fits: int) -> dict
         import jupyter_mlops as mlops
 
         store = mlops.get_store()
-        runs = store.query("SELECT count(*) FROM runs WHERE status = 'FINISHED'")[0][0]
-        models = store.query("SELECT count(*) FROM artifacts WHERE kind = 'model'")[0][0]
+        # Write transactions a tracked cell opens on the kernel thread (the capture thread
+        # has connections of its own).
+        statements: list[str] = []
+        _run_cell(shell, "%load_ext jupyter_mlops")
+        store.connection().set_trace_callback(statements.append)
+        _run_cell(shell, f"%%track -e {EXPERIMENT}\n{FIT_CELL}")
+        store.connection().set_trace_callback(None)
+        _run_cell(shell, "%unload_ext jupyter_mlops")
+        transactions = sum(s.startswith("BEGIN") for s in statements)
+        runs = store.query("SELECT count(*) FROM runs WHERE status = 'FINISHED'")[0][0] - 1
+        models = store.query("SELECT count(*) FROM artifacts WHERE kind = 'model'")[0][0] - 1
     else:
         log_models = tool == "mlflow"
         uri = f"sqlite:///{Path(location) / 'mlflow.db'}"
@@ -439,7 +448,8 @@ def worker_autolog(tool: str, location: str, plain_fits: int, fits: int) -> dict
         runs = len(mlflow.search_runs(experiment_ids=[experiment]))
         models = len(mlflow.search_logged_models(experiment_ids=[experiment],
                                                  output_format="list"))
-    return {"plain": summary(plain), "tracked": summary(tracked),
+        transactions = None
+    return {"transactions": transactions, "plain": summary(plain), "tracked": summary(tracked),
             "added": median(tracked) - median(plain), "runs": runs, "models": models,
             "expected_runs": fits + blocks}
 
@@ -690,7 +700,9 @@ class Bench:
                                           env=ONE_BLAS_THREAD)
             self.log(f"autolog {tool}: plain {r['plain']['median'] * 1e3:.1f} ms, "
                      f"tracked {r['tracked']['median'] * 1e3:.1f} ms, "
-                     f"added {r['added'] * 1e3:.1f} ms, {r['runs']} runs, {r['models']} models")
+                     f"added {r['added'] * 1e3:.1f} ms, {r['runs']} runs, {r['models']} models"
+                     + (f", {r['transactions']} write transactions a tracked cell"
+                        if r["transactions"] is not None else ""))
         for tool, r in found.items():
             models = r["expected_runs"] if tool != "mlflow_nomodel" else 0
             if r["runs"] != r["expected_runs"] or r["models"] != models:

@@ -83,6 +83,34 @@ def test_figures_made_in_the_cell_are_saved(shell, store):
     assert store.artifacts.read_verified(digest).startswith(b"\x89PNG")
 
 
+def test_a_tracked_cell_costs_two_write_transactions_on_the_kernel_thread(shell, store):
+    # The run's start (session, run, input data) is one; figures, autolog and the end are
+    # the other. The capture thread writes the cell rows on a connection of its own.
+    run_cell(shell, SETUP + "import matplotlib\nmatplotlib.use('Agg')\n"
+                            "import matplotlib.pyplot as plt")
+    statements: list[str] = []
+    store.connection().set_trace_callback(statements.append)
+    try:
+        run_cell(shell, TRAIN + "plt.plot([1, 2, 3])\n")
+    finally:
+        store.connection().set_trace_callback(None)
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"] * 2
+    run = only_run()
+    assert run.status == "FINISHED" and run.params["C"] == 0.5 and "acc" in run.metrics
+    assert sorted(a.kind for a in run.artifacts) == ["figure", "model"]
+    assert {d.name for d in run.inputs} >= {"X", "y"}
+
+
+def test_a_write_that_fails_inside_a_batch_is_undone_alone(store):
+    with mlops.start_run("batched") as run:
+        with store.batch():
+            store.log_params(run.run_id, {"kept": "1"})
+            with pytest.raises(Exception):
+                store.log_params(run.run_id, {"lost": "2", "kept": "changed"})
+            store.log_params(run.run_id, {"also": "3"})
+    assert mlops.get_run(run.run_id).params == {"kept": 1, "also": 3}
+
+
 def test_exception_fails_the_run_and_still_reaches_the_user(shell):
     result = run_cell(shell, "%%track\nx = 1\nraise ValueError('bad data')")
     assert isinstance(result.error_in_exec, ValueError)

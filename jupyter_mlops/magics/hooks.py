@@ -15,11 +15,12 @@ from typing import Any
 import IPython
 
 from ..tracking.autolog import (
+    add_figures,
     autolog,
     figure_numbers,
     input_datasets,
-    log_figures,
     new_figures,
+    save_figures,
 )
 from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
@@ -37,6 +38,7 @@ class TrackedCell:
     options: TrackOptions
     names: CellNames
     figures_before: set[int] = field(default_factory=set)
+    figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
 
 
 class KernelHooks:
@@ -108,43 +110,47 @@ class KernelHooks:
         try:
             self._report_capture_problems()
             store = get_store()
-            if header is not None:
-                run_id = self._begin_run(store, raw, header, count, cell_id)
-            # Queued for the capture thread, unless the run just wrote it: a locked store
-            # costs the run, never the cell's place in the execution log.
-            self.capture.ensure_session(store)
             code = getattr(info, "transformed_cell", None)
             if code is None:
                 code = self.shell.transform_cell(raw)
-            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id)
+            names = analyze(code)
+            if header is not None:
+                run_id = self._begin_run(store, raw, header, count, cell_id, names)
+            # Queued for the capture thread, unless the run just wrote it: a locked store
+            # costs the run, never the cell's place in the execution log.
+            self.capture.ensure_session(store)
+            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names)
         except Exception as exc:  # noqa: BLE001
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
             self.transformer.tracking = True
-            self._tracked.names = self._record.names if self._record else analyze(raw)
-            try:
-                inputs = input_datasets(self._tracked.names, self.shell.user_ns)
-                if inputs:
-                    self._tracked.run.store.add_datasets(self._tracked.run.run_id, inputs)
-            except Exception as exc:  # noqa: BLE001
-                self._warn("could not fingerprint the cell's input data", exc)
 
-    def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None):
+    def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None,
+                   names: CellNames):
+        """The session row, the run and its input data: one write transaction."""
         try:
-            options = parse_track_line(header)
+            options = self.transformer.options_for(header)
         except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
             return None
         try:
-            self.capture.ensure_session(store, now=True)  # the run refers to it
-            run = start_run(
-                options.name, options.experiment, options.tags, nested=True,
-                session_id=self.capture.session_id, cell_id=cell_id, execution_count=count,
-                source=raw,
-            )
+            with store.batch():
+                self.capture.ensure_session(store, now=True)  # the run refers to it
+                run = start_run(
+                    options.name, options.experiment, options.tags, nested=True,
+                    session_id=self.capture.session_id, cell_id=cell_id,
+                    execution_count=count, source=raw,
+                )
+                self._tracked = TrackedCell(run, options, names, figure_numbers())
+                try:
+                    inputs = input_datasets(names, self.shell.user_ns)
+                    if inputs:
+                        store.add_datasets(run.run_id, inputs)
+                except Exception as exc:  # noqa: BLE001
+                    self._warn("could not fingerprint the cell's input data", exc)
         except Exception as exc:  # noqa: BLE001
+            self._tracked = None
             self._warn("could not start a run for this cell", exc)
             return None
-        self._tracked = TrackedCell(run, options, CellNames(), figure_numbers())
         return run.run_id
 
     def post_execute(self) -> None:
@@ -152,9 +158,9 @@ class KernelHooks:
         if tracked is None or len(self._stack) != 1 or not tracked.options.autolog:
             return
         try:
-            figures = new_figures(tracked.figures_before)
-            if figures:
-                log_figures(tracked.run.store, tracked.run.run_id, figures)
+            # Drawn now, before the inline backend closes them; linked when the run ends.
+            tracked.figures = save_figures(tracked.run.store,
+                                           new_figures(tracked.figures_before))
         except Exception as exc:  # noqa: BLE001
             self._warn("could not save the cell's figures", exc)
 
@@ -191,12 +197,8 @@ class KernelHooks:
                   file=sys.stderr)
 
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
+        """Figures, autolog and the run's end: one write transaction."""
         run = tracked.run
-        if error is None and tracked.options.autolog:
-            try:
-                autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
-            except Exception as exc:  # noqa: BLE001
-                self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -204,9 +206,21 @@ class KernelHooks:
         else:
             status = "FAILED"
         try:
-            _end(run, status, error, execution_count=count)
+            with run.store.batch():
+                if error is None and tracked.options.autolog:
+                    try:
+                        add_figures(run.store, run.run_id, tracked.figures)
+                        autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+                _end(run, status, error, execution_count=count)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"could not end run {run.run_id[:8]}", exc)
+            if not run.ended:  # the batch failed before the end: never leave it active
+                try:
+                    _end(run, status, error, execution_count=count)
+                except Exception:  # noqa: BLE001 - already reported above
+                    pass
 
     # -- direct calls of the cell magic ------------------------------------------------
 
@@ -241,7 +255,7 @@ class KernelHooks:
             self.transformer.tracking = False
             if error is None and tracked.options.autolog:
                 try:
-                    log_figures(run.store, run.run_id, new_figures(tracked.figures_before))
+                    tracked.figures = save_figures(run.store, new_figures(tracked.figures_before))
                 except Exception as exc:  # noqa: BLE001
                     self._warn("could not save the cell's figures", exc)
             self._end_run(tracked, error, None)

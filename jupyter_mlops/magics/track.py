@@ -92,6 +92,17 @@ class TrackTransformer:
 
     def __init__(self) -> None:
         self.tracking = False  # set by the kernel hooks while a tracked cell runs
+        # The header it parsed last and its options: the hooks take them instead of
+        # parsing the same line again.
+        self.parsed: tuple[str, TrackOptions] | None = None
+
+    def options_for(self, header: str) -> TrackOptions:
+        """The options of a ``%%track`` header, parsed once per cell."""
+        if self.parsed is not None and self.parsed[0] == header:
+            return self.parsed[1]
+        options = parse_track_line(header)
+        self.parsed = (header, options)
+        return options
 
     def __call__(self, lines: list[str]) -> list[str]:
         if not lines:
@@ -102,7 +113,7 @@ class TrackTransformer:
             return lines
         if self.tracking:
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
-        parse_track_line(match.group("args") or "")
+        self.options_for(match.group("args") or "")
         rest = lines[1:]
         if rest and rest[0].startswith("%%"):
             return rest  # another cell magic must stay on the first line

@@ -150,6 +150,9 @@ class Store:
         self._next_step: dict[tuple[str, str], int] = {}
         self._wal_path = self.path / f"{DB_NAME}-wal"
         self._checkpoint_at = WAL_CHECKPOINT_BYTES
+        self._batch: sqlite3.Connection | None = None  # see batch()
+        self._batch_thread: int | None = None
+        self._savepoints = 0
         self.connection()  # open now: a bad path or a newer schema should fail here, once
 
     # -- connection and schema -------------------------------------------------------
@@ -344,8 +347,42 @@ class Store:
                 f"Store {self.db_path} was opened read-only; nothing was written. Open it "
                 "without read_only, or choose another store with set_store(PATH)."
             )
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            # Inside batch(): a savepoint keeps this write all-or-nothing on its own, and
+            # the batch's one transaction commits it.
+            self._savepoints += 1
+            name = f"write_{self._savepoints}"
+            conn = self._batch
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            conn.execute(f"RELEASE {name}")
+            return
         with self._transaction(self.connection()) as conn:
             yield conn
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every ``write()`` of this thread inside the block joins one transaction.
+
+        A tracked cell's run start, or its autolog, figures and end, are many small writes;
+        one ``BEGIN IMMEDIATE`` and one commit for all of them is what keeps ``%%track``
+        cheap (MLflow's ``log_batch`` idea). Each write inside stays all-or-nothing on its
+        own (a savepoint), so a failed one can be caught without losing the others.
+        """
+        if self._batch is not None and self._batch_thread == threading.get_ident():
+            yield  # already inside a batch
+            return
+        with self.write() as conn:
+            self._batch, self._batch_thread = conn, threading.get_ident()
+            try:
+                yield
+            finally:
+                self._batch = self._batch_thread = None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:

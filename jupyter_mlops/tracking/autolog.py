@@ -167,11 +167,25 @@ def figure_numbers() -> set[int]:
     return set(pyplot.get_fignums()) if pyplot is not None else set()
 
 
-def log_figures(store: Store, run_id: str, figures: list[Any]) -> int:
+def save_figures(store: Store, figures: list[Any]) -> list[tuple[str, str, int]]:
+    """Draw ``figures`` as PNG files in the artifact folder (no database write, so it can
+    happen before the inline backend closes them); returns (name, sha256, size) each."""
+    saved = []
     for figure in figures:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", bbox_inches="tight")
         digest, size = store.artifacts.put_bytes(buffer.getvalue())
         label = (figure.get_label() or f"figure_{figure.number}").replace("/", "_")[:200]
-        store.add_artifact(run_id, f"figures/{label}.png", "figure", digest, size, "image/png")
-    return len(figures)
+        saved.append((f"figures/{label}.png", digest, size))
+    return saved
+
+
+def add_figures(store: Store, run_id: str, saved: list[tuple[str, str, int]]) -> int:
+    """Link figures saved by ``save_figures`` to the run."""
+    for name, digest, size in saved:
+        store.add_artifact(run_id, name, "figure", digest, size, "image/png")
+    return len(saved)
+
+
+def log_figures(store: Store, run_id: str, figures: list[Any]) -> int:
+    return add_figures(store, run_id, save_figures(store, figures))

@@ -136,8 +136,9 @@ class CellCapture:
         execution_count: int | None,
         cell_id: str | None,
         run_id: str | None = None,
+        names: CellNames | None = None,
     ) -> CellRecord:
-        names = analyze(code)
+        names = names if names is not None else analyze(code)
         started = time.time()
         self.ensure_session(store)
         record = CellRecord(store, None, names, started, time.perf_counter(), run_id)
