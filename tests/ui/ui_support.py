@@ -170,6 +170,28 @@ def write_hostile_notebook(path: Path, name: str) -> None:
     nbformat.write(notebook, path)
 
 
+MATH_NAME = "cost $x^2$"
+
+
+def write_math_notebook(path: Path) -> None:
+    """A run named ``MATH_NAME`` shown by the API's tables, then a plain DataFrame holding
+    the same text, which JupyterLab does typeset (the control)."""
+    sources = [
+        "%load_ext jupyter_mlops",
+        (f"# {MATH_NAME}\nimport jupyter_mlops as mlops\n"
+         f"with mlops.start_run(name={MATH_NAME!r}, experiment='math'):\n    pass\n"
+         "mlops.search_runs('math')"),
+        "mlops.cell_history()",
+        f"import pandas as pd\npd.DataFrame({{'control': [{MATH_NAME!r}]}})",
+    ]
+    cells = [nbformat.v4.new_code_cell(source, id=f"math-{i}")
+             for i, source in enumerate(sources)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
 def screenshot(page, name: str) -> Path:
     """Save a screenshot into test-artifacts/ (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
