@@ -34,7 +34,8 @@ INJECTED_JS = """(root, allowStyle) => [...root.querySelectorAll('*')].filter(e 
 def seed_store(path: Path) -> dict[str, str]:
     """A run named after each hostile string (each with a dataset of that name, and a
     version of the model ``hostile-lineage``), one run with every hostile string as a
-    param, tag, metric and artifact name, and a registered model ``iris`` with the alias
+    param, tag, metric and artifact name, a run whose artifacts are images and script
+    (``preview_artifacts``), and a registered model ``iris`` with the alias
     ``champion``."""
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
