@@ -317,7 +317,8 @@ def search_runs(
         frame[f"params.{key}"] = pd.Series(params_columns[key], dtype=object)
     frame["duration_s"] = frame["duration_s"].astype("float64")
     frame["execution_count"] = frame["execution_count"].astype("Int64")
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)
 
 
 _NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
