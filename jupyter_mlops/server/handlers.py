@@ -1,11 +1,11 @@
 """Thin handlers: parse the request, run one :mod:`.queries` function in a thread, answer
 strict JSON.
 
-Every method is ``@tornado.web.authenticated`` (no user → 403, as for any jupyter_server
-API) and ``@authorized`` on the resource ``jupyter_mlops`` (the server's authorizer may
-refuse it → 403). Errors are JSON ``{"message", "reason", "error"}``: validation → 400,
-not found → 404, a locked store → 503 with ``Retry-After``, anything else → 500 with
-neither a traceback nor a path of this machine.
+Every method, OPTIONS included, is ``@tornado.web.authenticated`` (no user → 403, as for
+any jupyter_server API) and ``@authorized`` on the resource ``jupyter_mlops`` (the
+server's authorizer may refuse it → 403). Errors are JSON ``{"message", "reason",
+"error"}``: validation → 400, not found → 404, a locked store → 503 with ``Retry-After``,
+anything else → 500 with neither a traceback nor a path of this machine.
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ class MLOpsHandler(APIHandler):
     @property
     def mlops(self) -> ServerContext:
         return self.settings["jupyter_mlops"]
+
+    @tornado.web.authenticated
+    @authorized
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight answer, for a signed-in user only.
+
+        jupyter_server answers OPTIONS to anyone. The sidebar calls this API from its own
+        origin and never sends a preflight, and a browser's preflight carries no
+        credentials: an anonymous OPTIONS is refused (403) like every other method.
+        """
+        super().options(*args, **kwargs)
 
     async def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """``function(store, *args, **kwargs)`` in the thread pool; errors become ApiError."""
