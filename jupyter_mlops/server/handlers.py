@@ -217,7 +217,10 @@ class ArtifactHandler(MLOpsHandler):
     """``GET artifacts/<sha256>``: the bytes, with their media type, as an attachment.
 
     The response can never run script in the Jupyter origin: ``nosniff``, a sandboxing
-    Content-Security-Policy and ``Content-Disposition: attachment``.
+    Content-Security-Policy and ``Content-Disposition: attachment``. The file is opened
+    once, without following links, and its sha256 checked before the first byte is sent;
+    what is sent is hashed again and its last chunk held back until it proves right, so a
+    file changed in place on the way ends as a cut-short download, never a whole one.
     """
 
     @tornado.web.authenticated
@@ -226,22 +229,30 @@ class ArtifactHandler(MLOpsHandler):
         # Cookie-authenticated GETs must carry the XSRF token too: an <img> on another
         # site cannot pull artifacts with the user's cookie.
         self.check_xsrf_cookie()
-        info = await self.call(queries.artifact_info, sha256)
-        self.set_header("Content-Type", info["media_type"])
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
-        self.set_header("Content-Disposition",
-                        f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}")
-        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
-        self.set_header("Content-Length", str(info["bytes"]))
-        handle = await self.mlops.run(open, info["path"], "rb")
+        artifact, info = await self.call(queries.open_artifact, sha256)
         try:
-            while chunk := await self.mlops.run(handle.read, CHUNK):
-                self.write(chunk)
-                await self.flush()
+            self.set_header("Content-Type", info["media_type"])
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+            self.set_header("Content-Disposition",
+                            f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}")
+            self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+            self.set_header("Content-Length", str(info["bytes"]))
+            held = b""
+            while chunk := await self.mlops.run(artifact.read, CHUNK):
+                if held:
+                    self.write(held)
+                    await self.flush()
+                held = chunk
+            if not artifact.intact():
+                raise ApiError(500, f"Artifact {sha256[:12]} changed on disk while it was "
+                                    "sent; the download was cut short. Log it again from "
+                                    "its source.", "integrity")
+            self.write(held)
         finally:
-            handle.close()
-        self.finish()
+            artifact.close()
+        # APIHandler.finish labels a response JSON unless told otherwise.
+        self.finish(set_content_type=info["media_type"])
 
 
 class VersionHandler(MLOpsHandler):
