@@ -11,6 +11,7 @@ anything else → 500 with neither a traceback nor a path of this machine.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ AUTH_RESOURCE = "jupyter_mlops"
 CHUNK = 1 << 20
 KERNEL_ID_CHARS = frozenset("0123456789abcdef-")
 MAX_INT_ARGUMENT = 2**53  # the largest whole number a browser's JSON keeps exact
+WHOLE_NUMBER_RE = re.compile(r"[-+]?[0-9]+")
 
 
 class ApiError(tornado.web.HTTPError):
@@ -103,12 +105,13 @@ class MLOpsHandler(APIHandler):
         raw = self.get_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw, 10)
-        except ValueError:
+        # ASCII digits only: int() would also read '5_0' as 50 and '١٠' as 10.
+        if not WHOLE_NUMBER_RE.fullmatch(raw):
             raise ApiError(400, f"{name} must be a whole number; got {shorten(raw)}.",
-                           "invalid") from None
-        if abs(value) > MAX_INT_ARGUMENT:  # SQLite integers are 64-bit: no OverflowError
+                           "invalid")
+        # Past 2**53 by its length alone: int() never reads thousands of digits.
+        value = int(raw, 10) if len(raw) <= 20 else MAX_INT_ARGUMENT + 1
+        if abs(value) > MAX_INT_ARGUMENT:
             raise ApiError(400, f"{name} is out of range; got {shorten(raw)}.", "invalid")
         return value
 

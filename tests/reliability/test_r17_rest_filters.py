@@ -187,7 +187,9 @@ BAD_REQUESTS = [
     ("runs", {"limit": "5" * 5000}, "limit"),
     ("runs", {"limit": "0"}, "limit"),
     ("runs", {"limit": "501"}, "limit"),
-    ("runs", {"limit": "\u0661\u0660\u0660\u0660"}, "limit"),  # Arabic-Indic 1000
+    ("runs", {"limit": "\u0661\u0660"}, "limit"),  # Arabic-Indic 10: int() reads it
+    ("runs", {"limit": "5_0"}, "limit"),  # int() reads it as 50
+    ("sessions", {"offset": "1_0"}, "offset"),
     ("runs", {"limit": "1e3"}, "limit"),
     ("runs", {"limit": "10" + "0" * 400}, "limit"),
     ("runs", {"offset": "-1"}, "offset"),
