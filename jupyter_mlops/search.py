@@ -347,6 +347,10 @@ def search_runs(
     """Runs as a DataFrame: ``run_id, experiment, name, status, ...`` then ``params.<k>``,
     ``metrics.<k>`` (latest value) and ``tags.<k>``.
 
+    A filter it cannot mean, or one past its limits (:func:`filter_sql`: 20,000
+    characters, 100 clauses, 1,000 values in an IN list, 40 characters in a number), raises
+    ValidationError naming the problem; so do more than 20 ``order_by`` terms.
+
     Examples
     --------
     >>> search_runs("iris", filter="metrics.acc > 0.9", order_by=["metrics.acc DESC"])  # doctest: +SKIP

@@ -107,7 +107,8 @@ def live_server(workdir: Path, store_path: Path) -> Iterator[LiveServer]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("The Jupyter server did not start:\n" + server.log_text()[-3000:])
+                raise RuntimeError("The Jupyter server did not start:\n"
+                                   + server.log_text()[-3000:])
             time.sleep(0.25)
         yield server
     finally:

@@ -15,7 +15,7 @@ from .runs import MAX_PAGE, STATUSES, check_run_id, list_runs, run_detail
 from .values import Relative, number, plain
 
 __all__ = [
-    "MAX_PAGE", "STATUSES", "Artifact", "Relative", "artifact_info", "check_model_name", "check_run_id",
-    "list_models", "list_runs", "list_sessions", "model_detail", "number", "open_artifact", "plain",
-    "run_detail", "session_cells", "store_status",
+    "MAX_PAGE", "STATUSES", "Artifact", "Relative", "artifact_info", "check_model_name",
+    "check_run_id", "list_models", "list_runs", "list_sessions", "model_detail", "number",
+    "open_artifact", "plain", "run_detail", "session_cells", "store_status",
 ]
