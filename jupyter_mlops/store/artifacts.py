@@ -6,9 +6,11 @@ temporary name and renamed into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -74,29 +76,31 @@ class ArtifactStore:
             raise
 
     def open(self, sha256: str) -> BinaryIO:
-        path = self.path_for(sha256)
-        if path.is_symlink() or (path.exists() and not self._inside(path)):
-            raise IntegrityError(
-                f"Artifact file {sha256[:12]} is not a regular file inside {self.root}; it "
-                "was not read. Log it again from its source."
-            )
+        """The artifact's file, opened once and judged by what was opened.
+
+        The digest folder is opened relative to the artifact root and the file relative to
+        that folder, neither following a link; the open descriptor must then be a regular
+        file on the root's device. A link swapped in at any moment is refused, never
+        followed: there is no check on a name that a later open could race.
+        """
+        self.path_for(sha256)
+        refused = IntegrityError(
+            f"Artifact file {sha256[:12]} is not a regular file inside {self.root}; it "
+            "was not read. Log it again from its source."
+        )
         try:
-            # O_NOFOLLOW: a link swapped in after the check above is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = _open_below(self.root, (sha256[:2], sha256))
         except FileNotFoundError:
             raise NotFoundError(
                 f"Artifact {sha256[:12]} is recorded but its file is missing from {self.root}."
             ) from None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK, errno.ENXIO):
+                raise refused from None
+            raise
+        if fd is None:
+            raise refused
         return os.fdopen(fd, "rb")
-
-    def _inside(self, path: Path) -> bool:
-        """A regular file, not a link, whose real location is inside the artifact root
-        (compared component by component: ``artifacts-secret`` is not inside)."""
-        try:
-            return (not path.is_symlink() and path.is_file()
-                    and path.resolve().is_relative_to(self.root.resolve()))
-        except OSError:
-            return False
 
     def read_verified(self, sha256: str) -> bytes:
         """The bytes of an artifact, refused if they no longer hash to ``sha256``."""
@@ -109,3 +113,41 @@ class ArtifactStore:
                 f"{actual[:12]}); it was not loaded. Log it again from its source."
             )
         return data
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# O_NONBLOCK: a FIFO planted under an artifact's name would otherwise block the open.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_FILE_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK
+_FOLDER_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_DIRECTORY", 0)
+
+
+def _open_below(root: Path, parts: tuple[str, ...]) -> int | None:
+    """A descriptor for ``root/parts...``, each part opened relative to the folder before
+    it without following links, or None when the file found is not a regular file on the
+    root's device. The root itself is the store's choice and may be a link."""
+    if os.open not in os.supports_dir_fd:  # no openat: open by name, the last part unfollowed
+        fd = os.open(root.joinpath(*parts), _FILE_FLAGS)
+        return _regular(fd, os.stat(root).st_dev)
+    folder = os.open(root, os.O_RDONLY | _CLOEXEC | getattr(os, "O_DIRECTORY", 0))
+    try:
+        device = os.fstat(folder).st_dev
+        for part in parts[:-1]:
+            inner = os.open(part, _FOLDER_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+    return _regular(fd, device)
+
+
+def _regular(fd: int, device: int) -> int | None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_dev != device:
+        os.close(fd)
+        return None
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
+    return fd
