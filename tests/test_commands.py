@@ -5,7 +5,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
-from jupyter_mlops.frames import TextFrame
+from jupyter_mlops.dashboards.frames import TextFrame
 from support import HOSTILE, assert_inert, run_cell
 
 @pytest.fixture

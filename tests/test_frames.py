@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
 from jupyter_mlops.dashboards.html import NO_MATH
-from jupyter_mlops.frames import TextFrame
+from jupyter_mlops.dashboards.frames import TextFrame
 from support import run_cell
 
 MATH = "cost $x^2$"

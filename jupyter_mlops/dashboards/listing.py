@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 @lru_cache(maxsize=1)
 def _listing_class():
-    from ..frames import TextFrame
+    from .frames import TextFrame
 
     class Listing(TextFrame):
         _metadata = ["_render"]

@@ -375,7 +375,7 @@ def list_alerts(uri: str | None = None, *, since: str | float | None = None,
     frame = pd.DataFrame(rows, columns=["created", "name", "version", "kind", "message",
                                         "alert_id", "monitor_id"])
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
-    from .frames import TextFrame
+    from ..dashboards.frames import TextFrame
     return TextFrame(frame)
 
 

@@ -234,7 +234,7 @@ def list_models(*, store: Store | None = None):
     frame["aliases"] = [", ".join(aliases.get(n, [])) for n in frame["name"]]
     for column in ("created", "updated"):
         frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    from .frames import TextFrame
+    from ..dashboards.frames import TextFrame
     return TextFrame(frame)
 
 
@@ -257,7 +257,7 @@ def model_versions(name: str, *, store: Store | None = None):
         "size": [v.size for v in versions],
         "reference_rows": [v.reference_rows for v in versions],
     })
-    from .frames import TextFrame
+    from ..dashboards.frames import TextFrame
     return TextFrame(frame)
 
 

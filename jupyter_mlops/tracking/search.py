@@ -438,7 +438,7 @@ def search_runs(
         frame[f"params.{key}"] = pd.Series(params_columns[key], dtype=object)
     frame["duration_s"] = frame["duration_s"].astype("float64")
     frame["execution_count"] = frame["execution_count"].astype("Int64")
-    from .frames import TextFrame
+    from ..dashboards.frames import TextFrame
     return TextFrame(frame)
 
 

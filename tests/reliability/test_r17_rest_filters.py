@@ -16,7 +16,7 @@ import pytest
 from server.live import live_server
 
 import jupyter_mlops as mlops
-from jupyter_mlops import search, tracking
+from jupyter_mlops.tracking import search
 from jupyter_mlops.errors import ValidationError
 from jupyter_mlops.server import routes
 
@@ -51,11 +51,11 @@ def runs(store):
 def server(tmp_path_factory):
     """A Jupyter server in its own process over a store seeded with :func:`seed`."""
     workdir = tmp_path_factory.mktemp("r17")
-    store = tracking.set_store(workdir / ".mlops")
+    store = mlops.set_store(workdir / ".mlops")
     try:
         made = seed()
     finally:
-        tracking._store = None
+        mlops.reset_store()
         store.close()
     with live_server(workdir, workdir / ".mlops") as live:
         live.runs = made

@@ -339,7 +339,7 @@ def test_tables_show_names_as_text(payload):
     index and value, in pandas' table view and in its info view."""
     import pandas as pd
 
-    from jupyter_mlops.frames import TextFrame
+    from jupyter_mlops.dashboards.frames import TextFrame
 
     table = TextFrame({payload: [payload, "x"], "n": [1, 2]}, index=[payload, "y"])
     for view in (table, table[table.n > 0], table.set_index(payload)):

@@ -3,9 +3,9 @@
 JupyterLab typesets ``$...$`` in HTML outputs, so a run named ``cost $x^2$`` in a plain
 DataFrame's view shows as italic math. ``TextFrame`` is a DataFrame in every respect
 (derived frames stay one) whose HTML sits inside the classes MathJax skips, without
-touching the user's pandas options. It lives here rather than in ``dashboards/`` because
-the core builds these tables and never imports rendering; only its view asks
-``dashboards.html`` for the classes, as every other result object's view does.
+touching the user's pandas options. It lives with the other views: what sets it apart
+from a DataFrame is only how it is shown. Its module imports pandas, so the core imports it
+only where it builds a table.
 
 A pickle of a ``TextFrame`` is a plain DataFrame: a saved table loads wherever pandas does.
 """
@@ -38,7 +38,7 @@ class TextFrame(pd.DataFrame):
         return pd.DataFrame, (pd.DataFrame(self),)
 
     def _repr_html_(self) -> str | None:
-        from .dashboards.html import NO_MATH
+        from .html import NO_MATH
 
         if self._info_repr():
             # pandas escapes only the first line of its info view; column names follow it.
