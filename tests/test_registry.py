@@ -194,3 +194,14 @@ def test_evaluate_a_registered_model_by_uri(store, data):
     assert result.metrics["accuracy"] == model.score(X, y)
     stored = store.query("SELECT model_uri FROM evaluations")
     assert stored == [("models:/clf/1",)]
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "a@b", " x", "x" * 201])
+def test_one_model_name_rule_for_the_registry_and_the_rest_api(store, name):
+    from jupyter_mlops.server.queries import check_model_name as rest_rule
+
+    with pytest.raises(mlops.ValidationError):
+        mlops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name)
+    with pytest.raises(mlops.ValidationError):
+        rest_rule(name)
+    assert mlops.list_models().empty

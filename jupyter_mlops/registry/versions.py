@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError, shorten
+from ..validation import check_name
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..store.serialize import SERIALIZER, dump, load_verified
 from ..store import Store
@@ -64,7 +65,10 @@ class ModelVersion:
 
 
 def check_model_name(name: object) -> str:
-    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+    """The one rule for model names, in the registry, the REST API and serving."""
+    if isinstance(name, str) and MODEL_NAME_RE.match(name):
+        check_name("Model name", name)  # the rule every name keeps: no '..' segment
+    else:
         raise ValidationError(
             f"Model names may hold letters, digits, '_', '.' and '-' (1 to 200 of them); "
             f"got {shorten(name)}."

@@ -99,7 +99,7 @@ async def test_no_route_leaks_a_traceback_or_a_path(jp_fetch, seeded, jp_root_di
     ("cells", {"session": "../x"}, "session"),
     ("cells", {"session": "0" * 32, "limit": "ten"}, "limit"),
     ("cells", {"session": "0" * 32, "limit": "99999999999999999999999"}, "limit"),
-    ("models/..", None, "'/'"),
+    ("models/..", None, "'..'"),
 ])
 async def test_malformed_query_values_are_400_naming_the_parameter(api, seeded, path, params,
                                                                    named):

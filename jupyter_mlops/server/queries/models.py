@@ -9,17 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import NotFoundError, ValidationError, shorten
+from ...errors import NotFoundError
+from ...registry.versions import check_model_name
 from ...store import Store
-from ...validation import check_name
 from .values import Relative, has_table, json_or_text, plain, table_rows
-
-
-def check_model_name(name: str) -> str:
-    check_name("Model name", name)
-    if "/" in name or "@" in name:
-        raise ValidationError(f"A model name has no '/' or '@'; got {shorten(name)}.")
-    return name
 
 
 def list_models(store: Store | None) -> dict[str, Any]:
