@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The one list of run statuses; the sidebar's api.ts holds the same list (a test compares).
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+TERMINAL_STATUSES = RUN_STATUSES[1:]  # what a run can end as
+
 
 class MetricSource(Protocol):
     """What a Run needs of the store it came from (the store satisfies it), so entities do

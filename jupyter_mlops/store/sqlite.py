@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..entities import Artifact, CellExecution, DatasetInput, Metric, Run
+from ..entities import TERMINAL_STATUSES, Artifact, CellExecution, DatasetInput, Metric, Run
 from ..errors import (
     NotFoundError,
     SchemaVersionError,
@@ -37,7 +37,6 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 DB_NAME = "mlops.db"
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
-TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # SQLite's automatic checkpoints are passive: while other processes keep writing they never
 # find the moment to start the -wal over, and it grows without bound (gigabytes in a
 # minute with eight writers). Past this size a writer starts it over itself (_checkpoint).

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from ..entities import TERMINAL_STATUSES
 from ..errors import ValidationError, shorten
 from ..store import Store
 from ..store.current import get_store
@@ -123,7 +124,7 @@ def active_run() -> ActiveRun | None:
 
 def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra: Any) -> None:
     global _main_thread_run
-    if status not in ("FINISHED", "FAILED", "KILLED"):
+    if status not in TERMINAL_STATUSES:
         raise ValidationError(
             f"Run status must be FINISHED, FAILED or KILLED; got {shorten(status)}."
         )

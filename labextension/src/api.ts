@@ -10,7 +10,9 @@ import { ServerConnection } from '@jupyterlab/services';
 /** A metric value the JSON could not carry as a number. */
 export type NonFinite = 'nan' | 'inf' | '-inf';
 
-export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+/** Every run status, as jupyter_mlops.entities.RUN_STATUSES lists them (a test compares). */
+export const RUN_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** What the runs list and a run's details both say of a run. */
 interface IRunBase {

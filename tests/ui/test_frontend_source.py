@@ -62,3 +62,17 @@ def test_object_urls_only_for_checked_rasters_or_opaque_bytes_and_revoked():
     preview = (SOURCE / "preview.ts").read_text()
     assert "const checked = sniffRaster(" in preview
     assert set(re.findall(r"'(\w+/[\w.+-]+)'", preview)) == RASTER_TYPES
+
+
+def test_the_sidebar_lists_the_run_statuses_python_lists():
+    import ast
+
+    from jupyter_mlops.entities import RUN_STATUSES
+
+    source = (SOURCE / "api.ts").read_text(encoding="utf-8")
+    found = re.search(r"export const RUN_STATUSES = (\[[^\]]*\]) as const;", source)
+    assert found, "api.ts must export RUN_STATUSES"
+    assert tuple(ast.literal_eval(found.group(1))) == RUN_STATUSES
+    others = [p.name for p in sources() if p.name != "api.ts"
+              and re.search(r"\[\s*'RUNNING',\s*'FINISHED'", p.read_text(encoding="utf-8"))]
+    assert others == []  # every other file imports the list

@@ -12,10 +12,11 @@ from typing import Any
 from ...errors import NotFoundError, ValidationError, shorten
 from ...tracking.search import filter_sql
 from ...store import Store
+from ...entities import RUN_STATUSES
 from ...validation import RUN_ID_RE
 from .values import Relative, like_pattern, metric_value, number, plain
 
-STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+STATUSES = RUN_STATUSES
 MAX_PAGE = 500
 MAIN_METRICS = 3
 MAX_METRIC_KEYS = 20

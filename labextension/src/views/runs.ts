@@ -4,14 +4,13 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { api, IRunPage, IRunSummary, Query } from '../api';
+import { api, IRunPage, IRunSummary, Query, RUN_STATUSES } from '../api';
 import { formatDuration, formatMetric, formatTime, h, notice } from '../dom';
 import { NotebookBridge } from '../notebook';
 import { RunDetailView } from './rundetail';
 import { IPanelHost, IView } from './view';
 
 const PAGE_SIZE = 100;
-const STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'];
 // A filter that starts like "metrics.acc >" or "status =" is search_runs' filter syntax;
 // anything else is plain text matched against names, experiments and run ids.
 const ATTRIBUTES = [
@@ -71,7 +70,7 @@ export class RunsView implements IView {
       'select',
       { class: 'jp-mlops-select', 'aria-label': 'Status' },
       h('option', { value: '' }, 'Any status'),
-      ...STATUSES.map(s => h('option', { value: s }, s.toLowerCase()))
+      ...RUN_STATUSES.map(s => h('option', { value: s }, s.toLowerCase()))
     );
     this.sortSelect = h(
       'select',
