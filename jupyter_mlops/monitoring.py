@@ -158,7 +158,7 @@ def read_table(path: str | os.PathLike[str]):
     """A whole CSV or Parquet file as a DataFrame (Parquet needs pyarrow)."""
     import pandas as pd
 
-    from .serving.batch import file_format, require_pyarrow
+    from .serving.batch import file_format, read_csv_chunks, require_pyarrow
 
     source = Path(path)
     kind = file_format(source, "batch file")
@@ -167,11 +167,8 @@ def read_table(path: str | os.PathLike[str]):
     if kind == "parquet":
         require_pyarrow()
         return pd.read_parquet(source)
-    try:
-        return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ValidationError(f"Malformed CSV in {source.name}: {first}.") from None
+    with open(source, "rb") as handle:
+        return next(read_csv_chunks(source, handle, chunk_size=None))
 
 
 # -- monitor -----------------------------------------------------------------------------
