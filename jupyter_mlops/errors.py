@@ -58,3 +58,7 @@ class StoreCorruptError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The store was written by a newer jupyter_mlops."""
+
+
+class JournalError(StoreError):
+    """The predictions journal could not be written, so the request was not answered."""

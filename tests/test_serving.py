@@ -303,7 +303,7 @@ def test_concurrent_clients_are_all_served_and_logged(store):
         assert result["n_errors"] == 0, result["errors"]
         assert result["done"] == clients * per_client
         assert running.flush(30)
-        assert running.state.log.stats()["dropped"] == 0
+        assert running.state.log.stats()["pending"] == 0
         assert running.state.requests == clients * per_client
     (count, distinct), = store.query(
         "SELECT count(*), count(DISTINCT request_id) FROM predictions WHERE name = 'fast'")

@@ -3,8 +3,9 @@
 Thin handlers: they read the request, hand the work to the state (scoring runs in a thread
 pool, so the event loop keeps answering ``/ping`` while a large batch is scored) and map
 errors to statuses: a refused input → 400 (415 for a body that is neither JSON nor CSV),
-a body over the limit → 413, an unknown model → 404, a locked store → 503 with
-Retry-After, anything else → 500 without a traceback.
+a body over the limit → 413, an unknown model → 404, a locked store (or a predictions
+journal that cannot be written, so the request is not answered) → 503 with Retry-After,
+anything else → 500 without a traceback.
 
 Endpoints: ``POST /invocations`` (MLflow's scoring protocol), ``GET /ping``, ``GET /health``,
 ``GET /version``, ``GET /metadata``, ``POST /reload`` and ``POST /labels``.
@@ -12,15 +13,21 @@ Endpoints: ``POST /invocations`` (MLflow's scoring protocol), ``GET /ping``, ``G
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
 
 import tornado.web
 
-from ..errors import MLOpsError, NotFoundError, StoreLockedError, ValidationError
-from .formats import BadRequest, dumps
+from ..errors import (
+    JournalError,
+    MLOpsError,
+    NotFoundError,
+    StoreFullError,
+    StoreLockedError,
+    ValidationError,
+)
+from .formats import BadRequest, dumps, load_json
 from .predictions import REQUEST_ID_RE
 
 log = logging.getLogger("jupyter_mlops.serving")
@@ -52,6 +59,12 @@ class BaseHandler(tornado.web.RequestHandler):
             status, code = 503, "STORE_LOCKED"
             message = "The store is locked by another process; retry shortly."
             self.set_header("Retry-After", "1")
+        elif isinstance(exc, (JournalError, StoreFullError)):
+            status, code = 503, "NOT_LOGGED"
+            message = ("The request could not be logged (the disk is full or the predictions "
+                       "journal cannot be written), so it was not answered; retry later.")
+            self.set_header("Retry-After", "5")
+            log.error("%s %s failed: %s", self.request.method, self.request.path, exc)
         elif isinstance(exc, MLOpsError):
             status, code = 500, "STORE_ERROR"
             message = f"{type(exc).__name__}: the store could not be used; see the server log."
@@ -66,10 +79,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps({"error_code": "HTTP_ERROR", "message": self._reason}))
 
     def json_body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"Malformed JSON: {exc}.") from None
+        return load_json(self.request.body or b"{}")
 
 
 @tornado.web.stream_request_body
@@ -124,9 +134,7 @@ class InvocationsHandler(BaseHandler):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
             self.fail(exc)
             return
-        # Queued before the answer leaves, so a client that has its answer can flush() and
-        # find the request logged; the encoding and the write happen in the log's thread.
-        self.state.record(scored)
+        # The records are in the predictions journal already (see ServingState.score).
         self.set_header("X-Model-Version", scored.answered_by.label)
         self.send(scored.body)
 

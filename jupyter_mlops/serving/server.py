@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from .deployment import Deployment, Scored, check_routing, load_served
+from .formats import BadRequest
 from .predictions import PredictionLog
 
 log = logging.getLogger("jupyter_mlops.serving")
@@ -76,17 +77,25 @@ class ServingState:
         self.requests += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self.executor, deployment.score, body, content_type, request_id)
+                self.executor, self._score, deployment, body, content_type, request_id)
         except BaseException:
             self.errors += 1
             raise
         finally:
             self.in_flight -= 1
 
-    def record(self, scored: Scored) -> None:
+    def _score(self, deployment: Deployment, body: bytes, content_type: str | None,
+               request_id: str) -> Scored:
+        """Score, then journal the records: nothing is answered that is not in the log's
+        journal (a journal that cannot be written fails the request instead)."""
+        try:
+            scored = deployment.score(body, content_type, request_id)
+        except RecursionError:
+            raise BadRequest("The inputs nest lists or objects too deeply to be scored; send "
+                             "rows of plain values.") from None
         if self.log is not None:
-            for record in scored.records:
-                self.log.append(record)
+            self.log.extend(scored.records)
+        return scored
 
     async def log_labels(self, request_id: Any, labels: Any) -> int:
         import asyncio
@@ -410,7 +419,8 @@ def serve(uri: str, *, challenger: str | None = None, split: float | None = None
     ``dataframe_records``, ``instances``, ``inputs``; JSON or CSV) and answers
     ``{"predictions": [...]}``. With ``challenger``, ``split`` is the share of requests the
     challenger answers, or ``shadow=True`` has it score every request while the champion
-    answers; every version's outputs go to the predictions log. ``port=0`` picks a free port.
+    answers; every version's outputs go to the predictions log, journaled before the answer
+    leaves. ``port=0`` picks a free port.
 
     Examples
     --------
