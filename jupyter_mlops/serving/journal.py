@@ -174,7 +174,8 @@ class Journal:
             self._read_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise JournalError(f"Cannot create the predictions journal in {folder}: "
-                               f"{exc.strerror}; choose a writable store.") from None
+                               f"{exc.strerror}. Serve from a writable store, or without "
+                               "logging (--no-log, log_predictions=False).") from None
         self._lock = threading.Lock()
         self.start = 0
         self.end = 0

@@ -6,6 +6,7 @@ refusal is checked against the state it protects: no label stored, no model swap
 no prediction logged.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ LOOPBACK_HOSTS = ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "127.0.0.
 def form_posts(request_id):
     """What a cross-site HTML form (or a fetch without preflight) can send: content type and
     body, the JSON smuggled in as text/plain as the classic trick does."""
-    text = '{"request_id": "%s", "labels": [1, 0, 1]}' % request_id
+    text = json.dumps({"request_id": request_id, "labels": [1, 0, 1]})
     multipart = (f'--x\r\nContent-Disposition: form-data; name="request_id"\r\n\r\n'
                  f"{request_id}\r\n--x--\r\n")
     return [("text/plain", text), ("text/plain;charset=UTF-8", text),
@@ -130,7 +131,7 @@ def test_cross_site_posts_are_refused_even_with_the_token(served, store):
     server, X = served
     request_id = _answered_request(server, X)
     before = _state(server, store)
-    body = '{"request_id": "%s", "labels": [1, 0, 1]}' % request_id
+    body = json.dumps({"request_id": request_id, "labels": [1, 0, 1]})
     for content_type, form in form_posts(request_id):
         for path in ("/labels", "/reload"):
             status, _, answer = call(server.url, "POST", path, form, content_type=content_type,

@@ -26,7 +26,11 @@ from support import hold_lock, release
 
 import jupyter_mlops as mlops
 from jupyter_mlops.serving import journal
-from jupyter_mlops.serving.predictions import PredictionRecord, replay_journals, store_records
+from jupyter_mlops.serving.predictions import (
+    PredictionRecord,
+    replay_journals,
+    store_records,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(240)]
 
@@ -228,10 +232,11 @@ def test_a_journal_whose_records_were_partly_stored_is_replayed_once(store):
     assert inputs == '{"inputs": [[7, 2]]}'
 
 
-def test_a_damaged_journal_is_kept_never_deleted(store):
+@pytest.mark.parametrize("where", [6, 30], ids=["a length", "the payload"])
+def test_a_damaged_journal_is_kept_never_deleted(store, where):
     good, bad = _records(3, prefix="good"), _records(3, prefix="bad")
     data = bytearray(journal.encode(good) + journal.encode(bad))
-    data[len(journal.encode(good)) + 30] ^= 0xFF  # inside the first "bad" frame
+    data[len(journal.encode(good)) + where] ^= 0xFF  # in the first "bad" frame
     path = _orphan(store, bytes(data))
     assert replay_journals(store) == 3
     assert set(logged_ids(store)) == {r.request_id for r in good}
@@ -253,3 +258,28 @@ def test_a_live_servers_journal_is_never_taken_by_another(model_store, tmp_path)
     assert replay_journals(model_store) == 0  # its writer is alive: it stores them itself
     server.stop()
     assert len(logged_ids(model_store)) == 5
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_request_that_cannot_be_journaled_is_not_answered(model_store):
+    """The journal's file swapped for /dev/full (every write: ENOSPC): the request gets a
+    503 and no prediction; once the file is back, requests are answered and logged."""
+    from jupyter_mlops.serving import serve
+
+    payload = {"dataframe_records": [{"a": 1.0, "b": 2.0}]}
+    with serve("m", port=0, watch_interval=None) as server:
+        live = server.state.log.journal
+        saved, full = os.dup(live._fd), os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, live._fd)
+        try:
+            for _ in range(3):
+                status, headers, answer = call(server.url, "POST", "/invocations", payload)
+                assert status == 503 and answer["error_code"] == "NOT_LOGGED"
+                assert "predictions" not in answer
+        finally:
+            os.dup2(saved, live._fd)
+            os.close(saved)
+            os.close(full)
+        status, headers, _ = call(server.url, "POST", "/invocations", payload)
+        assert status == 200 and server.flush(30)
+        assert set(logged_ids(model_store)) == {headers["X-Request-Id"]}

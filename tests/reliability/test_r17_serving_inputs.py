@@ -84,6 +84,16 @@ def _json(text):
     return text.encode("utf-8")
 
 
+def row(x="0.5", n="3"):
+    """One dataframe_records row, its numbers written as given (JSON text)."""
+    return _json('{"dataframe_records": [{"x": ' + x + ', "y": -1.0, "n": ' + n + "}]}")
+
+
+def labels(request_id, text):
+    """A /labels body, the labels written as given (JSON text)."""
+    return '{"request_id": "' + request_id + '", "labels": ' + text + "}"
+
+
 ROW = '{"dataframe_records": [{"x": 0.5, "y": -1.0, "n": 3}]}'
 CSV = "x,y,n\n0.5,-1.0,3\n"
 
@@ -113,35 +123,27 @@ INVOCATIONS = [
     ("csv 10**400 in float", "text/csv", _json(f"x,y,n\n{HUGE},-1.0,3\n"), "Column 'x'"),
     ("csv 1e400", "text/csv", b"x,y,n\n1e400,-1.0,3\n", "Column 'x'"),
     ("csv 5000 digits", "text/csv", _json(f"x,y,n\n1{'0' * 5000},-1.0,3\n"), "Column 'x'"),
-    ("json 2**63 in int64", "application/json",
-     _json('{"dataframe_records": [{"x": 0.5, "y": -1.0, "n": 9223372036854775808}]}'),
-     "Column 'n' must be int64"),
+    ("json 2**63 in int64", "application/json", row(n=str(2**63)), "Column 'n' must be int64"),
     ("json 2**64-1 in int64", "application/json",
      _json('{"dataframe_split": {"columns": ["x", "y", "n"], "data": '
            '[[0.5, -1.0, 18446744073709551615], [0.1, 0.2, 1]]}}'), "Column 'n'"),
-    ("json 10**400 in float", "application/json",
-     _json('{"dataframe_records": [{"x": %s, "y": -1.0, "n": 3}]}' % HUGE), "Column 'x'"),
-    ("json 10**400 in int", "application/json",
-     _json('{"dataframe_records": [{"x": 1.0, "y": -1.0, "n": %s}]}' % HUGE), "Column 'n'"),
-    ("json 1e400", "application/json",
-     _json('{"dataframe_records": [{"x": 1e400, "y": -1.0, "n": 3}]}'), "infinite"),
+    ("json 10**400 in float", "application/json", row(x=HUGE), "Column 'x'"),
+    ("json 10**400 in int", "application/json", row(n=HUGE), "Column 'n'"),
+    ("json 1e400", "application/json", row(x="1e400"), "infinite"),
     ("json Infinity", "application/json",
      _json('{"inputs": {"x": [Infinity], "y": [1.0], "n": [3]}}'), "infinite"),
-    ("json 5000 digits", "application/json",
-     _json('{"dataframe_records": [{"x": 1%s, "y": 1, "n": 3}]}' % ("0" * 5000)), "4,300 digits"),
+    ("json 5000 digits", "application/json", row(x="1" + "0" * 5000), "4,300 digits"),
     ("json nested 2000 deep", "application/json",
-     _json('{"dataframe_records": %s}' % nested(DEEP)), "too deeply"),
-    ("json nested 2000 deep in a cell", "application/json",
-     _json('{"dataframe_records": [{"x": %s, "y": 1, "n": 3}]}' % nested(DEEP)), "too deeply"),
-    ("json nested 900 deep in a cell", "application/json",
-     _json('{"dataframe_records": [{"x": %s, "y": 1, "n": 3}]}' % nested(900)), "'x'"),
+     _json('{"dataframe_records": ' + nested(DEEP) + "}"), "too deeply"),
+    ("json nested 2000 deep in a cell", "application/json", row(x=nested(DEEP)), "too deeply"),
+    ("json nested 900 deep in a cell", "application/json", row(x=nested(900)), "'x'"),
 ]
 ARRAYS = [
-    ("10**400", _json('{"instances": [[1.0, 2.0, %s]]}' % HUGE), "float64"),
+    ("10**400", _json('{"instances": [[1.0, 2.0, ' + HUGE + "]]}"), "float64"),
     ("1e400", _json('{"instances": [[1.0, 2.0, 1e400]]}'), "infinite"),
     ("-1e400", _json('{"inputs": [[1.0, 2.0, -1e400]]}'), "infinite"),
-    ("nested 2000 deep", _json('{"instances": %s}' % nested(DEEP)), "too deeply"),
-    ("nested 600 deep", _json('{"instances": [[1.0, 2.0, %s]]}' % nested(600)), "float64"),
+    ("nested 2000 deep", _json('{"instances": ' + nested(DEEP) + "}"), "too deeply"),
+    ("nested 600 deep", _json('{"instances": [[1.0, 2.0, ' + nested(600) + "]]}"), "float64"),
 ]
 
 
@@ -193,17 +195,17 @@ def test_hostile_labels_are_a_4xx_and_store_nothing(servers, store, models):
     assert status == 200 and server.flush(30)
     rid = headers["X-Request-Id"]
     corpus = [
-        ("nested 2000 deep", _json('{"request_id": "%s", "labels": %s}' % (rid, nested(DEEP))),
+        ("nested 2000 deep", _json(labels(rid, nested(DEEP))),
          "too deeply"),
-        ("nested 100 deep", _json('{"request_id": "%s", "labels": [%s]}' % (rid, nested(100))),
+        ("nested 100 deep", _json(labels(rid, f"[{nested(100)}]")),
          "more than 32 deep"),
-        ("10**400", _json('{"request_id": "%s", "labels": [%s]}' % (rid, HUGE)), "64-bit"),
-        ("-2**63-1", _json('{"request_id": "%s", "labels": [-9223372036854775809]}' % rid),
+        ("10**400", _json(labels(rid, f"[{HUGE}]")), "64-bit"),
+        ("-2**63-1", _json(labels(rid, "[-9223372036854775809]")),
          "64-bit"),
-        ("5000 digits", _json('{"request_id": "%s", "labels": [1%s]}' % (rid, "0" * 5000)),
+        ("5000 digits", _json(labels(rid, "[1" + "0" * 5000 + "]")),
          "4,300 digits"),
-        ("utf-16", ('{"request_id": "%s", "labels": [1]}' % rid).encode("utf-16"), "UTF-8"),
-        ("BOM", codecs.BOM_UTF8 + _json('{"request_id": "%s", "labels": [1]}' % rid),
+        ("utf-16", labels(rid, "[1]").encode("utf-16"), "UTF-8"),
+        ("BOM", codecs.BOM_UTF8 + _json(labels(rid, "[1]")),
          "byte order mark"),
         ("not an object", b"[1, 2]", "request_id"),
     ]
