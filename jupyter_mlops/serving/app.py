@@ -167,7 +167,7 @@ class InvocationsHandler(BaseHandler):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
             self.fail(exc)
             return
-        # The records are in the predictions journal already (see ServingState.score).
+        # The records are in the predictions journal already (ServingState._score).
         self.set_header("X-Model-Version", scored.answered_by.label)
         self.send(scored.body)
 

@@ -247,7 +247,7 @@ def coerce_column(series: Any, dtype: str | None, column: str) -> Any:
     current = series.dtype
     where = f"Column {column!r} must be {dtype}"
     if str(current) == dtype:
-        if current.kind == "f":
+        if isinstance(current, np.dtype) and current.kind == "f":
             _refuse_out_of_range(series, current, where)
         return series
     if dtype in _TEXT:
@@ -458,8 +458,8 @@ def decode_body(body: bytes) -> str:
         raise BadRequest(f"The body is not UTF-8 text{guess}: byte {exc.start} is "
                          f"{body[exc.start:exc.start + 1]!r}. Send UTF-8.") from None
     if "\x00" in text:
-        raise BadRequest(f"The body holds a NUL byte at {text.index(chr(0))} (UTF-16?); send "
-                         "UTF-8 text.")
+        raise BadRequest(f"The body holds a NUL byte at {text.index(chr(0))} (UTF-16?); "
+                         "send UTF-8 text.")
     return text
 
 

@@ -380,7 +380,7 @@ class PredictionLog:
         self.replayed = 0
         self.write_errors = 0
         self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._loop, name="jupyter-mlops-predictions",
+        self._thread = threading.Thread(target=self._run, name="jupyter-mlops-predictions",
                                         daemon=True)
         self._thread.start()
 
@@ -499,6 +499,15 @@ class PredictionLog:
         if not self._write(records):
             raise StoreError(f"the store could not be written ({self.last_error})")
 
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            # What is journaled stays there: the next log on this store stores it.
+            log.exception("The predictions writer stopped; %s keeps what it did not store",
+                          self.journal.path)
+            raise
+
     def _loop(self) -> None:
         self._replay_orphans()
         failures = 0
@@ -520,6 +529,9 @@ class PredictionLog:
                 self._wait(5.0)
                 if self._closing:
                     break
+                continue
+            if not records:  # cannot happen: the end moves only past whole frames
+                self._wait(0.1)
                 continue
             if self._write(records):
                 failures = 0

@@ -4,9 +4,11 @@ The server resolves the URI in the registry, loads and verifies the version, bin
 socket in the caller's thread (so a busy port fails there, with a one-line message), then
 runs tornado on a fresh asyncio loop in a daemon thread. The handle it returns has
 ``.url``, ``.reload()`` and ``.stop()``; in a notebook the kernel keeps running cells while
-it serves. Scoring runs in a small thread pool; the predictions log is written by its own
+it serves. Scoring runs in a small thread pool, which also journals each request's records
+before its answer leaves (``journal.py``); the predictions log stores them from its own
 thread. ``stop()`` stops accepting, lets requests in flight finish, closes the connections
-and drains the log.
+and drains the log. Who is answered at all (Host names, the token of ``/labels`` and
+``/reload``) is ``access.py``'s.
 
 An alias is watched: when ``name@champion`` is moved to another version, the server
 loads the new one and swaps it in between requests (as ``POST /reload`` does).

@@ -200,7 +200,8 @@ def test_the_command_prints_a_generated_token_that_the_server_then_requires(stor
         assert call(url, "POST", "/reload")[0] == 403
         assert call(url, "POST", "/reload",
                     headers={"Authorization": "token " + "f" * len(token)})[0] == 403
-        status, _, answer = call(url, "POST", "/reload", headers={"Authorization": f"token {token}"})
+        status, _, answer = call(url, "POST", "/reload",
+                                 headers={"Authorization": f"token {token}"})
         assert status == 200 and answer["reloaded"] is True
     finally:
         proc.terminate()
