@@ -58,3 +58,24 @@ class StoreCorruptError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The store was written by a newer jupyter_mlops."""
+
+
+class AccessDeniedError(MLOpsError, PermissionError):
+    """A request the model server does not answer: a Host or Origin it does not serve, a
+    missing or wrong token, or a content type a cross-site form could send."""
+
+
+class JournalError(StoreError):
+    """The predictions journal could not be written, so the request was not answered."""
+
+
+class BadRequest(ValidationError):
+    """Inputs the model cannot be asked to score as sent (HTTP 400)."""
+
+    status = 400
+
+
+class UnsupportedMediaType(BadRequest):
+    """A body that is neither JSON nor CSV (HTTP 415)."""
+
+    status = 415

@@ -26,7 +26,7 @@ from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
 from ..tracking.runs import ActiveRun, _end, start_run
 from ..store.current import get_store
-from .track import TrackOptions, TrackTransformer, parse_track_line, track_header
+from .track import TrackOptions, TrackTransformer, track_header
 
 # IPython 9 counts the cell before firing pre_run_cell; IPython 8 after it ran.
 _COUNTED_BEFORE_PRE = IPython.version_info[0] >= 9

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..entities import TERMINAL_STATUSES, Artifact, CellExecution, DatasetInput, Metric, Run
+from ..entities import Artifact, CellExecution, DatasetInput, Metric, Run
 from ..errors import (
     NotFoundError,
     SchemaVersionError,
