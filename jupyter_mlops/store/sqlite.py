@@ -30,6 +30,7 @@ from ..errors import (
     ValidationError,
     shorten,
 )
+from ..validation import MAX_STEP
 from .artifacts import ArtifactStore
 from .process import current_process, is_alive
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -516,6 +517,11 @@ class Store:
                     step = pending.get(key)
                     if step is None:
                         step = self.next_step(conn, run_id, key)
+                    if step > MAX_STEP:
+                        raise ValidationError(
+                            f"Metric {key!r} is at step {MAX_STEP}, the last a step can "
+                            "hold; log it with an explicit step or under another name."
+                        )
                 is_nan = value != value
                 row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
                 rows.append(row)
