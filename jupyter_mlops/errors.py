@@ -58,3 +58,11 @@ class StoreCorruptError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The store was written by a newer jupyter_mlops."""
+
+
+class StoreOwnershipError(StoreError):
+    """A store found by searching up the tree belongs to another user or others can write it."""
+
+
+class StoreMissingError(StoreError):
+    """The store's file was deleted or replaced while this process had it open."""

@@ -18,8 +18,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError, shorten
+from .errors import StoreOwnershipError, ValidationError, shorten
 from .store import Store, default_store_path
+from .store.locate import ENV_VAR, check_owned
 from .validation import check_name, check_tag, encode_param, metric_step, metric_value
 
 MAX_TRACEBACK = 64 * 1024
@@ -51,13 +52,21 @@ def get_store() -> Store:
     """The store in use: the one set with ``set_store``, else the default location.
 
     The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
-    ``.mlops/`` folder, else ``./.mlops``.
+    ``.mlops/`` folder that this user owns and only they can write, else ``./.mlops``.
     """
     global _store
     if _store is None:
         with _store_lock:
             if _store is None:
-                _store = Store(default_store_path())
+                named = bool(os.environ.get(ENV_VAR))
+                found = Store(default_store_path())
+                if not named:
+                    try:  # another user may have made ./.mlops just before we did
+                        check_owned(found.path)
+                    except StoreOwnershipError:
+                        found.close()
+                        raise
+                _store = found
     return _store
 
 
