@@ -186,6 +186,15 @@ def test_numpy_numbers_are_stored_as_the_same_float(store, value):
     assert mlops.get_run(run.run_id).metrics["m"] == float(np.asarray(value).reshape(()))
 
 
+def test_autolog_leaves_out_a_number_past_the_float_range_and_keeps_the_rest(
+        shell, store, capsys):
+    cell = "%%track -n big\nhuge = 10**400\nscore = 0.5 + 0.25\nlr = 0.1"
+    assert shell.run_cell(cell, store_history=True).success
+    run = mlops.get_run(store.query("SELECT run_id FROM runs WHERE name = 'big'")[0][0])
+    assert (run.status, run.metrics, run.params) == ("FINISHED", {"score": 0.75}, {"lr": 0.1})
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(("step", "shown"), [(2**63, "int 9223372036854775808"),
                                              (-(2**63) - 1, "int -9223372036854775809"),
                                              (10**5000, "an int of about 5001 digits")],
