@@ -165,12 +165,13 @@ def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
         ) from None
     try:
         encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError):
         if _too_long_int(plain):
+            digits = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
             raise ValidationError(
-                f"Param {key!r} holds an int too long to store as text ({exc}); the limit "
-                f"is {MAX_PARAM_LENGTH} characters once encoded. Log it as an artifact with "
-                "log_artifact() instead."
+                f"Param {key!r} holds an int too long to store as text (over {digits} "
+                f"digits); the limit is {MAX_PARAM_LENGTH} characters once encoded. Log it "
+                "as an artifact with log_artifact() instead."
             ) from None
         try:
             text = repr(plain if isinstance(plain, float) else value)

@@ -76,10 +76,6 @@ class Fallback:
         self.copy_folder: Path | None = None
         self._cleanup: weakref.finalize | None = None
 
-    @property
-    def kind(self) -> str:
-        return "copy" if self.copy_folder is not None else "immutable"
-
     def open(self) -> sqlite3.Connection:
         wal = Path(f"{self.db_path}-wal")
         if not (wal.exists() and wal.stat().st_size > 0):
