@@ -67,3 +67,11 @@ class AccessDeniedError(MLOpsError, PermissionError):
 
 class JournalError(StoreError):
     """The predictions journal could not be written, so the request was not answered."""
+
+
+class StoreOwnershipError(StoreError):
+    """A store found by searching up the tree belongs to another user or others can write it."""
+
+
+class StoreMissingError(StoreError):
+    """The store's file was deleted or replaced while this process had it open."""
