@@ -79,3 +79,11 @@ class UnsupportedMediaType(BadRequest):
     """A body that is neither JSON nor CSV (HTTP 415)."""
 
     status = 415
+
+
+class StoreOwnershipError(StoreError):
+    """A store found by searching up the tree belongs to another user or others can write it."""
+
+
+class StoreMissingError(StoreError):
+    """The store's file was deleted or replaced while this process had it open."""

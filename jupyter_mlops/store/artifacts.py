@@ -1,7 +1,9 @@
 """Content-addressed files: ``artifacts/<first two hex>/<sha256>``.
 
 The same bytes are stored once however many runs log them. Files are written to a
-temporary name and renamed into place, so a reader never sees half a file.
+temporary name (0600) and renamed into place, so a reader never sees half a file; folders
+are made 0700. A disk that fills up half way leaves no temporary file behind and raises
+StoreFullError.
 """
 
 from __future__ import annotations
@@ -12,10 +14,18 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import IntegrityError, NotFoundError, ValidationError, shorten
+from ..errors import (
+    IntegrityError,
+    NotFoundError,
+    StoreFullError,
+    ValidationError,
+    shorten,
+)
+from .files import FULL_ERRNOS, make_private_folder
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _CHUNK = 1 << 20
@@ -32,47 +42,54 @@ class ArtifactStore:
             )
         return self.root / sha256[:2] / sha256
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.path_for(digest)
-        if not target.exists():
-            self._write_atomically(target, lambda out: out.write(data))
-        return digest, len(data)
-
     def put_file(self, source: str | os.PathLike[str]) -> tuple[str, int]:
         """Copy a file in while hashing it, in bounded memory."""
-        self.root.mkdir(parents=True, exist_ok=True)
         hasher = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+
+        def copy(out: BinaryIO) -> None:
+            nonlocal size
+            with open(source, "rb") as src:
                 while chunk := src.read(_CHUNK):
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-            target = self.path_for(hasher.hexdigest())
-            if target.exists():
-                os.unlink(tmp)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        self._write_atomically(lambda: self.path_for(hasher.hexdigest()), copy)
         return hasher.hexdigest(), size
 
-    def _write_atomically(self, target: Path, write) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path_for(digest)
+        if not target.exists():
+            self._write_atomically(lambda: target, lambda out: out.write(data))
+        return digest, len(data)
+
+    def _write_atomically(self, target: Callable[[], Path],
+                          write: Callable[[BinaryIO], object]) -> None:
+        """``write`` into a temporary file, then rename it to ``target()`` (known once
+        written, for a file hashed on the way in) unless that file exists already."""
+        tmp = None
         try:
+            make_private_folder(self.root)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out:
                 write(out)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
+            final = target()
+            if final.exists():
                 os.unlink(tmp)
+            else:
+                make_private_folder(final.parent)
+                os.replace(tmp, final)
+        except BaseException as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+                raise StoreFullError(
+                    f"No room to store an artifact in {self.root} ({exc.strerror}); nothing "
+                    "was written and what was stored before is intact. Free disk space (or "
+                    "raise the file size limit), then retry."
+                ) from None
             raise
 
     def open(self, sha256: str) -> BinaryIO:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import threading
 
-from .locate import default_store_path
+from ..errors import StoreOwnershipError
+from .locate import ENV_VAR, check_owned, default_store_path
 from .sqlite import Store
 
 _store: Store | None = None
@@ -52,11 +53,19 @@ def get_store() -> Store:
     """The store in use: the one set with ``set_store``, else the default location.
 
     The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
-    ``.mlops/`` folder, else ``./.mlops``.
+    ``.mlops/`` folder that this user owns and only they can write, else ``./.mlops``.
     """
     global _store
     if _store is None:
         with _lock:
             if _store is None:
-                _store = Store(default_store_path())
+                named = bool(os.environ.get(ENV_VAR))
+                found = Store(default_store_path())
+                if not named:
+                    try:  # another user may have made ./.mlops just before we did
+                        check_owned(found.path)
+                    except StoreOwnershipError:
+                        found.close()
+                        raise
+                _store = found
     return _store

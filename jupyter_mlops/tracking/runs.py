@@ -22,7 +22,7 @@ from ..entities import TERMINAL_STATUSES
 from ..errors import ValidationError, shorten
 from ..store import Store
 from ..store.current import get_store
-from ..validation import check_name, check_tag, encode_param, metric_value
+from ..validation import check_name, check_tag, encode_param, metric_step, metric_value
 from .capture import flush_capture
 
 MAX_TRACEBACK = 64 * 1024
@@ -197,11 +197,7 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     """Record several metric values at once, in one transaction."""
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        try:
-            step = int(step.__index__())  # numpy integers
-        except AttributeError:
-            raise ValidationError(f"A metric step must be an integer; got {shorten(step)}.") from None
+    step = metric_step(step, next(iter(metrics), None))
     values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
     run = _run_for_logging()
     run.store.log_metrics(run.run_id, values, time.time())
