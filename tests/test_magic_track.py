@@ -87,7 +87,7 @@ def test_a_tracked_cell_costs_two_write_transactions_on_the_kernel_thread(shell,
     # The run's start (session, run, input data) is one; figures, autolog and the end are
     # the other. The capture thread writes the cell rows on a connection of its own.
     run_cell(shell, SETUP + "import matplotlib\nmatplotlib.use('Agg')\n"
-                            "import matplotlib.pyplot as plt")
+                            "import matplotlib.pyplot as plt\nplt.close('all')")
     statements: list[str] = []
     store.connection().set_trace_callback(statements.append)
     try:

@@ -24,7 +24,7 @@ from ..tracking.autolog import (
 )
 from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
-from ..tracking.runs import ActiveRun, _end, start_run
+from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
 
@@ -148,6 +148,8 @@ class KernelHooks:
                 except Exception as exc:  # noqa: BLE001
                     self._warn("could not fingerprint the cell's input data", exc)
         except Exception as exc:  # noqa: BLE001
+            if self._tracked is not None:  # its row went with the rolled-back transaction
+                _forget(self._tracked.run)
             self._tracked = None
             self._warn("could not start a run for this cell", exc)
             return None

@@ -123,7 +123,6 @@ def active_run() -> ActiveRun | None:
 
 
 def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra: Any) -> None:
-    global _main_thread_run
     if status not in TERMINAL_STATUSES:
         raise ValidationError(
             f"Run status must be FINISHED, FAILED or KILLED; got {shorten(status)}."
@@ -140,10 +139,18 @@ def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra:
             run.run_id, status, error_type=error_type, error=error, traceback=trace, **extra
         )
     finally:
-        if _active.get() is run:
-            _active.set(run.parent if run.parent is not None and not run.parent.ended else None)
-        if _main_thread_run is run:
-            _main_thread_run = run.parent if run.parent and not run.parent.ended else None
+        _forget(run)
+
+
+def _forget(run: ActiveRun) -> None:
+    """Stop ``run`` being the active one (its parent, if still open, is again), writing
+    nothing: for a run that ended, or whose start was rolled back with its transaction."""
+    global _main_thread_run
+    run.ended = True
+    if _active.get() is run:
+        _active.set(run.parent if run.parent is not None and not run.parent.ended else None)
+    if _main_thread_run is run:
+        _main_thread_run = run.parent if run.parent and not run.parent.ended else None
 
 
 def _capped(text: str, limit: int = MAX_TRACEBACK) -> str:

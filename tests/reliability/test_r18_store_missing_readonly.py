@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops.store import current
 from jupyter_mlops.tracking import runs as tracking
 from jupyter_mlops.server.context import ServerContext
 from jupyter_mlops.store import Store
@@ -112,7 +113,7 @@ def test_the_python_api_reports_the_deleted_store_and_set_store_starts_again(sto
 def test_a_tracked_cell_on_a_deleted_store_still_runs_and_says_so_in_one_line(
         shell, store, capsys):
     assert shell.run_cell("%%track -n before\nx = 1", store_history=True).success
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     shutil.rmtree(store.path)
     result = shell.run_cell("%%track -n after\nanswer = 6 * 7\nanswer", store_history=True)
     assert result.result == 42
@@ -124,7 +125,7 @@ def test_a_tracked_cell_on_a_deleted_store_still_runs_and_says_so_in_one_line(
     mlops.set_store(store.path)  # the fix the message names: the kernel logs again
     assert shell.run_cell("%%track -n again\nw = 3", store_history=True).success
     assert shell.run_cell("z = 4", store_history=True).success
-    mlops.magics.flush_capture()
+    mlops.tracking.capture.flush_capture()
     assert list(mlops.cell_history()["source"]) == ["%%track -n again\nw = 3", "z = 4"]
     assert list(mlops.search_runs()["name"]) == ["again"]
     assert "Error in callback" not in capsys.readouterr().err
@@ -251,7 +252,7 @@ def read_as_another_user(original, copy, run_id) -> dict:
 
 def test_a_read_only_copy_of_a_store_can_be_read_and_nothing_is_written(
         shared_folder, monkeypatch):
-    monkeypatch.setattr(tracking, "_store", None)
+    monkeypatch.setattr(current, "_store", None)
     store, ids = make_store(shared_folder / "original", ["one", "two"])
     store.close()  # the last connection folds the -wal into the database and removes it
     assert not (shared_folder / "original" / "mlops.db-wal").exists()
@@ -272,7 +273,7 @@ def test_runs_still_in_the_wal_of_a_read_only_copy_are_read_too(
     """A copy taken while a kernel was writing: some runs are only in the -wal. They are
     read (from a private copy of the two files when the -shm cannot be made), not left
     silently out."""
-    monkeypatch.setattr(tracking, "_store", None)
+    monkeypatch.setattr(current, "_store", None)
     store, _ = make_store(shared_folder / "original", ["in-db"])
     store.query("PRAGMA wal_checkpoint(TRUNCATE)")
     _, later = make_store(shared_folder / "original", ["only-in-wal"])
