@@ -21,7 +21,9 @@ from .errors import (
     StoreFullError,
     StoreLockedError,
     StoreReadOnlyError,
+    TamperedError,
     UntrustedPickleError,
+    UntrustedRecordError,
     ValidationError,
 )
 from .drift import (
@@ -92,8 +94,9 @@ __all__ = [
     "ActiveRun", "DriftProfile", "DriftReport", "EvaluationComparison", "EvaluationResult",
     "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelServer", "ModelVersion",
     "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
-    "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError",
-    "UntrustedPickleError", "ValidationError", "active_run", "cell_history",
+    "StoreError", "StoreFullError", "StoreLockedError", "StoreReadOnlyError", "TamperedError",
+    "UntrustedPickleError", "UntrustedRecordError", "ValidationError", "active_run",
+    "cell_history",
     "compare_evaluations", "compare_runs", "compare_versions", "delete_alias", "drift_profile",
     "drift_report", "end_run", "evaluate", "export_mlflow", "get_drift_report",
     "get_evaluation", "get_model_version", "get_run", "get_store", "list_alerts",
