@@ -136,6 +136,10 @@ def assess(store: Any, row: VersionRow, replay: str | None = None) -> Assessment
     elif (bound == UNSIGNED and all(s == MINE for s in digests.values())
           and replay in (None, UNSIGNED)):
         verdict = "legacy"
+        if _signed_version_before(store, row):
+            verdict, detail = "tampered", ("its row carries no signature, yet it is numbered "
+                                           "after a version you signed, so no older "
+                                           "jupyter_mlops wrote it")
     else:
         verdict = "tampered"
         theirs = [f"its {what} {'carry' if what.endswith('bytes') else 'carries'} "
@@ -148,6 +152,21 @@ def assess(store: Any, row: VersionRow, replay: str | None = None) -> Assessment
             detail = ("its row no longer says what you signed: it was pointed at other bytes, "
                       "or what serving and exports read from it was edited")
     return Assessment(digests, bound, replay, verdict, detail)
+
+
+_ROW_FIELDS = ("name, version, sha256, size, reference_sha256, signature, library_versions, "
+               "cell, datasets, variable, hmac, replay_sha256, replay_hmac")
+
+
+def _signed_version_before(store: Any, row: VersionRow) -> bool:
+    """Whether a version of the same name numbered below ``row`` carries your signature:
+    every version registered since rows were signed is signed, so an unsigned row after
+    one is not from an older jupyter_mlops."""
+    if not isinstance(row.version, int):
+        return False
+    earlier = store.query(f"SELECT {_ROW_FIELDS} FROM model_versions WHERE name = ? AND "
+                          "version < ? AND hmac IS NOT NULL", (row.name, row.version))
+    return any(version_state(VersionRow(*fields))[0] == MINE for fields in earlier)
 
 
 def tampered(row: VersionRow, detail: str, done: str) -> TamperedError:
