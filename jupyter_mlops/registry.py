@@ -202,19 +202,25 @@ def checked_version(uri: str, *, store: Store | None = None, done: str = "loaded
     this user and some not is refused as tampering (never with advice to vouch for it).
     ``allow_pickle`` trusts the store as a whole and checks nothing.
     """
-    store = _store(store)
+    return _checked(_store(store), uri, done, pickle, allow_pickle)[:2]
+
+
+def _checked(store: Store, uri: str, done: str, pickle: str | None, allow_pickle: bool
+             ) -> tuple[ModelVersion, VersionRow, str | None]:
+    """``checked_version``, plus the stored signature of the pickle it checked."""
     version, row, _ = _find(store, uri, check_alias=not allow_pickle)
-    if allow_pickle:
-        return version, row
     digest = {"model": version.sha256, "reference": version.reference_sha256}.get(pickle)
-    if digest is not None and verify(digest, store.signature(digest)) is not None:
+    hmac = store.signature(digest) if digest is not None else None
+    if allow_pickle:
+        return version, row, hmac
+    if digest is not None and verify(digest, hmac) is not None:
         verdict = assess(store, row)
         if verdict.verdict == "tampered":
             raise tampered(row, verdict.detail, done)
         what = "Model" if pickle == "model" else "Reference sample of"
-        check_signed(digest, store.signature(digest), f"{what} {version.name}/{version.version}")
+        check_signed(digest, hmac, f"{what} {version.name}/{version.version}")
     require_version(store, row, done)
-    return version, row
+    return version, row, hmac
 
 
 def _open_artifact(store: Store, version: ModelVersion, sha256: str):
@@ -233,11 +239,11 @@ def load_version(uri: str, *, store: Store | None = None,
     """The version a URI names and its model object, resolved and checked once (what
     ``load_model`` does, for callers that need the version's metadata too)."""
     store = _store(store)
-    version, _ = checked_version(uri, store=store, pickle="model", allow_pickle=allow_pickle)
+    version, _, hmac = _checked(store, uri, "loaded", "model", allow_pickle)
     with _open_artifact(store, version, version.sha256) as handle:
         model = load_verified(handle, version.sha256, f"Model {version.name}/{version.version}",
-                              signature=store.signature(version.sha256),
-                              allow_pickle=allow_pickle, size=version.size)
+                              signature=hmac, allow_pickle=allow_pickle,
+                              size=version.size)
     return version, model
 
 
@@ -262,14 +268,13 @@ def load_model(uri: str, *, store: Store | None = None, allow_pickle: bool = Fal
 def reference_sample(uri: str, *, store: Store | None = None, allow_pickle: bool = False) -> Any:
     """The bounded sample of training inputs kept with a version (None when there is none)."""
     store = _store(store)
-    version, _ = checked_version(uri, store=store, pickle="reference", allow_pickle=allow_pickle)
+    version, _, hmac = _checked(store, uri, "loaded", "reference", allow_pickle)
     if version.reference_sha256 is None:
         return None
     with _open_artifact(store, version, version.reference_sha256) as handle:
         return load_verified(handle, version.reference_sha256,
                              f"Reference sample of {version.name}/{version.version}",
-                             signature=store.signature(version.reference_sha256),
-                             allow_pickle=allow_pickle)
+                             signature=hmac, allow_pickle=allow_pickle)
 
 
 def _replay_of(store: Store, version: ModelVersion) -> tuple[str, Any, int] | None:

@@ -28,7 +28,9 @@ from pathlib import Path
 KEY_FILE_ENV = "JUPYTER_MLOPS_KEY_FILE"
 _DOMAIN = b"jupyter_mlops pickled bytes v1\0"
 STATEMENT_KINDS = ("model version", "alias", "replay script")
-_keys: dict[Path, bytes] = {}
+# Keys read so far, by where they were looked up (the setting and the home folder): a
+# load checks several signatures, and building a Path each time costs more than the HMACs.
+_keys: dict[tuple[str | None, str | None], bytes] = {}
 _warned: set[Path] = set()
 
 
@@ -71,9 +73,10 @@ def _create_key(path: Path) -> None:
 
 def user_key(create: bool) -> bytes:
     """The key, made on first use when ``create``; raises KeyUnavailable otherwise."""
+    lookup = (os.environ.get(KEY_FILE_ENV), os.environ.get("HOME"))
+    if lookup in _keys:
+        return _keys[lookup]
     path = key_path()
-    if path in _keys:
-        return _keys[path]
     try:
         if create and not path.exists():
             _create_key(path)
@@ -82,7 +85,7 @@ def user_key(create: bool) -> bytes:
         raise KeyUnavailable(f"there is no key at {path}") from None
     except (OSError, ValueError) as exc:
         raise KeyUnavailable(f"the key at {path} cannot be used ({exc})") from None
-    _keys[path] = key
+    _keys[lookup] = key
     return key
 
 
