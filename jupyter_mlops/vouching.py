@@ -50,7 +50,8 @@ class VersionRow:
 
     @property
     def label(self) -> str:
-        return f"{self.name}/{self.version}"
+        version = self.version if isinstance(self.version, int) else shorten(self.version)
+        return f"{self.name}/{version}"
 
     def fields(self) -> list[Any]:
         return [self.name, self.version, self.sha256, self.size, self.reference_sha256,

@@ -101,7 +101,7 @@ def signed(shell, store, tmp_path, monkeypatch):
 def _cli(store: Store, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args, "--store",
                            str(store.path)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+                          check=False, env=dict(os.environ))
 
 
 def _refused_by_cli(done: subprocess.CompletedProcess) -> str:
@@ -425,3 +425,24 @@ def test_signatures_of_one_kind_never_stand_for_another(signed):
     with pytest.raises(mlops.UntrustedPickleError):
         mlops.load_model("clf/2")
     signed.no_marker()
+
+
+# -- the gate reads a large file once, hashing as it reads ----------------------------------
+
+
+def test_a_large_model_is_hashed_as_it_is_read_and_a_changed_byte_refused(store, tmp_path):
+    from jupyter_mlops import serialize
+
+    big = np.arange(3_000_000, dtype=np.float64)  # 24 MB: read by chunks, hashed by a thread
+    assert big.nbytes > serialize._OVERLAP_FROM
+    version = mlops.register_model(big, "big")
+    np.testing.assert_array_equal(mlops.load_model("big/1"), big)
+    path = store.artifacts.path_for(version.sha256)
+    raw = bytearray(path.read_bytes())
+    raw[-100] ^= 0x01  # in the last chunk
+    path.write_bytes(bytes(raw))
+    with pytest.raises(mlops.IntegrityError, match="changed after it was stored"):
+        mlops.load_model("big/1")
+    path.write_bytes(bytes(raw[:-1]))
+    with pytest.raises(mlops.IntegrityError, match="holds"):
+        mlops.load_model("big/1")
