@@ -5,6 +5,11 @@ execution is kept when it defines a name that a kept execution reads, and the la
 definition before the use wins. Executions run after the model was made, failed ones and
 ones whose names nothing needed are left out, so a value redefined later, cells run out of
 order and cells run several times all come out as the kernel really saw them.
+
+Everything in the script comes from the store, which others may be able to write. So the
+script is cut once when the version is registered and its sha256 (with the folder it runs
+in) signed with the user's key; ``verify=True`` runs only a script that still matches.
+Stored names and ids that land in comments are escaped, so none can end its comment line.
 """
 
 from __future__ import annotations
