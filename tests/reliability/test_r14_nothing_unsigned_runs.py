@@ -446,3 +446,18 @@ def test_a_large_model_is_hashed_as_it_is_read_and_a_changed_byte_refused(store,
     path.write_bytes(bytes(raw[:-1]))
     with pytest.raises(mlops.IntegrityError, match="holds"):
         mlops.load_model("big/1")
+
+
+def test_the_cli_vouches_for_an_older_store_and_shows_what_it_signed(signed):
+    signed.sql("UPDATE model_versions SET hmac = NULL, replay_sha256 = NULL, "
+               "replay_hmac = NULL")
+    signed.sql("UPDATE aliases SET hmac = NULL")
+    refused = _refused_by_cli(_cli(signed.store, "export", "clf@champion",
+                                   str(signed.tmp / "out")))
+    assert "set_alias" in refused and "trust" in refused
+    done = _cli(signed.store, "trust", "clf@champion", "clf/1")
+    assert done.returncode == 0, done.stderr
+    assert "replay script" in done.stdout and "alias @champion -> version 2" in done.stdout
+    assert "NEW" not in done.stdout and done.stdout.count("now loads") == 2
+    assert mlops.load_model("clf@champion").predict(np.zeros((1, 4))).shape == (1,)
+    signed.no_marker()  # vouching never unpickles (version 1 is the old model)
