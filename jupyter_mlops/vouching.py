@@ -199,22 +199,37 @@ def require_version(store: Any, row: VersionRow, done: str = "loaded") -> None:
     raise untrusted_version(row, reason or "", done)
 
 
+def _moved_alias(name: str, alias: str, version: Any, state: str, verdict: Assessment,
+                 done: str) -> TamperedError | None:
+    """Tampering with an alias: a signature not yours on an alias to a version that is
+    (yours or from your older store), or no signature on an alias to a version registered
+    since aliases are signed (no older jupyter_mlops can have set it)."""
+    if state == OTHER and verdict.verdict != "foreign":
+        how = "it carries a signature that does not match your key"
+    elif state == UNSIGNED and verdict.verdict == "yours":
+        how = ("it carries no signature, yet it points at a version registered since aliases "
+               "are signed")
+    else:
+        return None
+    return TamperedError(
+        f"Alias {name}@{alias} -> version {shorten(version)} was moved in the store by "
+        f"someone else ({how}): that is tampering. It was not {done}; point it where you "
+        f"mean with set_alias({name!r}, VERSION, {alias!r})."
+    )
+
+
 def require_alias(store: Any, name: str, alias: str, version: Any, signature: Any,
-                  row: VersionRow | None) -> None:
+                  row: VersionRow) -> None:
     """Refuse to follow ``name@alias`` unless this user signed where it points."""
     state, reason = alias_state(name, alias, version, signature)
     if state == MINE:
         return
-    verdict = assess(store, row) if row is not None else None
-    if verdict is not None and verdict.verdict == "tampered":
+    verdict = assess(store, row)
+    if verdict.verdict == "tampered":
         raise tampered(row, verdict.detail, "followed")
-    if state == OTHER and verdict is not None and verdict.verdict != "foreign":
-        raise TamperedError(
-            f"Alias {name}@{alias} was moved in the store by someone else (it points at "
-            f"version {shorten(version)}, which is not where you set it): that is tampering. "
-            f"It was not followed; point it where you mean with set_alias({name!r}, VERSION, "
-            f"{alias!r})."
-        )
+    moved = _moved_alias(name, alias, version, state, verdict, "followed")
+    if moved is not None:
+        raise moved
     raise UntrustedRecordError(
         f"Alias {name}@{alias} -> version {shorten(version)} was not followed: {reason} (set "
         "by an older jupyter_mlops or by another user, or written into the store by other "
@@ -265,12 +280,9 @@ def plan_trust(store: Any, row: VersionRow, *, replay: tuple[str, Any, int] | No
     alias_now = None
     if alias is not None:
         alias_now = alias_state(row.name, alias[0], row.version, alias[1])[0]
-        if alias_now == OTHER and verdict.verdict != "foreign":
-            raise TamperedError(
-                f"Alias {row.name}@{alias[0]} was moved in the store by someone else (to "
-                f"version {shorten(row.version)}): that is tampering. Nothing was signed; "
-                f"point it where you mean with set_alias({row.name!r}, VERSION, {alias[0]!r})."
-            )
+        moved = _moved_alias(row.name, alias[0], row.version, alias_now, verdict, "signed")
+        if moved is not None:
+            raise moved
     shas = {"model bytes": row.sha256, "reference sample": row.reference_sha256}
     lines, digests = [], []
     for what, state in verdict.digests.items():
