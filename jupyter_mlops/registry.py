@@ -321,7 +321,7 @@ def trust_model(uri: str, *, store: Store | None = None) -> ModelVersion:
             write_signature(conn, digest)
         if plan.row:
             conn.execute("UPDATE model_versions SET hmac = ? WHERE name = ? AND version = ?",
-                         (sign_version(row), row.name, row.version))
+                         (sign_version(row, vouched=True), row.name, row.version))
         if plan.replay:
             conn.execute("UPDATE model_versions SET replay_sha256 = ?, replay_hmac = ? "
                          "WHERE name = ? AND version = ?",

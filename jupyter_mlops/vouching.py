@@ -58,8 +58,11 @@ class VersionRow:
                 self.signature, self.library_versions]
 
 
-def sign_version(row: VersionRow) -> str | None:
-    return sign_statement("model version", row.fields())
+def sign_version(row: VersionRow, *, vouched: bool = False) -> str | None:
+    """The row's signature: made at registration, or by ``trust_model`` (``vouched``), a
+    kind of its own so that later checks know a row was not registered here."""
+    return sign_statement("vouched model version" if vouched else "model version",
+                          row.fields())
 
 
 def sign_alias(name: str, alias: str, version: int) -> str | None:
@@ -86,8 +89,16 @@ def digest_state(store: Any, sha256: Any) -> str:
     return _state(verify(sha256, signature), signature)
 
 
+def registered_here(row: VersionRow) -> bool:
+    """Whether the row carries the signature this user made when registering it."""
+    return verify_statement("model version", row.fields(), row.hmac) is None
+
+
 def version_state(row: VersionRow) -> tuple[str, str | None]:
     reason = verify_statement("model version", row.fields(), row.hmac)
+    if reason is not None and verify_statement("vouched model version", row.fields(),
+                                               row.hmac) is None:
+        reason = None
     return _state(reason, row.hmac), reason
 
 
@@ -106,7 +117,8 @@ def alias_state(name: Any, alias: Any, version: Any, signature: Any) -> tuple[st
 class Assessment:
     """Which parts of a version this user signed, and what that means.
 
-    ``verdict`` is ``yours`` (the row verifies), ``legacy`` (its bytes are yours but its
+    ``verdict`` is ``yours`` (the row verifies, signed when registered or vouched for
+    since), ``legacy`` (its bytes are yours but its
     row was written by an older jupyter_mlops, unsigned), ``foreign`` (nothing in it is
     yours: another user's store, or one made before signing existed) or ``tampered``
     (part is yours and part is not; ``detail`` says which).
@@ -117,6 +129,7 @@ class Assessment:
     replay: str | None
     verdict: str
     detail: str = ""
+    registered: bool = False  # the row was signed when registered here, not vouched for
 
 
 def assess(store: Any, row: VersionRow, replay: str | None = None) -> Assessment:
@@ -152,7 +165,8 @@ def assess(store: Any, row: VersionRow, replay: str | None = None) -> Assessment
         else:
             detail = ("its row no longer says what you signed: it was pointed at other bytes, "
                       "or what serving and exports read from it was edited")
-    return Assessment(digests, bound, replay, verdict, detail)
+    return Assessment(digests, bound, replay, verdict, detail,
+                      registered=bound == MINE and registered_here(row))
 
 
 _ROW_FIELDS = ("name, version, sha256, size, reference_sha256, signature, library_versions, "
@@ -167,7 +181,7 @@ def _signed_version_before(store: Any, row: VersionRow) -> bool:
         return False
     earlier = store.query(f"SELECT {_ROW_FIELDS} FROM model_versions WHERE name = ? AND "
                           "version < ? AND hmac IS NOT NULL", (row.name, row.version))
-    return any(version_state(VersionRow(*fields))[0] == MINE for fields in earlier)
+    return any(registered_here(VersionRow(*fields)) for fields in earlier)
 
 
 def tampered(row: VersionRow, detail: str, done: str) -> TamperedError:
@@ -206,7 +220,7 @@ def _moved_alias(name: str, alias: str, version: Any, state: str, verdict: Asses
     since aliases are signed (no older jupyter_mlops can have set it)."""
     if state == OTHER and verdict.verdict != "foreign":
         how = "it carries a signature that does not match your key"
-    elif state == UNSIGNED and verdict.verdict == "yours":
+    elif state == UNSIGNED and verdict.registered:
         how = ("it carries no signature, yet it points at a version registered since aliases "
                "are signed")
     else:
