@@ -123,8 +123,10 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         value = namespace[name]
         if name in names.assigned and _is_number(value):
             if name not in explicit:
-                number = metric_value(name, value)
-                metrics.append((name, number, 0))
+                try:
+                    metrics.append((name, metric_value(name, value), 0))
+                except ValueError:
+                    pass  # past what a float holds: autolog skips it, as a too-long param
         elif fitted_estimator(value):
             models.append((name, value))
             for key, param in sorted(value.get_params(deep=True).items()):

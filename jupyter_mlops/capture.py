@@ -67,10 +67,10 @@ class CaptureWriter:
         return True
 
     def own(self, store: Store) -> Store:
-        """This thread's connection to ``store`` (opened once per store folder)."""
+        """This thread's connection to ``store`` (opened once per store file)."""
         key = str(store.path)
         mine = self._stores.get(key)
-        if mine is None:
+        if mine is None or mine.file_identity != store.file_identity:
             mine = self._stores[key] = Store(store.path, read_only=store.read_only,
                                              busy_timeout_s=store.busy_timeout_s)
         return mine
@@ -116,7 +116,7 @@ class CellCapture:
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
-        key = str(store.path)
+        key = f"{store.path}@{store.file_identity}"  # a store made again needs its row again
         args = (self.session_id, notebook_path(), platform.python_version())
         if now and key not in self._sessions_now:
             store.start_session(*args)

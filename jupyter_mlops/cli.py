@@ -160,11 +160,14 @@ def cmd_export(args) -> int:
 
 def cmd_serve(args) -> int:
     from .serving import serve
+    from .serving.access import TOKEN_ENV
 
+    chosen = args.token is not None or bool(os.environ.get(TOKEN_ENV))
     server = serve(args.uri, challenger=args.challenger, split=args.split, shadow=args.shadow,
                    host=args.host, port=args.port, max_body_mb=args.max_body_mb,
                    workers=args.workers, watch_interval=args.watch or None,
-                   log_predictions=not args.no_log, store=_store(args))
+                   log_predictions=not args.no_log, store=_store(args), token=args.token,
+                   allowed_hosts=args.allowed_host or ())
     deployment = server.deployment
     served = deployment.champion.label
     if deployment.challenger is not None:
@@ -172,6 +175,15 @@ def cmd_serve(args) -> int:
         served += f", challenger {deployment.challenger.label} ({mode})"
     print(f"Serving {args.uri} ({served}) at {server.url}/invocations; Ctrl-C stops it.",
           flush=True)
+    if chosen:
+        print("POST /labels and /reload need the token you chose (Authorization: token ...).",
+              flush=True)
+    else:
+        print(f"POST /labels and /reload need the header: Authorization: token {server.token}",
+              flush=True)
+    if args.host in ("", "0.0.0.0", "::") and not args.allowed_host:
+        print("Listening on every address, but answering only requests to localhost: add "
+              "the names clients use with --allowed-host NAME.", flush=True)
     server.wait()
     print("Stopped; every prediction served is in the predictions log.", flush=True)
     return 0
@@ -270,7 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", "serve a version over HTTP (MLflow's scoring protocol)", cmd_serve)
     serve.add_argument("uri", help="name@alias, name/VERSION or models:/…")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
-                       "127.0.0.1; 0.0.0.0 exposes the model to the network, without auth)")
+                       "127.0.0.1; 0.0.0.0 exposes the model to the network: scoring needs "
+                       "no token)")
+    serve.add_argument("--allowed-host", action="append", metavar="NAME",
+                       help="also answer requests to this host name (repeat; * for any); "
+                            "loopback names always")
+    serve.add_argument("--token", default=None,
+                       help="the token POST /labels and /reload need (default: "
+                            "$JUPYTER_MLOPS_SERVE_TOKEN, else a new one, printed)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a "
                        "free one)")
     serve.add_argument("--challenger", metavar="URI", help="a second version to compare")

@@ -68,3 +68,20 @@ class StoreCorruptError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The store was written by a newer jupyter_mlops."""
+
+
+class AccessDeniedError(MLOpsError, PermissionError):
+    """A request the model server does not answer: a Host or Origin it does not serve, a
+    missing or wrong token, or a content type a cross-site form could send."""
+
+
+class JournalError(StoreError):
+    """The predictions journal could not be written, so the request was not answered."""
+
+
+class StoreOwnershipError(StoreError):
+    """A store found by searching up the tree belongs to another user or others can write it."""
+
+
+class StoreMissingError(StoreError):
+    """The store's file was deleted or replaced while this process had it open."""

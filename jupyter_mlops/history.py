@@ -115,4 +115,5 @@ def cell_history(session_id: str | None = None, *, store: Store | None = None):
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     frame["position"] = frame["position"].astype("Int64")
     frame["out_of_order"] = frame["out_of_order"].astype(bool)
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)

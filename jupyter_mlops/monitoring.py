@@ -53,7 +53,8 @@ class Alert:
 
 @dataclass
 class MonitorResult:
-    """One check of a version. ``alert`` is True when any alert was recorded."""
+    """One check of a version. ``alert`` is True when any alert was recorded; ``skipped``
+    counts the logged requests that could not be read back and were left out."""
 
     monitor_id: str
     model_uri: str
@@ -65,6 +66,7 @@ class MonitorResult:
     alerts: list[Alert] = field(default_factory=list)
     retrain: RetrainResult | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # logged requests that could not be read back, left out
 
     @property
     def alert(self) -> bool:
@@ -158,7 +160,7 @@ def read_table(path: str | os.PathLike[str]):
     """A whole CSV or Parquet file as a DataFrame (Parquet needs pyarrow)."""
     import pandas as pd
 
-    from .serving.batch import file_format, require_pyarrow
+    from .serving.batch import file_format, read_csv_chunks, require_pyarrow
 
     source = Path(path)
     kind = file_format(source, "batch file")
@@ -167,11 +169,8 @@ def read_table(path: str | os.PathLike[str]):
     if kind == "parquet":
         require_pyarrow()
         return pd.read_parquet(source)
-    try:
-        return pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ValidationError(f"Malformed CSV in {source.name}: {first}.") from None
+    with open(source, "rb") as handle:
+        return next(read_csv_chunks(source, handle, chunk_size=None))
 
 
 # -- monitor -----------------------------------------------------------------------------
@@ -254,6 +253,7 @@ def monitor(
     y = None
     labelled_inputs = None
     batch_path = None
+    skipped = 0
     if batch is not None:
         if isinstance(batch, pd.DataFrame):
             frame, source = batch, "a DataFrame"
@@ -277,10 +277,13 @@ def monitor(
         window = f"the last {since}" if since is not None else "all time"
         source = f"traffic ({window})"
         if not len(traffic):
+            unread = (f" ({traffic.skipped:,} logged request(s) could not be read back)"
+                      if traffic.skipped else "")
             raise NotFoundError(
-                f"No predictions of {label} were logged in {window}; there is nothing to "
-                "monitor. Serve it (jupyter-mlops serve) or give --batch FILE.")
+                f"No predictions of {label} were logged in {window}{unread}; there is nothing "
+                "to monitor. Serve it (jupyter-mlops serve) or give --batch FILE.")
         current = traffic.inputs
+        skipped = traffic.skipped
         picks = traffic.labelled()
         if picks:
             y = pd.Series([traffic.labels[i] for i in picks])
@@ -299,8 +302,11 @@ def monitor(
             "n_rows, thresholds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (monitor_id, time.time(), version.name, version.version, version.uri, source,
              n_rows, _dumps(limits) if limits else None))
-    result = MonitorResult(monitor_id, version.uri, uri, source, n_rows)
+    result = MonitorResult(monitor_id, version.uri, uri, source, n_rows, skipped=skipped)
     trail = Trail(store, monitor_id, result.steps)
+    if skipped:
+        trail("traffic", "skipped", f"{skipped:,} logged request(s) could not be read back "
+                                    "and were left out.", {"skipped": skipped})
 
     report = drift_report(reference, current, stattest=stattest, drift_share=drift_share,
                           model=version.uri, store=store)
@@ -411,7 +417,8 @@ def list_alerts(uri: str | None = None, *, since: str | float | None = None,
     frame = pd.DataFrame(rows, columns=["created", "name", "version", "kind", "message",
                                         "alert_id", "monitor_id"])
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)
 
 
 def monitor_steps(monitor_id: str, *, store: Store | None = None):

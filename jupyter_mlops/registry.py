@@ -351,7 +351,8 @@ def list_models(*, store: Store | None = None):
     frame["aliases"] = [", ".join(aliases.get(n, [])) for n in frame["name"]]
     for column in ("created", "updated"):
         frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)
 
 
 def model_versions(name: str, *, store: Store | None = None):
@@ -373,7 +374,8 @@ def model_versions(name: str, *, store: Store | None = None):
         "size": [v.size for v in versions],
         "reference_rows": [v.reference_rows for v in versions],
     })
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)
 
 
 def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:

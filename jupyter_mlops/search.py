@@ -7,8 +7,9 @@ by SQLite's JSON functions, so 10,000 runs come back in a fraction of a second.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ValidationError, shorten
@@ -30,6 +31,17 @@ ATTRIBUTES = {
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s",
                "session_id", "cell_id", "execution_count"]
 
+# What a filter may hold. Past these, SQLite would refuse the query (its expression tree
+# is at most 1,000 deep, a LIKE pattern at most 50,000 bytes) or a number would lose its
+# meaning, so the filter is refused first with the limit named.
+MAX_FILTER_CHARS = 20_000
+MAX_CLAUSES = 100
+MAX_IN_VALUES = 1_000
+MAX_NUMBER_CHARS = 40
+MAX_PATTERN_CHARS = 1_000
+MAX_ORDER_TERMS = 20
+_SQLITE_MAX_INT = 2**63 - 1
+
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
@@ -41,6 +53,7 @@ _TOKEN = re.compile(
 )
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">",
         ">=": ">=", "LIKE": "LIKE", "ILIKE": "LIKE"}
+_EXAMPLE = "\"metrics.acc > 0.9 and params.solver = 'lbfgs'\""
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -51,7 +64,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if match is None or match.end() == position:
             raise ValidationError(
                 f"Cannot read the filter at {shorten(text[position:], 30)}. Write clauses like "
-                "\"metrics.acc > 0.9 and params.solver = 'lbfgs'\"."
+                f"{_EXAMPLE}."
             )
         kind = match.lastgroup
         tokens.append((kind, match.group(kind)))
@@ -59,43 +72,78 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def _number(text: str) -> int | float:
+    """The number a filter literal means, or a ValidationError naming why it means none."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValidationError(
+            f"A number in the filter has at most {MAX_NUMBER_CHARS} characters; got "
+            f"{shorten(text, 40)} ({len(text)} characters). Write it in exponent form, "
+            "such as 1e+300."
+        )
+    if re.fullmatch(r"[-+]?\d+", text):
+        whole = int(text)  # exact, where float() would round past 2**53
+        # SQLite integers are 64-bit; a larger one compares as the REAL it is anyway
+        return whole if -2**63 <= whole < 2**63 else float(whole)
+    value = float(text)
+    if math.isnan(value):
+        raise ValidationError(
+            f"The filter compares with {text!r}, which equals nothing, not even nan. Compare "
+            "with a number, and pick NaN values from the result in pandas."
+        )
+    if math.isinf(value) and "inf" not in text.lower():
+        raise ValidationError(
+            f"The number {shorten(text, 40)} in the filter is beyond the range of a float "
+            "(about ±1.8e308); write inf or -inf to mean an infinity."
+        )
+    return value
+
+
 def _literal(kind: str, text: str) -> Any:
     if kind == "string":
         quote = text[0]
         return text[1:-1].replace(quote * 2, quote)
     if kind == "number":
-        if re.fullmatch(r"[-+]?\d+", text):
-            whole = int(text)  # exact, where float() would round past 2**53
-            # SQLite integers are 64-bit; a larger one compares as the REAL it is anyway
-            return whole if -2**63 <= whole < 2**63 else float(whole)
-        return float(text)
+        return _number(text)
     raise ValidationError(f"Expected a number or a quoted string in the filter; got {text!r}.")
 
 
 def _column(ident: str) -> tuple[str, str | None]:
     """``(kind, key)``: kind is 'metrics', 'params', 'tags' or an attribute name."""
+    if not isinstance(ident, str):
+        raise ValidationError(f"A column is a string such as 'metrics.acc'; got "
+                              f"{type(ident).__name__} {shorten(ident)}.")
     prefix, dot, rest = ident.partition(".")
     if dot and prefix in ("metrics", "metric", "params", "param", "tags", "tag"):
         kind = {"metric": "metrics", "param": "params", "tag": "tags"}.get(prefix, prefix)
-        return kind, rest.strip("`")
+        key = rest.strip("`")
+        if not key.strip():
+            raise ValidationError(f"{shorten(ident)} names no key; write {kind}.<key>, such "
+                                  f"as {kind}.acc.")
+        return kind, key
     if dot and prefix in ("attributes", "attribute", "attr"):
         ident = rest
     if ident in ATTRIBUTES:
         return ident, None
     raise ValidationError(
-        f"Unknown column {ident!r} in the filter. Use metrics.<key>, params.<key>, tags.<key> "
-        f"or one of {', '.join(ATTRIBUTES)}."
+        f"Unknown column {shorten(ident)} in the filter. Use metrics.<key>, params.<key>, "
+        f"tags.<key> or one of {', '.join(ATTRIBUTES)}."
     )
 
 
+def _numeric_text(value: str) -> float | None:
+    """The finite number a quoted value spells (MLflow users quote numbers), else None."""
+    if len(value) > MAX_NUMBER_CHARS:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _compare(expr: str, op: str, value: Any, params: list[Any]) -> str:
-    if op == "LIKE" and not isinstance(value, str):
-        raise ValidationError("LIKE compares with a quoted pattern, such as 'rf-%'.")
     if isinstance(value, str) and op != "LIKE":
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
+        number = _numeric_text(value)
         if number is not None and op in ("=", "!="):
             # MLflow users quote numbers: params.C = '0.5' matches the number 0.5 too.
             params.extend([number, value])
@@ -105,6 +153,32 @@ def _compare(expr: str, op: str, value: Any, params: list[Any]) -> str:
             value = number
     params.append(value)
     return f"{expr} {op} ?"
+
+
+def _in_list(tokens: list[tuple[str, str]], i: int) -> tuple[list[Any], int]:
+    """``( value [, value]... )`` from ``tokens[i]``; the values and the index after it."""
+    if i >= len(tokens) or tokens[i] != ("op", "("):
+        raise ValidationError("IN takes a parenthesised list, such as IN ('a', 'b').")
+    i += 1
+    if i < len(tokens) and tokens[i] == ("op", ")"):
+        raise ValidationError("IN () is empty; list at least one value, such as IN ('a').")
+    values: list[Any] = []
+    while True:
+        if i >= len(tokens):
+            raise ValidationError("The filter ends inside IN (...); close the list with ')'.")
+        values.append(_literal(*tokens[i]))
+        if len(values) > MAX_IN_VALUES:
+            raise ValidationError(f"IN (...) holds at most {MAX_IN_VALUES:,} values; split "
+                                  "the search or filter the result in pandas.")
+        i += 1
+        if i >= len(tokens):
+            raise ValidationError("The filter ends inside IN (...); close the list with ')'.")
+        if tokens[i] == ("op", ")"):
+            return values, i + 1
+        if tokens[i] != ("op", ","):
+            raise ValidationError(f"Separate the values of IN (...) with commas; got "
+                                  f"{shorten(tokens[i][1], 40)}.")
+        i += 1
 
 
 def _clause(tokens: list[tuple[str, str]], i: int, params: list[Any]) -> tuple[str, int]:
@@ -130,23 +204,19 @@ def _clause(tokens: list[tuple[str, str]], i: int, params: list[Any]) -> tuple[s
             if i >= len(tokens) or tokens[i][1].upper() != "IN":
                 raise ValidationError("Write NOT IN (...).")
             negate = True
-        i += 1
-        if i >= len(tokens) or tokens[i][1] != "(":
-            raise ValidationError("IN takes a parenthesised list, such as IN ('a', 'b').")
-        values, i = [], i + 1
-        while i < len(tokens) and tokens[i][1] != ")":
-            if tokens[i][1] != ",":
-                values.append(_literal(*tokens[i]))
-            i += 1
-        op, i = "IN", i + 1
+        values, i = _in_list(tokens, i + 1)
+        op = "IN"
     else:
         op = _OPS.get(word)
         if op is None:
-            raise ValidationError(f"Unknown comparison {tokens[i][1]!r} in the filter.")
+            raise ValidationError(f"Unknown comparison {shorten(tokens[i][1], 40)} in the "
+                                  "filter.")
         i += 1
         if i >= len(tokens):
             raise ValidationError("The filter ends before the value to compare with.")
         values, i = [_literal(*tokens[i])], i + 1
+        if op == "LIKE":
+            _check_pattern(values[0])
 
     if kind in ("metrics", "params", "tags"):
         table = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}[kind]
@@ -165,21 +235,48 @@ def _clause(tokens: list[tuple[str, str]], i: int, params: list[Any]) -> tuple[s
     return (f"NOT ({condition})" if negate else condition), i
 
 
+def _check_pattern(value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValidationError("LIKE compares with a quoted pattern, such as 'rf-%'.")
+    if len(value) > MAX_PATTERN_CHARS:
+        raise ValidationError(f"A LIKE pattern has at most {MAX_PATTERN_CHARS:,} characters; "
+                              f"got {len(value):,}. Use = to compare with long text.")
+
+
 def _condition(expr: str, op: str, values: list[Any], params: list[Any], lower: bool) -> str:
     if op == "IN":
         params.extend(values)
         return f"{expr} IN ({', '.join('?' * len(values))})"
     if lower:
         expr = f"lower({expr})"
-        values = [str(values[0]).lower()]
+        values = [values[0].lower()]
     return _compare(expr, op, values[0], params)
 
 
 def filter_sql(text: str | None) -> tuple[str, list[Any]]:
-    """SQL for a filter such as ``"metrics.acc > 0.9 and params.C = 0.5"``."""
-    if not text or not text.strip():
+    """SQL for a filter such as ``"metrics.acc > 0.9 and params.C = 0.5"``.
+
+    A filter has at most ``MAX_FILTER_CHARS`` characters and ``MAX_CLAUSES`` clauses, an
+    ``IN`` list at most ``MAX_IN_VALUES`` values, a number at most ``MAX_NUMBER_CHARS``
+    characters; anything it cannot mean raises ValidationError naming it.
+    """
+    if text is None:
+        return "1", []
+    if not isinstance(text, str):
+        raise ValidationError(f"A filter is a string such as {_EXAMPLE}; got "
+                              f"{type(text).__name__} {shorten(text)}.")
+    if len(text) > MAX_FILTER_CHARS:
+        raise ValidationError(f"A filter has at most {MAX_FILTER_CHARS:,} characters; got "
+                              f"{len(text):,}. Filter on fewer values, or filter the result "
+                              "in pandas.")
+    if not text.strip():
         return "1", []
     tokens = _tokens(text)
+    clauses = 1 + sum(kind == "ident" and word.upper() == "AND" for kind, word in tokens)
+    if clauses > MAX_CLAUSES:
+        raise ValidationError(f"A filter has at most {MAX_CLAUSES} clauses; got {clauses:,}. "
+                              "Use IN (...) for many values of one column, or filter the "
+                              "result in pandas.")
     params: list[Any] = []
     parts = []
     i = 0
@@ -189,17 +286,22 @@ def filter_sql(text: str | None) -> tuple[str, list[Any]]:
         if i < len(tokens):
             if tokens[i][1].upper() != "AND":
                 raise ValidationError(
-                    f"Filter clauses are joined with AND; got {tokens[i][1]!r}."
+                    f"Filter clauses are joined with AND; got {shorten(tokens[i][1], 40)}."
                 )
             i += 1
+            if i == len(tokens):
+                raise ValidationError("The filter ends with AND; add a clause after it.")
     return " AND ".join(parts), params
 
 
 def _order_sql(order_by: Sequence[str] | str | None, params: list[Any]) -> tuple[str, str]:
     if not order_by:
         return "", "r.start_time DESC, r.run_id"
-    if isinstance(order_by, str):
-        order_by = [order_by]
+    order_by = _strings("order_by", order_by)
+    if len(order_by) > MAX_ORDER_TERMS:
+        # Each term by a metric, param or tag is a join, and SQLite joins 64 tables at most.
+        raise ValidationError(f"order_by takes at most {MAX_ORDER_TERMS} terms; got "
+                              f"{len(order_by)}.")
     joins, terms = [], []
     for n, item in enumerate(order_by):
         parts = item.strip().rsplit(None, 1)
@@ -222,6 +324,18 @@ def _order_sql(order_by: Sequence[str] | str | None, params: list[Any]) -> tuple
     return " ".join(joins), ", ".join(terms)
 
 
+def _strings(what: str, value: str | Sequence[str]) -> list[str]:
+    """One string or a sequence of them, as a list; anything else is refused by name."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray, Mapping)):
+        values = list(value)
+        if all(isinstance(v, str) for v in values):
+            return values
+    raise ValidationError(f"{what} is a string or a list of strings; got "
+                          f"{type(value).__name__} {shorten(value)}.")
+
+
 def search_runs(
     experiment: str | Sequence[str] | None = None,
     filter: str | None = None,  # noqa: A002 - MLflow's name
@@ -232,6 +346,10 @@ def search_runs(
 ):
     """Runs as a DataFrame: ``run_id, experiment, name, status, ...`` then ``params.<k>``,
     ``metrics.<k>`` (latest value) and ``tags.<k>``.
+
+    A filter it cannot mean, or one past its limits (:func:`filter_sql`: 20,000
+    characters, 100 clauses, 1,000 values in an IN list, 40 characters in a number), raises
+    ValidationError naming the problem; so do more than 20 ``order_by`` terms.
 
     Examples
     --------
@@ -246,14 +364,17 @@ def search_runs(
     joins, order = _order_sql(order_by, params)
     where, where_params = filter_sql(filter)
     if experiment is not None:
-        names = [experiment] if isinstance(experiment, str) else list(experiment)
-        where = f"({where}) AND e.name IN ({', '.join('?' * len(names))})"
-        where_params = [*where_params, *names]
+        # One JSON parameter however many names: SQLite caps the number of parameters.
+        names = json.dumps(_strings("experiment", experiment))
+        where = f"({where}) AND e.name IN (SELECT value FROM json_each(?))"
+        where_params = [*where_params, names]
     limit = ""
     if max_results is not None:
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
-            raise ValidationError(f"max_results must be a whole number ≥ 0; got {max_results!r}.")
-        limit = f" LIMIT {max_results}"
+            raise ValidationError(f"max_results must be a whole number ≥ 0; got "
+                                  f"{shorten(max_results)}.")
+        # More than SQLite's largest integer means every run, as it would anyway.
+        limit = f" LIMIT {min(max_results, _SQLITE_MAX_INT)}"
     sql = (
         "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, "
         "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count, r.summary "
@@ -317,7 +438,8 @@ def search_runs(
         frame[f"params.{key}"] = pd.Series(params_columns[key], dtype=object)
     frame["duration_s"] = frame["duration_s"].astype("float64")
     frame["execution_count"] = frame["execution_count"].astype("Int64")
-    return frame
+    from .frames import TextFrame
+    return TextFrame(frame)
 
 
 _NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}

@@ -18,9 +18,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError, shorten
+from .errors import StoreOwnershipError, ValidationError, shorten
 from .store import Store, default_store_path
-from .validation import check_name, check_tag, encode_param, metric_value
+from .store.locate import ENV_VAR, check_owned
+from .validation import check_name, check_tag, encode_param, metric_step, metric_value
 
 MAX_TRACEBACK = 64 * 1024
 
@@ -51,13 +52,21 @@ def get_store() -> Store:
     """The store in use: the one set with ``set_store``, else the default location.
 
     The default is ``$JUPYTER_MLOPS_STORE``, else the nearest ancestor folder holding a
-    ``.mlops/`` folder, else ``./.mlops``.
+    ``.mlops/`` folder that this user owns and only they can write, else ``./.mlops``.
     """
     global _store
     if _store is None:
         with _store_lock:
             if _store is None:
-                _store = Store(default_store_path())
+                named = bool(os.environ.get(ENV_VAR))
+                found = Store(default_store_path())
+                if not named:
+                    try:  # another user may have made ./.mlops just before we did
+                        check_owned(found.path)
+                    except StoreOwnershipError:
+                        found.close()
+                        raise
+                _store = found
     return _store
 
 
@@ -227,11 +236,7 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     """Record several metric values at once, in one transaction."""
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        try:
-            step = int(step.__index__())  # numpy integers
-        except AttributeError:
-            raise ValidationError(f"A metric step must be an integer; got {shorten(step)}.") from None
+    step = metric_step(step, next(iter(metrics), None))
     values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
     run = _run_for_logging()
     run.store.log_metrics(run.run_id, values, time.time())

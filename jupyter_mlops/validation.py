@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 import re
+import sys
 import unicodedata
 import warnings
 from typing import Any
@@ -70,9 +71,53 @@ def metric_value(key: str, value: object) -> float:
     if isinstance(number, bool) or not isinstance(number, numbers.Real):
         raise refuse()
     try:
-        return float(number)
-    except OverflowError:  # an int beyond float's range
-        return math.inf if number > 0 else -math.inf
+        result = float(number)
+        # A long double or a Fraction past float's range turns into inf without an error.
+        overflowed = math.isinf(result) and number != result
+    except OverflowError:  # an int past float's range
+        overflowed = True
+    if overflowed:
+        raise ValidationError(
+            f"Metric {key!r} is {_described(number)}, beyond what a "
+            f"float holds (about ±{sys.float_info.max:.3g}); log its logarithm or a scaled "
+            "value instead."
+        )
+    return result
+
+
+def _described(number: Any) -> str:
+    """``type value`` for a message, without writing out thousands of digits."""
+    if isinstance(number, int) and abs(number) >= 10**40:
+        digits = int(abs(number).bit_length() * math.log10(2)) + 1
+        return f"an int of about {digits} digits"
+    try:
+        return f"{type(number).__name__} {shorten(number)}"
+    except ValueError:  # a Fraction of ints too long to write out
+        return f"a {type(number).__name__} too long to write out"
+
+
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1  # SQLite's INTEGER
+
+
+def metric_step(step: object, key: str | None = None) -> int | None:
+    """A metric step as an int SQLite can store, or None for "one past the last"."""
+    if step is None:
+        return None
+    number = step
+    if isinstance(step, bool) or not isinstance(step, int):
+        try:
+            number = int(step.__index__())  # type: ignore[attr-defined] - numpy integers
+        except (AttributeError, TypeError):
+            raise ValidationError(
+                f"A metric step must be an integer; got {type(step).__name__} {shorten(step)}."
+            ) from None
+    if not MIN_STEP <= number <= MAX_STEP:
+        of = f" of metric {key!r}" if key is not None else ""
+        raise ValidationError(
+            f"Step{of} is {_described(number)}, outside the range a step can hold "
+            f"({MIN_STEP} to {MAX_STEP})."
+        )
+    return number
 
 
 def _plain(value: Any) -> Any:
@@ -84,26 +129,66 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        plain = {str(k): _plain(v) for k, v in value.items()}
+        if len(plain) < len(value):
+            raise _KeyClash(value)
+        return plain
     return value
 
 
+class _KeyClash(Exception):
+    """Two keys of a dict that are one key once written as JSON text (``1`` and ``"1"``)."""
+
+    def __init__(self, mapping: dict) -> None:
+        seen: dict[str, Any] = {}
+        for key in mapping:
+            if str(key) in seen:
+                self.keys = (seen[str(key)], key)
+                break
+            seen[str(key)] = key
+
+
 def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
-    """A param as JSON text; a value JSON cannot hold is kept as its repr, with a warning."""
-    plain = _plain(value)
-    if isinstance(plain, float) and not math.isfinite(plain):
-        encoded = json.dumps(repr(plain))
-    else:
+    """A param as JSON text; a value JSON cannot hold is kept as its repr, with a warning.
+
+    Refused: text longer than MAX_PARAM_LENGTH once encoded (an int too long to write
+    out among them), lone surrogates, and dict keys that JSON would merge (``1``, ``"1"``).
+    """
+    try:
+        plain = _plain(value)
+    except _KeyClash as clash:
+        first, second = clash.keys
+        raise ValidationError(
+            f"Param {key!r} is a {type(value).__name__} whose keys {first!r} and {second!r} "
+            "are the same key once stored as JSON text; keep one of them, or use distinct "
+            "string keys."
+        ) from None
+    try:
+        encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        if _too_long_int(plain):
+            digits = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+            raise ValidationError(
+                f"Param {key!r} holds an int too long to store as text (over {digits} "
+                f"digits); the limit is {MAX_PARAM_LENGTH} characters once encoded. Log it "
+                "as an artifact with log_artifact() instead."
+            ) from None
         try:
-            encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)
-        except (TypeError, ValueError):
-            if warn:
-                warnings.warn(
-                    f"Param {key!r} ({type(value).__name__}) is not JSON-serializable; "
-                    "stored as its repr.",
-                    stacklevel=4,
-                )
-            encoded = json.dumps(repr(value), ensure_ascii=False)
+            text = repr(plain if isinstance(plain, float) else value)
+        except Exception as repr_exc:  # noqa: BLE001 - a __repr__ of the user's that fails
+            raise ValidationError(
+                f"Param {key!r} ({type(value).__name__}) is not JSON-serializable and its "
+                f"repr() failed ({type(repr_exc).__name__}); log a string instead."
+            ) from None
+        if warn:
+            why = ("is not a finite number, which JSON cannot hold" if isinstance(plain, float)
+                   else "is not JSON-serializable")
+            warnings.warn(
+                f"Param {key!r} ({type(value).__name__} {shorten(value)}) {why}; stored as "
+                f"its repr, the string {shorten(text)}.",
+                stacklevel=4,
+            )
+        encoded = json.dumps(text, ensure_ascii=False)
     if _has_surrogate(encoded):
         # SQLite text is UTF-8; JSON escapes would merge a surrogate pair into one character.
         raise ValidationError(
@@ -135,6 +220,21 @@ def check_tag(key: str, value: object) -> str:
             f"Tag {key!r} is {len(text)} characters long; the limit is {MAX_TAG_LENGTH}."
         )
     return text
+
+
+def _too_long_int(value: Any) -> bool:
+    """True when ``value`` holds an int Python will not write out in decimal."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            str(value)
+        except ValueError:
+            return True
+        return False
+    if isinstance(value, list):
+        return any(_too_long_int(v) for v in value)
+    if isinstance(value, dict):
+        return any(_too_long_int(v) for v in value.values())
+    return False
 
 
 def _has_surrogate(text: str) -> bool:

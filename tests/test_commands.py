@@ -5,6 +5,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
+from jupyter_mlops.frames import TextFrame
 from support import HOSTILE, assert_inert, run_cell
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def test_runs_returns_a_dataframe_with_escaped_html(shell, two_runs):
     assert_inert(listing._repr_html_())
     filtered = shell.run_line_magic("mlops", "runs -f \"params.C > 1.5\"")
     assert list(filtered["name"]) == ["second"]
-    assert type(filtered.head(1)) is pd.DataFrame  # derived frames are plain again
+    assert type(filtered.head(1)) is TextFrame  # derived frames: the API's table again
 
 
 def test_show_and_compare(shell, two_runs):

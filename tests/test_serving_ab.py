@@ -82,7 +82,7 @@ def test_shadow_scores_both_and_answers_with_the_champion(two_versions, capsys):
             labels = y.iloc[number * 20:(number + 1) * 20].tolist()
             if number % 2:
                 status, _, body = client.post({"request_id": request_id, "labels": labels},
-                                              path="/labels")
+                                              path="/labels", headers=running.headers)
                 assert status == 200 and body["labelled_rows"] == 20
             else:
                 assert log_labels(request_id, labels) == 20

@@ -1,5 +1,4 @@
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -85,10 +84,11 @@ def test_unserializable_param_is_stored_as_repr_with_a_warning(store):
     with mlops.start_run() as run:
         with pytest.warns(UserWarning, match="not JSON-serializable"):
             mlops.log_param("thing", Thing())
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            mlops.log_param("nan_param", math.nan)
-    assert mlops.get_run(run.run_id).params == {"thing": "<Thing 42>", "nan_param": "nan"}
+        for key, value in (("nan_param", math.nan), ("inf_param", np.float64(math.inf))):
+            with pytest.warns(UserWarning, match=f"Param '{key}' .* not a finite number"):
+                mlops.log_param(key, value)
+    assert mlops.get_run(run.run_id).params == {"thing": "<Thing 42>", "nan_param": "nan",
+                                                "inf_param": "inf"}
 
 
 def test_oversized_param_is_refused_with_the_limit(store):

@@ -3,6 +3,7 @@ type and the limit (R4). The end-to-end side is in tests/reliability/test_r4_val
 
 import json
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -60,10 +61,21 @@ def test_a_run_id_passes_unchanged():
 
 @pytest.mark.parametrize(("value", "expected"), [
     (np.float32(0.25), 0.25), (np.int64(-7), -7.0), (np.array(2.5), 2.5),
-    (np.array([[3.0]]), 3.0), (10**400, math.inf), (-(10**400), -math.inf), (True + 0, 1.0),
+    (np.array([[3.0]]), 3.0), (2**63, 2.0**63), (True + 0, 1.0), (math.inf, math.inf),
 ])
 def test_metric_values_become_floats(value, expected):
     assert metric_value("m", value) == expected
+
+
+# A long double holds 1e400 where it is wider than a double (x86): float() makes it inf.
+WIDE_LONG_DOUBLE = [np.longdouble("1e400")] if np.finfo(np.longdouble).maxexp > 1024 else []
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), Fraction(10**400, 3),
+                                   *WIDE_LONG_DOUBLE])
+def test_a_metric_past_the_float_range_is_refused_not_made_infinite(value):
+    with pytest.raises(ValidationError, match=r"Metric 'm' is .*beyond what a float holds"):
+        metric_value("m", value)
 
 
 @pytest.mark.parametrize(("value", "says"), [
@@ -88,7 +100,8 @@ def test_param_encoding_is_plain_and_stable():
     assert encode_param("p", (1, 2)) == "[1, 2]"
     assert encode_param("p", np.float64(0.5)) == "0.5"
     assert encode_param("p", {"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
-    assert json.loads(encode_param("p", math.inf)) == "inf"
+    with pytest.warns(UserWarning, match="not a finite number"):
+        assert json.loads(encode_param("p", math.inf)) == "inf"
 
 
 def test_the_param_limit_counts_the_encoded_text():

@@ -8,15 +8,15 @@ from typing import Any, Callable
 
 @lru_cache(maxsize=1)
 def _listing_class():
-    import pandas as pd
+    from ..frames import TextFrame
 
-    class Listing(pd.DataFrame):
+    class Listing(TextFrame):
         _metadata = ["_render"]
 
         @property
         def _constructor(self):
-            # Anything derived from a listing is a plain DataFrame again.
-            return pd.DataFrame
+            # Anything derived from a listing is the API's table again, never math.
+            return TextFrame
 
         def _repr_html_(self) -> str:
             render = getattr(self, "_render", None)

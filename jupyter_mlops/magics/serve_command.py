@@ -1,7 +1,9 @@
 """``%mlops serve URI``: serve a version from the notebook, in the background of the kernel.
 
 The subcommand returns the running :class:`~jupyter_mlops.serving.ModelServer`, so
-``server = %mlops serve churn@champion`` keeps a handle with ``.url`` and ``.stop()``;
+``server = %mlops serve churn@champion`` keeps a handle with ``.url``, ``.stop()`` and
+``.headers`` (the token that ``POST /labels`` and ``/reload`` need; never printed into
+the notebook, which is saved with its outputs);
 ``%mlops serve --stop`` stops every server this kernel started, ``--list`` lists them.
 The port defaults to a free one (``--port 8080`` to choose).
 """
@@ -30,6 +32,11 @@ def register(subparsers) -> None:
                         help="the challenger scores every request; the champion answers")
     parser.add_argument("--max-body-mb", type=float, default=20.0)
     parser.add_argument("--no-log", action="store_true", help="do not log predictions")
+    parser.add_argument("--allowed-host", action="append", metavar="NAME",
+                        help="also answer requests to this host name (loopback always)")
+    parser.add_argument("--token", default=None,
+                        help="the token POST /labels and /reload need (default: a new one, "
+                             "in server.token)")
     parser.add_argument("--stop", action="store_true",
                         help="stop the servers this kernel started (all, or URI's)")
     parser.add_argument("--list", action="store_true", help="list this kernel's servers")
@@ -51,5 +58,6 @@ def run(shell, args) -> Any:
         raise UsageError("%mlops serve takes a model URI, such as churn@champion.")
     server = serve(args.uri, challenger=args.challenger, split=args.split, shadow=args.shadow,
                    host=args.host, port=args.port, max_body_mb=args.max_body_mb,
-                   log_predictions=not args.no_log)
+                   log_predictions=not args.no_log, token=args.token,
+                   allowed_hosts=args.allowed_host or ())
     return server

@@ -13,16 +13,28 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..store.locate import ENV_VAR, STORE_DIR
+from ..errors import StoreOwnershipError
+from ..store.locate import ENV_VAR, STORE_DIR, check_owned
 
 __all__ = ["setup", "store_path_for"]
 
 
 def store_path_for(root_dir: str | os.PathLike[str]) -> Path:
-    """The store the server uses: ``$JUPYTER_MLOPS_STORE``, set to ``<root>/.mlops`` if unset."""
-    if not os.environ.get(ENV_VAR):
-        os.environ[ENV_VAR] = str(Path(root_dir).expanduser().resolve() / STORE_DIR)
-    return Path(os.environ[ENV_VAR]).expanduser().resolve()
+    """The store the server uses: ``$JUPYTER_MLOPS_STORE``, set to ``<root>/.mlops`` if unset.
+
+    A ``<root>/.mlops`` that another user owns or can write is not handed to the kernels
+    as if it were named: they search for their store and refuse it themselves (R13).
+    """
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser().resolve()
+    default = Path(root_dir).expanduser().resolve() / STORE_DIR
+    if default.is_dir():
+        try:
+            check_owned(default)
+        except StoreOwnershipError:
+            return default
+    os.environ[ENV_VAR] = str(default)
+    return default
 
 
 def setup(server_app: Any) -> None:
@@ -31,7 +43,8 @@ def setup(server_app: Any) -> None:
     from .routes import add_routes
 
     root_dir = Path(server_app.root_dir).expanduser().resolve()
-    context = ServerContext(store_path_for(root_dir), root_dir)
+    named = bool(os.environ.get(ENV_VAR))
+    context = ServerContext(store_path_for(root_dir), root_dir, check_owner=not named)
     add_routes(server_app.web_app, context)
     server_app.log.info("jupyter_mlops: store %s, API under %s", context.store_path,
                         "/jupyter-mlops/api/")

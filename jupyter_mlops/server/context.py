@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreReadOnlyError
+from ..errors import StoreMissingError, StoreReadOnlyError
 from ..store import Store
+from ..store.locate import check_owned
 from ..store.sqlite import DB_NAME
 
 T = TypeVar("T")
@@ -27,9 +28,12 @@ _ABSOLUTE_PATH = re.compile(r"""(?<![\w.~-])(?:[A-Za-z]:[\\/]|/)[^\s'"]+""")
 class ServerContext:
     """The server side of the extension: one store, one root, one small thread pool."""
 
-    def __init__(self, store_path: Path, root_dir: Path, *, workers: int = 4) -> None:
+    def __init__(self, store_path: Path, root_dir: Path, *, workers: int = 4,
+                 check_owner: bool = False) -> None:
         self.store_path = store_path
         self.root_dir = root_dir
+        # True when the server chose <root>/.mlops itself: held to discovery's rule (R13).
+        self.check_owner = check_owner
         self.executor = ThreadPoolExecutor(max_workers=workers,
                                            thread_name_prefix="jupyter-mlops")
         self._store: Store | None = None
@@ -39,12 +43,24 @@ class ServerContext:
         """The store, opened on first use; None while no kernel has created it yet.
 
         The server never creates the store: a read finds nothing until a kernel writes.
+        A store whose file was deleted or replaced since is let go (one ``stat`` a
+        request): the sidebar shows what is on disk, never what an unlinked file held.
         """
+        if self._store is not None:
+            try:
+                self._store.check_file()
+            except StoreMissingError:
+                with self._lock:
+                    # Not closed here: a request in another thread may still be reading
+                    # it; the connection closes when the last of them lets it go.
+                    self._store = None
         if self._store is None:
             with self._lock:
                 if self._store is None:
                     if not (self.store_path / DB_NAME).exists():
                         return None
+                    if self.check_owner:
+                        check_owned(self.store_path)
                     try:
                         # Read-write, so an older schema is upgraded and runs of dead
                         # kernels are marked KILLED, as any other opener would.

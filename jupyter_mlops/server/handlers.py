@@ -1,16 +1,17 @@
 """Thin handlers: parse the request, run one :mod:`.queries` function in a thread, answer
 strict JSON.
 
-Every method is ``@tornado.web.authenticated`` (no user → 403, as for any jupyter_server
-API) and ``@authorized`` on the resource ``jupyter_mlops`` (the server's authorizer may
-refuse it → 403). Errors are JSON ``{"message", "reason", "error"}``: validation → 400,
-not found → 404, a locked store → 503 with ``Retry-After``, anything else → 500 with
-neither a traceback nor a path of this machine.
+Every method, OPTIONS included, is ``@tornado.web.authenticated`` (no user → 403, as for
+any jupyter_server API) and ``@authorized`` on the resource ``jupyter_mlops`` (the
+server's authorizer may refuse it → 403). Errors are JSON ``{"message", "reason",
+"error"}``: validation → 400, not found → 404, a locked store → 503 with ``Retry-After``,
+anything else → 500 with neither a traceback nor a path of this machine.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ AUTH_RESOURCE = "jupyter_mlops"
 CHUNK = 1 << 20
 KERNEL_ID_CHARS = frozenset("0123456789abcdef-")
 MAX_INT_ARGUMENT = 2**53  # the largest whole number a browser's JSON keeps exact
+WHOLE_NUMBER_RE = re.compile(r"[-+]?[0-9]+")
 
 
 class ApiError(tornado.web.HTTPError):
@@ -56,6 +58,17 @@ class MLOpsHandler(APIHandler):
     @property
     def mlops(self) -> ServerContext:
         return self.settings["jupyter_mlops"]
+
+    @tornado.web.authenticated
+    @authorized
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight answer, for a signed-in user only.
+
+        jupyter_server answers OPTIONS to anyone. The sidebar calls this API from its own
+        origin and never sends a preflight, and a browser's preflight carries no
+        credentials: an anonymous OPTIONS is refused (403) like every other method.
+        """
+        super().options(*args, **kwargs)
 
     async def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """``function(store, *args, **kwargs)`` in the thread pool; errors become ApiError."""
@@ -92,12 +105,13 @@ class MLOpsHandler(APIHandler):
         raw = self.get_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw, 10)
-        except ValueError:
+        # ASCII digits only: int() would also read '5_0' as 50 and '١٠' as 10.
+        if not WHOLE_NUMBER_RE.fullmatch(raw):
             raise ApiError(400, f"{name} must be a whole number; got {shorten(raw)}.",
-                           "invalid") from None
-        if abs(value) > MAX_INT_ARGUMENT:  # SQLite integers are 64-bit: no OverflowError
+                           "invalid")
+        # Past 2**53 by its length alone: int() never reads thousands of digits.
+        value = int(raw, 10) if len(raw) <= 20 else MAX_INT_ARGUMENT + 1
+        if abs(value) > MAX_INT_ARGUMENT:
             raise ApiError(400, f"{name} is out of range; got {shorten(raw)}.", "invalid")
         return value
 
@@ -206,7 +220,10 @@ class ArtifactHandler(MLOpsHandler):
     """``GET artifacts/<sha256>``: the bytes, with their media type, as an attachment.
 
     The response can never run script in the Jupyter origin: ``nosniff``, a sandboxing
-    Content-Security-Policy and ``Content-Disposition: attachment``.
+    Content-Security-Policy and ``Content-Disposition: attachment``. The file is opened
+    once, without following links, and its sha256 checked before the first byte is sent;
+    what is sent is hashed again and its last chunk held back until it proves right, so a
+    file changed in place on the way ends as a cut-short download, never a whole one.
     """
 
     @tornado.web.authenticated
@@ -215,22 +232,30 @@ class ArtifactHandler(MLOpsHandler):
         # Cookie-authenticated GETs must carry the XSRF token too: an <img> on another
         # site cannot pull artifacts with the user's cookie.
         self.check_xsrf_cookie()
-        info = await self.call(queries.artifact_info, sha256)
-        self.set_header("Content-Type", info["media_type"])
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
-        self.set_header("Content-Disposition",
-                        f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}")
-        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
-        self.set_header("Content-Length", str(info["bytes"]))
-        handle = await self.mlops.run(open, info["path"], "rb")
+        artifact, info = await self.call(queries.open_artifact, sha256)
         try:
-            while chunk := await self.mlops.run(handle.read, CHUNK):
-                self.write(chunk)
-                await self.flush()
+            self.set_header("Content-Type", info["media_type"])
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+            self.set_header("Content-Disposition",
+                            f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}")
+            self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+            self.set_header("Content-Length", str(info["bytes"]))
+            held = b""
+            while chunk := await self.mlops.run(artifact.read, CHUNK):
+                if held:
+                    self.write(held)
+                    await self.flush()
+                held = chunk
+            if not artifact.intact():
+                raise ApiError(500, f"Artifact {sha256[:12]} changed on disk while it was "
+                                    "sent; the download was cut short. Log it again from "
+                                    "its source.", "integrity")
+            self.write(held)
         finally:
-            handle.close()
-        self.finish()
+            artifact.close()
+        # APIHandler.finish labels a response JSON unless told otherwise.
+        self.finish(set_content_type=info["media_type"])
 
 
 class VersionHandler(MLOpsHandler):

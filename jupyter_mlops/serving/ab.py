@@ -185,6 +185,10 @@ def compare_versions(uri_a: str, uri_b: str, *, since: str | float | None = None
         mean_abs_difference=(float(np.mean(differences))
                              if differences and len(differences) == len(same) else None),
         served=served)
+    for label, t in zip(labels, traffic):
+        if t.skipped:
+            comparison.notes.append(f"{t.skipped:,} logged request(s) of {label} could not be "
+                                    "read back and were left out.")
     if scored_now:
         comparison.notes.append(f"{scored_now:,} prediction(s) were computed now for rows the "
                                 "other version answered (traffic split).")

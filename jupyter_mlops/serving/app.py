@@ -3,8 +3,10 @@
 Thin handlers: they read the request, hand the work to the state (scoring runs in a thread
 pool, so the event loop keeps answering ``/ping`` while a large batch is scored) and map
 errors to statuses: a refused input → 400 (415 for a body that is neither JSON nor CSV),
-a body over the limit → 413, an unknown model → 404, a locked store → 503 with
-Retry-After, anything else → 500 without a traceback.
+a body over the limit → 413, an unknown model → 404, a locked store (or a predictions
+journal that cannot be written, so the request is not answered) → 503 with Retry-After,
+anything else → 500 without a traceback. Before any of it, ``access.py`` decides whether
+the request is answered at all (Host, Origin, token, content type): 403 or 415 if not.
 
 Endpoints: ``POST /invocations`` (MLflow's scoring protocol), ``GET /ping``, ``GET /health``,
 ``GET /version``, ``GET /metadata``, ``POST /reload`` and ``POST /labels``.
@@ -12,21 +14,32 @@ Endpoints: ``POST /invocations`` (MLflow's scoring protocol), ``GET /ping``, ``G
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
 
 import tornado.web
 
-from ..errors import MLOpsError, NotFoundError, StoreLockedError, ValidationError
-from .formats import BadRequest, dumps
+from ..errors import (
+    AccessDeniedError,
+    JournalError,
+    MLOpsError,
+    NotFoundError,
+    StoreFullError,
+    StoreLockedError,
+    ValidationError,
+)
+from .access import check_state_change_type
+from .formats import BadRequest, dumps, load_json
 from .predictions import REQUEST_ID_RE
 
 log = logging.getLogger("jupyter_mlops.serving")
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    #: Changes the server's state: needs the token and a JSON (or no) body.
+    changes_state = False
+
     @property
     def state(self):
         return self.application.settings["state"]
@@ -34,6 +47,28 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Server", "jupyter-mlops")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def prepare(self) -> None:
+        self.allowed()
+
+    def allowed(self) -> bool:
+        """Whether this request is answered at all; when not, the refusal is sent."""
+        access = self.state.access
+        headers = self.request.headers
+        try:
+            access.check_host(self.request.host)
+            if self.request.method == "POST":
+                access.check_origin(headers.get("Origin"))
+            if self.changes_state:
+                access.check_token(headers.get("Authorization"), self.request.path)
+                check_state_change_type(headers.get("Content-Type"), self.request.path,
+                                        body=bool(self.request.body))
+        except (AccessDeniedError, BadRequest) as exc:
+            self.set_header("Connection", "close")  # the body, if any, is not read
+            self.fail(exc)
+            return False
+        return True
 
     def send(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -42,7 +77,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def fail(self, exc: BaseException) -> None:
         status, code = 500, "INTERNAL_ERROR"
         message = "Internal error while serving this request; the server log has the details."
-        if isinstance(exc, BadRequest):
+        if isinstance(exc, AccessDeniedError):
+            status, code, message = 403, "FORBIDDEN", str(exc)
+        elif isinstance(exc, BadRequest):
             status, code, message = exc.status, "BAD_REQUEST", str(exc)
         elif isinstance(exc, ValidationError):
             status, code, message = 400, "BAD_REQUEST", str(exc)
@@ -52,6 +89,12 @@ class BaseHandler(tornado.web.RequestHandler):
             status, code = 503, "STORE_LOCKED"
             message = "The store is locked by another process; retry shortly."
             self.set_header("Retry-After", "1")
+        elif isinstance(exc, (JournalError, StoreFullError)):
+            status, code = 503, "NOT_LOGGED"
+            message = ("The request could not be logged (the disk is full or the predictions "
+                       "journal cannot be written), so it was not answered; retry later.")
+            self.set_header("Retry-After", "5")
+            log.error("%s %s failed: %s", self.request.method, self.request.path, exc)
         elif isinstance(exc, MLOpsError):
             status, code = 500, "STORE_ERROR"
             message = f"{type(exc).__name__}: the store could not be used; see the server log."
@@ -66,10 +109,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps({"error_code": "HTTP_ERROR", "message": self._reason}))
 
     def json_body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"Malformed JSON: {exc}.") from None
+        return load_json(self.request.body or b"{}")
 
 
 @tornado.web.stream_request_body
@@ -80,6 +120,9 @@ class InvocationsHandler(BaseHandler):
         self._chunks: list[bytes] = []
         self._size = 0
         self._too_large = False
+        self._refused = not self.allowed()
+        if self._refused:
+            return
         limit = self.state.max_body_bytes
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -93,7 +136,7 @@ class InvocationsHandler(BaseHandler):
 
     def data_received(self, chunk: bytes) -> None:
         self._size += len(chunk)
-        if self._too_large:
+        if self._too_large or self._refused:
             return
         if self._size > self.state.max_body_bytes:
             self._too_large = True
@@ -124,9 +167,7 @@ class InvocationsHandler(BaseHandler):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
             self.fail(exc)
             return
-        # Queued before the answer leaves, so a client that has its answer can flush() and
-        # find the request logged; the encoding and the write happen in the log's thread.
-        self.state.record(scored)
+        # The records are in the predictions journal already (ServingState._score).
         self.set_header("X-Model-Version", scored.answered_by.label)
         self.send(scored.body)
 
@@ -152,6 +193,10 @@ class MetadataHandler(BaseHandler):
 
 
 class ReloadHandler(BaseHandler):
+    """``POST /reload`` (with the token): resolve the URIs again and swap the models in."""
+
+    changes_state = True
+
     async def post(self) -> None:
         try:
             self.send(await self.state.reload_async())
@@ -160,7 +205,10 @@ class ReloadHandler(BaseHandler):
 
 
 class LabelsHandler(BaseHandler):
-    """``POST /labels`` with ``{"request_id": ..., "labels": [...]}``: true values arrive."""
+    """``POST /labels`` with ``{"request_id": ..., "labels": [...]}`` (and the token): true
+    values arrive."""
+
+    changes_state = True
 
     async def post(self) -> None:
         try:

@@ -6,6 +6,10 @@ whatever the file's size. Columns the model does not take (ids, timestamps) are 
 the output but not given to the model. The output is written beside its final name and
 moved into place at the end: a failure never leaves half a file under that name.
 
+What the server refuses with a 400, batch scoring refuses with a ValidationError naming
+the file and the line or column: a ragged CSV row (checked as the file streams, see
+``csvrows.py``), text that is not UTF-8, a number the signature's dtype cannot hold.
+
 Parquet needs pyarrow, which jupyter_mlops does not depend on.
 """
 
@@ -99,11 +103,30 @@ class Progress:
         self.stream.flush()
 
 
+def _kept_as_text(chunk: Any, spec: InputSpec) -> Any:
+    """Columns the model does not take, holding integers no integer type can (a 20-digit
+    account number): written as their exact digits, not refused, not wrapped."""
+    import pandas as pd
+
+    wide = {}
+    for name in chunk.columns:
+        series = chunk[name]
+        if str(name) in spec.columns or series.dtype != object or \
+                pd.api.types.infer_dtype(series, skipna=True) not in ("integer", "mixed-integer"):
+            continue
+        if any(isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**64
+               for v in series):
+            wide[name] = series.map(lambda v: str(v) if isinstance(v, int) else v)
+    return chunk.assign(**wide) if wide else chunk
+
+
 def _predict_chunk(served: Any, chunk: Any, column: str, keep_columns: bool) -> Any:
     import numpy as np
     import pandas as pd
 
     spec: InputSpec = served.spec
+    if keep_columns and spec.kind == "dataframe":
+        chunk = _kept_as_text(chunk, spec)
     if spec.kind == "dataframe":
         inputs = spec.conform(chunk, extra="drop")
     else:
@@ -121,19 +144,54 @@ def _predict_chunk(served: Any, chunk: Any, column: str, keep_columns: bool) -> 
     return pd.concat([chunk, scored], axis=1) if keep_columns else scored
 
 
-def _csv_chunks(path: Path, spec: InputSpec, chunk_size: int, handle: Any):
+def open_csv(path: Path, handle: Any) -> Any:
+    """The decompressed bytes of a CSV file (``handle`` its raw bytes), rows checked as
+    they are read (``csvrows.py``): a ragged row or text that is not UTF-8 is refused."""
+    import importlib
+
+    from .csvrows import CheckedReader
+
+    name = str(path).lower()
+    stream = handle
+    modules = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+    suffix = next((s for s in modules if name.endswith(s)), None)
+    if suffix is not None:
+        # The decompressor reads the caller's file, which the caller closes.
+        stream = importlib.import_module(modules[suffix]).open(handle, "rb")
+    elif name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise ValidationError(".zst files need zstandard, which is not installed: "
+                                  "pip install zstandard") from None
+        stream = zstandard.ZstdDecompressor().stream_reader(handle)
+    return CheckedReader(stream, "\t" if name.endswith(".tsv") else ",")
+
+
+def read_csv_chunks(path: Path, handle: Any, *, chunk_size: int | None,
+                    dtype: dict[str, Any] | None = None) -> Any:
+    """``pd.read_csv`` of a checked CSV: every row has one value per header column.
+
+    ``index_col=False``: pandas would otherwise take a first row with one value too many
+    as carrying an index, and shift every column by one. Errors name the file and line.
+    """
     import pandas as pd
 
-    text = spec.text_columns
+    from .csvrows import parser_error
+
+    reader = open_csv(path, handle)
     sep = "\t" if str(path).lower().endswith(".tsv") else ","
-    compression = "infer" if not str(path).lower().endswith(".csv") else None
-    source = path if compression else handle
     try:
-        yield from pd.read_csv(source, chunksize=chunk_size, sep=sep,
-                               dtype={c: str for c in text} or None, compression=compression)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ValidationError(f"Malformed CSV in {shorten(str(path))}: {first}.") from None
+        if chunk_size is None:
+            yield pd.read_csv(reader, sep=sep, index_col=False, dtype=dtype)
+            return
+        yield from pd.read_csv(reader, chunksize=chunk_size, sep=sep, index_col=False,
+                               dtype=dtype)
+    except BadRequest as exc:
+        raise ValidationError(f"{path.name}: {exc}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            EOFError, OSError) as exc:
+        raise ValidationError(f"Malformed CSV in {path.name}: {parser_error(exc)}") from None
 
 
 def _parquet_chunks(path: Path, chunk_size: int):
@@ -164,10 +222,16 @@ class _CsvWriter:
 
 
 class _ArrowWriter:
-    """Chunks appended through a pyarrow writer, every chunk cast to the first one's schema."""
+    """Chunks appended through a pyarrow writer, every chunk cast to the first one's schema.
 
-    def __init__(self, path: Path) -> None:
+    A chunk pyarrow cannot take (a column whose type changed since the first chunk, values
+    no Arrow type holds) is a ValidationError naming the column and the rows, not a crash
+    in the writer thread.
+    """
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
         self.path = path
+        self.name = name or path.name
         self.writer = None
         self.schema = None
 
@@ -177,13 +241,34 @@ class _ArrowWriter:
     def write(self, frame: Any) -> None:
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.writer is None:
-            self.schema = table.schema
-            self.writer = self._open(self.schema)
-        elif table.schema != self.schema:
-            table = table.cast(self.schema)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.writer is None:
+                self.schema = table.schema
+                self.writer = self._open(self.schema)
+            elif table.schema != self.schema:
+                table = table.cast(self.schema)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            raise ValidationError(self._explain(frame, exc)) from None
         self.writer.write_table(table)
+
+    def _explain(self, frame: Any, exc: Exception) -> str:
+        import pyarrow as pa
+
+        column = None
+        for name in frame.columns:
+            try:
+                values = pa.array(frame[name], from_pandas=True)
+                if self.schema is not None and name in self.schema.names:
+                    values.cast(self.schema.field(name).type)
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                column = name
+                break
+        rows = f"rows {frame.index[0]:,} to {frame.index[-1]:,}" if len(frame) else "a chunk"
+        what = f"column {str(column)!r} of {rows}" if column is not None else rows
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (f"Cannot write {what} to {self.name}: {first[:200]}. Its values do not fit "
+                "the column's type (or the type of the first chunk).")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -201,10 +286,11 @@ class _ArrowCsvWriter(_ArrowWriter):
                                write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
-def _csv_writer(path: Path) -> Any:
+def _csv_writer(path: Path, name: str) -> Any:
     import importlib.util
 
-    return _ArrowCsvWriter(path) if importlib.util.find_spec("pyarrow") else _CsvWriter(path)
+    return _ArrowCsvWriter(path, name) if importlib.util.find_spec("pyarrow") \
+        else _CsvWriter(path)
 
 
 class _ParquetWriter(_ArrowWriter):
@@ -293,14 +379,16 @@ def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLik
     started = time.perf_counter()
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    writer = _Behind(_csv_writer(partial) if out_format == "csv"
-                     else _ParquetWriter(partial))
+    writer = _Behind(_csv_writer(partial, target.name) if out_format == "csv"
+                     else _ParquetWriter(partial, target.name))
     rows = chunks = 0
     bar = Progress(source.stat().st_size if in_format == "csv" else None, "bytes", progress)
     try:
         with open(source, "rb") as handle:
             if in_format == "csv":
-                reader = _csv_chunks(source, served.spec, chunk_size, handle)
+                reader = read_csv_chunks(
+                    source, handle, chunk_size=chunk_size,
+                    dtype={c: str for c in served.spec.text_columns} or None)
                 total_rows = None
             else:
                 import pyarrow.parquet as pq

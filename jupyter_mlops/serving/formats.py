@@ -12,6 +12,7 @@ whose one-line message names the column, the value and the row.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import math
@@ -101,9 +102,7 @@ class InputSpec:
             return self._conform_frame(self._positional(rows), extra)
         if self.kind == "ndarray":
             return self._conform_array(raw)
-        if isinstance(raw, list):
-            return _array(raw)
-        return raw
+        return _check_plain(_array(raw) if isinstance(raw, list) else raw)
 
     def _positional(self, rows: list) -> Any:
         import pandas as pd
@@ -180,7 +179,12 @@ class InputSpec:
                     if axis == 1 else
                     f"Axis {axis} of the inputs must have length {want}; got {got}."
                 )
-        if self.dtype is None or array.dtype == self.dtype:
+        what = f"The model takes {self.dtype} values"
+        if self.dtype is None:
+            return _check_plain(array)
+        if array.dtype == self.dtype:
+            if array.dtype.kind == "f":
+                _refuse_out_of_range_at(array, array.dtype, what)
             return array
         target = np.dtype(self.dtype)
         if target.kind not in "iuf":
@@ -192,16 +196,17 @@ class InputSpec:
                 if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers):
                     index = [int(i) for i in np.unravel_index(position, array.shape)]
                     got = "a missing value" if item is None else _value(item)
-                    raise BadRequest(f"The model takes {self.dtype} values; got {got} at "
-                                     f"{index}.")
+                    raise BadRequest(f"{what}; got {got} at {index}.")
+            _refuse_out_of_range_at(array, target, what)  # exact, before any float
             array = array.astype(np.float64 if target.kind == "f" else object)
+        elif array.dtype != object:
+            _refuse_out_of_range_at(array, target, what)
         if target.kind in "iu" and array.dtype.kind in "fO":
             values = array.astype(np.float64)
             bad = ~np.isfinite(values) | (values != np.round(values))
             if bad.any():
                 index = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise BadRequest(f"The model takes {self.dtype} values; got "
-                                 f"{array[index]!r} at {list(index)}.")
+                raise BadRequest(f"{what}; got {array[index]!r} at {list(index)}.")
         return array.astype(target)
 
 
@@ -240,9 +245,11 @@ def coerce_column(series: Any, dtype: str | None, column: str) -> Any:
     import pandas as pd
 
     current = series.dtype
-    if str(current) == dtype:
-        return series
     where = f"Column {column!r} must be {dtype}"
+    if str(current) == dtype:
+        if isinstance(current, np.dtype) and current.kind == "f":
+            _refuse_out_of_range(series, current, where)
+        return series
     if dtype in _TEXT:
         if dtype == "category":
             return series.astype("category")
@@ -281,12 +288,15 @@ def coerce_column(series: Any, dtype: str | None, column: str) -> Any:
         if current.kind in "iuf":
             numbers = series
         else:
-            if pd.api.types.is_object_dtype(current) and \
-                    pd.api.types.infer_dtype(series, skipna=True) in ("boolean", "mixed"):
-                flags = [isinstance(v, (bool, np.bool_)) for v in series]
-                if any(flags):
-                    row, value = _first_bad(series, flags)
-                    raise BadRequest(f"{where}; got {_value(value)} in row {row}.")
+            if pd.api.types.is_object_dtype(current):
+                inferred = pd.api.types.infer_dtype(series, skipna=True)
+                if inferred in ("boolean", "mixed"):
+                    flags = [isinstance(v, (bool, np.bool_)) for v in series]
+                    if any(flags):
+                        row, value = _first_bad(series, flags)
+                        raise BadRequest(f"{where}; got {_value(value)} in row {row}.")
+                if inferred in ("integer", "mixed-integer", "mixed-integer-float", "mixed"):
+                    _refuse_out_of_range(series, target, where)
             numbers = pd.to_numeric(series, errors="coerce")
             bad = numbers.isna() & series.notna()
             if bad.any():
@@ -304,6 +314,7 @@ def coerce_column(series: Any, dtype: str | None, column: str) -> Any:
                 if fractional.any():
                     row, value = _first_bad(numbers, fractional)
                     raise BadRequest(f"{where}; got {float(value)!r} in row {row}.")
+        _refuse_out_of_range(numbers, target, where)
         try:
             return numbers.astype(target)
         except (TypeError, ValueError, OverflowError):
@@ -316,6 +327,94 @@ def coerce_column(series: Any, dtype: str | None, column: str) -> Any:
             raise BadRequest(f"{where} (a date and time); got {_value(value)} in row {row}.")
         return converted
     return series
+
+
+# -- numbers a dtype cannot hold ---------------------------------------------------------
+# numpy casts silently past a dtype's range (2**63 becomes -2**63, 1e39 a float32 inf) and
+# cannot make a float of an integer beyond 1.8e308 at all; JSON's 1e400 parses as an
+# infinity. Such values are refused, naming where they are, before any cast.
+
+def _limits(target: Any) -> tuple[Any, Any]:
+    """The smallest and largest values of ``target``, as exact Python numbers."""
+    import numpy as np
+
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        return int(info.min), int(info.max)
+    info = np.finfo(target)
+    return -float(info.max), float(info.max)
+
+
+def _out_of_range(values: Any, target: Any) -> Any:
+    """A mask of the values (any numpy array) that ``target`` cannot hold, or None."""
+    import numpy as np
+
+    kind = values.dtype.kind
+    low, high = _limits(target)
+    if kind == "O":
+        flat = values.reshape(-1)
+        bad = [(isinstance(v, int) and not isinstance(v, bool) and not low <= v <= high)
+               or (isinstance(v, float) and math.isinf(v)) for v in flat]
+        return np.array(bad, dtype=bool).reshape(values.shape) if any(bad) else None
+    if kind == "f":
+        if target.kind in "iu":
+            # 2**63 - 1 is no float: compare with the powers of two at the range's ends.
+            return (values < float(low)) | (values >= float(high) + 1)
+        return np.isinf(values) | (np.abs(values) > high)
+    if kind in "iu" and target.kind in "iu" and not np.can_cast(values.dtype, target):
+        return (values < low) | (values > high)
+    return None
+
+
+def _range_text(target: Any) -> str:
+    low, high = _limits(target)
+    bounds = f"{low:,} to {high:,}" if target.kind in "iu" else f"±{high:.4g}"
+    return f"{target.name}'s range ({bounds})"
+
+
+def _out_of_range_message(value: Any, target: Any) -> str:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        return f"an infinite number (or one beyond {_range_text(target)})"
+    text = repr(value)
+    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+    return f"{shown}, beyond {_range_text(target)}"
+
+
+def _refuse_out_of_range(series: Any, target: Any, where: str) -> None:
+    """BadRequest naming the first value of ``series`` that ``target`` cannot hold."""
+    bad = _out_of_range(series.to_numpy(), target)
+    if bad is not None and bad.any():
+        row, value = _first_bad(series, bad)
+        raise BadRequest(f"{where}; got {_out_of_range_message(value, target)} in row {row}.")
+
+
+def _refuse_out_of_range_at(array: Any, target: Any, what: str) -> None:
+    """The same for an array of inputs, naming the value's index."""
+    import numpy as np
+
+    bad = _out_of_range(array, target)
+    if bad is not None and bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise BadRequest(f"{what}; got {_out_of_range_message(array[index], target)} at "
+                         f"{list(index)}.")
+
+
+def _check_plain(raw: Any) -> Any:
+    """Inputs of a version without a signature still meet 64-bit limits."""
+    import numpy as np
+    import pandas as pd
+
+    widest = np.dtype("float64")
+    if isinstance(raw, pd.DataFrame):
+        for column in raw.columns:
+            if raw[column].dtype.kind in "fO":
+                _refuse_out_of_range(raw[column], widest,
+                                     f"Column {str(column)!r} must hold 64-bit numbers")
+    elif isinstance(raw, np.ndarray) and raw.dtype.kind in "fO":
+        _refuse_out_of_range_at(raw, widest, "The inputs must be 64-bit numbers")
+    return raw
 
 
 def _describe_missing(value: Any) -> str:
@@ -343,6 +442,42 @@ def media_type(content_type: str | None) -> str:
     return mime
 
 
+def decode_body(body: bytes) -> str:
+    """The body as text: UTF-8 only, with no byte order mark and no NUL byte.
+
+    The predictions log keeps exactly the text that was parsed; a body in another encoding
+    (which ``json.loads`` would guess its way through) is refused instead.
+    """
+    if body.startswith(codecs.BOM_UTF8):
+        raise BadRequest("The body starts with a byte order mark (EF BB BF); send UTF-8 "
+                         "without one.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        guess = " (UTF-16?)" if body[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else ""
+        raise BadRequest(f"The body is not UTF-8 text{guess}: byte {exc.start} is "
+                         f"{body[exc.start:exc.start + 1]!r}. Send UTF-8.") from None
+    if "\x00" in text:
+        raise BadRequest(f"The body holds a NUL byte at {text.index(chr(0))} (UTF-16?); "
+                         "send UTF-8 text.")
+    return text
+
+
+def load_json(body: bytes) -> Any:
+    """A JSON body parsed, or BadRequest naming what is wrong with it."""
+    text = decode_body(body)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadRequest("The JSON nests lists or objects too deeply to be read; send rows "
+                         "of plain values.") from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise BadRequest("A number in the JSON has more than 4,300 digits; send numbers "
+                             "a model can take.") from None
+        raise BadRequest(f"Malformed JSON: {exc}.") from None
+
+
 def parse_payload(body: bytes, content_type: str | None, spec: InputSpec) -> Any:
     """The inputs a request body carries: a DataFrame, or a list of rows (not yet checked)."""
     mime = media_type(content_type)
@@ -350,25 +485,29 @@ def parse_payload(body: bytes, content_type: str | None, spec: InputSpec) -> Any
         raise BadRequest(f"The request body is empty. {_FORMAT_HINT}")
     if mime == CSV_TYPE:
         return parse_csv(body, spec)
-    try:
-        payload = json.loads(body)
-    except UnicodeDecodeError:
-        raise BadRequest("Malformed JSON: the body is not UTF-8 text.") from None
-    except ValueError as exc:
-        raise BadRequest(f"Malformed JSON: {exc}.") from None
-    return parse_json(payload, spec)
+    return parse_json(load_json(body), spec)
 
 
 def parse_csv(body: bytes, spec: InputSpec) -> Any:
+    """A CSV body as a DataFrame: UTF-8, one value per header column on every row.
+
+    ``index_col=False``: pandas would otherwise take a first row with one value too many
+    as carrying an index, and shift every column by one.
+    """
     import pandas as pd
 
+    from .csvrows import check_rows, parser_error
+
+    decode_body(body)
     try:
-        return pd.read_csv(io.BytesIO(body), dtype={c: str for c in spec.text_columns} or None)
-    except UnicodeDecodeError:
-        raise BadRequest("Malformed CSV: the body is not UTF-8 text.") from None
+        check_rows(body)
+    except BadRequest as exc:
+        raise BadRequest(f"Malformed CSV: {exc}") from None
+    try:
+        return pd.read_csv(io.BytesIO(body), index_col=False,
+                           dtype={c: str for c in spec.text_columns} or None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadRequest(f"Malformed CSV: {first}.") from None
+        raise BadRequest(f"Malformed CSV: {parser_error(exc)}") from None
 
 
 def parse_json(payload: Any, spec: InputSpec) -> Any:

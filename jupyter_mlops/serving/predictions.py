@@ -1,166 +1,31 @@
-"""The predictions log: every scored request's inputs and outputs, written off the response path.
+"""The predictions log read back: traffic for monitoring and A/B tests, labels, pruning.
 
-A request handler only appends a :class:`PredictionRecord` to :class:`PredictionLog`'s
-queue: the request body as received and the outputs as the JSON already made for the
-answer, so nothing is encoded twice and nothing is encoded on the response path. One
-background thread inserts the records in batches, one ``BEGIN IMMEDIATE`` transaction per
-batch. ``flush()`` waits until everything appended so far is stored, and ``close()``
-drains the queue before returning, so stopping a server loses nothing.
-
+Every answered request's inputs and outputs are written by :class:`PredictionLog`
+(``journal.py``: journaled before the answer leaves, stored exactly once).
 :func:`load_traffic` reads a version's requests back as one DataFrame (or array) in the
-signature's columns and dtypes, for monitoring and A/B comparisons. Labels arrive later,
-per request row, through :func:`log_labels`.
+signature's columns and dtypes; a logged row it cannot read is skipped and counted, never
+fatal. Labels arrive later, per request row, through :func:`log_labels`.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import NotFoundError, StoreError, ValidationError, shorten
 from .formats import InputSpec, dumps, jsonable
+from .journal import PredictionLog, PredictionRecord, replay_journals, store_records
+
+__all__ = ["PredictionLog", "PredictionRecord", "Traffic", "load_traffic", "log_labels",
+           "parse_since", "predictions_frame", "prune_predictions", "replay_journals",
+           "store_records"]
 
 log = logging.getLogger("jupyter_mlops.serving")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
-_INSERT = ("INSERT INTO predictions (request_id, created, name, version, role, answered, n_rows, "
-           "content_type, inputs, outputs, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-class PredictionRecord(NamedTuple):
-    """One version's scoring of one request: the body as received, the outputs as JSON."""
-
-    request_id: str
-    created: float
-    name: str
-    version: int
-    role: str
-    answered: bool
-    content_type: str
-    body: bytes
-    outputs: str
-    n_rows: int
-    latency_ms: float
-
-
-class PredictionLog:
-    """A queue of records and the one thread that writes them to ``store`` in batches.
-
-    Examples
-    --------
-    >>> log = PredictionLog(store)              # doctest: +SKIP
-    >>> log.append(record); log.flush()         # doctest: +SKIP
-    True
-    """
-
-    def __init__(self, store: Any, *, batch_size: int = 1000, interval_s: float = 0.1,
-                 max_pending: int = 200_000) -> None:
-        self.store = store
-        self.batch_size = batch_size
-        self.interval_s = interval_s
-        self.max_pending = max_pending
-        self._queue: collections.deque[PredictionRecord] = collections.deque()
-        self._cond = threading.Condition()
-        self._closing = False
-        self._busy = 0
-        self.appended = 0
-        self.logged = 0
-        self.dropped = 0
-        self.failed = 0
-        self._thread = threading.Thread(target=self._loop, name="jupyter-mlops-predictions",
-                                        daemon=True)
-        self._thread.start()
-
-    def append(self, record: PredictionRecord) -> bool:
-        """Queue a record; False (and counted in ``dropped``) when the queue is full."""
-        with self._cond:
-            if self._closing or len(self._queue) >= self.max_pending:
-                self.dropped += 1
-                return False
-            self._queue.append(record)
-            self.appended += 1
-            # Wake the writer for the first record (it then lets a batch gather for
-            # interval_s) and again when a batch is full.
-            if len(self._queue) == 1 or len(self._queue) >= self.batch_size:
-                self._cond.notify_all()
-        return True
-
-    @property
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + self._busy
-
-    def stats(self) -> dict[str, int]:
-        with self._cond:
-            return {"logged": self.logged, "pending": len(self._queue) + self._busy,
-                    "dropped": self.dropped, "failed": self.failed}
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every record appended so far is stored; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._cond.notify_all()
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(min(left, 0.05))
-                self._cond.notify_all()
-        return True
-
-    def close(self, timeout: float = 30.0) -> bool:
-        """Stop accepting records, store what is queued, end the thread."""
-        done = self.flush(timeout)
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join(timeout=max(0.1, timeout))
-        return done
-
-    # -- the writer thread -----------------------------------------------------------
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue and self._closing:
-                    return
-                if len(self._queue) < self.batch_size and not self._closing:
-                    # Let a batch gather: one transaction for many requests.
-                    self._cond.wait(self.interval_s)
-                count = min(len(self._queue), self.batch_size)
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._busy = count
-            try:
-                self._write(batch)
-            finally:
-                with self._cond:
-                    self._busy = 0
-                    self._cond.notify_all()
-
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        rows = [(r.request_id, r.created, r.name, r.version, r.role, int(r.answered), r.n_rows,
-                 r.content_type, r.body.decode("utf-8", "replace"), r.outputs, r.latency_ms)
-                for r in batch]
-        for attempt in range(5):
-            try:
-                with self.store.write() as conn:
-                    conn.executemany(_INSERT, rows)
-            except StoreError as exc:
-                if attempt == 4:
-                    self.failed += len(rows)
-                    log.error("%d predictions were not logged: %s", len(rows), exc)
-                    return
-                time.sleep(0.2 * (attempt + 1))
-            else:
-                self.logged += len(rows)
-                return
 
 
 # -- reading the log back ----------------------------------------------------------------
@@ -191,7 +56,9 @@ class Traffic:
 
     ``inputs`` is a DataFrame (or an array) with the signature's dtypes; ``outputs``,
     ``request_ids``, ``rows`` (row number within its request), ``answered`` and
-    ``labels`` (None where no label arrived) are lists aligned with it.
+    ``labels`` (None where no label arrived) are lists aligned with it. ``skipped``
+    counts the logged requests that could not be read back (left out), ``skipped_labels``
+    the labels.
     """
 
     inputs: Any
@@ -201,6 +68,8 @@ class Traffic:
     answered: list[bool]
     latency_ms: list[float] = field(default_factory=list)
     labels: list | None = None
+    skipped: int = 0
+    skipped_labels: int = 0
 
     def __len__(self) -> int:
         return len(self.request_ids)
@@ -221,12 +90,20 @@ def load_traffic(name: str, version: int, *, since: float | None = None, store: 
 
     At most ``max_rows`` rows, the newest ones, keep memory bounded for busy models. The
     inputs come back as the version saw them: checked against ``spec`` and converted.
+    A row that cannot be read back (a body that does not parse, outputs that are not JSON,
+    inputs that no longer fit ``spec``) is left out and counted in ``Traffic.skipped``:
+    one bad row never stops a monitor. Journals left by killed servers are stored first.
     """
     import numpy as np
     import pandas as pd
 
     from .formats import rows_of
 
+    if not getattr(store, "read_only", False):
+        try:
+            replay_journals(store)
+        except (StoreError, OSError) as exc:
+            log.warning("Journals of killed servers were not replayed: %s", exc)
     spec = spec or InputSpec(None)
     where = "name = ? AND version = ?"
     params: list[Any] = [name, version]
@@ -246,34 +123,37 @@ def load_traffic(name: str, version: int, *, since: float | None = None, store: 
         selected.append(row[0])
         total += row[1]
     selected.reverse()
-    # Consecutive requests with the same columns are gathered and conformed as one frame.
-    groups: list[tuple[list[str] | None, list]] = []
-    outputs: list = []
-    request_ids: list[str] = []
-    positions: list[int] = []
-    answered: list[bool] = []
-    latencies: list[float] = []
+    entries: list[_Logged] = []
+    skipped = 0
     for start in range(0, len(selected), 500):
         chunk = selected[start:start + 500]
         for request_id, content_type, body, outs, flag, latency, n_rows in store.query(
                 "SELECT request_id, content_type, inputs, outputs, answered, latency_ms, n_rows "
-                f"FROM predictions WHERE id IN ({', '.join('?' for _ in chunk)}) ORDER BY id",
-                chunk):
-            columns, rows = rows_of(body, content_type, spec)
-            if groups and groups[-1][0] == columns:
-                groups[-1][1].extend(rows)
-            else:
-                groups.append((columns, list(rows)))
-            decoded = json.loads(outs)
-            outputs.extend(decoded if isinstance(decoded, list) else [decoded] * n_rows)
-            request_ids.extend([request_id] * n_rows)
-            positions.extend(range(n_rows))
-            answered.extend([bool(flag)] * n_rows)
-            latencies.extend([latency] * n_rows)
-    parts = []
-    for columns, rows in groups:
-        raw = pd.DataFrame(rows, columns=columns) if columns is not None else rows
-        parts.append(spec.conform(raw, extra="drop"))
+                f"FROM predictions WHERE id IN ({', '.join('?' for _ in chunk)}) "
+                "ORDER BY created, id", chunk):
+            try:
+                columns, rows = rows_of(body, content_type, spec)
+                decoded = json.loads(outs)
+            except Exception:  # noqa: BLE001 - whatever is wrong with it, the row is left out
+                skipped += 1
+                continue
+            outputs = decoded if isinstance(decoded, list) else [decoded] * n_rows
+            entries.append(_Logged(columns, rows, outputs, request_id, bool(flag), latency,
+                                   n_rows))
+    # Consecutive requests with the same columns are conformed as one frame.
+    parts, kept = [], []
+    group: list[_Logged] = []
+    for entry in [*entries, None]:
+        if entry is not None and (not group or group[-1].columns == entry.columns):
+            group.append(entry)
+            continue
+        if group:
+            conformed, fitting = _conform_group(group, spec)
+            skipped += len(group) - len(fitting)
+            if fitting:
+                parts.append(conformed)
+                kept.extend(fitting)
+        group = [entry] if entry is not None else []
     if not parts:
         inputs: Any = pd.DataFrame(columns=list(spec.columns)) if spec.kind == "dataframe" \
             else np.empty((0,))
@@ -281,24 +161,100 @@ def load_traffic(name: str, version: int, *, since: float | None = None, store: 
         inputs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     else:
         inputs = np.concatenate([np.asarray(p) for p in parts])
-    traffic = Traffic(inputs, outputs, request_ids, positions, answered, latencies)
-    if with_labels and request_ids:
-        traffic.labels = _labels_for(store, request_ids, positions)
+    traffic = Traffic(inputs, [o for e in kept for o in e.outputs],
+                      [e.request_id for e in kept for _ in range(e.n_rows)],
+                      [i for e in kept for i in range(e.n_rows)],
+                      [e.answered for e in kept for _ in range(e.n_rows)],
+                      [e.latency for e in kept for _ in range(e.n_rows)], skipped=skipped)
+    if skipped:
+        log.warning("%d logged request(s) of %s/%s could not be read and were left out.",
+                    skipped, name, version)
+    if with_labels and traffic.request_ids:
+        traffic.labels, traffic.skipped_labels = _labels_for(store, traffic.request_ids,
+                                                             traffic.rows)
     return traffic
 
 
-def _labels_for(store: Any, request_ids: list[str], positions: list[int]) -> list | None:
+class _Logged(NamedTuple):
+    columns: list[str] | None
+    rows: list
+    outputs: list
+    request_id: str
+    answered: bool
+    latency: float
+    n_rows: int
+
+
+def _conform_group(group: list[_Logged], spec: InputSpec) -> tuple[Any, list[_Logged]]:
+    """The group's rows as one conformed frame; when that fails, each request alone, and
+    the ones that do not fit are left out."""
+    import numpy as np
+    import pandas as pd
+
+    def conform(entries: list[_Logged]) -> Any:
+        rows = [row for e in entries for row in e.rows]
+        columns = entries[0].columns
+        raw = pd.DataFrame(rows, columns=columns) if columns is not None else rows
+        try:
+            return spec.conform(raw, extra="drop")
+        except Exception:  # noqa: BLE001 - whatever does not fit is left out and counted
+            return None
+
+    whole = conform(group)
+    if whole is not None:
+        return whole, group
+    alone = [(entry, conform([entry])) for entry in group]
+    fitting = [entry for entry, part in alone if part is not None]
+    parts = [part for _, part in alone if part is not None]
+    if not parts:
+        return None, []
+    if isinstance(parts[0], pd.DataFrame):
+        return pd.concat(parts, ignore_index=True), fitting
+    return np.concatenate([np.asarray(p) for p in parts]), fitting
+
+
+def _labels_for(store: Any, request_ids: list[str],
+                positions: list[int]) -> tuple[list | None, int]:
+    """The label of every row (None where none arrived), and how many could not be read."""
     wanted = sorted(set(request_ids))
     found: dict[tuple[str, int], Any] = {}
+    unreadable = 0
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         for request_id, row, label in store.query(
                 "SELECT request_id, row, label FROM prediction_labels WHERE request_id IN "
                 f"({', '.join('?' for _ in chunk)})", chunk):
-            found[(request_id, row)] = json.loads(label)
+            try:
+                found[(request_id, row)] = json.loads(label)
+            except (TypeError, ValueError, RecursionError):
+                unreadable += 1
     if not found:
-        return None
-    return [found.get((r, p)) for r, p in zip(request_ids, positions)]
+        return None, unreadable
+    return [found.get((r, p)) for r, p in zip(request_ids, positions)], unreadable
+
+
+MAX_LABEL_DEPTH = 32
+
+
+def _refuse_odd_labels(values: list) -> None:
+    """Labels nested deeper than a label can mean, or integers beyond 64 bits (which no
+    evaluation can take), are refused before anything is stored."""
+    stack = [(value, 1, index) for index, value in enumerate(values)]
+    while stack:
+        value, depth, index = stack.pop()
+        if depth > MAX_LABEL_DEPTH:
+            raise ValidationError(f"Label {index} nests lists or objects more than "
+                                  f"{MAX_LABEL_DEPTH} deep; send one value per row.")
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                not -2**63 <= value < 2**64:
+            text = repr(value)
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+            raise ValidationError(f"Label {index} is {shown}, beyond 64-bit integers; send "
+                                  "labels an evaluation can take.")
+        if isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1, index) for item in value)
+        elif isinstance(value, dict):
+            stack.extend((item, depth + 1, index) for item in value.values())
 
 
 def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
@@ -318,6 +274,11 @@ def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
             f"A request id has 1 to 64 letters, digits, '.', '_', ':' or '-'; got "
             f"{shorten(request_id)}."
         )
+    values = labels if isinstance(labels, list) else jsonable(labels)
+    if not isinstance(values, list):
+        values = [values]
+    _refuse_odd_labels(values)
+    values = _clean(values)
     rows = store.query("SELECT max(n_rows) FROM predictions WHERE request_id = ?", (request_id,))
     n_rows = rows[0][0] if rows else None
     if n_rows is None:
@@ -325,9 +286,6 @@ def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
             f"No logged request {request_id!r}; label a request id the server returned in "
             "its X-Request-Id header (logging may lag by a fraction of a second)."
         )
-    values = _clean(jsonable(labels)) if not isinstance(labels, list) else _clean(labels)
-    if not isinstance(values, list):
-        values = [values]
     if len(values) != n_rows:
         raise ValidationError(
             f"Request {request_id!r} scored {n_rows} row(s); got {len(values)} label(s). "

@@ -4,9 +4,11 @@ The server resolves the URI in the registry, loads and verifies the version, bin
 socket in the caller's thread (so a busy port fails there, with a one-line message), then
 runs tornado on a fresh asyncio loop in a daemon thread. The handle it returns has
 ``.url``, ``.reload()`` and ``.stop()``; in a notebook the kernel keeps running cells while
-it serves. Scoring runs in a small thread pool; the predictions log is written by its own
+it serves. Scoring runs in a small thread pool, which also journals each request's records
+before its answer leaves (``journal.py``); the predictions log stores them from its own
 thread. ``stop()`` stops accepting, lets requests in flight finish, closes the connections
-and drains the log.
+and drains the log. Who is answered at all (Host names, the token of ``/labels`` and
+``/reload``) is ``access.py``'s.
 
 An alias is watched: when ``name@champion`` is moved to another version, the server
 loads the new one and swaps it in between requests (as ``POST /reload`` does).
@@ -22,10 +24,13 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ValidationError, shorten
+from .access import Access
 from .deployment import Deployment, Scored, check_routing, load_served
+from .formats import BadRequest
 from .predictions import PredictionLog
 
 log = logging.getLogger("jupyter_mlops.serving")
@@ -44,10 +49,11 @@ class ServingState:
 
     def __init__(self, deployment: Deployment, store: Any, *, challenger_uri: str | None,
                  split: float, shadow: bool, max_body_bytes: int, workers: int,
-                 log_predictions: bool) -> None:
+                 log_predictions: bool, access: Access) -> None:
         import concurrent.futures
 
         self.deployment = deployment
+        self.access = access
         self.store = store
         self.champion_uri = deployment.champion.requested
         self.challenger_uri = challenger_uri
@@ -76,17 +82,25 @@ class ServingState:
         self.requests += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self.executor, deployment.score, body, content_type, request_id)
+                self.executor, self._score, deployment, body, content_type, request_id)
         except BaseException:
             self.errors += 1
             raise
         finally:
             self.in_flight -= 1
 
-    def record(self, scored: Scored) -> None:
+    def _score(self, deployment: Deployment, body: bytes, content_type: str | None,
+               request_id: str) -> Scored:
+        """Score, then journal the records: nothing is answered that is not in the log's
+        journal (a journal that cannot be written fails the request instead)."""
+        try:
+            scored = deployment.score(body, content_type, request_id)
+        except RecursionError:
+            raise BadRequest("The inputs nest lists or objects too deeply to be scored; send "
+                             "rows of plain values.") from None
         if self.log is not None:
-            for record in scored.records:
-                self.log.append(record)
+            self.log.extend(scored.records)
+        return scored
 
     async def log_labels(self, request_id: Any, labels: Any) -> int:
         import asyncio
@@ -173,14 +187,19 @@ class ModelServer:
     ----------
     url : str
         ``http://HOST:PORT``; POST to ``url + "/invocations"``.
+    token : str
+        What ``POST /labels`` and ``POST /reload`` need in ``Authorization: token TOKEN``;
+        ``headers`` is that header, ready to send.
     """
 
     def __init__(self, uri: str, *, challenger: str | None = None, split: float | None = None,
                  shadow: bool = False, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  max_body_mb: float = DEFAULT_MAX_BODY_MB, workers: int | None = None,
                  watch_interval: float | None = DEFAULT_WATCH_S, log_predictions: bool = True,
-                 store: Any = None) -> None:
+                 store: Any = None, token: str | None = None,
+                 allowed_hosts: Sequence[str] = ()) -> None:
         check_routing(challenger is not None, split, shadow)
+        self.access = Access.create(token, allowed_hosts, host)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValidationError(f"A port is a number from 0 to 65535 (0 picks a free one); "
                                   f"got {shorten(port)}.")
@@ -217,6 +236,15 @@ class ModelServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def token(self) -> str:
+        return self.access.token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The header that ``POST /labels`` and ``POST /reload`` need."""
+        return {"Authorization": f"token {self.access.token}"}
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and \
             not self._stopped.is_set()
@@ -249,14 +277,17 @@ class ModelServer:
                     ) from None
                 raise ValidationError(f"Cannot listen on {self.host}:{self.port}: "
                                       f"{exc.strerror or exc}.") from None
+            self.port = self._sockets[0].getsockname()[1]
+            self.state = ServingState(deployment, store, challenger_uri=self.challenger_uri,
+                                      split=self.split or 0.0, shadow=self.shadow,
+                                      max_body_bytes=self.max_body_bytes, workers=self.workers,
+                                      log_predictions=self.log_predictions, access=self.access)
         except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
             store.close()
             raise
-        self.port = self._sockets[0].getsockname()[1]
-        self.state = ServingState(deployment, store, challenger_uri=self.challenger_uri,
-                                  split=self.split or 0.0, shadow=self.shadow,
-                                  max_body_bytes=self.max_body_bytes, workers=self.workers,
-                                  log_predictions=self.log_predictions)
         self._thread = threading.Thread(target=self._run, name=f"jupyter-mlops-serve-{self.port}",
                                         daemon=True)
         self._thread.start()
@@ -403,14 +434,19 @@ def serve(uri: str, *, challenger: str | None = None, split: float | None = None
           shadow: bool = False, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           max_body_mb: float = DEFAULT_MAX_BODY_MB, workers: int | None = None,
           watch_interval: float | None = DEFAULT_WATCH_S, log_predictions: bool = True,
-          store: Any = None) -> ModelServer:
+          store: Any = None, token: str | None = None,
+          allowed_hosts: Sequence[str] = ()) -> ModelServer:
     """Serve a registered version over HTTP in the background; returns the running server.
 
     ``POST {url}/invocations`` takes MLflow's scoring formats (``dataframe_split``,
     ``dataframe_records``, ``instances``, ``inputs``; JSON or CSV) and answers
     ``{"predictions": [...]}``. With ``challenger``, ``split`` is the share of requests the
     challenger answers, or ``shadow=True`` has it score every request while the champion
-    answers; every version's outputs go to the predictions log. ``port=0`` picks a free port.
+    answers; every version's outputs go to the predictions log, journaled before the answer
+    leaves. ``port=0`` picks a free port. The server answers only loopback Host names, the
+    address it listens on and ``allowed_hosts`` (``"*"``: any); ``POST /labels`` and
+    ``POST /reload`` need ``token`` (default: ``$JUPYTER_MLOPS_SERVE_TOKEN``, else a new
+    one), in ``server.token`` and ``server.headers``.
 
     Examples
     --------
@@ -418,12 +454,14 @@ def serve(uri: str, *, challenger: str | None = None, split: float | None = None
     >>> requests.post(server.url + "/invocations",
     ...               json={"dataframe_records": rows}).json()      # doctest: +SKIP
     {'predictions': [0, 1]}
+    >>> requests.post(server.url + "/labels", headers=server.headers,
+    ...               json={"request_id": rid, "labels": [1, 0]})   # doctest: +SKIP
     >>> server.stop()                                               # doctest: +SKIP
     """
     return ModelServer(uri, challenger=challenger, split=split, shadow=shadow, host=host,
                        port=port, max_body_mb=max_body_mb, workers=workers,
                        watch_interval=watch_interval, log_predictions=log_predictions,
-                       store=store).start()
+                       store=store, token=token, allowed_hosts=allowed_hosts).start()
 
 
 def running_servers() -> list[ModelServer]:

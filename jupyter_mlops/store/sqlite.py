@@ -26,12 +26,16 @@ from ..errors import (
     StoreError,
     StoreFullError,
     StoreLockedError,
+    StoreMissingError,
     StoreReadOnlyError,
     ValidationError,
     shorten,
 )
+from ..validation import MAX_STEP
 from .artifacts import ArtifactStore
+from .files import FileIdentity, create_private_file, identity, make_private_folder
 from .process import current_process, is_alive
+from .readonly import Fallback, open_read_only
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "mlops.db"
@@ -150,12 +154,17 @@ class Store:
         self._next_step: dict[tuple[str, str], int] = {}
         self._wal_path = self.path / f"{DB_NAME}-wal"
         self._checkpoint_at = WAL_CHECKPOINT_BYTES
+        self._identity: FileIdentity | None = None
+        self._fallback: Fallback | None = None
         self.connection()  # open now: a bad path or a newer schema should fail here, once
 
     # -- connection and schema -------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """The process's connection, reopened after a fork."""
+        """The process's connection, reopened after a fork (or, for a store read through a
+        fallback, after its files changed)."""
+        if self._fallback is not None and self._fallback.stale():
+            self.close()
         if self._conn is None or self._pid != os.getpid():
             with self._lock:
                 if self._conn is None or self._pid != os.getpid():
@@ -166,26 +175,66 @@ class Store:
                         self.reap_dead_runs()
         return self._conn
 
+    def _connect(self) -> sqlite3.Connection:
+        """A read-write connection; the folder (0700) and ``mlops.db`` (0600) made if missing."""
+        try:
+            make_private_folder(self.path)
+        except OSError as exc:
+            raise StoreReadOnlyError(
+                f"Cannot create the store folder {self.path}: {exc.strerror}. "
+                "Choose another folder with set_store(PATH) or %mlops store PATH."
+            ) from None
+        try:
+            create_private_file(self.db_path)
+        except PermissionError:
+            pass  # an unwritable folder: SQLite's own open says so, in its words
+        except OSError as exc:
+            raise StoreError(f"Cannot create the store file {self.db_path}: {exc.strerror}.") from None
+        return sqlite3.connect(
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=0
+        )
+
     def _open(self) -> sqlite3.Connection:
-        if self.read_only:
-            if not self.db_path.exists():
-                raise NotFoundError(f"No store at {self.path}; there is nothing to read.")
-            uri = f"file:{self.db_path.as_posix()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        else:
-            try:
-                self.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreReadOnlyError(
-                    f"Cannot create the store folder {self.path}: {exc.strerror}. "
-                    "Choose another folder with set_store(PATH) or %mlops store PATH."
-                ) from None
-            conn = sqlite3.connect(
-                self.db_path, isolation_level=None, check_same_thread=False, timeout=0
-            )
+        self._fallback = None
+        try:
+            if self.read_only:
+                if not self.db_path.exists():
+                    raise NotFoundError(f"No store at {self.path}; there is nothing to read.")
+                conn, self._fallback = open_read_only(self.db_path, self.busy_timeout_s)
+            else:
+                conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from None
+        except OSError as exc:  # copying a store read through a fallback
+            raise StoreReadOnlyError(
+                f"Cannot read store {self.db_path}: {exc.strerror} ({shorten(exc.filename)}); "
+                "check that its files can be read by you."
+            ) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            # The version comes first: a store we must refuse is left byte for byte as it
+            # was, and PRAGMA journal_mode = WAL would rewrite its header.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._close_connection(conn)
+            raise self._translate(exc) from None
+        if version > SCHEMA_VERSION and not self.read_only:
+            # Reading is safe: migrations only add, so the tables and columns this version
+            # knows are all there. Writing is not: newer code may rely on what it added.
+            self._close_connection(conn)
+            raise SchemaVersionError(
+                f"Store schema {version} at {self.db_path} is newer than this jupyter_mlops "
+                f"supports ({SCHEMA_VERSION}). Upgrade with pip install -U jupyter-mlops, or "
+                "read it as it is with Store(path, read_only=True). Nothing was written."
+            )
+        if version < SCHEMA_VERSION and self.read_only:
+            self._close_connection(conn)
+            raise SchemaVersionError(
+                f"Store {self.db_path} has schema {version} and needs an upgrade to "
+                f"{SCHEMA_VERSION}; open it once without read_only to upgrade it."
+            )
+        self._identity = identity(self.db_path)
+        try:
             if not self.read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
                 # _checkpoint does their work: the automatic ones, run by every writer
@@ -194,26 +243,17 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
-            conn.close()
+            self._close_connection(conn)
             raise self._translate(exc) from None
-        if version > SCHEMA_VERSION and not self.read_only:
-            # Reading is safe: migrations only add, so the tables and columns this version
-            # knows are all there. Writing is not: newer code may rely on what it added.
-            conn.close()
-            raise SchemaVersionError(
-                f"Store schema {version} at {self.db_path} is newer than this jupyter_mlops "
-                f"supports ({SCHEMA_VERSION}). Upgrade with pip install -U jupyter-mlops, or "
-                "read it as it is with Store(path, read_only=True). Nothing was written."
-            )
         if version < SCHEMA_VERSION:
-            if self.read_only:
-                conn.close()
-                raise SchemaVersionError(
-                    f"Store {self.db_path} has schema {version} and needs an upgrade to "
-                    f"{SCHEMA_VERSION}; open it once without read_only to upgrade it."
-                )
             self._migrate(conn)
         return conn
+
+    def _close_connection(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        if self._fallback is not None:
+            self._fallback.close()
+            self._fallback = None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         for migration in MIGRATIONS:
@@ -235,13 +275,19 @@ class Store:
                 conn.execute(f"PRAGMA user_version = {migration.version}")
 
     @property
+    def file_identity(self) -> FileIdentity | None:
+        """Which file this store opened (device, inode): a store deleted and made again at
+        the same path is another file, and another store."""
+        return self._identity
+
+    @property
     def schema_version(self) -> int:
         return self.connection().execute("PRAGMA user_version").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
+                self._close_connection(self._conn)
             self._conn = None
 
     def __repr__(self) -> str:
@@ -288,6 +334,7 @@ class Store:
                 raise self._translate(exc) from None
             try:
                 yield conn
+                self.check_file()
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -301,6 +348,21 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise self._translate(exc) from None
             self._checkpoint(conn)
+
+    def check_file(self) -> None:
+        """Raise StoreMissingError when ``mlops.db`` is no longer the file this store opened.
+
+        SQLite keeps writing into a deleted file through its open descriptor, and into the
+        old one when another file was moved in its place: every later reader would miss
+        what was acknowledged. One ``stat`` (a few microseconds) before each commit.
+        """
+        if self._identity is None or identity(self.db_path) == self._identity:
+            return
+        raise StoreMissingError(
+            f"Store file {self.db_path} was deleted or replaced while this process had it "
+            "open; nothing was written. Choose a store again with set_store(PATH) (a new "
+            "one is created if it is gone)."
+        )
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Start the -wal over once it is past WAL_CHECKPOINT_BYTES.
@@ -516,6 +578,11 @@ class Store:
                     step = pending.get(key)
                     if step is None:
                         step = self.next_step(conn, run_id, key)
+                    if step > MAX_STEP:
+                        raise ValidationError(
+                            f"Metric {key!r} is at step {MAX_STEP}, the last a step can "
+                            "hold; log it with an explicit step or under another name."
+                        )
                 is_nan = value != value
                 row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
                 rows.append(row)

@@ -216,9 +216,15 @@ export function statusBadge(status: string): HTMLElement {
   );
 }
 
-/** Save a Blob as a file, through a temporary object URL. */
+/**
+ * Save a Blob as a file, through a temporary object URL. The URL is typed as opaque bytes
+ * whatever the blob holds: opened in a tab it downloads, it never renders (an SVG or HTML
+ * artifact would run its script in JupyterLab's origin).
+ */
 export function saveBlob(blob: Blob, filename: string): void {
-  const url = URL.createObjectURL(blob);
+  const url = URL.createObjectURL(
+    new Blob([blob], { type: 'application/octet-stream' })
+  );
   const link = h('a', { href: url, download: filename });
   document.body.appendChild(link);
   link.click();

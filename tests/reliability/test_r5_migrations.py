@@ -1,6 +1,7 @@
 """R5 beyond tests/test_store.py: openers released at the same instant, a locked store that
 must not be taken for a corrupt one, and truncated files."""
 
+import hashlib
 import multiprocessing
 import os
 import shutil
@@ -88,3 +89,34 @@ def test_a_truncated_store_is_reported_and_left_alone(tmp_path, current_store_by
         Store(folder)
     assert str((folder / "mlops.db").resolve()) in str(caught.value)
     assert (folder / "mlops.db").read_bytes() == cut
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("journal_mode", ["DELETE", "TRUNCATE", "PERSIST"])
+def test_a_newer_store_in_rollback_journal_mode_is_refused_byte_for_byte(
+        tmp_path, journal_mode):
+    """The version is read before any pragma: PRAGMA journal_mode = WAL would have
+    rewritten bytes 18-19 of the header of the store it then refused."""
+    folder = tmp_path / "future"
+    writer = Store(folder)
+    writer.create_run("a" * 32, "Default", "kept")
+    writer.close()
+    conn = sqlite3.connect(folder / "mlops.db", isolation_level=None)
+    conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    db = folder / "mlops.db"
+    assert db.read_bytes()[18:20] == b"\x01\x01"  # rollback journal, not WAL (2, 2)
+    digest, listing = _sha256(db), sorted(os.listdir(folder))
+    with pytest.raises(mlops.SchemaVersionError, match=f"Store schema {SCHEMA_VERSION + 1} "
+                                                       f"at {db} is newer"):
+        Store(folder)
+    assert _sha256(db) == digest
+    assert sorted(os.listdir(folder)) == listing  # no -wal, -shm or journal left behind
+    reader = Store(folder, read_only=True)  # it can still be read
+    assert reader.query("SELECT name FROM runs") == [("kept",)]
+    reader.close()
+    assert _sha256(db) == digest

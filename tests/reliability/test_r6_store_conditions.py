@@ -1,6 +1,7 @@
 """R6: a locked, read-only or full store gives its own error; cells are never held up."""
 
 import multiprocessing
+import os
 import time
 
 import pytest
@@ -207,3 +208,110 @@ def test_a_polling_reader_and_busy_writers_keep_the_wal_small(tmp_path, scale):
     store.close()
     print(f"largest -wal: {largest / 2**20:.1f} MB")
     assert largest < 64 * 2**20
+
+
+# -- a real full disk: a small tmpfs, mounted in a mount namespace of the child's own ---
+
+ON_A_SMALL_DISK = """
+    import json, os, subprocess, sys
+    import jupyter_mlops as mlops
+
+    store_path, source, kind = sys.argv[1:4]
+    folder = os.path.join(store_path, "artifacts") if kind == "artifacts" else store_path
+    os.makedirs(folder, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs",
+                              folder], capture_output=True, text=True)
+    if mounted.returncode:
+        print(json.dumps({"skip": mounted.stderr.strip() or "mount failed"}))
+        sys.exit(0)
+
+    def attempt(write):
+        try:
+            write()
+            return None
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def files():
+        return sorted(os.path.relpath(os.path.join(d, f), folder)
+                      for d, _, names in os.walk(folder) for f in names)
+
+    mlops.set_store(store_path)
+    with mlops.start_run("kept") as kept:
+        mlops.log_metrics({f"k{i}": float(i) for i in range(50)})
+        small = mlops.log_bytes(b"small", "small.txt")
+    outcome = {"kept": kept.run_id, "small": small}
+    with mlops.start_run("full") as run:
+        if kind == "artifacts":
+            outcome["errors"] = [attempt(lambda: mlops.log_artifact(source)),
+                                 attempt(lambda: mlops.log_bytes(os.urandom(3 << 20), "b.bin"))]
+        else:  # the database: fill the disk, then log a batch
+            with open(os.path.join(folder, "filler"), "wb") as filler:
+                outcome["filler"] = attempt(lambda: filler.write(b"x" * (4 << 20)))
+            outcome["errors"] = [attempt(lambda: mlops.log_metrics(
+                {f"m{i}": float(i) for i in range(5000)}))]
+            os.unlink(os.path.join(folder, "filler"))
+            outcome["after"] = attempt(lambda: mlops.log_metrics({"after": 1.0}))
+    store = mlops.get_store()
+    outcome["files"] = files()
+    outcome["integrity"] = store.query("PRAGMA integrity_check")[0][0]
+    outcome["kept_metrics"] = len(mlops.get_run(kept.run_id).metrics)
+    outcome["full_rows"] = store.query(
+        "SELECT (SELECT count(*) FROM metrics WHERE run_id = ?), "
+        "(SELECT count(*) FROM artifacts WHERE run_id = ?)", (run.run_id, run.run_id))[0]
+    outcome["status"] = mlops.get_run(run.run_id).status
+    print(json.dumps(outcome))
+"""
+
+
+def _on_a_small_disk(tmp_path, kind):
+    """Run ON_A_SMALL_DISK in a child with a mount namespace of its own (unshare), so the
+    2 MB tmpfs it mounts disappears with it; skipped where namespaces or mounts are not
+    allowed."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import textwrap
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    isolate = ["unshare", "--mount"] if os.geteuid() == 0 else [
+        "unshare", "--user", "--map-root-user", "--mount"]
+    source = tmp_path / "three-mb.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    done = subprocess.run([*isolate, sys.executable, "-c", textwrap.dedent(ON_A_SMALL_DISK),
+                           str(tmp_path / ".mlops"), str(source), kind],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode and "unshare" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skip" in outcome:
+        pytest.skip(f"cannot mount a tmpfs here: {outcome['skip'][:200]}")
+    return outcome
+
+
+def test_a_real_full_disk_while_writing_an_artifact_is_store_full_with_nothing_half_written(
+        tmp_path):
+    outcome = _on_a_small_disk(tmp_path, "artifacts")
+    artifacts = tmp_path / ".mlops" / "artifacts"
+    for error in outcome["errors"]:
+        assert error.startswith(f"StoreFullError: No room to store an artifact in {artifacts} "
+                                "(No space left on device); nothing was written"), error
+    small = outcome["small"]
+    assert outcome["files"] == [f"{small[:2]}/{small}"]  # no temporary file, no half file
+    assert outcome["full_rows"] == [0, 0]  # no row for either
+    assert outcome["status"] == "FINISHED" and outcome["kept_metrics"] == 50
+    assert outcome["integrity"] == "ok"
+
+
+def test_a_real_full_disk_under_the_database_is_store_full_and_writes_resume(tmp_path):
+    outcome = _on_a_small_disk(tmp_path, "database")
+    assert outcome["filler"].startswith("OSError: [Errno 28] No space left on device")
+    (error,) = outcome["errors"]
+    assert error.startswith("StoreFullError: Store ") and "is full (SQLITE_FULL)" in error, error
+    assert outcome["after"] is None  # room again: the next write goes through
+    assert outcome["kept_metrics"] == 50
+    assert outcome["full_rows"] == [1, 0]  # the refused batch left nothing; "after" is there
+    assert outcome["integrity"] == "ok"

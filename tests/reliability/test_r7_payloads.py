@@ -245,6 +245,7 @@ def _build(ip) -> dict:
         "history": ip.run_line_magic("mlops", "history"),
         "models": ip.run_line_magic("mlops", "models"),
         "search": mlops.search_runs(),
+        "cells": mlops.cell_history(),
     }
 
 
@@ -309,19 +310,42 @@ def test_run_views_show_names_as_text(world, payload):
 def test_registry_views_show_names_as_text(world, payload):
     made = world["payloads"][payload]
     assert_shown_as_text(made.version._repr_html_(), payload)
-    assert_inert(made.versions._repr_html_())  # model_versions(): a plain DataFrame
+    versions = made.versions._repr_html_()  # model_versions(): model names hold no payload
+    assert_inert(versions)
+    assert_not_typeset(versions)
     assert_shown_as_text(made.replay._repr_html_(), payload)
 
 
 @ALL
 def test_listings_show_names_as_text(world, payload):
+    import pandas as pd
+
     assert_shown_as_text(world["runs"]._repr_html_(), payload)
     assert_shown_as_text(world["history"]._repr_html_(), payload)
     models = world["models"]._repr_html_()  # model names cannot hold the payloads
     assert_inert(models)
     assert_not_typeset(models)
-    # search_runs() is a plain DataFrame: pandas' own view, escaped by pandas.
-    assert_part_shows_text(world["search"]._repr_html_(), payload)
+    # search_runs() and cell_history(): pandas' own view, never typeset.
+    assert_shown_as_text(world["search"]._repr_html_(), payload)
+    cells = world["cells"]  # more rows than pandas shows: the payload's cells, uncut
+    with pd.option_context("display.max_colwidth", None):
+        mine = cells[cells.source.str.contains(payload, regex=False)]._repr_html_()
+    assert_shown_as_text(mine, payload)
+
+
+@COLUMNS
+def test_tables_show_names_as_text(payload):
+    """The API's tables, whatever a user derives from them, with the payload as column,
+    index and value, in pandas' table view and in its info view."""
+    import pandas as pd
+
+    from jupyter_mlops.frames import TextFrame
+
+    table = TextFrame({payload: [payload, "x"], "n": [1, 2]}, index=[payload, "y"])
+    for view in (table, table[table.n > 0], table.set_index(payload)):
+        assert_shown_as_text(view._repr_html_(), payload)
+    with pd.option_context("display.large_repr", "info", "display.max_rows", 1):
+        assert_shown_as_text(table._repr_html_(), payload)
 
 
 @pytest.fixture(scope="module")
@@ -605,6 +629,7 @@ HTML_VIEWS = {
     "ModelVersion": test_registry_views_show_names_as_text,
     "ReplayScript": test_registry_views_show_names_as_text,
     "Listing": test_listings_show_names_as_text,
+    "TextFrame": test_tables_show_names_as_text,
     "EvaluationResult": test_evaluation_dashboard_shows_class_labels_as_text,
     "EvaluationComparison": test_evaluation_views_show_names_features_and_labels_as_text,
     "DriftReport": test_drift_views_show_columns_as_text,

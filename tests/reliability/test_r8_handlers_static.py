@@ -42,6 +42,14 @@ def test_every_method_is_authenticated_then_authorized(handler):
         assert found[:2] == ["tornado.web.authenticated", "authorized"], (handler, found)
 
 
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda h: h.__name__)
+def test_options_is_ours_and_not_open_to_anyone(handler):
+    """jupyter_server's APIHandler.options is marked allow_unauthenticated; every route
+    of ours overrides it, so an anonymous OPTIONS is a 403 like any other method."""
+    assert "OPTIONS" in implemented(handler)
+    assert not getattr(handler.options, "__allow_unauthenticated", False)
+
+
 @pytest.mark.parametrize("risky", ["check_xsrf_cookie", "check_origin", "check_referer",
                                    "skip_check_origin", "get_current_user", "prepare"])
 def test_no_handler_loosens_the_servers_checks(risky):

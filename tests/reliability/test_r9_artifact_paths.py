@@ -6,10 +6,20 @@ are handed over as digests; the HTTP side of the same promise is in
 ``tests/server/test_artifacts.py``.
 """
 
+import os
+import sys
+import subprocess
 from pathlib import Path
 
 import pytest
-from server.canary import SECRET, OpenWatch, link_digest_folder_to_sibling, plant_canaries
+from server.canary import (
+    SECRET,
+    InotifyOpens,
+    OpenWatch,
+    link_digest_folder_to_sibling,
+    plant_canaries,
+)
+from server.live import live_server
 
 import jupyter_mlops as mlops
 from jupyter_mlops.drift.profile import load_drift_profile
@@ -117,3 +127,155 @@ def test_real_artifacts_still_load(store, canary):
     info = artifact_info(store, digest)
     assert (info["name"], info["media_type"]) == ("roc.png", "image/png")
     assert canary.opened == []
+
+
+# -- races: a link swapped in and out while the artifact is read ------------------------
+
+RACING_REQUESTS = 400  # over HTTP, as in the attack review
+PYTHON_READS = 4_000  # in-process reads are quick: more of them for the same odds
+MAX_SWAP_ROUNDS = 1_000_000  # the swapper stops when the reads are done, or here
+REAL = b"REAL-ARTIFACT"  # as long as SECRET: a swapped-in canary would fit Content-Length
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the canary watch is Linux's inotify")
+
+
+# The attacker: another process that swaps the artifact's file for a link to a secret and
+# back, then the digest folder for a link to a folder outside the store (holding the
+# secret under the artifact's name) and back, round after round, until told to stop.
+# Each round ends with everything in place.
+SWAP_SCRIPT = """
+import os, sys
+folder, path, aside, keep, secret_file, secret_folder, stop, limit = sys.argv[1:]
+link, copy = os.path.join(folder, ".swap-link"), os.path.join(folder, ".swap-file")
+rounds = 0
+while rounds < int(limit) and not os.path.exists(stop):
+    os.symlink(secret_file, link)
+    os.replace(link, path)
+    os.link(keep, copy)
+    os.replace(copy, path)
+    os.rename(folder, aside)
+    os.symlink(secret_folder, folder, target_is_directory=True)
+    os.unlink(folder)
+    os.rename(aside, folder)
+    rounds += 1
+    if rounds == 1:
+        print("started", flush=True)
+print(rounds, flush=True)
+"""
+
+
+class Swapper:
+    """``with Swapper(...) as swapper:`` runs :data:`SWAP_SCRIPT` in its own process."""
+
+    def __init__(self, root: Path, digest: str, secret_file: Path, secret_folder: Path):
+        self.folder = root / digest[:2]
+        self.path = self.folder / digest
+        self.keep = root.parent / "kept-real-file"
+        os.link(self.path, self.keep)  # the real file's inode, to put it back
+        self.stop = root.parent / "stop-swapping"
+        self.args = [str(a) for a in (self.folder, self.path, root / f".{digest[:2]}-aside",
+                                      self.keep, secret_file, secret_folder, self.stop,
+                                      MAX_SWAP_ROUNDS)]
+        self.rounds = 0
+
+    def __enter__(self) -> "Swapper":
+        self.process = subprocess.Popen([sys.executable, "-c", SWAP_SCRIPT, *self.args],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "started"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.touch()
+        out, _ = self.process.communicate(timeout=60)
+        self.rounds = int(out.split()[-1])
+        assert self.path.read_bytes() == REAL  # everything back in place
+
+
+@pytest.fixture
+def racing(store):
+    """A real artifact, a secret of the same length outside the store, and a secret
+    folder holding the secret under the artifact's name; both secrets watched by the
+    kernel, for this process and any other."""
+    with mlops.start_run("real"):
+        digest = mlops.log_bytes(REAL, "real.bin")
+    outside = store.path.parent / "outside"
+    secret_file = outside / "canary"
+    secret_folder = outside / digest[:2]
+    secret_folder.mkdir(parents=True)
+    for secret in (secret_file, secret_folder / digest):
+        secret.write_bytes(SECRET)
+        secret.chmod(0o600)
+    with InotifyOpens(secret_file, secret_folder / digest) as watch:
+        yield digest, Swapper(store.artifacts.root, digest, secret_file, secret_folder), watch
+
+
+@linux_only
+def test_the_inotify_watch_sees_an_open_through_a_folder_descriptor(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    with InotifyOpens(secret) as watch:
+        assert not watch.opened()
+        folder = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.close(os.open("secret", os.O_RDONLY, dir_fd=folder))
+        finally:
+            os.close(folder)
+        assert watch.opened()
+
+
+@linux_only
+def test_python_reads_racing_a_link_swap_never_open_the_secret(store, racing):
+    digest, swapper, watch = racing
+    outcomes: dict[str, int] = {}
+    with swapper:
+        for _ in range(PYTHON_READS):
+            try:
+                with store.artifacts.open(digest) as handle:
+                    data = handle.read()
+                outcome = "real" if data == REAL else "SECRET" if data == SECRET else "other"
+            except (IntegrityError, NotFoundError) as refused:
+                outcome = "SECRET" if SECRET.decode() in str(refused) else "refused"
+            except OSError as error:  # a refusal must be one of ours, not a raw OSError
+                outcome = f"OSError {error.errno}"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert swapper.rounds > 0
+    assert set(outcomes) <= {"real", "refused"}, outcomes
+    assert not watch.opened(), f"a read followed a link to the secret ({outcomes})"
+    assert store.artifacts.read_verified(digest) == REAL
+
+
+@linux_only
+@pytest.mark.timeout(240)
+def test_http_downloads_racing_a_link_swap_never_serve_the_secret(store, racing, tmp_path):
+    """The attack review's race: 400 downloads while links are swapped in and out. Each
+    answer is the artifact's bytes or a 404; none carries the secret, and the server
+    never even opens it."""
+    digest, swapper, watch = racing
+    outcomes: dict[str, int] = {}
+    with live_server(tmp_path / "server", store.path) as server:
+        assert server.get(f"artifacts/{digest}").body == REAL
+        with swapper:
+            for _ in range(RACING_REQUESTS):
+                response = server.get(f"artifacts/{digest}")
+                outcome = ("SECRET" if SECRET in response.body
+                           else "other" if response.status == 200 and response.body != REAL
+                           else str(response.status))
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        after = server.get(f"artifacts/{digest}")
+    assert swapper.rounds > 0
+    assert set(outcomes) <= {"200", "404"}, outcomes
+    assert not watch.opened(), f"the server opened the secret ({outcomes})"
+    assert after.status == 200 and after.body == REAL
+
+
+def test_a_fifo_under_an_artifacts_name_is_refused_without_waiting(store):
+    """Opening a FIFO for reading waits for a writer: the open must not."""
+    with mlops.start_run():
+        digest = mlops.log_bytes(b"fifo victim", "victim.bin")
+    path = store.artifacts.path_for(digest)
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(IntegrityError):
+        store.artifacts.open(digest)
+    with pytest.raises(NotFoundError):
+        artifact_info(store, digest)

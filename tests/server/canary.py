@@ -84,3 +84,50 @@ def link_digest_folder_to_sibling(artifact_root: Path, canary: OpenWatch) -> str
     canary.add(secret_dir / digest)
     (artifact_root / digest[:2]).symlink_to(secret_dir, target_is_directory=True)
     return digest
+
+
+class InotifyOpens:
+    """Whether files were opened by any process, through any name (Linux inotify).
+
+    The audit hook of :class:`OpenWatch` hears only this process, and not an ``os.open``
+    relative to a folder descriptor; the kernel hears every open of the watched inodes,
+    a server in another process included. ``with InotifyOpens(path) as watch:`` then
+    ``watch.opened()``. The kernel merges identical events that follow each other, so
+    this says whether an open happened, not how many.
+    """
+
+    IN_OPEN = 0x20
+
+    def __init__(self, *paths: str | os.PathLike[str]) -> None:
+        import ctypes
+        import ctypes.util
+
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        for path in paths:
+            if self._libc.inotify_add_watch(self._fd, os.fsencode(path), self.IN_OPEN) < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        self._seen = False
+
+    def opened(self) -> bool:
+        """Whether any watched file was opened since the watch began."""
+        import struct
+
+        while True:
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                return self._seen
+            offset = 0
+            while offset < len(data):
+                _, mask, _, size = struct.unpack_from("iIII", data, offset)
+                self._seen = self._seen or bool(mask & self.IN_OPEN)
+                offset += 16 + size
+
+    def __enter__(self) -> InotifyOpens:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)

@@ -4,6 +4,8 @@ of the artifact folder, whatever the path says."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 
 import pytest
 
@@ -200,3 +202,68 @@ async def test_the_canary_watch_sees_an_open(seeded, canary):
     link.symlink_to(seeded.store.path.parent / "canary")
     assert link.read_bytes() == SECRET
     assert len(canary.opened) == 1
+
+
+async def test_a_hard_link_to_a_secret_in_place_of_an_artifact_is_not_served(jp_fetch, seeded,
+                                                                             canary):
+    """A regular file inside the folder, not a link, but not the recorded bytes: the
+    sha256 of what would be served is checked before the first byte goes out."""
+    stored = seeded.store.artifacts.path_for(seeded.text_sha256)
+    stored.unlink()
+    os.link(seeded.store.path.parent / "canary", stored)
+    response = await jp_fetch("jupyter-mlops", "api", "artifacts", seeded.text_sha256,
+                              raise_error=False)
+    assert response.code == 500
+    assert SECRET not in response.body
+    assert "changed on disk" in json.loads(response.body)["message"]
+
+
+@pytest.fixture
+def changed_after_the_check(seeded, monkeypatch):
+    """``log(data)`` → a digest whose file is changed in place (its last byte) right
+    after the server checked it and before it sends it."""
+    import jupyter_mlops as mlops
+    from jupyter_mlops.server import queries
+
+    real_open = queries.open_artifact
+
+    def open_then_change(store, sha256):
+        opened = real_open(store, sha256)
+        with open(store.artifacts.path_for(sha256), "r+b") as same_file:
+            same_file.seek(-1, os.SEEK_END)
+            last = same_file.read(1)
+            same_file.seek(-1, os.SEEK_END)
+            same_file.write(bytes([last[0] ^ 1]))
+        return opened
+
+    monkeypatch.setattr(queries, "open_artifact", open_then_change)
+
+    def log(data: bytes) -> str:
+        with mlops.start_run(name="changing", experiment="changing"):
+            return mlops.log_bytes(data, "changing.bin")
+
+    return log
+
+
+async def test_a_small_file_changed_before_sending_is_not_sent(jp_fetch,
+                                                               changed_after_the_check):
+    digest = changed_after_the_check(b"small bytes")
+    response = await jp_fetch("jupyter-mlops", "api", "artifacts", digest, raise_error=False)
+    assert response.code == 500
+    assert b"small byte" not in response.body
+    assert "changed on disk while it was sent" in json.loads(response.body)["message"]
+
+
+async def test_a_large_file_changed_while_sending_is_cut_short(jp_fetch,
+                                                               changed_after_the_check):
+    """Chunks go out as they are read, but the last is held back until the bytes sent
+    prove right: the client never receives a whole (wrong) file."""
+    from tornado.simple_httpclient import HTTPStreamClosedError
+
+    data = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MB: several read chunks
+    digest = changed_after_the_check(data)
+    received = []
+    with pytest.raises(HTTPStreamClosedError):
+        await jp_fetch("jupyter-mlops", "api", "artifacts", digest,
+                       streaming_callback=received.append)
+    assert 0 < sum(map(len, received)) < len(data)

@@ -37,3 +37,28 @@ def test_index_only_registers_the_plugin():
     index = (SOURCE / "index.ts").read_text()
     assert "app.shell.add" in index
     assert len(index.splitlines()) < 60
+
+
+OBJECT_URL = re.compile(r"createObjectURL\s*\(")
+# The only blobs the sidebar hands to the page as object URLs (which live in JupyterLab's
+# origin): raster bytes typed by the check of their magic bytes, or opaque bytes, which a
+# tab downloads and never renders. An SVG or HTML blob would run its script as the user.
+SAFE_OBJECT_URL = re.compile(
+    r"createObjectURL\(\s*new Blob\(\s*\[\s*\w+\s*\]\s*,\s*\{\s*type:\s*"
+    r"(?:checked|'application/octet-stream')\s*\}\s*\)\s*\)")
+RASTER_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def test_object_urls_only_for_checked_rasters_or_opaque_bytes_and_revoked():
+    made = []
+    for path in sources():
+        text = path.read_text()
+        calls = len(OBJECT_URL.findall(text))
+        if calls:
+            made.append(path.name)
+            assert len(SAFE_OBJECT_URL.findall(text)) == calls, path.name
+            assert "revokeObjectURL(" in text, path.name
+    assert made, "no object URLs at all: is this test still looking at the right thing?"
+    preview = (SOURCE / "preview.ts").read_text()
+    assert "const checked = sniffRaster(" in preview
+    assert set(re.findall(r"'(\w+/[\w.+-]+)'", preview)) == RASTER_TYPES

@@ -34,7 +34,8 @@ INJECTED_JS = """(root, allowStyle) => [...root.querySelectorAll('*')].filter(e 
 def seed_store(path: Path) -> dict[str, str]:
     """A run named after each hostile string (each with a dataset of that name, and a
     version of the model ``hostile-lineage``), one run with every hostile string as a
-    param, tag, metric and artifact name, and a registered model ``iris`` with the alias
+    param, tag, metric and artifact name, a run whose artifacts are images and script
+    (``preview_artifacts``), and a registered model ``iris`` with the alias
     ``champion``."""
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -68,6 +69,11 @@ def seed_store(path: Path) -> dict[str, str]:
             mlops.log_figure(_figure(), "learning-curve")
             ids["charts"] = run.run_id
 
+        with mlops.start_run(name="previews", experiment="previews") as run:
+            for name, data, media_type in preview_artifacts():
+                mlops.log_bytes(data, name, media_type=media_type)
+            ids["previews"] = run.run_id
+
         with mlops.start_run(name="iris-train", experiment="models") as run:
             model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
             ids["iris-train"] = run.run_id
@@ -78,6 +84,41 @@ def seed_store(path: Path) -> dict[str, str]:
         tracking._store = None
         store.close()
     return ids
+
+
+# Script in an artifact: it would leave this mark in the Jupyter origin's localStorage
+# and ask the Jupyter server for a path containing it.
+PWN_MARK = "jupyter-mlops-pwned"
+_SCRIPT = (f"localStorage.setItem('{PWN_MARK}', "
+           f"(localStorage.getItem('{PWN_MARK}') || '') + document.title + ' ');"
+           f"fetch('/{PWN_MARK}?' + document.title)")
+SVG_SCRIPT = (f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '
+              f'onload="{_SCRIPT}"><title>svg</title><script>{_SCRIPT}</script>'
+              '<rect width="40" height="40" fill="red"/></svg>').encode()
+HTML_SCRIPT = f"<html><head><title>html</title></head><script>{_SCRIPT}</script>".encode()
+RASTERS = {"raster.png": "PNG", "raster.jpeg": "JPEG", "raster.gif": "GIF",
+           "raster.webp": "WEBP"}
+
+
+def preview_artifacts() -> list[tuple[str, bytes, str]]:
+    """(name, bytes, media type) of the previews run: one image of each raster type, and
+    script that must never run: an SVG, SVG bytes labelled PNG, HTML, and a GIF header
+    followed by HTML."""
+    import io
+
+    from PIL import Image
+
+    artifacts = []
+    for name, kind in RASTERS.items():
+        buffer = io.BytesIO()
+        Image.new("RGB", (24, 16), (30, 120, 200)).save(buffer, format=kind)
+        artifacts.append((name, buffer.getvalue(), f"image/{kind.lower()}"))
+    return artifacts + [
+        ("script.svg", SVG_SCRIPT, "image/svg+xml"),
+        ("svg-labelled.png", SVG_SCRIPT, "image/png"),
+        ("page.html", HTML_SCRIPT, "text/html"),
+        ("polyglot.gif", b"GIF89a" + HTML_SCRIPT, "image/gif"),
+    ]
 
 
 def _figure():
@@ -123,6 +164,28 @@ def write_hostile_notebook(path: Path, name: str) -> None:
         "mlops.get_run(runs.loc[runs['name'] == 'hostile details', 'run_id'].iloc[0])",
     ]
     cells = [nbformat.v4.new_code_cell(source, id=f"cell-{i}")
+             for i, source in enumerate(sources)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
+MATH_NAME = "cost $x^2$"
+
+
+def write_math_notebook(path: Path) -> None:
+    """A run named ``MATH_NAME`` shown by the API's tables, then a plain DataFrame holding
+    the same text, which JupyterLab does typeset (the control)."""
+    sources = [
+        "%load_ext jupyter_mlops",
+        (f"# {MATH_NAME}\nimport jupyter_mlops as mlops\n"
+         f"with mlops.start_run(name={MATH_NAME!r}, experiment='math'):\n    pass\n"
+         "mlops.search_runs('math')"),
+        "mlops.cell_history()",
+        f"import pandas as pd\npd.DataFrame({{'control': [{MATH_NAME!r}]}})",
+    ]
+    cells = [nbformat.v4.new_code_cell(source, id=f"math-{i}")
              for i, source in enumerate(sources)]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

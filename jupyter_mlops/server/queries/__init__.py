@@ -8,14 +8,14 @@ single thing asked for is not found. One module per concept; handlers use only t
 exported here.
 """
 
-from .artifacts import artifact_info, store_status
+from .artifacts import Artifact, artifact_info, open_artifact, store_status
 from .cells import list_sessions, session_cells
 from .models import check_model_name, list_models, model_detail
 from .runs import MAX_PAGE, STATUSES, check_run_id, list_runs, run_detail
 from .values import Relative, number, plain
 
 __all__ = [
-    "MAX_PAGE", "STATUSES", "Relative", "artifact_info", "check_model_name", "check_run_id",
-    "list_models", "list_runs", "list_sessions", "model_detail", "number", "plain",
-    "run_detail", "session_cells", "store_status",
+    "MAX_PAGE", "STATUSES", "Artifact", "Relative", "artifact_info", "check_model_name",
+    "check_run_id", "list_models", "list_runs", "list_sessions", "model_detail", "number",
+    "open_artifact", "plain", "run_detail", "session_cells", "store_status",
 ]

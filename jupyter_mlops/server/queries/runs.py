@@ -20,6 +20,7 @@ MAX_PAGE = 500
 MAIN_METRICS = 3
 MAX_METRIC_KEYS = 20
 HISTORY_POINTS = 500
+MAX_TEXT_CHARS = 1_000  # SQLite refuses a LIKE pattern past 50,000 bytes
 
 # Each sort ends on rowid so paging is stable; ``start_time, rowid`` walks the runs_start
 # index (rowid is its implicit last column) and needs no sort step even for 100,000 runs.
@@ -103,18 +104,23 @@ def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str |
     params: list[Any] = []
     uses_experiment = False
     if experiments:
+        # One JSON parameter however many names a URL lists: SQLite caps parameters.
         clauses.append("r.experiment_id IN (SELECT experiment_id FROM experiments WHERE name "
-                       f"IN ({', '.join('?' * len(experiments))}))")
-        params.extend(experiments)
+                       "IN (SELECT value FROM json_each(?)))")
+        params.append(json.dumps(list(experiments)))
     if statuses:
         wrong = [s for s in statuses if s not in STATUSES]
         if wrong:
             raise ValidationError(
                 f"Unknown run status {shorten(wrong[0])}; use {', '.join(STATUSES)}."
             )
-        clauses.append(f"r.status IN ({', '.join('?' * len(statuses))})")
-        params.extend(statuses)
+        chosen = sorted(set(statuses))
+        clauses.append(f"r.status IN ({', '.join('?' * len(chosen))})")
+        params.extend(chosen)
     if text:
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValidationError(f"The search text q has at most {MAX_TEXT_CHARS:,} "
+                                  f"characters; got {len(text):,}.")
         pattern = like_pattern(text)
         parts = ["r.name LIKE ? ESCAPE '\\'",
                  "r.experiment_id IN (SELECT experiment_id FROM experiments "

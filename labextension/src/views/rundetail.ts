@@ -17,6 +17,7 @@ import {
   statusBadge
 } from '../dom';
 import { NotebookBridge } from '../notebook';
+import { isRasterType, RasterPreviews } from '../preview';
 
 const PREVIEW_LIMIT = 8 * 1024 * 1024;
 
@@ -26,7 +27,7 @@ export class RunDetailView {
   private runId: string | null = null;
   private run: IRunDetail | null = null;
   private signature = '';
-  private previews = new Map<string, string>();
+  private readonly previews = new RasterPreviews();
 
   constructor(
     private readonly bridge: NotebookBridge,
@@ -38,7 +39,7 @@ export class RunDetailView {
       '‹ Runs'
     );
     backButton.addEventListener('click', () => {
-      this.clearPreviews();
+      this.previews.clear();
       back();
     });
     this.body = h('div', { class: 'jp-mlops-detail-body' });
@@ -52,7 +53,7 @@ export class RunDetailView {
 
   show(runId: string): void {
     if (runId !== this.runId) {
-      this.clearPreviews();
+      this.previews.clear();
       this.runId = runId;
       this.run = null;
       this.signature = '';
@@ -85,13 +86,6 @@ export class RunDetailView {
       this.signature = signature;
       this.render(run);
     }
-  }
-
-  private clearPreviews(): void {
-    for (const url of this.previews.values()) {
-      URL.revokeObjectURL(url);
-    }
-    this.previews.clear();
   }
 
   private render(run: IRunDetail): void {
@@ -286,24 +280,45 @@ export class RunDetailView {
         )
       )
     );
-    if (
-      (artifact.media_type ?? '').startsWith('image/') &&
-      artifact.size <= PREVIEW_LIMIT
-    ) {
-      const image = h('img', { class: 'jp-mlops-preview', alt: artifact.name });
-      item.appendChild(image);
-      const cached = this.previews.get(artifact.sha256);
-      if (cached) {
-        image.src = cached;
-      } else {
-        void fetchArtifact(artifact.sha256).then(blob => {
-          const url = URL.createObjectURL(blob);
-          this.previews.set(artifact.sha256, url);
-          image.src = url;
-        });
-      }
+    if (isRasterType(artifact.media_type) && artifact.size <= PREVIEW_LIMIT) {
+      this.preview(item, artifact);
     }
     return item;
+  }
+
+  /**
+   * The image under an artifact, once its bytes proved to be a raster image. The item's
+   * data-preview says how far it got: loading, shown, refused (not a PNG, JPEG, GIF or
+   * WebP by its first bytes), broken (the browser could not decode it) or failed (fetch).
+   */
+  private preview(item: HTMLElement, artifact: IArtifact): void {
+    const noPreview = (state: string, why: string) => {
+      item.dataset.preview = state;
+      item.appendChild(h('div', { class: 'jp-mlops-muted' }, `No preview: ${why}`));
+    };
+    item.dataset.preview = 'loading';
+    this.previews.url(artifact.sha256, () => fetchArtifact(artifact.sha256)).then(
+      url => {
+        if (!url) {
+          noPreview('refused', 'the bytes are not a PNG, JPEG, GIF or WebP image.');
+          return;
+        }
+        item.dataset.preview = 'shown';
+        const image = h('img', {
+          class: 'jp-mlops-preview',
+          alt: artifact.name,
+          src: url,
+          onerror: () => {
+            image.remove();
+            noPreview('broken', 'the image cannot be decoded.');
+          }
+        });
+        item.appendChild(image);
+      },
+      () => {
+        item.dataset.preview = 'failed';
+      }
+    );
   }
 }
 
