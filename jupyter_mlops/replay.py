@@ -5,10 +5,16 @@ execution is kept when it defines a name that a kept execution reads, and the la
 definition before the use wins. Executions run after the model was made, failed ones and
 ones whose names nothing needed are left out, so a value redefined later, cells run out of
 order and cells run several times all come out as the kernel really saw them.
+
+Everything in the script comes from the store, which others may be able to write. So the
+script is cut once when the version is registered and its sha256 (with the folder it runs
+in) signed with the user's key; ``verify=True`` runs only a script that still matches.
+Stored names and ids that land in comments are escaped, so none can end its comment line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .entities import CellExecution
-from .errors import ValidationError
+from .errors import NotFoundError, ValidationError, shorten
 from .store import Store
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
@@ -33,6 +39,14 @@ _LINE_MAGIC = re.compile(r"^(?P<indent>\s*)%(?P<name>\w+)\s*(?P<rest>.*)$")
 _SHELL = re.compile(r"^(?P<indent>\s*)!(?P<rest>.*)$")
 
 
+def comment_text(value: object) -> str:
+    """``value`` as text that cannot leave the ``#`` comment it is put in: every character
+    that is not printable (newlines, carriage returns, line separators) is escaped, and so
+    is the backslash, so two different values never read the same."""
+    return "".join(c if c.isprintable() and c != "\\" else
+                   c.encode("unicode_escape").decode("ascii") for c in str(value))
+
+
 def plain_python(source: str) -> str:
     """A cell's source as plain Python: magics translated, or commented out when inert."""
     lines = source.split("\n")
@@ -42,14 +56,15 @@ def plain_python(source: str) -> str:
     while lines and lines[0].startswith("%%"):
         name = lines[0][2:].split()[0] if lines[0][2:].split() else ""
         if name in _BODY_CELL_MAGICS:
-            lines = [f"# {lines[0]}"] + lines[1:] if name != "track" else lines[1:]
+            lines = [f"# {comment_text(lines[0])}"] + lines[1:] if name != "track" else lines[1:]
             continue
         if name == "writefile":
             parts = lines[0].split(None, 1)
             target = parts[1].strip() if len(parts) > 1 else "out.txt"
             body = "\n".join(lines[1:]) + "\n"
             return f"with open({target!r}, 'w') as _handle:\n    _handle.write({body!r})\n"
-        return "\n".join(f"# (dropped: %%{name} cell, not Python) {line}" for line in lines)
+        return "\n".join(f"# (dropped: %%{comment_text(name)} cell, not Python) "
+                         f"{comment_text(line)}" for line in lines)
     out = []
     for line in lines:
         magic = _LINE_MAGIC.match(line)
@@ -65,9 +80,11 @@ def plain_python(source: str) -> str:
                 out.append(f"{indent}import os; os.environ[{key.strip()!r}] = {value.strip()!r}")
             else:
                 reason = "no effect" if name in _NO_EFFECT else "no plain-Python equivalent"
-                out.append(f"{indent}pass  # dropped ({reason}): %{name} {rest}".rstrip())
+                out.append(f"{indent}pass  # dropped ({reason}): "
+                           f"%{name} {comment_text(rest)}".rstrip())
         elif shell:
-            out.append(f"{shell.group('indent')}pass  # dropped (shell command): !{shell.group('rest')}")
+            out.append(f"{shell.group('indent')}pass  # dropped (shell command): "
+                       f"!{comment_text(shell.group('rest'))}")
         else:
             out.append(line)
     return "\n".join(out)
@@ -132,6 +149,65 @@ class ReplayScript:
         return replay_html(self)
 
 
+def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
+    """The replay script of a registered ``version`` and the executions it was cut from.
+
+    The same function cuts the script that is signed at registration and the one that is
+    checked against that signature before it runs, so both read the store the same way.
+    Every stored string that lands in a comment goes through ``comment_text``.
+    """
+    label = f"{comment_text(version.name)}/{comment_text(version.version)}"
+    if version.cell is None:
+        raise ValidationError(
+            f"Model {label} was not made in a captured cell, so there is no history to "
+            "replay. Register models made in a notebook with %load_ext jupyter_mlops loaded."
+        )
+    producers = store.cells("id = ?", (version.cell,))
+    if not producers:
+        raise NotFoundError(
+            f"Model {label} names cell execution {shorten(version.cell)}, which is not in "
+            "the store; there is no history to replay."
+        )
+    producer = producers[0]
+    history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
+    kept = backward_slice(history, len(history) - 1)
+    header = [
+        (f"# Rebuilds model {comment_text(version.name)} version "
+         f"{comment_text(version.version)} ({comment_text(version.uri)})."),
+        (f"# Cut from the execution history of kernel session "
+         f"{comment_text(producer.session_id)}: {len(kept)} of {len(history)} executions, in "
+         "the order they ran."),
+    ]
+    if version.run_id:
+        header.append(f"# Run: {comment_text(version.run_id)}")
+    for dataset in version.datasets:
+        header.append(f"# Data: {comment_text(dataset['name'])} "
+                      f"({comment_text(dataset['role'])}) "
+                      f"fingerprint {comment_text(dataset['fingerprint'])}")
+    header.append(f"# Model bytes sha256: {comment_text(version.sha256)}")
+    blocks = []
+    for execution in kept:
+        count = execution.execution_count
+        label = f"In[{comment_text(count)}]" if count else "In[?]"
+        cell = f", cell {comment_text(execution.cell_id)}" if execution.cell_id else ""
+        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
+    footer = ""
+    if version.variable:
+        footer = (f"\n# The registered model is the object bound to "
+                  f"`{comment_text(version.variable)}`.\n")
+    return "\n".join(header) + "\n\n" + "\n".join(blocks) + footer, kept
+
+
+def script_sha256(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def session_cwd(store: Store, session_id: str) -> Any:
+    """The folder the kernel session ran in, as recorded (None when unknown)."""
+    rows = store.query("SELECT cwd FROM sessions WHERE session_id = ?", (session_id,))
+    return rows[0][0] if rows else None
+
+
 def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
     from .magics import flush_capture
     from .registry import get_model_version
@@ -140,35 +216,7 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
     flush_capture()
     store = store or get_store()
     version = get_model_version(uri, store=store)
-    if version.cell is None:
-        raise ValidationError(
-            f"Model {version.name}/{version.version} was not made in a captured cell, so "
-            "there is no history to replay. Register models made in a notebook with "
-            "%load_ext jupyter_mlops loaded."
-        )
-    (producer,) = store.cells("id = ?", (version.cell,))
-    history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
-    kept = backward_slice(history, len(history) - 1)
-    header = [
-        f"# Rebuilds model {version.name} version {version.version} ({version.uri}).",
-        f"# Cut from the execution history of kernel session {producer.session_id}: "
-        f"{len(kept)} of {len(history)} executions, in the order they ran.",
-    ]
-    if version.run_id:
-        header.append(f"# Run: {version.run_id}")
-    for dataset in version.datasets:
-        header.append(f"# Data: {dataset['name']} ({dataset['role']}) "
-                      f"fingerprint {dataset['fingerprint']}")
-    header.append(f"# Model bytes sha256: {version.sha256}")
-    blocks = []
-    for execution in kept:
-        label = f"In[{execution.execution_count}]" if execution.execution_count else "In[?]"
-        cell = f", cell {execution.cell_id}" if execution.cell_id else ""
-        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
-    footer = ""
-    if version.variable:
-        footer = f"\n# The registered model is the object bound to `{version.variable}`.\n"
-    source = "\n".join(header) + "\n\n" + "\n".join(blocks) + footer
+    source, kept = script_for(store, version)
     return ReplayScript(version.uri, source, kept, version.variable)
 
 
@@ -212,18 +260,27 @@ __mlops_verify()
 
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
                   timeout: float = 600) -> Verification:
-    """Run the script in a fresh interpreter and compare what it rebuilds with the registry."""
-    from .registry import get_model_version
+    """Run the script in a fresh interpreter and compare what it rebuilds with the registry.
+
+    Only a script whose sha256 (and the folder it runs in) this user signed when the
+    version was registered is run; anything else raises before a process starts.
+    """
+    from .registry import checked_version
     from .tracking import get_store
 
     store = store or get_store()
-    version = get_model_version(script.uri, store=store)
+    version, row = checked_version(script.uri, store=store, done="replayed")
+    if not script.executions:
+        raise ValidationError(f"The replay script of {row.label} holds no executions to run.")
+    recorded_cwd = session_cwd(store, script.executions[-1].session_id)
+    from .vouching import require_replay
+
+    require_replay(store, row, script_sha256(script.source), recorded_cwd)
     if not script.variable:
         return Verification(False, "The version does not name the variable holding the model, "
                                    "so the rebuilt model cannot be found.")
-    session = script.executions[-1].session_id
-    rows = store.query("SELECT cwd FROM sessions WHERE session_id = ?", (session,))
-    cwd = rows[0][0] if rows and rows[0][0] and os.path.isdir(rows[0][0]) else os.getcwd()
+    cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
+           and os.path.isdir(recorded_cwd) else os.getcwd())
     train = next((d["name"] for d in version.datasets if d["role"] == "train"), None)
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
         out = os.path.join(folder, "result.json")
