@@ -24,7 +24,9 @@ from .errors import (
     StoreMissingError,
     StoreOwnershipError,
     StoreReadOnlyError,
+    TamperedError,
     UntrustedPickleError,
+    UntrustedRecordError,
     ValidationError,
 )
 from .drift import (
@@ -94,8 +96,8 @@ __all__ = [
     "IntegrityError", "MLOpsError", "ModelSerializationError", "ModelServer", "ModelVersion",
     "NotFoundError", "ReplayScript", "SchemaVersionError", "Store", "StoreCorruptError",
     "StoreError", "StoreFullError", "StoreLockedError", "StoreMissingError",
-    "StoreOwnershipError", "StoreReadOnlyError",
-    "UntrustedPickleError", "ValidationError", "active_run", "cell_history",
+    "StoreOwnershipError", "StoreReadOnlyError", "TamperedError", "UntrustedPickleError",
+    "UntrustedRecordError", "ValidationError", "active_run", "cell_history",
     "compare_evaluations", "compare_runs", "compare_versions", "delete_alias", "drift_profile",
     "drift_report", "end_run", "evaluate", "export_mlflow", "get_drift_report",
     "get_evaluation", "get_model_version", "get_run", "get_store", "list_alerts",

@@ -127,9 +127,10 @@ def cmd_models(args) -> int:
 def cmd_trust(args) -> int:
     from .registry.versions import trust_model
 
-    version = trust_model(args.uri, store=_store(args))
-    print(f"Signed {version.uri} (sha256 {version.sha256[:12]}…) with your key: it now loads "
-          "without allow_pickle.")
+    store = _store(args)
+    for uri in args.uri:
+        version = trust_model(uri, store=store)  # prints what it signed
+        print(f"{uri} ({version.uri}) now loads without allow_pickle.")
     return 0
 
 
@@ -264,9 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--session")
     history.add_argument("--all", action="store_true")
     add("models", "registered models", cmd_models)
-    trust = add("trust", "vouch for a version pickled by someone else (unpickling runs code: "
-                "only for stores you trust)", cmd_trust)
-    trust.add_argument("uri", help="name@alias, name/VERSION or models:/…")
+    trust = add("trust", "vouch for a version (its bytes, row, replay script, alias) made by "
+                "someone else or an older jupyter-mlops (unpickling runs code: only for stores "
+                "you trust)", cmd_trust)
+    trust.add_argument("uri", nargs="+", help="name@alias, name/VERSION or models:/…")
     replay = add("replay", "print the script that rebuilds a model from the cell history",
                  cmd_replay)
     replay.add_argument("uri", help="name@alias, name/VERSION or models:/…")

@@ -32,6 +32,16 @@ class UntrustedPickleError(IntegrityError):
     """Pickled bytes that this user's key did not sign, loaded without allow_pickle=True."""
 
 
+class UntrustedRecordError(UntrustedPickleError):
+    """A registry row that decides what runs (a version's bytes, an alias, a replay script)
+    that this user's key did not sign. An UntrustedPickleError too, so code that catches
+    refused pickles catches these refusals of the rows pointing at them."""
+
+
+class TamperedError(UntrustedRecordError):
+    """Rows this user signed were changed in the store afterwards; never vouch for them."""
+
+
 class ModelSerializationError(MLOpsError, TypeError):
     """A model object that cannot be serialized."""
 

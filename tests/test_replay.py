@@ -4,7 +4,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.entities import CellExecution
-from jupyter_mlops.registry.replay import backward_slice, plain_python
+from jupyter_mlops.registry.script import backward_slice, plain_python
 from jupyter_mlops.store import Store
 
 

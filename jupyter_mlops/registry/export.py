@@ -3,6 +3,11 @@
 The folder holds what ``mlflow.pyfunc.load_model`` reads: ``MLmodel`` with the
 ``python_function`` and ``sklearn`` flavours, the pickled model, its signature,
 ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml``.
+
+Those environment files are read by installers, so nothing from the store is copied into
+them as it stands: the version's row must carry this user's signature, and every version
+string is parsed as PEP 440 and written in its normalized form, every package name checked
+against PEP 508. Anything else is refused before a file is written.
 """
 
 from __future__ import annotations
@@ -10,15 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import ValidationError
-from ..store.serialize import check_signed
+from ..errors import ValidationError, shorten
 from ..store import Store
+
+# PEP 508's rule for a distribution name.
+_PACKAGE_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 
 _MLFLOW_TYPES = {"float64": "double", "float32": "float", "int64": "long", "int32": "integer",
                  "bool": "boolean", "object": "string", "string": "string", "str": "string",
@@ -44,6 +52,30 @@ def _signature(signature: dict[str, Any] | None) -> dict[str, str] | None:
     spec = [{"type": "tensor", "tensor-spec": {"dtype": signature["dtype"],
                                                 "shape": signature["shape"]}}]
     return {"inputs": json.dumps(spec), "outputs": None, "params": None}
+
+
+def pep440(value: object, what: str) -> str:
+    """``value`` as a normalized PEP 440 version (only ``[0-9a-z.+!-]``), or refused."""
+    from packaging.version import InvalidVersion, Version
+
+    if not isinstance(value, str) or value != value.strip():
+        raise ValidationError(f"The {what} recorded for this version is not a PEP 440 "
+                              f"version: {shorten(value)}. Nothing was exported.")
+    try:
+        return str(Version(value))
+    except InvalidVersion:
+        raise ValidationError(f"The {what} recorded for this version is not a PEP 440 "
+                              f"version: {shorten(value)}. Nothing was exported.") from None
+
+
+def requirement(package: str, version: object | None) -> str:
+    """``package==version`` (or just ``package``), with both parts checked."""
+    if not _PACKAGE_NAME.match(package):
+        raise ValidationError(f"{shorten(package)} is not a PEP 508 package name. Nothing "
+                              "was exported.")
+    if version is None:
+        return package
+    return f"{package}=={pep440(version, f'{package} version')}"
 
 
 def _yaml(value: Any, indent: int = 0) -> str:
@@ -80,11 +112,12 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     >>> export_mlflow("cancer@champion", "exported/cancer")          # doctest: +SKIP
     >>> mlflow.pyfunc.load_model("exported/cancer").predict(frame)     # doctest: +SKIP
     """
-    from .versions import get_model_version
     from ..store.current import get_store
+    from .versions import checked_version
 
     store = store or get_store()
-    version = get_model_version(uri, store=store)
+    version, row = checked_version(uri, store=store, pickle="model",
+                                   allow_pickle=allow_pickle)
     if version.framework != "sklearn":
         raise ValidationError(
             f"export_mlflow writes scikit-learn models; {version.name}/{version.version} is "
@@ -93,24 +126,28 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     target = Path(path)
     if target.exists() and any(target.iterdir()):
         raise ValidationError(f"{str(target)!r} already exists and is not empty; choose a new folder.")
+    try:
+        versions = json.loads(row.library_versions or "{}")
+    except (TypeError, ValueError):
+        versions = None
+    if not isinstance(versions, dict):
+        raise ValidationError(f"The library versions recorded for {version.name}/"
+                              f"{version.version} are not readable: "
+                              f"{shorten(row.library_versions)}. Nothing was exported.")
+    python = pep440(versions.get("python", sys.version.split()[0]), "Python version")
+    sklearn_version = versions.get("sklearn")
+    requirements = [requirement("scikit-learn", sklearn_version)]
+    for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
+        if module in versions:
+            requirements.append(requirement(package, versions[module]))
+    requirements.append(requirement("cloudpickle", None))
+    if sklearn_version is not None:
+        sklearn_version = pep440(sklearn_version, "scikit-learn version")
     data = store.artifacts.read_verified(version.sha256)
-    if not allow_pickle:
-        check_signed(version.sha256, store.signature(version.sha256),
-                     f"Model {version.name}/{version.version}")
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:
         (staging / "model.pkl").write_bytes(data)
-        versions = json.loads(store.query(
-            "SELECT library_versions FROM model_versions WHERE name = ? AND version = ?",
-            (version.name, version.version))[0][0] or "{}")
-        python = versions.get("python", sys.version.split()[0])
-        sklearn_version = versions.get("sklearn")
-        requirements = [f"scikit-learn=={sklearn_version}" if sklearn_version else "scikit-learn"]
-        for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
-            if module in versions:
-                requirements.append(f"{package}=={versions[module]}")
-        requirements.append("cloudpickle")
         (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (staging / "python_env.yaml").write_text(
             f"python: {python}\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n")

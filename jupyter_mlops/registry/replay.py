@@ -5,13 +5,17 @@ execution is kept when it defines a name that a kept execution reads, and the la
 definition before the use wins. Executions run after the model was made, failed ones and
 ones whose names nothing needed are left out, so a value redefined later, cells run out of
 order and cells run several times all come out as the kernel really saw them.
+
+Everything in the script comes from the store, which others may be able to write. So the
+script is cut once when the version is registered and its sha256 (with the folder it runs
+in) signed with the user's key; ``verify=True`` runs only a script that still matches.
+Stored names and ids that land in comments are escaped, so none can end its comment line.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,77 +27,7 @@ from ..entities import CellExecution
 from ..errors import ValidationError
 from ..store import Store
 from ..tracking.capture import flush_capture
-
-# Cell magics whose body runs as plain Python; any other cell magic drops the cell.
-_BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
-# Line magics with no effect on the computed values.
-_NO_EFFECT = {"matplotlib", "load_ext", "reload_ext", "unload_ext", "config", "mlops",
-              "autoreload", "aimport", "pip", "conda", "who", "whos", "history", "pinfo",
-              "lsmagic", "precision", "pdb", "xmode", "debug"}
-_LINE_MAGIC = re.compile(r"^(?P<indent>\s*)%(?P<name>\w+)\s*(?P<rest>.*)$")
-_SHELL = re.compile(r"^(?P<indent>\s*)!(?P<rest>.*)$")
-
-
-def plain_python(source: str) -> str:
-    """A cell's source as plain Python: magics translated, or commented out when inert."""
-    lines = source.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    # Leading cell magics: %%track, %%time, %%capture keep their body.
-    while lines and lines[0].startswith("%%"):
-        name = lines[0][2:].split()[0] if lines[0][2:].split() else ""
-        if name in _BODY_CELL_MAGICS:
-            lines = [f"# {lines[0]}"] + lines[1:] if name != "track" else lines[1:]
-            continue
-        if name == "writefile":
-            parts = lines[0].split(None, 1)
-            target = parts[1].strip() if len(parts) > 1 else "out.txt"
-            body = "\n".join(lines[1:]) + "\n"
-            return f"with open({target!r}, 'w') as _handle:\n    _handle.write({body!r})\n"
-        return "\n".join(f"# (dropped: %%{name} cell, not Python) {line}" for line in lines)
-    out = []
-    for line in lines:
-        magic = _LINE_MAGIC.match(line)
-        shell = _SHELL.match(line)
-        if magic:
-            indent, name, rest = magic.group("indent", "name", "rest")
-            if name in ("time", "timeit") and rest:
-                out.append(f"{indent}{rest if name == 'time' else _timeit_body(rest)}")
-            elif name == "cd" and rest:
-                out.append(f"{indent}import os; os.chdir({rest.strip()!r})")
-            elif name == "env" and "=" in rest:
-                key, value = rest.split("=", 1)
-                out.append(f"{indent}import os; os.environ[{key.strip()!r}] = {value.strip()!r}")
-            else:
-                reason = "no effect" if name in _NO_EFFECT else "no plain-Python equivalent"
-                out.append(f"{indent}pass  # dropped ({reason}): %{name} {rest}".rstrip())
-        elif shell:
-            out.append(f"{shell.group('indent')}pass  # dropped (shell command): !{shell.group('rest')}")
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
-def _timeit_body(rest: str) -> str:
-    words = rest.split()
-    while words and words[0].startswith("-"):
-        words = words[2:] if words[0] in ("-n", "-r") else words[1:]
-    return " ".join(words)
-
-
-def backward_slice(executions: list[CellExecution], target: int) -> list[CellExecution]:
-    """The executions, in the order they ran, that the one at index ``target`` depends on."""
-    needed = set(executions[target].used)
-    kept = [executions[target]]
-    for execution in reversed(executions[:target]):
-        if execution.status != "ok":
-            continue
-        defined = set(execution.defined)
-        if defined & needed:
-            kept.append(execution)
-            needed = (needed - defined) | set(execution.used)
-    kept.reverse()
-    return kept
+from .script import script_for, script_sha256, session_cwd
 
 
 @dataclass
@@ -140,35 +74,7 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
     flush_capture()
     store = store or get_store()
     version = get_model_version(uri, store=store)
-    if version.cell is None:
-        raise ValidationError(
-            f"Model {version.name}/{version.version} was not made in a captured cell, so "
-            "there is no history to replay. Register models made in a notebook with "
-            "%load_ext jupyter_mlops loaded."
-        )
-    (producer,) = store.cells("id = ?", (version.cell,))
-    history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
-    kept = backward_slice(history, len(history) - 1)
-    header = [
-        f"# Rebuilds model {version.name} version {version.version} ({version.uri}).",
-        f"# Cut from the execution history of kernel session {producer.session_id}: "
-        f"{len(kept)} of {len(history)} executions, in the order they ran.",
-    ]
-    if version.run_id:
-        header.append(f"# Run: {version.run_id}")
-    for dataset in version.datasets:
-        header.append(f"# Data: {dataset['name']} ({dataset['role']}) "
-                      f"fingerprint {dataset['fingerprint']}")
-    header.append(f"# Model bytes sha256: {version.sha256}")
-    blocks = []
-    for execution in kept:
-        label = f"In[{execution.execution_count}]" if execution.execution_count else "In[?]"
-        cell = f", cell {execution.cell_id}" if execution.cell_id else ""
-        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
-    footer = ""
-    if version.variable:
-        footer = f"\n# The registered model is the object bound to `{version.variable}`.\n"
-    source = "\n".join(header) + "\n\n" + "\n".join(blocks) + footer
+    source, kept = script_for(store, version)
     return ReplayScript(version.uri, source, kept, version.variable)
 
 
@@ -212,18 +118,27 @@ __mlops_verify()
 
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
                   timeout: float = 600) -> Verification:
-    """Run the script in a fresh interpreter and compare what it rebuilds with the registry."""
-    from .versions import get_model_version
+    """Run the script in a fresh interpreter and compare what it rebuilds with the registry.
+
+    Only a script whose sha256 (and the folder it runs in) this user signed when the
+    version was registered is run; anything else raises before a process starts.
+    """
     from ..store.current import get_store
+    from .versions import checked_version
 
     store = store or get_store()
-    version = get_model_version(script.uri, store=store)
+    version, row = checked_version(script.uri, store=store, done="replayed")
+    if not script.executions:
+        raise ValidationError(f"The replay script of {row.label} holds no executions to run.")
+    recorded_cwd = session_cwd(store, script.executions[-1].session_id)
+    from .vouching import require_replay
+
+    require_replay(store, row, script_sha256(script.source), recorded_cwd)
     if not script.variable:
         return Verification(False, "The version does not name the variable holding the model, "
                                    "so the rebuilt model cannot be found.")
-    session = script.executions[-1].session_id
-    rows = store.query("SELECT cwd FROM sessions WHERE session_id = ?", (session,))
-    cwd = rows[0][0] if rows and rows[0][0] and os.path.isdir(rows[0][0]) else os.getcwd()
+    cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
+           and os.path.isdir(recorded_cwd) else os.getcwd())
     train = next((d["name"] for d in version.datasets if d["role"] == "train"), None)
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
         out = os.path.join(folder, "result.json")

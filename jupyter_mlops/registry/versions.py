@@ -15,13 +15,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotFoundError, ValidationError, shorten
-from ..validation import check_name
-from ..tracking.datasets import data_kind, fingerprint, sample_rows
-from ..store.serialize import SERIALIZER, dump, load_verified
+from ..errors import NotFoundError, UntrustedRecordError, ValidationError, shorten
 from ..store import Store
+from ..store.serialize import SERIALIZER, check_signed, dump, load_verified
+from ..store.signing import KeyUnavailable, user_key, verify
 from ..store.sqlite import write_signature
 from ..tracking.capture import current_session_id, flush_capture, user_namespace
+from ..tracking.datasets import data_kind, fingerprint, sample_rows
+from ..validation import check_name
+from .vouching import (
+    VersionRow,
+    assess,
+    plan_trust,
+    require_alias,
+    require_version,
+    sign_alias,
+    sign_replay,
+    sign_version,
+    tampered,
+)
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}\Z")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
@@ -124,9 +136,20 @@ def _store(store: Store | None) -> Store:
     return store or get_store()
 
 
-def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
-    """The version a URI names; a bare name means its latest version."""
-    store = _store(store)
+# The raw fields the signed statements cover, read in the same query as the version.
+_ROW_COLUMNS = _VERSION_COLUMNS + ", library_versions, hmac, replay_sha256, replay_hmac"
+
+
+def _row_of(row: tuple) -> VersionRow:
+    return VersionRow(name=row[0], version=row[1], sha256=row[3], size=row[4],
+                      reference_sha256=row[14], signature=row[11], library_versions=row[15],
+                      cell=row[9], datasets=row[12], variable=row[10], hmac=row[16],
+                      replay_sha256=row[17], replay_hmac=row[18])
+
+
+def _find(store: Store, uri: str, *, check_alias: bool
+          ) -> tuple[ModelVersion, VersionRow, Any]:
+    """The version a URI names, its signed fields, and its alias row's signature."""
     name, version, alias = parse_model_uri(uri)
     if not store.query("SELECT 1 FROM models WHERE name = ?", (name,)):
         known = [n for (n,) in store.query("SELECT name FROM models ORDER BY name")]
@@ -134,8 +157,9 @@ def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
             f"No model named {name!r}. Registered models: "
             f"{', '.join(known) if known else 'none yet (register one with register_model)'}."
         )
+    alias_signature = None
     if alias is not None:
-        rows = store.query("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+        rows = store.query("SELECT version, hmac FROM aliases WHERE name = ? AND alias = ?",
                            (name, alias))
         if not rows:
             known = [f"@{a} -> {v}" for a, v in store.query(
@@ -144,31 +168,87 @@ def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
                 f"Model {name!r} has no alias {alias!r}. Its aliases: "
                 f"{', '.join(known) if known else 'none (set one with set_alias)'}."
             )
-        version = rows[0][0]
+        version, alias_signature = rows[0]
     if version is None:
         version = store.query("SELECT max(version) FROM model_versions WHERE name = ?",
                               (name,))[0][0]
-    rows = store.query(f"SELECT {_VERSION_COLUMNS} FROM model_versions "
+    rows = store.query(f"SELECT {_ROW_COLUMNS} FROM model_versions "
                        "WHERE name = ? AND version = ?", (name, version))
     if not rows:
         known = [str(v) for (v,) in store.query(
             "SELECT version FROM model_versions WHERE name = ? ORDER BY version", (name,))]
         raise NotFoundError(
-            f"Model {name!r} has no version {version}. Its versions: {', '.join(known)}."
+            f"Model {name!r} has no version {shorten(version)}. Its versions: "
+            f"{', '.join(known)}."
         )
-    return _version_from_row(store, rows[0])
+    found, row = _version_from_row(store, rows[0]), _row_of(rows[0])
+    if alias is not None and check_alias:
+        require_alias(store, name, alias, version, alias_signature, row)
+    return found, row, alias_signature
 
 
-def _read_model_bytes(store: Store, version: ModelVersion) -> bytes:
+def get_model_version(uri: str, *, store: Store | None = None) -> ModelVersion:
+    """The version a URI names; a bare name means its latest version.
+
+    An alias is followed only when this user signed where it points (``set_alias`` and
+    ``register_model(alias=...)`` sign it): a store writer cannot move ``name@champion``.
+    """
+    return _find(_store(store), uri, check_alias=True)[0]
+
+
+def checked_version(uri: str, *, store: Store | None = None, done: str = "loaded",
+                    pickle: str | None = None, allow_pickle: bool = False
+                    ) -> tuple[ModelVersion, VersionRow]:
+    """The version a URI names, refused unless this user signed its alias and its row.
+
+    ``pickle`` names the bytes about to be unpickled (``"model"`` or ``"reference"``):
+    their own signature is checked first, and a version with some of its bytes signed by
+    this user and some not is refused as tampering (never with advice to vouch for it).
+    ``allow_pickle`` trusts the store as a whole and checks nothing.
+    """
+    return _checked(_store(store), uri, done, pickle, allow_pickle)[:2]
+
+
+def _checked(store: Store, uri: str, done: str, pickle: str | None, allow_pickle: bool
+             ) -> tuple[ModelVersion, VersionRow, str | None]:
+    """``checked_version``, plus the stored signature of the pickle it checked."""
+    version, row, _ = _find(store, uri, check_alias=not allow_pickle)
+    digest = {"model": version.sha256, "reference": version.reference_sha256}.get(pickle)
+    hmac = store.signature(digest) if digest is not None else None
+    if allow_pickle:
+        return version, row, hmac
+    if digest is not None and verify(digest, hmac) is not None:
+        verdict = assess(store, row)
+        if verdict.verdict == "tampered":
+            raise tampered(row, verdict.detail, done)
+        what = "Model" if pickle == "model" else "Reference sample of"
+        check_signed(digest, hmac, f"{what} {version.name}/{version.version}")
+    require_version(store, row, done)
+    return version, row, hmac
+
+
+def _open_artifact(store: Store, version: ModelVersion, sha256: str):
     try:
-        with store.artifacts.open(version.sha256) as handle:
-            return handle.read()
+        return store.artifacts.open(sha256)
     except NotFoundError:
         raise NotFoundError(
             f"Model {version.name}/{version.version} is registered but its file "
-            f"{version.sha256[:12]}… is missing from {store.artifacts.root}; it cannot be "
+            f"{sha256[:12]}… is missing from {store.artifacts.root}; it cannot be "
             "loaded. Register it again from its source."
         ) from None
+
+
+def load_version(uri: str, *, store: Store | None = None,
+                 allow_pickle: bool = False) -> tuple[ModelVersion, Any]:
+    """The version a URI names and its model object, resolved and checked once (what
+    ``load_model`` does, for callers that need the version's metadata too)."""
+    store = _store(store)
+    version, _, hmac = _checked(store, uri, "loaded", "model", allow_pickle)
+    with _open_artifact(store, version, version.sha256) as handle:
+        model = load_verified(handle, version.sha256, f"Model {version.name}/{version.version}",
+                              signature=hmac, allow_pickle=allow_pickle,
+                              size=version.size)
+    return version, model
 
 
 def load_model(uri: str, *, store: Store | None = None, allow_pickle: bool = False) -> Any:
@@ -176,48 +256,85 @@ def load_model(uri: str, *, store: Store | None = None, allow_pickle: bool = Fal
 
     Its bytes must match the sha256 recorded at registration, and that digest must carry
     this user's signature (made with the key in ``~/.jupyter_mlops/key``) before anything
-    is unpickled. A model from someone else's store needs ``allow_pickle=True`` (only for
-    stores you trust: unpickling runs code) or ``trust_model`` once.
+    is unpickled; so must the version's row and the alias it was named by, so a store
+    writer cannot point a name at other bytes the user once signed. A model from someone
+    else's store needs ``allow_pickle=True`` (only for stores you trust: unpickling runs
+    code) or ``trust_model`` once.
 
     Examples
     --------
     >>> model = load_model("cancer@champion")          # doctest: +SKIP
     >>> model = load_model("models:/cancer/3")         # doctest: +SKIP
     """
-    store = _store(store)
-    version = get_model_version(uri, store=store)
-    return load_verified(_read_model_bytes(store, version), version.sha256,
-                         f"Model {version.name}/{version.version}",
-                         signature=store.signature(version.sha256), allow_pickle=allow_pickle)
+    return load_version(uri, store=store, allow_pickle=allow_pickle)[1]
 
 
 def reference_sample(uri: str, *, store: Store | None = None, allow_pickle: bool = False) -> Any:
     """The bounded sample of training inputs kept with a version (None when there is none)."""
     store = _store(store)
-    version = get_model_version(uri, store=store)
+    version, _, hmac = _checked(store, uri, "loaded", "reference", allow_pickle)
     if version.reference_sha256 is None:
         return None
-    data = store.artifacts.read_verified(version.reference_sha256)
-    return load_verified(data, version.reference_sha256,
-                         f"Reference sample of {version.name}/{version.version}",
-                         signature=store.signature(version.reference_sha256),
-                         allow_pickle=allow_pickle)
+    with _open_artifact(store, version, version.reference_sha256) as handle:
+        return load_verified(handle, version.reference_sha256,
+                             f"Reference sample of {version.name}/{version.version}",
+                             signature=hmac, allow_pickle=allow_pickle)
+
+
+def _replay_of(store: Store, version: ModelVersion) -> tuple[str, Any, int] | None:
+    """The replay script's sha256, folder and number of executions (None: no history)."""
+    from .script import script_for, script_sha256, session_cwd
+
+    if version.cell is None:
+        return None
+    try:
+        source, kept = script_for(store, version)
+    except (NotFoundError, ValidationError):
+        return None
+    return script_sha256(source), session_cwd(store, kept[-1].session_id), len(kept)
 
 
 def trust_model(uri: str, *, store: Store | None = None) -> ModelVersion:
-    """Vouch for a version that is not signed by you (from a colleague's or an older store),
-    so ``load_model`` loads it without ``allow_pickle``. Only for stores you trust: its
-    bytes are checked against the recorded sha256, never unpickled here."""
+    """Vouch for a version that is not signed by you (from a colleague's store, or one
+    made by an older jupyter_mlops), so ``load_model`` loads it without ``allow_pickle``.
+
+    Only for stores you trust. It prints what it signs: which bytes are new to your key,
+    and the version's row, replay script and alias. Bytes are checked against their
+    recorded sha256 and never unpickled here. A version that is partly yours and partly
+    not (bytes you signed, beside a swapped reference sample or a moved alias) is
+    tampering: it is refused and nothing is signed.
+    """
     store = _store(store)
-    version = get_model_version(uri, store=store)
-    digests = [version.sha256]
+    try:
+        user_key(create=True)
+    except KeyUnavailable as exc:
+        raise UntrustedRecordError(f"Nothing was signed: {exc}.") from None
+    version, row, alias_signature = _find(store, uri, check_alias=False)
+    alias = parse_model_uri(uri)[2]
     store.artifacts.read_verified(version.sha256)
     if version.reference_sha256 is not None:
         store.artifacts.read_verified(version.reference_sha256)
-        digests.append(version.reference_sha256)
+    replay = _replay_of(store, version)
+    plan = plan_trust(store, row, replay=replay,
+                      alias=(alias, alias_signature) if alias is not None else None)
+    if not (plan.digests or plan.row or plan.replay or plan.alias):
+        print(f"{version.uri} is already signed by you; nothing was signed.")
+        return version
     with store.write() as conn:
-        for digest in digests:
+        for digest in plan.digests:
             write_signature(conn, digest)
+        if plan.row:
+            conn.execute("UPDATE model_versions SET hmac = ? WHERE name = ? AND version = ?",
+                         (sign_version(row, vouched=True), row.name, row.version))
+        if plan.replay:
+            conn.execute("UPDATE model_versions SET replay_sha256 = ?, replay_hmac = ? "
+                         "WHERE name = ? AND version = ?",
+                         (replay[0], sign_replay(row, replay[0], replay[1]), row.name,
+                          row.version))
+        if plan.alias:
+            conn.execute("UPDATE aliases SET hmac = ? WHERE name = ? AND alias = ?",
+                         (sign_alias(row.name, alias, row.version), row.name, alias))
+    print("\n".join([f"Signed with your key, for {version.uri}:", *plan.lines]))
     return version
 
 
@@ -466,14 +583,22 @@ def register_model(
         else:
             version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                    "WHERE name = ?", (name,)).fetchone()[0]
+            values = (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
+                      f"{module}.{type(model).__qualname__}", run_id, cell, variable,
+                      json.dumps(signature) if signature else None, json.dumps(datasets),
+                      reference_count, reference_sha)
+            library_versions = json.dumps(_library_versions(model))
+            row = _row_of(values + (library_versions, None, None, None))
+            # Signed now, in the same transaction: the row, and the replay script cut from
+            # the history as it stands (the same cut replay makes and checks later).
+            replay = _replay_of(store, _version_from_row(store, values))
             conn.execute(
                 f"INSERT INTO model_versions ({_VERSION_COLUMNS}, python_version, "
-                "library_versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
-                 f"{module}.{type(model).__qualname__}", run_id, cell, variable,
-                 json.dumps(signature) if signature else None, json.dumps(datasets),
-                 reference_count, reference_sha, sys.version.split()[0],
-                 json.dumps(_library_versions(model))),
+                "library_versions, hmac, replay_sha256, replay_hmac) VALUES (?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values + (sys.version.split()[0], library_versions, sign_version(row),
+                          replay[0] if replay else None,
+                          sign_replay(row, replay[0], replay[1]) if replay else None),
             )
         if alias is not None:
             _set_alias(conn, name, version, alias)
@@ -501,10 +626,10 @@ def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, An
 
 def _set_alias(conn, name: str, version: int, alias: str) -> None:
     conn.execute(
-        "INSERT INTO aliases (name, alias, version, updated) VALUES (?, ?, ?, ?) "
+        "INSERT INTO aliases (name, alias, version, updated, hmac) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
-        "updated = excluded.updated",
-        (name, alias, version, time.time()),
+        "updated = excluded.updated, hmac = excluded.hmac",
+        (name, alias, version, time.time(), sign_alias(name, alias, version)),
     )
 
 
@@ -521,6 +646,7 @@ def set_alias(name: str, version: int, alias: str, *, store: Store | None = None
 def delete_alias(name: str, alias: str, *, store: Store | None = None) -> None:
     """Remove ``name@alias``; the version itself stays."""
     store = _store(store)
-    get_model_version(f"{check_model_name(name)}@{check_alias(alias)}", store=store)
+    # Found without checking its signature: removing an alias never runs anything.
+    _find(store, f"{check_model_name(name)}@{check_alias(alias)}", check_alias=False)
     with store.write() as conn:
         conn.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (name, alias))

@@ -64,11 +64,11 @@ class ServedModel:
 
 
 def load_served(uri: str, store: Any) -> ServedModel:
-    """Resolve ``uri`` in the registry now and load (and verify) the version's bytes."""
-    from ..registry.versions import get_model_version, load_model
+    """Resolve ``uri`` in the registry now and load (and verify) the version's bytes: the
+    alias, the version's row and its bytes must all carry this user's signature."""
+    from ..registry.versions import load_version
 
-    version = get_model_version(uri, store=store)
-    model = load_model(version.uri, store=store)
+    version, model = load_version(uri, store=store)
     if not callable(getattr(model, "predict", None)):
         raise ValidationError(
             f"Model {version.name}/{version.version} ({version.class_name}) has no predict "

@@ -381,4 +381,21 @@ MIGRATIONS += (
     ),
 )
 
+# The same key signs the registry rows that decide what runs: a version's binding to its
+# bytes (and to what serving and exports read from its row), an alias's binding to a
+# version, and the sha256 of the replay script cut when the version was registered. Rows
+# written before this step carry NULL: loading them asks the user to vouch once.
+MIGRATIONS += (
+    Migration(
+        11,
+        "signed registry rows",
+        """
+        ALTER TABLE model_versions ADD COLUMN hmac TEXT;
+        ALTER TABLE model_versions ADD COLUMN replay_sha256 TEXT;
+        ALTER TABLE model_versions ADD COLUMN replay_hmac TEXT;
+        ALTER TABLE aliases ADD COLUMN hmac TEXT;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -6,21 +6,31 @@ as well. The signature closes that hole: it is made with a random key kept in
 ``~/.jupyter_mlops/key`` (mode 0600), so only this user's own jupyter_mlops can vouch for
 the bytes it pickled. Signing the sha256 rather than the bytes costs microseconds and is as
 strong, because the bytes are checked against that sha256 before anything trusts them.
+
+The same key signs *statements* about store rows that decide what runs: which bytes a
+model version is, which version an alias names, which script replay may run. Each kind of
+statement has its own domain string, and its fields are encoded as a JSON list, so a
+signature made for one kind or one set of fields never stands for another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import stat
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 KEY_FILE_ENV = "JUPYTER_MLOPS_KEY_FILE"
 _DOMAIN = b"jupyter_mlops pickled bytes v1\0"
-_keys: dict[Path, bytes] = {}
+STATEMENT_KINDS = ("model version", "vouched model version", "alias", "replay script")
+# Keys read so far, by where they were looked up (the setting and the home folder): a
+# load checks several signatures, and building a Path each time costs more than the HMACs.
+_keys: dict[tuple[str | None, str | None], bytes] = {}
 _warned: set[Path] = set()
 
 
@@ -63,9 +73,10 @@ def _create_key(path: Path) -> None:
 
 def user_key(create: bool) -> bytes:
     """The key, made on first use when ``create``; raises KeyUnavailable otherwise."""
+    lookup = (os.environ.get(KEY_FILE_ENV), os.environ.get("HOME"))
+    if lookup in _keys:
+        return _keys[lookup]
     path = key_path()
-    if path in _keys:
-        return _keys[path]
     try:
         if create and not path.exists():
             _create_key(path)
@@ -74,12 +85,32 @@ def user_key(create: bool) -> bytes:
         raise KeyUnavailable(f"there is no key at {path}") from None
     except (OSError, ValueError) as exc:
         raise KeyUnavailable(f"the key at {path} cannot be used ({exc})") from None
-    _keys[path] = key
+    _keys[lookup] = key
     return key
 
 
 def _mac(key: bytes, sha256: str) -> str:
-    return hmac.new(key, _DOMAIN + sha256.encode("ascii"), hashlib.sha256).hexdigest()
+    # A digest is ASCII; anything else read from the store just fails to verify.
+    text = str(sha256).encode("utf-8", "backslashreplace")
+    return hmac.new(key, _DOMAIN + text, hashlib.sha256).hexdigest()
+
+
+def _statement_mac(key: bytes, kind: str, fields: Sequence[object]) -> str:
+    if kind not in STATEMENT_KINDS:
+        raise ValueError(f"unknown kind of statement {kind!r}")
+    body = json.dumps(list(fields), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    domain = f"jupyter_mlops {kind} v1\0".encode("ascii")
+    return hmac.new(key, domain + body.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _warn_unsigned(exc: KeyUnavailable) -> None:
+    path = key_path()
+    if path not in _warned:
+        _warned.add(path)
+        warnings.warn(
+            f"jupyter_mlops cannot sign pickled models: {exc}. They are stored, but "
+            f"loading them will need allow_pickle=True. Set {KEY_FILE_ENV} to a "
+            "writable path to fix this.", stacklevel=4)
 
 
 def sign(sha256: str) -> str | None:
@@ -87,14 +118,35 @@ def sign(sha256: str) -> str | None:
     try:
         return _mac(user_key(create=True), sha256)
     except KeyUnavailable as exc:
-        path = key_path()
-        if path not in _warned:
-            _warned.add(path)
-            warnings.warn(
-                f"jupyter_mlops cannot sign pickled models: {exc}. They are stored, but "
-                f"loading them will need allow_pickle=True. Set {KEY_FILE_ENV} to a "
-                "writable path to fix this.", stacklevel=3)
+        _warn_unsigned(exc)
         return None
+
+
+def sign_statement(kind: str, fields: Sequence[object]) -> str | None:
+    """This user's signature of a statement (see ``STATEMENT_KINDS``) about ``fields``
+    (strings, integers or None); None (and one warning) when no key can be made."""
+    try:
+        return _statement_mac(user_key(create=True), kind, fields)
+    except KeyUnavailable as exc:
+        _warn_unsigned(exc)
+        return None
+
+
+def verify_statement(kind: str, fields: Sequence[object], signature: str | None) -> str | None:
+    """None when ``signature`` is this user's for the statement, else the reason it is not."""
+    if signature is None:
+        return "it carries no signature of yours"
+    try:
+        key = user_key(create=False)
+    except KeyUnavailable as exc:
+        return f"its signature cannot be checked: {exc}"
+    try:
+        expected = _statement_mac(key, kind, fields)
+    except (TypeError, ValueError):  # a value no jupyter_mlops writes (bytes, NaN, ...)
+        return "its fields hold values jupyter_mlops never writes"
+    if not isinstance(signature, str) or not hmac.compare_digest(expected, signature):
+        return "its signature does not match your key"
+    return None
 
 
 def verify(sha256: str, signature: str | None) -> str | None:
@@ -106,7 +158,7 @@ def verify(sha256: str, signature: str | None) -> str | None:
         key = user_key(create=False)
     except KeyUnavailable as exc:
         return f"its signature cannot be checked: {exc}"
-    if not hmac.compare_digest(_mac(key, sha256), signature):
+    if not isinstance(signature, str) or not hmac.compare_digest(_mac(key, sha256), signature):
         return ("its signature does not match your key (the store was changed by someone "
                 "else, or was written by another user)")
     return None

@@ -1,0 +1,159 @@
+"""The replay script of a registered version, cut from the real cell history.
+
+The slice is computed backwards from the execution that produced the model: an earlier
+execution is kept when it defines a name that a kept execution reads, and the latest such
+definition before the use wins. The registry cuts it to sign it when a version is
+registered; ``replay`` cuts it again and runs it only when it still matches. Stored names
+and ids that land in comments are escaped, so none can end its comment line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from ..entities import CellExecution
+from ..errors import NotFoundError, ValidationError, shorten
+from ..store import Store
+
+# Cell magics whose body runs as plain Python; any other cell magic drops the cell.
+_BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
+# Line magics with no effect on the computed values.
+_NO_EFFECT = {"matplotlib", "load_ext", "reload_ext", "unload_ext", "config", "mlops",
+              "autoreload", "aimport", "pip", "conda", "who", "whos", "history", "pinfo",
+              "lsmagic", "precision", "pdb", "xmode", "debug"}
+_LINE_MAGIC = re.compile(r"^(?P<indent>\s*)%(?P<name>\w+)\s*(?P<rest>.*)$")
+_SHELL = re.compile(r"^(?P<indent>\s*)!(?P<rest>.*)$")
+
+
+def comment_text(value: object) -> str:
+    """``value`` as text that cannot leave the ``#`` comment it is put in: every character
+    that is not printable (newlines, carriage returns, line separators) is escaped, and so
+    is the backslash, so two different values never read the same."""
+    return "".join(c if c.isprintable() and c != "\\" else
+                   c.encode("unicode_escape").decode("ascii") for c in str(value))
+
+
+def plain_python(source: str) -> str:
+    """A cell's source as plain Python: magics translated, or commented out when inert."""
+    lines = source.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    # Leading cell magics: %%track, %%time, %%capture keep their body.
+    while lines and lines[0].startswith("%%"):
+        name = lines[0][2:].split()[0] if lines[0][2:].split() else ""
+        if name in _BODY_CELL_MAGICS:
+            lines = [f"# {comment_text(lines[0])}"] + lines[1:] if name != "track" else lines[1:]
+            continue
+        if name == "writefile":
+            parts = lines[0].split(None, 1)
+            target = parts[1].strip() if len(parts) > 1 else "out.txt"
+            body = "\n".join(lines[1:]) + "\n"
+            return f"with open({target!r}, 'w') as _handle:\n    _handle.write({body!r})\n"
+        return "\n".join(f"# (dropped: %%{comment_text(name)} cell, not Python) "
+                         f"{comment_text(line)}" for line in lines)
+    out = []
+    for line in lines:
+        magic = _LINE_MAGIC.match(line)
+        shell = _SHELL.match(line)
+        if magic:
+            indent, name, rest = magic.group("indent", "name", "rest")
+            if name in ("time", "timeit") and rest:
+                out.append(f"{indent}{rest if name == 'time' else _timeit_body(rest)}")
+            elif name == "cd" and rest:
+                out.append(f"{indent}import os; os.chdir({rest.strip()!r})")
+            elif name == "env" and "=" in rest:
+                key, value = rest.split("=", 1)
+                out.append(f"{indent}import os; os.environ[{key.strip()!r}] = {value.strip()!r}")
+            else:
+                reason = "no effect" if name in _NO_EFFECT else "no plain-Python equivalent"
+                out.append(f"{indent}pass  # dropped ({reason}): "
+                           f"%{name} {comment_text(rest)}".rstrip())
+        elif shell:
+            out.append(f"{shell.group('indent')}pass  # dropped (shell command): "
+                       f"!{comment_text(shell.group('rest'))}")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _timeit_body(rest: str) -> str:
+    words = rest.split()
+    while words and words[0].startswith("-"):
+        words = words[2:] if words[0] in ("-n", "-r") else words[1:]
+    return " ".join(words)
+
+
+def backward_slice(executions: list[CellExecution], target: int) -> list[CellExecution]:
+    """The executions, in the order they ran, that the one at index ``target`` depends on."""
+    needed = set(executions[target].used)
+    kept = [executions[target]]
+    for execution in reversed(executions[:target]):
+        if execution.status != "ok":
+            continue
+        defined = set(execution.defined)
+        if defined & needed:
+            kept.append(execution)
+            needed = (needed - defined) | set(execution.used)
+    kept.reverse()
+    return kept
+
+
+def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
+    """The replay script of a registered ``version`` and the executions it was cut from.
+
+    The same function cuts the script that is signed at registration and the one that is
+    checked against that signature before it runs, so both read the store the same way.
+    Every stored string that lands in a comment goes through ``comment_text``.
+    """
+    label = f"{comment_text(version.name)}/{comment_text(version.version)}"
+    if version.cell is None:
+        raise ValidationError(
+            f"Model {label} was not made in a captured cell, so there is no history to "
+            "replay. Register models made in a notebook with %load_ext jupyter_mlops loaded."
+        )
+    producers = store.cells("id = ?", (version.cell,))
+    if not producers:
+        raise NotFoundError(
+            f"Model {label} names cell execution {shorten(version.cell)}, which is not in "
+            "the store; there is no history to replay."
+        )
+    producer = producers[0]
+    history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
+    kept = backward_slice(history, len(history) - 1)
+    header = [
+        (f"# Rebuilds model {comment_text(version.name)} version "
+         f"{comment_text(version.version)} ({comment_text(version.uri)})."),
+        (f"# Cut from the execution history of kernel session "
+         f"{comment_text(producer.session_id)}: {len(kept)} of {len(history)} executions, in "
+         "the order they ran."),
+    ]
+    if version.run_id:
+        header.append(f"# Run: {comment_text(version.run_id)}")
+    for dataset in version.datasets:
+        header.append(f"# Data: {comment_text(dataset['name'])} "
+                      f"({comment_text(dataset['role'])}) "
+                      f"fingerprint {comment_text(dataset['fingerprint'])}")
+    header.append(f"# Model bytes sha256: {comment_text(version.sha256)}")
+    blocks = []
+    for execution in kept:
+        count = execution.execution_count
+        label = f"In[{comment_text(count)}]" if count else "In[?]"
+        cell = f", cell {comment_text(execution.cell_id)}" if execution.cell_id else ""
+        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
+    footer = ""
+    if version.variable:
+        footer = (f"\n# The registered model is the object bound to "
+                  f"`{comment_text(version.variable)}`.\n")
+    return "\n".join(header) + "\n\n" + "\n".join(blocks) + footer, kept
+
+
+def script_sha256(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def session_cwd(store: Store, session_id: str) -> Any:
+    """The folder the kernel session ran in, as recorded (None when unknown)."""
+    rows = store.query("SELECT cwd FROM sessions WHERE session_id = ?", (session_id,))
+    return rows[0][0] if rows else None
