@@ -79,13 +79,17 @@ class ModelVersion:
 def check_model_name(name: object) -> str:
     """The one rule for model names, in the registry, the REST API and serving."""
     if isinstance(name, str) and MODEL_NAME_RE.match(name):
-        check_name("Model name", name)  # the rule every name keeps: no '..' segment
-    else:
-        raise ValidationError(
-            f"Model names may hold letters, digits, '_', '.' and '-' (1 to 200 of them); "
-            f"got {shorten(name)}."
-        )
-    return name
+        check_name("Model name", name)  # the rule of every name: no '..' segment
+        return name
+    try:
+        check_name("Model name", name)
+        why = ""
+    except ValidationError as exc:
+        why = f" {exc}"
+    raise ValidationError(
+        f"Model names may hold letters, digits, '_', '.' and '-' (1 to 200 of them); got "
+        f"{shorten(name)}.{why}"
+    )
 
 
 def check_alias(alias: object) -> str:

@@ -238,7 +238,7 @@ class Store:
         self._identity = identity(self.db_path)
         try:
             if not self.read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._use_wal(conn)
                 # _checkpoint does their work: the automatic ones, run by every writer
                 # after its commits, would hold the checkpoint lock that it needs.
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -250,6 +250,34 @@ class Store:
         if version < SCHEMA_VERSION:
             self._migrate(conn)
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL unless another opener just did.
+
+        A connection that last read the file in rollback mode asks for an exclusive lock to
+        switch it, and a store already in WAL never grants one while other connections are
+        open (each keeps a shared lock): it would wait out the busy timeout while the first
+        opener migrates. So it asks briefly, and on a busy answer reads the header again,
+        which shows WAL once another process switched it.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        conn.execute("PRAGMA busy_timeout = 100")
+        try:
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    return
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                try:
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                        return
+                except sqlite3.OperationalError:
+                    pass  # still busy: ask again
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
 
     def _close_connection(self, conn: sqlite3.Connection) -> None:
         conn.close()

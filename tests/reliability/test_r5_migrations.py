@@ -54,6 +54,39 @@ def test_openers_released_together_apply_each_step_once(tmp_path, scale):
     conn.close()
 
 
+def _open_each_round(folders, barrier, queue):
+    for folder in folders:
+        barrier.wait(timeout=60)
+        try:
+            Store(folder, busy_timeout_s=3).close()
+            queue.put(None)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_openers_of_a_rollback_journal_store_never_wait_out_the_lock(tmp_path):
+    # An opener that read the file before another switched it to WAL used to ask for an
+    # exclusive lock that the others' open connections never let go of, and failed after
+    # the busy timeout: some rounds in forty did, with 8 openers and 3 s.
+    rounds = 40
+    folders = [_copy_fixture("v1.sqlite", tmp_path / f"store{i}") for i in range(rounds)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(8)
+    queue = context.Queue()
+    openers = [context.Process(target=_open_each_round, args=(folders, barrier, queue))
+               for _ in range(8)]
+    for opener in openers:
+        opener.start()
+    results = [queue.get(timeout=90) for _ in range(8 * rounds)]
+    for opener in openers:
+        opener.join(timeout=30)
+    assert [r for r in results if r is not None] == []
+    for folder in folders:
+        conn = sqlite3.connect(folder / "mlops.db")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.close()
+
+
 def test_a_locked_old_store_is_locked_not_corrupt_and_upgrades_once_free(tmp_path):
     """IPython's catch_corrupt_db also catches "locked" and moves the file aside: not here."""
     folder = _copy_fixture("v1.sqlite", tmp_path / "store")
