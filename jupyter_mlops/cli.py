@@ -158,16 +158,39 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_serve(args) -> int:
+    import signal
+
     from .serving import serve
     from .serving.access import TOKEN_ENV
 
     chosen = args.token is not None or bool(os.environ.get(TOKEN_ENV))
-    server = serve(args.uri, challenger=args.challenger, split=args.split, shadow=args.shadow,
-                   host=args.host, port=args.port, max_body_mb=args.max_body_mb,
-                   workers=args.workers, watch_interval=args.watch or None,
-                   log_predictions=not args.no_log, store=_store(args), token=args.token,
-                   allowed_hosts=args.allowed_host or ())
+    # From the moment it says where it listens, SIGTERM stops the server cleanly (its log
+    # drained); before the wait below takes over, this handler does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server = serve(args.uri, challenger=args.challenger, split=args.split,
+                       shadow=args.shadow, host=args.host, port=args.port,
+                       max_body_mb=args.max_body_mb, workers=args.workers,
+                       watch_interval=args.watch or None, log_predictions=not args.no_log,
+                       store=_store(args), token=args.token,
+                       allowed_hosts=args.allowed_host or ())
+        try:
+            _announce(args, server, chosen)
+            server.wait()
+        except KeyboardInterrupt:
+            server.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("Stopped; every prediction served is in the predictions log.", flush=True)
+    return 0
+
+
+def _announce(args, server, chosen: bool) -> None:
     deployment = server.deployment
     served = deployment.champion.label
     if deployment.challenger is not None:
@@ -184,9 +207,6 @@ def cmd_serve(args) -> int:
     if args.host in ("", "0.0.0.0", "::") and not args.allowed_host:
         print("Listening on every address, but answering only requests to localhost: add "
               "the names clients use with --allowed-host NAME.", flush=True)
-    server.wait()
-    print("Stopped; every prediction served is in the predictions log.", flush=True)
-    return 0
 
 
 def cmd_score(args) -> int:

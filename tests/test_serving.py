@@ -412,3 +412,24 @@ def test_a_lone_request_reaches_the_log_without_a_flush(model, server, client):
     while not store.query("SELECT count(*) FROM predictions")[0][0]:
         assert time.monotonic() < deadline, "the request was not logged within 5 s"
         time.sleep(0.05)
+
+
+def test_sigterm_right_after_the_announcement_stops_the_server_cleanly(store, tmp_path):
+    # The signal used to arrive before the server's handler was installed, so the process
+    # died of SIGTERM (-15) instead of draining its log and exiting 0.
+    import signal
+    import subprocess
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    mlops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "quick")
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_mlops.cli", "serve", "quick", "--port", "0",
+             "--store", str(store.path), "--watch", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert " at http://127.0.0.1:" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc.stdout.close()
