@@ -403,6 +403,40 @@ def _alternate(shell: Any, off_cell: str, on_cell: str, turn_on: str, turn_off: 
     return off, on
 
 
+def _hook_times(shell: Any, cell: str, n: int) -> list[float]:
+    """Seconds spent in jupyter_mlops's own hooks (and its transformer) per tracked cell:
+    the overhead of %%track without the fit's noise around it."""
+    from jupyter_mlops.magics import hooks, track
+
+    spent = [0.0]
+    originals = []
+    for cls, name in ((hooks.KernelHooks, "pre_run_cell"), (hooks.KernelHooks, "post_run_cell"),
+                      (hooks.KernelHooks, "post_execute"), (track.TrackTransformer, "__call__")):
+        original = getattr(cls, name)
+        originals.append((cls, name, original))
+
+        def timed(self, *args, _original=original, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        setattr(cls, name, timed)
+    times = []
+    try:
+        _run_cell(shell, "%load_ext jupyter_mlops")  # registers the timed methods
+        for _ in range(n):
+            spent[0] = 0.0
+            _run_cell(shell, cell)
+            times.append(spent[0])
+        _run_cell(shell, "%unload_ext jupyter_mlops")
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+    return times
+
+
 def worker_autolog(tool: str, location: str, plain_fits: int, fits: int) -> dict[str, Any]:
     """One fit cell in a real InteractiveShell, plain and with the tool's autologging."""
     shell = _shell()
@@ -427,8 +461,10 @@ def worker_autolog(tool: str, location: str, plain_fits: int, fits: int) -> dict
         store.connection().set_trace_callback(None)
         _run_cell(shell, "%unload_ext jupyter_mlops")
         transactions = sum(s.startswith("BEGIN") for s in statements)
-        runs = store.query("SELECT count(*) FROM runs WHERE status = 'FINISHED'")[0][0] - 1
-        models = store.query("SELECT count(*) FROM artifacts WHERE kind = 'model'")[0][0] - 1
+        hooks = _hook_times(shell, f"%%track -e {EXPERIMENT}\n{FIT_CELL}", fits)
+        extra = 1 + len(hooks)  # the cells run for the two counts above
+        runs = store.query("SELECT count(*) FROM runs WHERE status = 'FINISHED'")[0][0] - extra
+        models = store.query("SELECT count(*) FROM artifacts WHERE kind = 'model'")[0][0] - extra
     else:
         log_models = tool == "mlflow"
         uri = f"sqlite:///{Path(location) / 'mlflow.db'}"
@@ -448,8 +484,8 @@ def worker_autolog(tool: str, location: str, plain_fits: int, fits: int) -> dict
         runs = len(mlflow.search_runs(experiment_ids=[experiment]))
         models = len(mlflow.search_logged_models(experiment_ids=[experiment],
                                                  output_format="list"))
-        transactions = None
-    return {"transactions": transactions, "plain": summary(plain), "tracked": summary(tracked),
+        transactions = hooks = None
+    return {"transactions": transactions, "hooks": summary(hooks) if hooks else None, "plain": summary(plain), "tracked": summary(tracked),
             "added": median(tracked) - median(plain), "runs": runs, "models": models,
             "expected_runs": fits + blocks}
 
@@ -701,7 +737,8 @@ class Bench:
             self.log(f"autolog {tool}: plain {r['plain']['median'] * 1e3:.1f} ms, "
                      f"tracked {r['tracked']['median'] * 1e3:.1f} ms, "
                      f"added {r['added'] * 1e3:.1f} ms, {r['runs']} runs, {r['models']} models"
-                     + (f", {r['transactions']} write transactions a tracked cell"
+                     + (f", {r['transactions']} write transactions and "
+                        f"{r['hooks']['median'] * 1e3:.2f} ms in our hooks a tracked cell"
                         if r["transactions"] is not None else ""))
         for tool, r in found.items():
             models = r["expected_runs"] if tool != "mlflow_nomodel" else 0
@@ -717,6 +754,10 @@ class Bench:
                 max_ours=0.050),
             Row("  vs mlflow.sklearn.autolog(log_models=False)", "s", found["ours"]["added"],
                 found["mlflow_nomodel"]["added"]),
+            Row("  time in jupyter_mlops's hooks per tracked cell (median)", "s",
+                found["ours"]["hooks"]["median"], None,
+                note=f"{found['ours']['transactions']} write transactions on the kernel "
+                     "thread"),
         ]
 
     def bench_capture(self) -> None:
