@@ -15,6 +15,7 @@ from .errors import ValidationError, shorten
 
 MAX_NAME_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
+MAX_PARAM_DEPTH = 32  # lists and dicts inside each other; deeper is no hyperparameter
 MAX_TAG_LENGTH = 8000
 RUN_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")  # \Z, not $: "$" lets a final "\n" in
 
@@ -120,20 +121,24 @@ def metric_step(step: object, key: str | None = None) -> int | None:
     return number
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, depth: int = 0) -> Any:
     """numpy scalars and tuples to their plain JSON counterparts."""
+    if depth > MAX_PARAM_DEPTH:
+        raise _TooDeep
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
         return value.item()
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+    if isinstance(value, (tuple, list)):
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        plain = {str(k): _plain(v) for k, v in value.items()}
+        plain = {str(k): _plain(v, depth + 1) for k, v in value.items()}
         if len(plain) < len(value):
             raise _KeyClash(value)
         return plain
     return value
+
+
+class _TooDeep(Exception):
+    """Lists and dicts nested past MAX_PARAM_DEPTH (or holding themselves)."""
 
 
 class _KeyClash(Exception):
@@ -162,6 +167,12 @@ def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
             f"Param {key!r} is a {type(value).__name__} whose keys {first!r} and {second!r} "
             "are the same key once stored as JSON text; keep one of them, or use distinct "
             "string keys."
+        ) from None
+    except _TooDeep:
+        raise ValidationError(
+            f"Param {key!r} is a {type(value).__name__} nested more than {MAX_PARAM_DEPTH} "
+            "levels deep (or holding itself); log a flatter value, or the whole structure "
+            "as an artifact with log_artifact()."
         ) from None
     try:
         encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)

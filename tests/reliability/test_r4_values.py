@@ -252,6 +252,32 @@ def test_dict_keys_that_json_would_merge_are_refused(store, value):
     assert mlops.get_run(run.run_id).params == {}
 
 
+def _nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _holding_itself():
+    value = []
+    value.append(value)
+    return value
+
+
+@pytest.mark.parametrize("value", [_nested(2000), _nested(33), {"a": _nested(40)},
+                                   _holding_itself()], ids=["2000", "33", "dict", "itself"])
+def test_params_nested_too_deep_are_refused_before_any_write(store, value):
+    # 2,000 levels used to escape as a raw RecursionError; a list holding itself too.
+    with mlops.start_run() as run:
+        before = row_counts(store)
+        with pytest.raises(mlops.ValidationError, match=r"nested more than 32 levels deep"):
+            mlops.log_params({"ok": 1, "deep": value})
+        assert row_counts(store) == before
+        mlops.log_param("flat", _nested(32))  # the limit itself is kept
+    assert mlops.get_run(run.run_id).params == {"flat": _nested(32)}
+
+
 @pytest.mark.parametrize(("value", "kept"), [(math.nan, "nan"), (np.float32("nan"), "nan"),
                                              (-math.inf, "-inf"), ([1.0, math.nan], "[1.0, nan]")])
 def test_a_param_json_cannot_hold_is_kept_as_its_repr_with_a_warning(store, value, kept):
