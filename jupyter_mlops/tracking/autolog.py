@@ -187,7 +187,3 @@ def add_figures(store: Store, run_id: str, saved: list[tuple[str, str, int]]) ->
     for name, digest, size in saved:
         store.add_artifact(run_id, name, "figure", digest, size, "image/png")
     return len(saved)
-
-
-def log_figures(store: Store, run_id: str, figures: list[Any]) -> int:
-    return add_figures(store, run_id, save_figures(store, figures))
