@@ -155,7 +155,6 @@ class Store:
         self._checkpoint_at = WAL_CHECKPOINT_BYTES
         self._batch: sqlite3.Connection | None = None  # see batch()
         self._batch_thread: int | None = None
-        self._savepoints = 0
         self._identity: FileIdentity | None = None
         self._fallback: Fallback | None = None
         self.connection()  # open now: a bad path or a newer schema should fail here, once
@@ -439,17 +438,17 @@ class Store:
         if self._batch is not None and self._batch_thread == threading.get_ident():
             # Inside batch(): a savepoint keeps this write all-or-nothing on its own, and
             # the batch's one transaction commits it.
-            self._savepoints += 1
-            name = f"write_{self._savepoints}"
+            # Writes nest as blocks do, so one name serves: SQLite rolls back to and
+            # releases the most recent savepoint of that name.
             conn = self._batch
-            conn.execute(f"SAVEPOINT {name}")
+            conn.execute("SAVEPOINT batched_write")
             try:
                 yield conn
             except BaseException:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
+                conn.execute("ROLLBACK TO batched_write")
+                conn.execute("RELEASE batched_write")
                 raise
-            conn.execute(f"RELEASE {name}")
+            conn.execute("RELEASE batched_write")
             return
         with self._transaction(self.connection()) as conn:
             yield conn
