@@ -133,6 +133,14 @@ def _figure():
     return figure
 
 
+def _save_notebook(path: Path, cells: list) -> None:
+    """Write ``cells`` as a notebook with the Python 3 kernel."""
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+
+
 def write_notebook(path: Path, fillers: int = 30) -> None:
     """The notebook the workflow test runs: load, data, a tracked cell, fillers, a failure."""
     cells = [
@@ -144,10 +152,7 @@ def write_notebook(path: Path, fillers: int = 30) -> None:
     cells += [nbformat.v4.new_markdown_cell(f"Filler paragraph {i}.", id=f"filler-{i}")
               for i in range(fillers)]
     cells.append(nbformat.v4.new_code_cell("1 / 0", id="cell-fail"))
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    nbformat.write(notebook, path)
+    _save_notebook(path, cells)
 
 
 def write_hostile_notebook(path: Path, name: str) -> None:
@@ -162,12 +167,8 @@ def write_hostile_notebook(path: Path, name: str) -> None:
         "import jupyter_mlops as mlops\nruns = mlops.search_runs()\n"
         "mlops.get_run(runs.loc[runs['name'] == 'hostile details', 'run_id'].iloc[0])",
     ]
-    cells = [nbformat.v4.new_code_cell(source, id=f"cell-{i}")
-             for i, source in enumerate(sources)]
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    nbformat.write(notebook, path)
+    _save_notebook(path, [nbformat.v4.new_code_cell(source, id=f"cell-{i}")
+                          for i, source in enumerate(sources)])
 
 
 MATH_NAME = "cost $x^2$"
@@ -184,12 +185,8 @@ def write_math_notebook(path: Path) -> None:
         "mlops.cell_history()",
         f"import pandas as pd\npd.DataFrame({{'control': [{MATH_NAME!r}]}})",
     ]
-    cells = [nbformat.v4.new_code_cell(source, id=f"math-{i}")
-             for i, source in enumerate(sources)]
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    nbformat.write(notebook, path)
+    _save_notebook(path, [nbformat.v4.new_code_cell(source, id=f"math-{i}")
+                          for i, source in enumerate(sources)])
 
 
 def screenshot(page, name: str) -> Path:
