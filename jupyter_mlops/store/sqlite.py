@@ -33,6 +33,7 @@ from ..errors import (
 )
 from ..validation import MAX_STEP
 from .artifacts import ArtifactStore
+from . import jsoncodec
 from .files import FileIdentity, create_private_file, identity, make_private_folder
 from .process import current_process, is_alive
 from .readonly import Fallback, open_read_only
@@ -59,27 +60,29 @@ WHERE excluded.step >= latest_metrics.step
 """
 # Every write to a run also drops its summary: it is rebuilt when the run ends.
 _HEARTBEAT = "UPDATE runs SET heartbeat = ?, summary = NULL WHERE run_id = ?"
-_NONFINITE = {float("inf"): "inf", float("-inf"): "-inf"}
 
 
 def run_summary(conn: sqlite3.Connection, run_id: str) -> str:
-    """Params (their stored JSON as is), latest metrics and tags of a run as one JSON text.
-
-    Strict JSON: NaN and infinities go in ``x`` by name, with null in ``m``.
+    """Params, latest metrics and tags of a run as one JSON text (``jsoncodec``), so a
+    finished run is one decode for ``search_runs``: ``{"p": {...}, "m": {...}, "t": {...}}``.
     """
-    params = ",".join(f"{json.dumps(k)}:{v}" for k, v in conn.execute(
-        "SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
-    metrics, nonfinite = {}, {}
-    for key, value, is_nan in conn.execute(
-            "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,)):
-        if is_nan or value in _NONFINITE:
-            nonfinite[key] = "nan" if is_nan else _NONFINITE[value]
-            value = None
-        metrics[key] = value
+    params = {k: json.loads(v) for k, v in conn.execute(
+        "SELECT key, value FROM params WHERE run_id = ?", (run_id,))}
+    metrics = {k: decode_metric(v, n) for k, v, n in conn.execute(
+        "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,))}
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
-    rest = json.dumps({"m": metrics, "x": nonfinite, "t": tags}, allow_nan=False)
-    return f'{{"p":{{{params}}},{rest[1:]}'
+    return jsoncodec.dumps({"p": params, "m": metrics, "t": tags})
 
+
+def read_summary(text: str) -> dict[str, dict[str, Any]]:
+    """A summary ``run_summary`` wrote, or one written before the codec: params as their
+    stored JSON, NaN and infinities as null in ``m`` and named in ``x``."""
+    summary = jsoncodec.loads(text)
+    if "x" in summary:
+        summary = json.loads(text)  # params spliced in as stored: plain JSON, never tags
+        for key, name in summary.pop("x").items():
+            summary["m"][key] = float(name)
+    return summary
 
 
 def _statements(script: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from ..store.sqlite import read_summary
 
 ATTRIBUTES = {
     "run_id": "r.run_id",
@@ -394,17 +395,15 @@ def search_runs(
 
     # Finished runs carry a summary: one JSON decode per run.
     unsummarized: dict[str, int] = {}
-    loads = json.loads
     for i, row in enumerate(rows):
         if row[10] is None:
             unsummarized[row[0]] = i
             continue
-        summary = loads(row[10])
+        summary = read_summary(row[10])
         for key, value in summary["p"].items():
             put(params_columns, key, i, value)
-        nonfinite = summary["x"]
         for key, value in summary["m"].items():
-            put(metric_columns, key, i, _NONFINITE[nonfinite[key]] if value is None else value)
+            put(metric_columns, key, i, value)
         for key, value in summary["t"].items():
             put(tag_columns, key, i, value)
 
@@ -440,9 +439,6 @@ def search_runs(
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     from ..dashboards.frames import TextFrame
     return TextFrame(frame)
-
-
-_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
 def _param_value(value: Any, json_type: str) -> Any:
