@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ValidationError, shorten
+from ..store import jsoncodec
 from ..validation import check_name, metric_value
 from .result import EvaluationResult
 
@@ -151,7 +152,8 @@ def evaluate(
                 for part, info in (("X", x_info), ("y", y_info)) if info is not None]
     result = EvaluationResult(
         evaluation_id=uuid.uuid4().hex, task=task_name,
-        metrics=storage.plain(computed.metrics), details=storage.plain(details), name=name,
+        metrics=jsoncodec.normalize(computed.metrics), details=jsoncodec.normalize(details),
+        name=name,
         model_uri=model_uri, run_id=run.run_id if run is not None else None,
         dataset_fingerprint=x_info["fingerprint"] if x_info else None,
         target_fingerprint=y_info["fingerprint"] if y_info else None,

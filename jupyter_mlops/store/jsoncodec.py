@@ -143,6 +143,12 @@ def decode(value: Any) -> Any:
     return value
 
 
+def normalize(value: Any) -> Any:
+    """``value`` as it will read back once stored (numpy as Python, tuples as lists...), so
+    an object kept in memory equals the one read from the store."""
+    return decode(encode(value))
+
+
 class _Walk:
     """One pass over a value; ``mode`` is "tags" or a ``plain`` nonfinite policy."""
 
@@ -333,4 +339,5 @@ _READERS = {
 }
 
 __all__ = ["MAX_DEPTH", "NONFINITE_NAMES", "TAGS", "CodecError", "KeyClash", "NotPlain",
-           "TooDeep", "decode", "dumps", "encode", "loads", "nonfinite_name", "plain"]
+           "TooDeep", "decode", "dumps", "encode", "loads", "nonfinite_name", "normalize",
+           "plain"]
