@@ -46,12 +46,12 @@ def _signature(signature: dict[str, Any] | None) -> dict[str, str] | None:
             if kind is None:
                 return None
             columns.append({"type": kind, "name": column["name"], "required": True})
-        return {"inputs": json.dumps(columns), "outputs": None, "params": None}
+        return {"inputs": json.dumps(columns, allow_nan=False), "outputs": None, "params": None}
     if signature.get("dtype") is None:
         return None
     spec = [{"type": "tensor", "tensor-spec": {"dtype": signature["dtype"],
                                                 "shape": signature["shape"]}}]
-    return {"inputs": json.dumps(spec), "outputs": None, "params": None}
+    return {"inputs": json.dumps(spec, allow_nan=False), "outputs": None, "params": None}
 
 
 def pep440(value: object, what: str) -> str:
@@ -90,13 +90,13 @@ def _yaml(value: Any, indent: int = 0) -> str:
             lines.append(_yaml(item, indent + 1))
         elif isinstance(item, list):
             lines.append(f"{pad}{key}:")
-            lines.extend(f"{pad}- {json.dumps(entry)}" for entry in item)
+            lines.extend(f"{pad}- {json.dumps(entry, allow_nan=False)}" for entry in item)
         elif isinstance(item, bool):
             lines.append(f"{pad}{key}: {'true' if item else 'false'}")
         elif isinstance(item, (int, float)):
             lines.append(f"{pad}{key}: {item}")
         else:
-            lines.append(f"{pad}{key}: {json.dumps(str(item))}")
+            lines.append(f"{pad}{key}: {json.dumps(str(item), allow_nan=False)}")
     return "\n".join(lines)
 
 

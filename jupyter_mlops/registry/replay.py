@@ -144,7 +144,8 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
         out = os.path.join(folder, "result.json")
         spec = json.dumps({"datasets": [d["name"] for d in version.datasets],
                            "variable": script.variable, "uri": script.uri,
-                           "store": str(store.path), "train": train, "out": out})
+                           "store": str(store.path), "train": train, "out": out},
+                          allow_nan=False)
         path = os.path.join(folder, "replay.py")
         Path(path).write_text(script.source + _EPILOGUE.format(spec=spec), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}

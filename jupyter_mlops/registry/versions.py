@@ -589,9 +589,10 @@ def register_model(
                                    "WHERE name = ?", (name,)).fetchone()[0]
             values = (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
                       f"{module}.{type(model).__qualname__}", run_id, cell, variable,
-                      json.dumps(signature) if signature else None, json.dumps(datasets),
+                      json.dumps(signature, allow_nan=False) if signature else None,
+                      json.dumps(datasets, allow_nan=False),
                       reference_count, reference_sha)
-            library_versions = json.dumps(_library_versions(model))
+            library_versions = json.dumps(_library_versions(model), allow_nan=False)
             row = _row_of(values + (library_versions, None, None, None))
             # Signed now, in the same transaction: the row, and the replay script cut from
             # the history as it stands (the same cut replay makes and checks later).

@@ -229,7 +229,7 @@ class _Walk:
             return self.sequence(value, depth)
         if isinstance(value, (set, frozenset)):
             items = self.sequence(value, depth)
-            items.sort(key=lambda item: json.dumps(item, sort_keys=True))  # a stable order
+            items.sort(key=lambda item: json.dumps(item, allow_nan=False, sort_keys=True))
             return self.tagged("$set", items, items)
         if isinstance(value, (bytes, bytearray, memoryview)):
             data = base64.b64encode(bytes(value)).decode("ascii")

@@ -98,9 +98,8 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
         conn.execute(
             "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
             "created) VALUES (?, ?, ?, ?, ?, ?)",
-            (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
-             None if info.get("columns") is None else json.dumps(info["columns"]),
-             None if info.get("dtypes") is None else json.dumps(info["dtypes"]), now),
+            (info["fingerprint"], info["kind"], _strict_json(info["shape"]),
+             _strict_json(info.get("columns")), _strict_json(info.get("dtypes")), now),
         )
         if run_id is not None:
             conn.execute(
@@ -108,6 +107,10 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
                 "VALUES (?, ?, ?, ?)",
                 (run_id, name, role, info["fingerprint"]),
             )
+
+
+def _strict_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
@@ -719,8 +722,8 @@ class Store:
             return conn.execute(
                 "INSERT INTO cells (session_id, execution_count, cell_id, source, defined, used, "
                 "started, status, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (session_id, execution_count, cell_id, source, json.dumps(defined),
-                 json.dumps(used), started, run_id),
+                (session_id, execution_count, cell_id, source, _strict_json(defined),
+                 _strict_json(used), started, run_id),
             ).lastrowid
 
     def finish_cell(

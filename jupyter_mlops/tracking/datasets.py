@@ -69,7 +69,7 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
         else:
             body = np.ascontiguousarray(value).view(np.uint8).reshape(-1).data
     shape = [int(n) for n in value.shape]
-    header = json.dumps([kind, shape, columns, dtypes], separators=(",", ":"))
+    header = json.dumps([kind, shape, columns, dtypes], allow_nan=False, separators=(",", ":"))
     hasher.update(header.encode())
     hasher.update(body)
     return {

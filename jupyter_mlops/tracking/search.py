@@ -366,7 +366,7 @@ def search_runs(
     where, where_params = filter_sql(filter)
     if experiment is not None:
         # One JSON parameter however many names: SQLite caps the number of parameters.
-        names = json.dumps(_strings("experiment", experiment))
+        names = json.dumps(_strings("experiment", experiment), allow_nan=False)
         where = f"({where}) AND e.name IN (SELECT value FROM json_each(?))"
         where_params = [*where_params, names]
     limit = ""
@@ -410,7 +410,7 @@ def search_runs(
     # Running (or killed) runs: read their rows.
     if unsummarized:
         selection = "WHERE run_id IN (SELECT value FROM json_each(?))"
-        selection_params = [json.dumps(list(unsummarized))]
+        selection_params = [json.dumps(list(unsummarized), allow_nan=False)]
         for columns, sql_text, fix in (
             (params_columns, "SELECT run_id, key, json_extract(value, '$'), json_type(value) "
                              "FROM params", _param_value),
