@@ -1,0 +1,65 @@
+"""``run_notebook``: a notebook run headless in a real kernel, as JupyterLab runs it."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from jupyter_mlops.store import Store
+from jupyter_mlops.tracking.runner import run_notebook
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
+
+
+def _notebook(path, *sources, tags=None):
+    cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    for index, cell_tags in (tags or {}).items():
+        cells[index].metadata["tags"] = cell_tags
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return [cell.id for cell in cells]
+
+
+def test_cells_run_in_order_with_their_ids_in_the_execution_log(tmp_path):
+    path = tmp_path / "train.ipynb"
+    ids = _notebook(
+        path,
+        "%load_ext jupyter_mlops",
+        "%%track -n fit\nC = 0.5\nscore = C * 2",
+        "1 / 0",
+        "after = 1",
+        tags={2: ["raises-exception"]},
+    )
+    store_path = tmp_path / ".mlops"
+    outcomes = run_notebook(path, env={"JUPYTER_MLOPS_STORE": str(store_path)})
+
+    assert [o.status for o in outcomes] == ["ok", "ok", "error", "ok"]
+    assert [o.execution_count for o in outcomes] == [1, 2, 3, 4]
+    assert outcomes[2].expected_error and outcomes[2].error.startswith("ZeroDivisionError")
+    store = Store(store_path)
+    try:
+        cells = store.cells()
+        assert [c.cell_id for c in cells] == ids[1:]  # %load_ext's own cell starts capture
+        (run,) = [store.get_run(i) for (i,) in store.query("SELECT run_id FROM runs")]
+        assert run.name == "fit" and run.params == {"C": 0.5} and run.metrics == {"score": 1.0}
+    finally:
+        store.close()
+
+
+def test_an_unexpected_error_stops_the_run(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    _notebook(path, "x = 1", "raise ValueError('boom')", "y = 2")
+    outcomes = run_notebook(path, env={"JUPYTER_MLOPS_STORE": str(tmp_path / ".mlops")})
+    assert [o.status for o in outcomes] == ["ok", "error"]
+    assert outcomes[1].error == "ValueError: boom" and not outcomes[1].expected_error
+
+
+def test_the_kernel_listens_on_private_ipc_sockets_not_tcp(tmp_path):
+    path = tmp_path / "where.ipynb"
+    _notebook(path, "from ipykernel.kernelapp import IPKernelApp\n"
+                    "app = IPKernelApp.instance()\n"
+                    "import os, stat\n"
+                    "folder = os.path.dirname(app.ip)\n"
+                    "print(app.transport, oct(os.stat(folder).st_mode & 0o077))")
+    (outcome,) = run_notebook(path, env={"JUPYTER_MLOPS_STORE": str(tmp_path / ".mlops")})
+    (stream,) = [m for m in outcome.outputs if m["msg_type"] == "stream"]
+    assert stream["content"]["text"].split() == ["ipc", "0o0"]
