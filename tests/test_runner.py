@@ -63,3 +63,27 @@ def test_the_kernel_listens_on_private_ipc_sockets_not_tcp(tmp_path):
     (outcome,) = run_notebook(path, env={"JUPYTER_MLOPS_STORE": str(tmp_path / ".mlops")})
     (stream,) = [m for m in outcome.outputs if m["msg_type"] == "stream"]
     assert stream["content"]["text"].split() == ["ipc", "0o0"]
+
+
+def test_load_ext_names_the_store_and_why(tmp_path):
+    named = tmp_path / "named" / ".mlops"
+    work = tmp_path / "project"
+    (work / ".mlops").mkdir(parents=True, mode=0o700)
+    (work / "sub").mkdir()
+    path = work / "sub" / "where.ipynb"
+    _notebook(path, "%load_ext jupyter_mlops")
+
+    def said(env):
+        (outcome,) = run_notebook(path, env=env)
+        return "".join(m["content"]["text"] for m in outcome.outputs
+                       if m["msg_type"] == "stream").strip()
+
+    assert said({"JUPYTER_MLOPS_STORE": str(named)}) == (
+        f"jupyter_mlops: recording to {named} (set by $JUPYTER_MLOPS_STORE)")
+    without = {"JUPYTER_MLOPS_STORE": ""}
+    assert said(without) == (
+        f"jupyter_mlops: recording to {work / '.mlops'} (found in a folder above the working one)")
+    (work / ".mlops").chmod(0o777)
+    line = said(without)
+    assert line.startswith(f"jupyter_mlops: The store folder {work / '.mlops'}")
+    assert "chmod go-w" in line and "\n" not in line

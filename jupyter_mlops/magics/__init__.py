@@ -20,6 +20,23 @@ def load(shell: Any) -> None:
     _hooks = KernelHooks(shell)
     _hooks.register()
     shell.register_magics(TrackMagics(shell, _hooks), MLOpsMagics(shell))
+    _say_where()
+
+
+def _say_where() -> None:
+    """One line naming the store this kernel writes to, so a notebook whose runs do not
+    show up elsewhere says why at once."""
+    import sys
+
+    from ..errors import StoreOwnershipError
+    from ..store.current import store_location
+
+    try:
+        path, why = store_location()
+    except StoreOwnershipError as exc:
+        print(f"jupyter_mlops: {exc}", file=sys.stderr)
+        return
+    print(f"jupyter_mlops: recording to {path} ({why})")
 
 
 def unload(shell: Any) -> None:
