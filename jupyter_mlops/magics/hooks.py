@@ -17,6 +17,7 @@ import IPython
 from ..tracking.autolog import (
     add_figures,
     autolog,
+    early_params,
     figure_numbers,
     input_datasets,
     new_figures,
@@ -141,6 +142,8 @@ class KernelHooks:
                     execution_count=count, source=raw,
                 )
                 self._tracked = TrackedCell(run, options, names, figure_numbers())
+                if options.autolog:
+                    store.log_params(run.run_id, early_params(names))
                 try:
                     inputs = input_datasets(names, self.shell.user_ns)
                     if inputs:
@@ -243,6 +246,8 @@ class KernelHooks:
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
         tracked = TrackedCell(run, options, names, figure_numbers())
+        if options.autolog:
+            run.store.log_params(run.run_id, early_params(names))
         error: BaseException | None = None
         self.transformer.tracking = True
         try:
