@@ -105,7 +105,9 @@ def cmd_execute(args) -> int:
     for outcome in outcomes:
         if outcome.error:
             note = " (expected: tagged raises-exception)" if outcome.expected_error else ""
-            print(f"  cell {outcome.index}: {outcome.error}{note}")
+            # [n] as Jupyter shows it; the cell's place counts every cell, markdown too.
+            print(f"  [{outcome.execution_count}] (cell {outcome.index + 1} of the notebook): "
+                  f"{outcome.error}{note}")
     if store_path:
         os.environ["JUPYTER_MLOPS_STORE"] = store_path
     store = _store(argparse.Namespace(store=store_path))

@@ -38,7 +38,7 @@ def test_cells_run_in_order_with_their_ids_in_the_execution_log(tmp_path):
     store = Store(store_path)
     try:
         cells = store.cells()
-        assert [c.cell_id for c in cells] == ids[1:]  # %load_ext's own cell starts capture
+        assert [c.cell_id for c in cells] == ids  # the %load_ext cell included
         (run,) = [store.get_run(i) for (i,) in store.query("SELECT run_id FROM runs")]
         assert run.name == "fit" and run.params == {"C": 0.5} and run.metrics == {"score": 1.0}
     finally:
@@ -85,5 +85,28 @@ def test_load_ext_names_the_store_and_why(tmp_path):
         f"jupyter_mlops: recording to {work / '.mlops'} (found in a folder above the working one)")
     (work / ".mlops").chmod(0o777)
     line = said(without)
-    assert line.startswith(f"jupyter_mlops: The store folder {work / '.mlops'}")
+    assert line.startswith("jupyter_mlops: could not record this cell (StoreOwnershipError: "
+                           f"The store folder {work / '.mlops'}")
     assert "chmod go-w" in line and "\n" not in line
+
+
+def test_jupyter_mlops_execute_counts_cells_as_jupyter_does(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "counted.ipynb"
+    _notebook(path, "%load_ext jupyter_mlops", "a = 1", "1 / 0", "b = 2",
+              tags={2: ["raises-exception"]})
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.insert(0, nbformat.v4.new_markdown_cell("# Counted"))
+    nbformat.write(notebook, path)
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "execute", str(path),
+         "--store", str(tmp_path / ".mlops")],
+        capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert "4 code cell(s) ran, 0 failed" in lines
+    assert ("  [3] (cell 4 of the notebook): ZeroDivisionError: division by zero "
+            "(expected: tagged raises-exception)") in lines
+    assert "4 cell execution(s), in the order they ran:" in lines  # %load_ext's cell too
+    assert "TCP" not in done.stderr

@@ -62,6 +62,11 @@ class KernelHooks:
         events.callbacks["post_execute"].insert(0, self.post_execute)
         self.shell.input_transformers_cleanup.append(self.transformer)
         install(self.capture, self.shell.user_ns)
+        # %load_ext runs inside a cell whose pre_run_cell has already fired: record that
+        # cell too, so the execution log holds every cell the kernel ran from it on.
+        running = getattr(getattr(self.shell, "displayhook", None), "exec_result", None)
+        if getattr(running, "info", None) is not None:
+            self.pre_run_cell(running.info)
 
     def unregister(self) -> None:
         # Unloading happens inside a cell (%unload_ext) whose post_run_cell we will not see.
