@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
 PYTEST_ARGS ?=
 # jlpm and jupyter-builder live in the venv (jupyterlab brings them); Node.js is the
 # machine's own.
@@ -21,8 +22,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 .PHONY: demo test lab bench bench-server venv js chromium clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "Creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
 
 # The first install builds the sidebar (jlpm install and build, through
 # hatch-jupyter-builder); the link then makes later rebuilds (make js) live in the venv.
@@ -32,6 +34,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 venv: $(STAMP)
+
+# The demo needs the package and its own dependencies only: no test extras, no sidebar build.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then exit 0; fi; \
+	echo "Installing jupyter-mlops and its dependencies into $(VENV) (a minute or two, once)"; \
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install -q -e .
+	@touch $@
 
 # Rebuild the sidebar when its sources change.
 $(LABEXT_BUILD): $(LABEXT_SOURCES) | $(STAMP)
@@ -54,7 +63,7 @@ chromium:
 
 # Runs the quickstart notebook in a real kernel against a fresh store, then prints
 # the runs it stored and the order in which its cells ran.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@store=$$(mktemp -d)/.mlops; \
 	$(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb --store "$$store"
 

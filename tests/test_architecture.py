@@ -8,6 +8,7 @@ layer fails here before anyone has to untangle it.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_mlops"
 # The shells: they parse input, call the core and render. Everything else is the core.
 SHELLS = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
-          "jupyter_mlops.serving", "jupyter_mlops.dashboards")
+          "jupyter_mlops.serving", "jupyter_mlops.dashboards", "jupyter_mlops.commands")
 # What the core must never import: the notebook, the web server, the terminal.
 FORBIDDEN_IN_CORE = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
-                     "IPython", "ipywidgets", "tornado", "jupyter_server")
+                     "jupyter_mlops.commands", "IPython", "ipywidgets", "tornado", "jupyter_server")
 TOP_LEVEL_FILES = {"__init__.py", "_version.py", "errors.py", "entities.py", "validation.py",
                    "cli.py", "py.typed"}
 WINGS = {"store", "tracking", "registry", "evaluation", "drift", "serving", "monitoring",
-         "dashboards", "magics", "server"}
+         "dashboards", "magics", "server", "commands"}
 
 
 def _modules() -> dict[str, tuple[Path, list[str]]]:
@@ -125,6 +126,18 @@ def test_the_core_never_imports_a_shell(graph):
         for module, targets in graph.items() if _is_core(module)
         for target in targets for forbidden in FORBIDDEN_IN_CORE if _within(target, forbidden))
     assert offences == []
+
+
+def test_the_command_table_needs_only_the_standard_library(graph):
+    # Both the terminal and %load_ext import it: it must not bring IPython, a handler or
+    # the core with it.
+    table = {m: targets for m, targets in graph.items() if _within(m, "jupyter_mlops.commands")}
+    assert len(table) >= 3
+    outside = sorted(f"{module} imports {target}" for module, targets in table.items()
+                     for target in targets
+                     if not _within(target, "jupyter_mlops.commands")
+                     and target.split(".")[0] not in sys.stdlib_module_names)
+    assert outside == []
 
 
 def test_the_core_never_asks_ipython_for_its_shell():

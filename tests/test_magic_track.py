@@ -117,8 +117,40 @@ def test_exception_fails_the_run_and_still_reaches_the_user(shell):
     run = only_run()
     assert run.status == "FAILED" and run.error_type == "ValueError"
     assert run.error == "bad data" and "raise ValueError('bad data')" in run.traceback
-    assert run.params == {}  # a failed cell's bindings are not trusted
+    assert run.params == {"x": 1}  # known from the source when the run started
     assert run.cells[0].status == "error"
+
+
+def test_literal_params_are_logged_when_the_run_starts(shell):
+    shell.user_ns["mlops"] = mlops
+    run_cell(shell, """%%track -n early
+C = 0.5
+layers = [64, 32]
+seen = dict(mlops.get_run(mlops.active_run().run_id).params)
+tol = 1e-3
+tol = 1e-4
+if C > 0:
+    depth = 3
+for i in range(2):
+    pass
+raise ValueError("debugging this one")
+""")
+    run = only_run()
+    assert run.status == "FAILED"
+    # Bound once at the top level: there from the first second, and kept by the failed run.
+    expected = {"C": 0.5, "layers": [64, 32]}
+    assert shell.user_ns["seen"] == expected == run.params
+    # Bound twice (tol) or inside a branch (depth): only the cell's end knows their values.
+    run_cell(shell, "%%track -n finished\ntol = 1e-3\ntol = 1e-4\nif True:\n    depth = 3")
+    finished = mlops.get_run(mlops.search_runs(filter="name = 'finished'").run_id[0])
+    assert finished.params == {"tol": 1e-4, "depth": 3}
+
+
+def test_a_cell_that_logs_params_itself_keeps_its_literals_for_the_end(shell):
+    shell.user_ns["mlops"] = mlops
+    result = run_cell(shell, '%%track\nC = 0.5\nmlops.log_param("C", 2.0)')
+    assert result.error_in_exec is None
+    assert only_run().params == {"C": 2.0}
 
 
 def test_keyboard_interrupt_kills_the_run(shell):

@@ -17,6 +17,7 @@ import IPython
 from ..tracking.autolog import (
     add_figures,
     autolog,
+    early_params,
     figure_numbers,
     input_datasets,
     new_figures,
@@ -61,6 +62,11 @@ class KernelHooks:
         events.callbacks["post_execute"].insert(0, self.post_execute)
         self.shell.input_transformers_cleanup.append(self.transformer)
         install(self.capture, self.shell.user_ns)
+        # %load_ext runs inside a cell whose pre_run_cell has already fired: record that
+        # cell too, so the execution log holds every cell the kernel ran from it on.
+        running = getattr(getattr(self.shell, "displayhook", None), "exec_result", None)
+        if getattr(running, "info", None) is not None:
+            self.pre_run_cell(running.info)
 
     def unregister(self) -> None:
         # Unloading happens inside a cell (%unload_ext) whose post_run_cell we will not see.
@@ -141,6 +147,8 @@ class KernelHooks:
                     execution_count=count, source=raw,
                 )
                 self._tracked = TrackedCell(run, options, names, figure_numbers())
+                if options.autolog:
+                    store.log_params(run.run_id, early_params(names))
                 try:
                     inputs = input_datasets(names, self.shell.user_ns)
                     if inputs:
@@ -243,6 +251,8 @@ class KernelHooks:
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
         tracked = TrackedCell(run, options, names, figure_numbers())
+        if options.autolog:
+            run.store.log_params(run.run_id, early_params(names))
         error: BaseException | None = None
         self.transformer.tracking = True
         try:

@@ -14,7 +14,8 @@ bytes and sets. Every JSON text we store or send is written here, so there is on
   NaN, inf, -inf            ``{"$float": "nan" | "inf" | "-inf"}``  the float
   bytes, bytearray          ``{"$bytes": "<base64>"}``            bytes
   datetime (pd.Timestamp)   ``{"$datetime": "<ISO 8601>"}``       datetime (to the µs, the
-                                                                  offset as a fixed zone)
+                                                                  offset to the second, as
+                                                                  a fixed zone)
   date                      ``{"$date": "<ISO 8601>"}``           date
   timedelta (pd.Timedelta)  ``{"$timedelta": [days, s, µs]}``     timedelta
   set, frozenset            ``{"$set": [...]}``                   set

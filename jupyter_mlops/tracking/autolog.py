@@ -91,6 +91,23 @@ def _model_bytes(name: str, value: Any) -> bytes | None:
         return None
 
 
+def early_params(names: CellNames) -> dict[str, str]:
+    """Params known before the cell runs: literals it binds once at its top level.
+
+    Logged when the run starts, so a running or failed run shows them. A name bound more
+    than once, or inside a branch or loop, waits for the cell's end and its final value.
+    """
+    params: dict[str, str] = {}
+    for name, literal in names.early_literals.items():
+        if name.startswith("_") or len(name) > MAX_NAME_LENGTH or not _is_simple(literal):
+            continue
+        try:
+            params[name] = encode_param(name, literal, warn=False)
+        except ValueError:
+            pass  # too long to be a param: autolog skips it, as at the cell's end
+    return params
+
+
 def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any]) -> dict:
     """Log what the cell bound; returns counts of what was logged, by kind."""
     existing_params = {k for (k,) in store.query(

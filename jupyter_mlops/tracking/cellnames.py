@@ -25,6 +25,9 @@ class CellNames:
     assigned: list[str] = field(default_factory=list)
     fitted: list[str] = field(default_factory=list)
     fit_inputs: list[tuple[str | None, str | None]] = field(default_factory=list)
+    # Literals bound once, by a statement at the cell's top level: known from the source
+    # before the cell runs, so a run can show them from its first second.
+    early_literals: dict[str, Any] = field(default_factory=dict)
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
@@ -214,7 +217,18 @@ def analyze(code: str) -> CellNames:
     literal_values: dict[str, Any] = {}
     non_literal: set[str] = set()
     assigned: list[str] = []
+    top_level = {id(statement) for statement in tree.body}
+    bindings: dict[str, int] = {}
+    outermost: set[str] = set()
     for statement in _top_level_assignments(tree.body):
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            for target in (statement.targets if isinstance(statement, ast.Assign)
+                           else [statement.target]):
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        bindings[node.id] = bindings.get(node.id, 0) + 1
+                        if id(statement) in top_level:
+                            outermost.add(node.id)
         if isinstance(statement, ast.Assign):
             pairs = []
             for target in statement.targets:
@@ -255,7 +269,12 @@ def analyze(code: str) -> CellNames:
                            [i.optional_vars for i in statement.items if i.optional_vars]):
                 collector.visit(target)
             non_literal.update(collector.stores)
+    logs_params = False
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
+                node.func, "id", None)
+            logs_params = logs_params or called in ("log_param", "log_params")
         if isinstance(node, ast.NamedExpr):
             non_literal.add(node.target.id)
             assigned.append(node.target.id)
@@ -268,6 +287,11 @@ def analyze(code: str) -> CellNames:
                 args.append(None)
             result.fit_inputs.append((args[0], args[1]))
     result.literals = {k: v for k, v in literal_values.items() if k not in non_literal}
+    # A cell that logs params itself may log one of these names with another value, and
+    # explicit calls win: its literals wait for the end, as before.
+    if not logs_params:
+        result.early_literals = {k: v for k, v in result.literals.items()
+                                 if bindings.get(k) == 1 and k in outermost}
     result.assigned = _unique(n for n in assigned if n not in result.literals)
     result.fitted = _unique(result.fitted)
     return result
