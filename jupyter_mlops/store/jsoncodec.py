@@ -2,26 +2,22 @@
 
 Strict JSON has no NaN or infinity and SQLite keeps NaN as NULL, yet metrics, evaluations
 and drift statistics hold all three; models and monitors hand us numpy, pandas, datetimes,
-bytes and sets. Every JSON text we store or send is written here, so there is one answer:
+bytes and sets. Every JSON text that may hold such values is written here, so there is one
+answer:
 
 - ``dumps``/``loads`` (and ``encode``/``decode``, one step short of text) are for what we
   read back ourselves. A value JSON has no form for becomes an object with a single
   ``$``-key, a *tag*, and comes back as it was:
 
-  ========================  ====================================  =======================
-  value                     written as                            read back as
-  ========================  ====================================  =======================
-  NaN, inf, -inf            ``{"$float": "nan" | "inf" | "-inf"}``  the float
-  bytes, bytearray          ``{"$bytes": "<base64>"}``            bytes
-  datetime (pd.Timestamp)   ``{"$datetime": "<ISO 8601>"}``       datetime (to the µs, the
-                                                                  offset to the second, as
-                                                                  a fixed zone)
-  date                      ``{"$date": "<ISO 8601>"}``           date
-  timedelta (pd.Timedelta)  ``{"$timedelta": [days, s, µs]}``     timedelta
-  set, frozenset            ``{"$set": [...]}``                   set
-  a dict that looks like a  ``{"$dict": [[key, value]]}``         the dict
-  tag (one key, a tag name)
-  ========================  ====================================  =======================
+  - NaN, inf, -inf: ``{"$float": "nan" | "inf" | "-inf"}``, read back as the float;
+  - bytes, bytearray: ``{"$bytes": "<base64>"}``, read back as bytes;
+  - datetime (pd.Timestamp too): ``{"$datetime": "<ISO 8601>"}``, read back as a datetime
+    to the microsecond, its UTC offset (to the second) as a fixed zone;
+  - date: ``{"$date": "<ISO 8601>"}``; timedelta (pd.Timedelta too):
+    ``{"$timedelta": [days, seconds, microseconds]}``;
+  - set, frozenset: ``{"$set": [...]}``, read back as a set;
+  - a dict of the user's that reads like a tag (one key, a tag name):
+    ``{"$dict": [[key, value]]}``, read back as that dict.
 
   Without a tag: numpy scalars and arrays, pandas Series and other array-likes become the
   Python numbers and lists they hold (datetime64 to the µs); tuples become lists (JSON has
@@ -49,7 +45,7 @@ import datetime as _dt
 import json
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ValidationError, shorten
 
@@ -57,6 +53,7 @@ MAX_DEPTH = 200  # far past any value of ours, well inside Python's recursion li
 NONFINITE_NAMES = ("nan", "inf", "-inf")
 TAGS = ("$float", "$bytes", "$datetime", "$date", "$timedelta", "$set", "$dict")
 _SEPARATORS = (",", ":")
+_INF = float("inf")
 
 
 class CodecError(ValidationError):
@@ -89,16 +86,14 @@ def nonfinite_name(value: float) -> str | None:
     return None
 
 
-_INF = float("inf")
-
-
 def encode(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:
     """``value`` as JSON-ready Python (dicts, lists, str, finite numbers, bools, None), with
     tags where JSON has no form for it; ``decode`` undoes it."""
     return _Walk("tags", max_depth).value(value, 0)
 
 
-def plain(value: Any, *, nonfinite: str = "null", max_depth: int = MAX_DEPTH) -> Any:
+def plain(value: Any, *, nonfinite: Literal["null", "name", "refuse"] = "null",
+          max_depth: int = MAX_DEPTH) -> Any:
     """``value`` as JSON-ready Python without tags, for readers that do not know them.
 
     ``nonfinite``: ``"null"`` writes NaN and the infinities as None, ``"name"`` as their
@@ -111,7 +106,7 @@ def plain(value: Any, *, nonfinite: str = "null", max_depth: int = MAX_DEPTH) ->
 
 
 def dumps(value: Any) -> str:
-    """``value`` as strict, compact JSON text with tags (see the module's table).
+    """``value`` as strict, compact JSON text with tags (see the module's list).
 
     Non-ASCII text is written as is, except a lone surrogate (which UTF-8 cannot hold),
     which makes the whole text ASCII with ``\\u`` escapes.
