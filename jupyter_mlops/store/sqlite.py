@@ -63,25 +63,32 @@ _HEARTBEAT = "UPDATE runs SET heartbeat = ?, summary = NULL WHERE run_id = ?"
 
 
 def run_summary(conn: sqlite3.Connection, run_id: str) -> str:
-    """Params, latest metrics and tags of a run as one JSON text (``jsoncodec``), so a
-    finished run is one decode for ``search_runs``: ``{"p": {...}, "m": {...}, "t": {...}}``.
+    """Latest metrics, tags and params of a run as one JSON text (``jsoncodec``), so a
+    finished run is one decode for ``search_runs``: ``{"m": {...}, "t": {...}, "p": {...}}``.
     """
-    params = {k: json.loads(v) for k, v in conn.execute(
-        "SELECT key, value FROM params WHERE run_id = ?", (run_id,))}
     metrics = {k: decode_metric(v, n) for k, v, n in conn.execute(
         "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,))}
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
-    return jsoncodec.dumps({"p": params, "m": metrics, "t": tags})
+    params = ",".join(f"{json.dumps(k, allow_nan=False)}:{_param_json(v)}" for k, v in
+                      conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+    head = jsoncodec.dumps({"m": metrics, "t": tags})
+    return f'{head[:-1]},"p":{{{params}}}}}'
+
+
+def _param_json(text: str) -> str:
+    # A param's stored JSON is plain JSON: spliced in as it is, unless a dict key in it
+    # might read like one of the codec's tags.
+    return jsoncodec.dumps(json.loads(text)) if '"$' in text else text
 
 
 def read_summary(text: str) -> dict[str, dict[str, Any]]:
-    """A summary ``run_summary`` wrote, or one written before the codec: params as their
-    stored JSON, NaN and infinities as null in ``m`` and named in ``x``."""
-    summary = jsoncodec.loads(text)
-    if "x" in summary:
-        summary = json.loads(text)  # params spliced in as stored: plain JSON, never tags
-        for key, name in summary.pop("x").items():
-            summary["m"][key] = float(name)
+    """A summary ``run_summary`` wrote, or one written before the codec, which starts with
+    the params (``{"p":``) and holds a NaN or an infinity as null in ``m``, named in ``x``."""
+    if not text.startswith('{"p":'):
+        return jsoncodec.loads(text)
+    summary = json.loads(text)  # its params as stored: plain JSON, never tags
+    for key, name in summary.pop("x").items():
+        summary["m"][key] = float(name)
     return summary
 
 
