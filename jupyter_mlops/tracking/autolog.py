@@ -25,7 +25,7 @@ from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
 from .frameworks import family_of
-from .frameworks.record import record_model
+from .frameworks.record import record_models
 from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
 from ..store.serialize import dump
 from ..store import Store
@@ -119,10 +119,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         elif (family := family_of(value)) is not None:
             models.append((name, value, family))
 
-    records = []
-    for name, value, family in models:
-        record = record_model(name, value, family)
-        records.append(record)
+    records = record_models(models, [*names.defined, *names.used], namespace)
+    for (name, _, _), record in zip(models, records):
         for key, param in sorted(record.params.items()):
             if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
                 add_param(f"{name}.{key}", param)

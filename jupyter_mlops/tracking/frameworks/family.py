@@ -68,6 +68,11 @@ class Family:
         """Metric histories recorded while it trained: key -> one value per step."""
         return {}
 
+    def history_in_caller(self, value: Any) -> bool:
+        """Whether the model keeps no history and its training call filled a dict of the
+        caller's instead (``xgb.train(..., evals_result=d)``)."""
+        return False
+
     def metrics(self, value: Any) -> dict[str, float]:
         """Single numbers about the trained model (best iteration, AIC, ...)."""
         return {}

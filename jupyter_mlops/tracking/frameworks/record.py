@@ -83,12 +83,59 @@ def csv_table(columns: dict[str, list[Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-def record_model(name: str, value: Any, family: Family) -> ModelRecord:
-    """Everything ``family`` can tell about the model bound to ``name``, but its pickle."""
+def _evals_shape(value: Any) -> bool:
+    if not isinstance(value, dict) or not value:
+        return False
+    lengths = set()
+    for data, metrics in value.items():
+        if not isinstance(data, str) or not isinstance(metrics, dict) or not metrics:
+            return False
+        for key, values in metrics.items():
+            if not isinstance(key, str) or not isinstance(values, list) or not values:
+                return False
+            lengths.add(len(values))
+    return len(lengths) == 1 and _number(next(iter(next(iter(value.values())).values()))[0]) \
+        is not None
+
+
+def evaluation_histories(names: list[str], namespace: dict[str, Any]) -> dict[str, list[Any]]:
+    """The per-round results a native training call wrote into the caller's dict
+    (``xgb.train(..., evals_result=history)``, ``lgb.record_evaluation(history)``), shaped
+    ``{data: {metric: [one value per round]}}``, as ``<data>-<metric>`` histories."""
+    found: dict[str, list[Any]] = {}
+    for name in names:
+        value = namespace.get(name)
+        if _evals_shape(value):
+            for data, metrics in value.items():
+                for metric, values in metrics.items():
+                    found.setdefault(f"{data}-{metric}", list(values))
+    return found
+
+
+def record_models(models: list[tuple[str, Any, Family]], names: list[str],
+                  namespace: dict[str, Any]) -> list[ModelRecord]:
+    """``record_model`` for each ``(name, value, family)``; a model that keeps no history
+    of its own takes the evaluation dict the cell filled (``names``: what it bound or read)."""
+    evals = None
+    records = []
+    for name, value, family in models:
+        caller = None
+        if _guarded(family, name, "training history", lambda: family.history_in_caller(value),
+                    False):
+            evals = evaluation_histories(names, namespace) if evals is None else evals
+            caller = evals
+        records.append(record_model(name, value, family, caller))
+    return records
+
+
+def record_model(name: str, value: Any, family: Family,
+                 evals: dict[str, list[Any]] | None = None) -> ModelRecord:
+    """Everything ``family`` can tell about the model bound to ``name``, but its pickle;
+    ``evals``: histories the cell recorded for it, when the model keeps none itself."""
     record = ModelRecord()
     record.params = _guarded(family, name, "params", lambda: family.params(value), {}) or {}
     histories = _guarded(family, name, "training history",
-                         lambda: family.histories(value), {}) or {}
+                         lambda: family.histories(value), {}) or evals or {}
     for key, values in histories.items():
         key = metric_key(key)
         if key is None:
