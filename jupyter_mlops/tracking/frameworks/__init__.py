@@ -21,7 +21,7 @@ from .family import Family, Flavor, NativeFile
 __all__ = ["Family", "Flavor", "NativeFile", "family_named", "family_of", "plain_data",
            "predictor"]
 
-_ORDER = ("xgboost", "sklearn")
+_ORDER = ("xgboost", "lightgbm", "sklearn")
 _families: dict[str, Family] = {}
 
 

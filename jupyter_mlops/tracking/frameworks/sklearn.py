@@ -57,8 +57,8 @@ def importance_table(value: Any, columns: dict[str, Any]) -> dict[str, list[Any]
 def pickle_flavor(name: str, loader_module: str, details: dict[str, Any],
                   packages: list[tuple[str, str]]) -> Flavor:
     """A flavor whose model file is the registered pickle itself."""
-    return Flavor(name, {"pickled_model": "model.pkl", **details}, loader_module,
-                  "model.pkl", pickled="model.pkl", packages=packages)
+    return Flavor(name, details, loader_module, "model.pkl", pickled="model.pkl",
+                  packages=packages)
 
 
 class SklearnFamily(Family):
@@ -80,8 +80,8 @@ class SklearnFamily(Family):
     def flavor(self, model: Any) -> Flavor:
         version = getattr(sys.modules.get("sklearn"), "__version__", "unknown")
         return pickle_flavor("sklearn", "mlflow.sklearn",
-                             {"code": None, "serialization_format": "pickle",
-                              "sklearn_version": version},
+                             {"code": None, "pickled_model": "model.pkl",
+                              "serialization_format": "pickle", "sklearn_version": version},
                              [("scikit-learn", "sklearn"), ("cloudpickle", "")])
 
 
