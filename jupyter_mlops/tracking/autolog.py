@@ -25,6 +25,7 @@ from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
 from .frameworks import family_of
+from .frameworks.record import container_sources
 from .frameworks.record import record_models
 from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
 from ..store.serialize import dump
@@ -61,7 +62,7 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         if y_name:
             roles.setdefault(y_name, "target")
     candidates = names.used if free_only else [n for n in roles if n not in names.used]
-    found = []
+    found, sources = [], []
     for name in candidates:
         value = namespace.get(name)
         if value is None or data_kind(value) is None:
@@ -69,6 +70,9 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         info = fingerprint(value)
         if info is not None:
             found.append((name, roles.get(name, "input"), info))
+            sources.extend(container_sources(value, roles.get(name), namespace))
+    named = {name: role for name, role, _ in found}
+    found.extend(s for s in sources if named.get(s[0], "input") == "input")
     return found
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from .family import Family, Flavor, NativeFile
 
-__all__ = ["Family", "Flavor", "NativeFile", "family_named", "family_of", "plain_data",
-           "predictor"]
+__all__ = ["Family", "Flavor", "NativeFile", "data_sources", "family_named", "family_of",
+           "plain_data", "predictor"]
 
 _ORDER = ("xgboost", "lightgbm", "sklearn")
 _families: dict[str, Family] = {}
@@ -62,6 +62,15 @@ def predictor(model: Any) -> Any:
     """``model`` behind scikit-learn's predict API (itself when it has it already)."""
     family = family_of(model)
     return family.predictor(model) if family is not None else model
+
+
+def data_sources(value: Any) -> list[tuple[Any, str]]:
+    """The objects a data container (an lgb.Dataset) was built from, with their roles."""
+    for family in loaded_families():
+        found = family.sources(value)
+        if found:
+            return found
+    return []
 
 
 def plain_data(value: Any) -> Any:

@@ -28,8 +28,9 @@ class Flavor:
     """What ``export_mlflow`` writes for a model: MLflow's own flavor for it.
 
     ``files`` maps file names inside the exported folder to their bytes; ``flavor`` is the
-    flavor's section of the MLmodel file; ``loader_module`` and ``data`` fill the
-    ``python_function`` section; ``packages`` are ``(distribution, module)`` pairs whose
+    flavor's section of the MLmodel file; ``loader_module`` and ``pyfunc`` (the keys MLflow's
+    own ``save_model`` gives it, such as ``data``) fill the ``python_function`` section;
+    ``packages`` are ``(distribution, module)`` pairs whose
     recorded versions become requirements (an empty module: a requirement without a
     version).
     """
@@ -37,7 +38,7 @@ class Flavor:
     name: str
     flavor: dict[str, Any]
     loader_module: str
-    data: str
+    pyfunc: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     packages: list[tuple[str, str]] = field(default_factory=list)
     #: The file name under which the registered pickle itself is written, for flavors
@@ -99,6 +100,11 @@ class Family:
         """A framework's own data container (DMatrix, Dataset) as a DataFrame or an array;
         None when ``value`` is not one."""
         return None
+
+    def sources(self, value: Any) -> list[tuple[Any, str]]:
+        """The objects a data container was built from, with their roles (``train``
+        features, ``target`` labels), when it keeps them."""
+        return []
 
     def signature(self, value: Any) -> dict[str, Any] | None:
         """The input signature the model itself declares (feature names or width)."""

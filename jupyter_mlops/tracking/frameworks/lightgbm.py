@@ -22,7 +22,6 @@ from typing import Any
 
 from ...errors import ValidationError
 from .family import Family, Flavor, NativeFile
-from .predictor import native_predictor
 from .sklearn import estimator_params, pickle_flavor
 
 
@@ -84,6 +83,8 @@ class LightGBMFamily(Family):
     def predictor(self, value: Any) -> Any:
         if not isinstance(value, _lgb().Booster):
             return value
+        from .sklearn_api import native_predictor  # scikit-learn, only when predicting
+
         header = _header(value)
         objective = header.get("objective", "").split(" ", 1)[0]
 
@@ -107,6 +108,12 @@ class LightGBMFamily(Family):
                 "free_raw_data=False.")
         return value.data
 
+    def sources(self, value: Any) -> list[tuple[Any, str]]:
+        # Its rows are freed once trained on: the objects it came from can still be read.
+        if not isinstance(value, _lgb().Dataset) or value.data is None:
+            return []
+        return [(value.data, "train"), (value.label, "target")]
+
     def signature(self, value: Any) -> dict[str, Any]:
         booster = self._booster(value)
         names = booster.feature_name()
@@ -126,7 +133,7 @@ class LightGBMFamily(Family):
                                   "serialization_format": "pickle"},
                                  packages + [("scikit-learn", "sklearn"), ("cloudpickle", "")])
         return Flavor("lightgbm", {**details, "data": "model.lgb"}, "mlflow.lightgbm",
-                      "model.lgb", files={"model.lgb": self.native(model).data},
+                      {"data": "model.lgb"}, files={"model.lgb": self.native(model).data},
                       packages=packages)
 
 

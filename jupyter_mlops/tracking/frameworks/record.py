@@ -11,6 +11,7 @@ import csv
 import io
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from ...validation import MAX_NAME_LENGTH
@@ -109,6 +110,28 @@ def evaluation_histories(names: list[str], namespace: dict[str, Any]) -> dict[st
             for data, metrics in value.items():
                 for metric, values in metrics.items():
                     found.setdefault(f"{data}-{metric}", list(values))
+    return found
+
+
+def container_sources(container: Any, role: str | None,
+                      namespace: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The notebook's names for the objects an lgb.Dataset was built from, fingerprinted:
+    ``X`` and ``y`` in ``lgb.Dataset(X, label=y)``, so replay can still predict on ``X`` once
+    training freed the Dataset's rows. Roles follow the container's: ``train`` and
+    ``target`` when it was trained on, else ``input``."""
+    from ..datasets import fingerprint
+    from . import data_sources
+
+    sources = data_sources(container)
+    if not sources:
+        return []
+    found = []
+    for source, source_role in sources:
+        name = next((n for n, v in namespace.items() if v is source and not n.startswith("_")),
+                    None)
+        info = fingerprint(source) if name is not None else None
+        if info is not None:
+            found.append((name, source_role if role == "train" else "input", info))
     return found
 
 

@@ -55,10 +55,11 @@ def importance_table(value: Any, columns: dict[str, Any]) -> dict[str, list[Any]
 
 
 def pickle_flavor(name: str, loader_module: str, details: dict[str, Any],
-                  packages: list[tuple[str, str]]) -> Flavor:
+                  packages: list[tuple[str, str]], pyfunc: dict[str, Any] | None = None
+                  ) -> Flavor:
     """A flavor whose model file is the registered pickle itself."""
-    return Flavor(name, details, loader_module, "model.pkl", pickled="model.pkl",
-                  packages=packages)
+    return Flavor(name, details, loader_module, pyfunc or {"data": "model.pkl"},
+                  pickled="model.pkl", packages=packages)
 
 
 class SklearnFamily(Family):
@@ -82,7 +83,8 @@ class SklearnFamily(Family):
         return pickle_flavor("sklearn", "mlflow.sklearn",
                              {"code": None, "pickled_model": "model.pkl",
                               "serialization_format": "pickle", "sklearn_version": version},
-                             [("scikit-learn", "sklearn"), ("cloudpickle", "")])
+                             [("scikit-learn", "sklearn"), ("cloudpickle", "")],
+                             {"model_path": "model.pkl", "predict_fn": "predict"})
 
 
 FAMILY = SklearnFamily()

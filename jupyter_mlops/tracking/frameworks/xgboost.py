@@ -24,7 +24,6 @@ from typing import Any
 
 from .family import Family, Flavor, NativeFile
 from .files import saved_bytes
-from .predictor import native_predictor
 from .sklearn import estimator_params
 
 # Sections of a Booster's configuration that hold what it learned, not how it was trained.
@@ -161,6 +160,8 @@ class XGBoostFamily(Family):
     def predictor(self, value: Any) -> Any:
         if not isinstance(value, _xgb().Booster):
             return value
+        from .sklearn_api import native_predictor  # scikit-learn, only when predicting
+
         objective, classes = _objective(value)
 
         def scores(X: Any) -> Any:
@@ -200,7 +201,7 @@ class XGBoostFamily(Family):
             "xgboost",
             {"code": None, "data": "model.ubj", "model_class": f"{cls.__module__}.{cls.__name__}",
              "model_format": "ubj", "xgb_version": _xgb().__version__},
-            "mlflow.xgboost", "model.ubj", files={"model.ubj": data},
+            "mlflow.xgboost", {"data": "model.ubj"}, files={"model.ubj": data},
             packages=[("xgboost", "xgboost")])
 
 
