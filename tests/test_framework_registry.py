@@ -66,8 +66,27 @@ def lgb_booster():
     return gbm, X, X_test, y_test, "lightgbm", gbm.predict
 
 
+def catboost_classifier():
+    import catboost
+
+    X, X_test, y, y_test = classification()
+    model = catboost.CatBoostClassifier(iterations=20, depth=3, verbose=0, random_seed=0)
+    model.fit(X, y)
+    return model, X, X_test, y_test, "catboost", model.predict
+
+
+def statsmodels_logit():
+    import statsmodels.api as sm
+
+    X, X_test, y, y_test = classification()
+    X, X_test = (sm.add_constant(frame[["mean_radius", "mean_texture"]]) for frame in (X, X_test))
+    logit = sm.Logit(y, X).fit(disp=0)
+    return logit, X, X_test, y_test, "statsmodels", logit.predict
+
+
 CASES = {"xgb-classifier": xgb_classifier, "xgb-booster": xgb_booster,
-         "lgb-regressor": lgb_regressor, "lgb-booster": lgb_booster}
+         "lgb-regressor": lgb_regressor, "lgb-booster": lgb_booster,
+         "catboost-classifier": catboost_classifier, "statsmodels-logit": statsmodels_logit}
 
 
 def _check_served(uri, model, X_test):

@@ -55,11 +55,11 @@ def importance_table(value: Any, columns: dict[str, Any]) -> dict[str, list[Any]
 
 
 def pickle_flavor(name: str, loader_module: str, details: dict[str, Any],
-                  packages: list[tuple[str, str]], pyfunc: dict[str, Any] | None = None
-                  ) -> Flavor:
+                  packages: list[tuple[str, str]], pyfunc: dict[str, Any] | None = None,
+                  file_name: str = "model.pkl") -> Flavor:
     """A flavor whose model file is the registered pickle itself."""
-    return Flavor(name, details, loader_module, pyfunc or {"data": "model.pkl"},
-                  pickled="model.pkl", packages=packages)
+    return Flavor(name, details, loader_module, pyfunc or {"data": file_name},
+                  pickled=file_name, packages=packages)
 
 
 class SklearnFamily(Family):
