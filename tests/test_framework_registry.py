@@ -84,18 +84,38 @@ def statsmodels_logit():
     return logit, X, X_test, y_test, "statsmodels", logit.predict
 
 
+def keras_classifier():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    X, X_test, y, y_test = classification()
+    mean, std = X.mean(), X.std()
+    X, X_test = (((frame - mean) / std).to_numpy("float32") for frame in (X, X_test))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    model.fit(X, y.to_numpy(), epochs=3, batch_size=64, verbose=0)
+    return model, X, X_test, y_test, "keras", lambda data: model.predict(data, verbose=0)
+
+
 CASES = {"xgb-classifier": xgb_classifier, "xgb-booster": xgb_booster,
          "lgb-regressor": lgb_regressor, "lgb-booster": lgb_booster,
-         "catboost-classifier": catboost_classifier, "statsmodels-logit": statsmodels_logit}
+         "catboost-classifier": catboost_classifier, "statsmodels-logit": statsmodels_logit,
+         "keras-classifier": keras_classifier}
 
 
 def _check_served(uri, model, X_test):
     with serve(uri, port=0, watch_interval=None) as running:
         client = Client(running.url)
-        status, _, body = client.post({"dataframe_split": X_test.head(8).to_dict(orient="split")})
+        if isinstance(X_test, pd.DataFrame):
+            status, _, body = client.post({"dataframe_split":
+                                           X_test.head(8).to_dict(orient="split")})
+        else:
+            status, _, body = client.post({"instances": X_test[:8].tolist()})
         client.close()
     assert status == 200, body
-    np.testing.assert_allclose(body["predictions"], predictor(model).predict(X_test.head(8)))
+    np.testing.assert_allclose(body["predictions"], predictor(model).predict(X_test[:8]))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -128,6 +148,8 @@ def test_registered_model_loads_evaluates_drifts_serves_and_exports(case, store,
     mlmodel = (path / "MLmodel").read_text()
     assert f"\n  {flavor}:\n" in mlmodel and "\n  sklearn:\n" not in mlmodel
     assert (path / "requirements.txt").read_text().startswith(f"{flavor}==")
+    if flavor == "keras":  # MLflow's keras flavor wants the backend the model was saved with
+        os.environ.setdefault("KERAS_BACKEND", "jax")
     exported = mlflow.pyfunc.load_model(str(path))
     np.testing.assert_allclose(np.asarray(exported.predict(X_test)).reshape(-1),
                                np.asarray(native_predict(X_test)).reshape(-1), rtol=1e-6)

@@ -164,6 +164,7 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
         if flavor.pickled is not None:
             (staging / flavor.pickled).write_bytes(store.artifacts.read_verified(version.sha256))
         for name, data in flavor.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
         (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (staging / "python_env.yaml").write_text(
