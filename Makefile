@@ -18,7 +18,7 @@ CHROMIUM := /usr/bin/chromium
 LAB_STORE := example_notebooks/.mlops
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: demo test lab bench bench-server venv js chromium clean
+.PHONY: demo test test-frameworks lab bench bench-server venv js chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 	exit $$rc
+
+# PyTorch is not in the test extra (its wheels are large): this installs its CPU build and
+# runs the tests marked `frameworks` (PyTorch modules through autolog, registry and export).
+test-frameworks: $(STAMP)
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pytest -m frameworks tests $(PYTEST_ARGS)
 
 # JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops
 # (the server extension points every kernel there); the first time, the quickstart

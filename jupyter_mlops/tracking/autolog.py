@@ -136,8 +136,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
 
         store.log_metrics(run_id, metrics, time.time())
     saved = 0
-    for (name, model, _), record in zip(models, records):
-        data = _model_bytes(name, model)
+    for (name, model, family), record in zip(models, records):
+        data = _model_bytes(name, family.saved(model))
         if data is not None:
             digest, size = store.artifacts.put_bytes(data)
             store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size,

@@ -21,7 +21,8 @@ from .family import Family, Flavor, NativeFile
 __all__ = ["Family", "Flavor", "NativeFile", "data_sources", "family_named", "family_of",
            "plain_data", "predictor"]
 
-_ORDER = ("xgboost", "lightgbm", "catboost", "keras", "statsmodels", "sklearn")
+_ORDER = ("xgboost", "lightgbm", "catboost", "keras", "transformers", "torch", "statsmodels",
+          "sklearn")
 _families: dict[str, Family] = {}
 
 

@@ -61,12 +61,17 @@ class Family:
         """A trained model of this family (a class, or an untrained model, is not)."""
         return False
 
+    def saved(self, value: Any) -> Any:
+        """The object pickled as the run's model (a Trainer's model, not the Trainer)."""
+        return value
+
     def params(self, value: Any) -> dict[str, Any]:
         """Its parameters, under MLflow's key names where MLflow's autolog has them."""
         return {}
 
-    def histories(self, value: Any) -> dict[str, list[float]]:
-        """Metric histories recorded while it trained: key -> one value per step."""
+    def histories(self, value: Any) -> dict[str, list[Any]]:
+        """Metric histories recorded while it trained: key -> one value per step, or
+        ``(step, value)`` pairs when the steps are not 0, 1, 2, ..."""
         return {}
 
     def history_in_caller(self, value: Any) -> bool:

@@ -164,6 +164,8 @@ def record_model(name: str, value: Any, family: Family,
         if key is None:
             continue
         for step, point in enumerate(values):
+            if isinstance(point, tuple):
+                step, point = point
             number = _number(point)
             if number is not None:
                 record.metrics.append((key, number, step))
