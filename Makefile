@@ -64,10 +64,10 @@ test: $(STAMP) $(LABEXT_BUILD) chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 	exit $$rc
 
-# PyTorch is not in the test extra (its wheels are large): this installs its CPU build and
-# runs the tests marked `frameworks` (PyTorch modules through autolog, registry and export).
+# PyTorch, Lightning and transformers are not in the test extra (their wheels are large):
+# this installs torch's CPU build with them and runs the tests marked `frameworks`.
 test-frameworks: $(STAMP)
-	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q "torch==2.13.0" lightning "transformers[torch]"
 	$(BIN)/python -m pytest -m frameworks tests $(PYTEST_ARGS)
 
 # JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops

@@ -74,3 +74,84 @@ def test_module_registers_evaluates_serves_and_exports(store, tmp_path):
     np.testing.assert_allclose(np.asarray(exported.predict(X)).reshape(-1),
                                net(torch.from_numpy(X)).detach().numpy().reshape(-1),
                                rtol=1e-6)
+
+
+LIGHTNING = """%%track -n lightning
+import lightning.pytorch as pl
+
+class Regressor(pl.LightningModule):
+    def __init__(self, hidden=8, lr=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Linear(10, hidden), torch.nn.ReLU(),
+                                       torch.nn.Linear(hidden, 1))
+
+    def training_step(self, batch, index):
+        inputs, targets = batch
+        loss = torch.nn.functional.mse_loss(self.net(inputs), targets)
+        self.log("train_loss", loss, on_epoch=True, on_step=False)
+        return loss
+
+    def forward(self, inputs):
+        return self.net(inputs)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+data = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y).unsqueeze(1)),
+    batch_size=64)
+lit = Regressor(hidden=12)
+trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False)
+trainer.fit(lit, data)
+"""
+
+
+def test_lightning_module_hparams_optimizer_and_callback_metrics(shell, store):
+    pytest.importorskip("lightning")
+    run_cell(shell, SETUP)
+    assert run_cell(shell, LIGHTNING).success
+    lit, trainer = shell.user_ns["lit"], shell.user_ns["trainer"]
+    run = only_run()
+    assert run.params["lit.hidden"] == 12 and run.params["lit.lr"] == 0.01
+    assert run.params["lit.epochs"] == 3 and run.params["lit.optimizer_name"] == "SGD"
+    assert run.metrics["train_loss"] == pytest.approx(
+        float(trainer.callback_metrics["train_loss"]))
+    assert run.metrics["global_step"] == trainer.global_step
+    assert "model/lit.pt" in artifacts(run)
+    assert predictor(lit).predict(shell.user_ns["X"][:5]).shape == (5,)
+
+
+TRAINER = """%%track -n trainer
+config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=16, num_labels=2)
+torch.manual_seed(0)
+bert = BertForSequenceClassification(config)
+rows = [{"input_ids": torch.randint(0, 50, (8,)), "labels": torch.tensor(i % 2)}
+        for i in range(16)]
+arguments = TrainingArguments(output_dir=out, max_steps=4, per_device_train_batch_size=4,
+                              logging_steps=1, report_to=[], use_cpu=True, save_strategy="no",
+                              disable_tqdm=True)
+trainer = Trainer(model=bert, args=arguments, train_dataset=rows)
+trainer.train()
+"""
+
+
+def test_transformers_trainer_arguments_log_history_and_model(shell, store, tmp_path):
+    pytest.importorskip("transformers")
+    run_cell(shell, "import torch\nfrom transformers import BertConfig, "
+                    "BertForSequenceClassification, Trainer, TrainingArguments\n"
+                    f"out = {str(tmp_path / 'trainer')!r}")
+    assert run_cell(shell, TRAINER).success
+    trainer = shell.user_ns["trainer"]
+    run = only_run()
+    assert run.params["trainer.max_steps"] == 4 and run.params["trainer.learning_rate"] == 5e-05
+    logged = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    assert [(m.step, m.value) for m in run.metric_history("loss")] == logged
+    files = artifacts(run)
+    assert "model/trainer.pkl" in files and "model/trainer.pt" in files
+    state = torch.load(io.BytesIO(artifact_bytes(store, run, "model/trainer.pt")),
+                       weights_only=True)
+    assert set(state) == set(trainer.model.state_dict())
+    assert "model/bert.pt" in files  # the model the cell also binds, on its own
