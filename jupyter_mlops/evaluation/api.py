@@ -31,7 +31,7 @@ def _check_uri(model_uri: object) -> str:
 def evaluate(
     model: Any,
     X: Any,
-    y: Any,
+    y: Any = None,
     name: str | None = None,
     model_uri: str | None = None,
     *,
@@ -59,10 +59,14 @@ def evaluate(
 
     Parameters
     ----------
-    model : a fitted estimator with ``predict`` (scikit-learn API), or a registered model's
-        URI (``"churn@champion"``), which is loaded and linked as ``model_uri``
-    X : DataFrame, array or list of rows, passed to the model as given
-    y : Series, one-column DataFrame, array or list of true values (labels may be strings)
+    model : a fitted estimator with ``predict`` (scikit-learn API), a trained model of a
+        framework autolog recognises (a native XGBoost or LightGBM Booster, CatBoost,
+        Keras, statsmodels), or a registered model's URI (``"churn@champion"``), which is
+        loaded and linked as ``model_uri``
+    X : DataFrame, array or list of rows, passed to the model as given; or an XGBoost
+        DMatrix or LightGBM Dataset, whose rows are used
+    y : Series, one-column DataFrame, array or list of true values (labels may be
+        strings); None takes the labels a DMatrix or Dataset ``X`` carries
     name : a name for this evaluation, such as ``"holdout"``
     model_uri : the model version evaluated, such as ``"models:/churn/3"``
     task : ``"classification"`` or ``"regression"`` when the model does not say
@@ -97,6 +101,15 @@ def evaluate(
         model = load_model(version.uri)
     if model_uri is not None:
         _check_uri(model_uri)
+    from ..tracking.frameworks import plain_data, predictor
+
+    model_class = type(model)
+    # A native Booster predicts as its scikit-learn wrapper would; a DMatrix or an
+    # lgb.Dataset gives its rows (and its labels, when y is not given).
+    if y is None:
+        y = _labels(X)
+    X = plain_data(X)
+    model = predictor(model)
     for label, value, low in (("importance_rows", importance_rows, 2),
                               ("n_repeats", n_repeats, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -140,7 +153,7 @@ def evaluate(
             computed.notes.append(f"Permutation importance was skipped: {reason}")
     details["skipped"] = computed.skipped
     details["notes"] = computed.notes
-    details["model"] = {"class": type(model).__name__, "module": type(model).__module__}
+    details["model"] = {"class": model_class.__name__, "module": model_class.__module__}
     details["timings"] = timings
 
     run = active_run()
@@ -165,6 +178,19 @@ def evaluate(
                   for key, value in result.metrics.items()]
         store.log_metrics(run.run_id, logged, time.time())
     return result
+
+
+def _labels(X: Any) -> Any:
+    """The labels a DMatrix or lgb.Dataset carries, for ``evaluate(booster, dtest)``."""
+    from ..tracking.datasets import data_kind
+
+    kind = data_kind(X)
+    label = (X.get_label() if kind == "dmatrix" else
+             X.get_label() if kind == "lgb_dataset" else None)
+    if label is None or len(label) == 0:
+        raise ValidationError("y is missing: pass the true values, or X as a DMatrix or "
+                              "lgb.Dataset that carries its labels.")
+    return label
 
 
 def _as_array(X: Any) -> Any:

@@ -416,6 +416,12 @@ def signature_of(data: Any) -> dict[str, Any] | None:
 
 
 def _signature_from_model(model: Any) -> dict[str, Any] | None:
+    from ..tracking.frameworks import family_of
+
+    family = family_of(model)
+    declared = family.signature(model) if family is not None else None
+    if declared is not None:
+        return declared
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return {"kind": "dataframe", "columns": [{"name": str(n), "dtype": None} for n in names]}
@@ -565,6 +571,10 @@ def register_model(
         if not any(d["fingerprint"] == info["fingerprint"] for d in datasets):
             datasets.append({"name": "reference", "role": "reference",
                              "fingerprint": info["fingerprint"]})
+    if reference is not None:
+        from ..tracking.frameworks import plain_data
+
+        reference = plain_data(reference)  # a DMatrix or lgb.Dataset: its rows
     signature = signature_of(reference) if reference is not None else _signature_from_model(model)
     reference_sha = reference_count = None
     if reference is not None:

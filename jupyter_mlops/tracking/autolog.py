@@ -2,8 +2,11 @@
 
 - names bound only to literals are params (``C = 0.5`` gives ``params.C``);
 - other real numbers the cell binds are metrics (``acc = accuracy_score(...)``);
-- fitted scikit-learn estimators give their ``get_params()`` as ``<var>.<param>`` params and
-  are saved as the run's model artifacts;
+- trained models of every framework family already imported (``frameworks``: scikit-learn,
+  XGBoost, LightGBM, CatBoost, Keras, PyTorch, statsmodels, transformers) give their params
+  as ``<var>.<param>``, their training histories as metric histories, their feature
+  importances as a table, and are saved as the run's model artifacts (pickle, and their
+  native format beside it);
 - DataFrames, Series and arrays the cell reads are fingerprinted as its inputs.
 
 Explicit ``log_*`` calls made in the cell win: autolog never overwrites a key they set.
@@ -21,6 +24,10 @@ from typing import Any
 from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
+from .frameworks import family_of
+from .frameworks.record import container_sources
+from .frameworks.record import record_models
+from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
 from ..store.serialize import dump
 from ..store import Store
 from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
@@ -46,23 +53,6 @@ def _is_number(value: Any) -> bool:
             and getattr(value, "dtype", None) is not None and value.dtype.kind in "iuf")
 
 
-def fitted_estimator(value: Any) -> bool:
-    """A fitted scikit-learn estimator instance; never imports scikit-learn itself."""
-    if "sklearn" not in sys.modules or isinstance(value, type):
-        return False
-    from sklearn.base import BaseEstimator
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    if not isinstance(value, BaseEstimator):
-        return False
-    try:
-        check_is_fitted(value)
-    except (NotFittedError, TypeError):
-        return False
-    return True
-
-
 def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only: bool = True):
     """``(name, role, fingerprint)`` for the data the cell reads (roles from ``fit`` calls)."""
     roles: dict[str, str] = {}
@@ -72,7 +62,7 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         if y_name:
             roles.setdefault(y_name, "target")
     candidates = names.used if free_only else [n for n in roles if n not in names.used]
-    found = []
+    found, sources = [], []
     for name in candidates:
         value = namespace.get(name)
         if value is None or data_kind(value) is None:
@@ -80,6 +70,9 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         info = fingerprint(value)
         if info is not None:
             found.append((name, roles.get(name, "input"), info))
+            sources.extend(container_sources(value, roles.get(name), namespace))
+    named = {name: role for name, role, _ in found}
+    found.extend(s for s in sources if named.get(s[0], "input") == "input")
     return found
 
 
@@ -144,11 +137,15 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
                     metrics.append((name, metric_value(name, value), 0))
                 except ValueError:
                     pass  # past what a float holds: autolog skips it, as a too-long param
-        elif fitted_estimator(value):
-            models.append((name, value))
-            for key, param in sorted(value.get_params(deep=True).items()):
-                if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
-                    add_param(f"{name}.{key}", param)
+        elif (family := family_of(value)) is not None:
+            models.append((name, value, family))
+
+    records = record_models(models, [*names.defined, *names.used], namespace)
+    for (name, _, _), record in zip(models, records):
+        for key, param in sorted(record.params.items()):
+            if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
+                add_param(f"{name}.{key}", param)
+        metrics.extend(record.metric_rows(name, {m[0] for m in metrics} | explicit))
 
     store.log_params(run_id, params)
     if metrics:
@@ -156,14 +153,17 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
 
         store.log_metrics(run_id, metrics, time.time())
     saved = 0
-    for name, model in models:
-        data = _model_bytes(name, model)
-        if data is None:
-            continue
-        digest, size = store.artifacts.put_bytes(data)
-        store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size, MODEL_MEDIA_TYPE,
-                           pickled=True)
-        saved += 1
+    for (name, model, family), record in zip(models, records):
+        data = _model_bytes(name, family.saved(model))
+        if data is not None:
+            digest, size = store.artifacts.put_bytes(data)
+            store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size,
+                               MODEL_MEDIA_TYPE, pickled=True)
+            saved += 1
+        for artifact in record.artifacts:
+            digest, size = store.artifacts.put_bytes(artifact.data)
+            store.add_artifact(run_id, artifact.name, artifact.kind, digest, size,
+                               artifact.media_type, pickled=artifact.signed)
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:
         store.add_datasets(run_id, outputs)

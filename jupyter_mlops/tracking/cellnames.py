@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+# ``xgb.train(params, dtrain)`` and ``lgb.train(params, train_set)``: the data comes second.
+TRAIN_FUNCTIONS = frozenset({"train"})
+_TRAIN_KEYWORDS = ("dtrain", "train_set")
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
 
 
@@ -286,6 +289,12 @@ def analyze(code: str) -> CellNames:
             while len(args) < 2:
                 args.append(None)
             result.fit_inputs.append((args[0], args[1]))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in TRAIN_FUNCTIONS):
+            data = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg in _TRAIN_KEYWORDS), None)
+            if isinstance(data, ast.Name):
+                result.fit_inputs.append((data.id, None))
     result.literals = {k: v for k, v in literal_values.items() if k not in non_literal}
     # A cell that logs params itself may log one of these names with another value, and
     # explicit calls win: its literals wait for the end, as before.
