@@ -21,6 +21,8 @@ from typing import Any
 from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
+from .searches import SearchLog, read_searches, search_kind
+from .training_metrics import cell_training_metrics
 from ..store.serialize import dump
 from ..store import Store
 from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
@@ -100,6 +102,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     params: dict[str, str] = {}
     metrics: list[tuple[str, float, int]] = []
     models: list[tuple[str, Any]] = []
+    searches: list[tuple[str, Any]] = []
 
     explicit = existing_params | existing_metrics
 
@@ -127,12 +130,26 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
                     metrics.append((name, metric_value(name, value), 0))
                 except ValueError:
                     pass  # past what a float holds: autolog skips it, as a too-long param
+        elif search_kind(value) is not None:  # its best model, never its base estimator
+            searches.append((name, value))
         elif fitted_estimator(value):
             models.append((name, value))
             for key, param in sorted(value.get_params(deep=True).items()):
                 if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
                     add_param(f"{name}.{key}", param)
 
+    found = SearchLog()
+    if searches or names.calls:
+        (started,) = store.query("SELECT start_time FROM runs WHERE run_id = ?", (run_id,))[0]
+        found = read_searches(searches, names, namespace, started)
+    models += found.models
+    trained, notes = cell_training_metrics(names, namespace, {**dict(models), **dict(searches)})
+    for key, value in found.params.items():
+        add_param(key, value)
+    taken = explicit | {key for key, _, _ in metrics}
+    metrics += [(k, v, 0) for k, v in {**found.metrics, **trained}.items() if k not in taken]
+    if notes:
+        store.set_tags(run_id, notes)
     store.log_params(run_id, params)
     if metrics:
         import time
@@ -151,7 +168,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     if outputs:
         store.add_datasets(run_id, outputs)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
-            "datasets": len(outputs)}
+            "datasets": len(outputs), "children": found.write(store, run_id)}
 
 
 def new_figures(before: set[int]) -> list[Any]:
