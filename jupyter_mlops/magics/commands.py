@@ -49,7 +49,10 @@ def build_parser() -> _Parser:
     compare = sub.add_parser(
         "compare", help="Runs side by side, differences highlighted; or two evaluations.")
     compare.add_argument("runs", nargs="+",
-                         help="run ids (prefixes), or two model URIs (name@alias, name/3)")
+                         help="run ids (prefixes), or two model URIs (name@alias, name/3); "
+                              "one run alone: it and its child runs")
+    compare.add_argument("--children", action="store_true",
+                         help="each run with its child runs (a search's candidates)")
     compare.add_argument("--evaluations", action="store_true",
                          help="compare the latest evaluations of two runs, model versions or "
                               "evaluation ids: deltas and the better one per metric")
@@ -137,25 +140,11 @@ class MLOpsMagics(Magics):
 
     def _cmd_runs(self, args) -> Any:
         from ..dashboards.listing import listing
-        from ..dashboards.runs import frame_html
+        from ..dashboards.runs import runs_html
         from ..tracking.search import search_runs
 
         frame = search_runs(args.experiment, args.filter, args.order_by, args.max_results)
-
-        def render(view) -> str:
-            # The cell's own params and every metric; estimator params (model.*) stay in
-            # the DataFrame but would drown the table.
-            params = [c for c in view.columns if c.startswith("params.") and "." not in c[7:]]
-            metrics = [c for c in view.columns if c.startswith("metrics.")]
-            hidden = sum(c.startswith("params.") for c in view.columns) - len(params)
-            columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
-                       *params, *metrics]
-            shown = view.assign(run_id=[r[:8] for r in view["run_id"]])
-            note = f"{len(view)} runs" + (f"; {hidden} estimator param columns are in the "
-                                          "DataFrame, not shown" if hidden else "")
-            return frame_html(shown, columns, note=note)
-
-        return listing(frame, render)
+        return listing(frame, runs_html)
 
     def _cmd_show(self, args) -> Any:
         from ..tracking.runs import get_run
@@ -208,7 +197,7 @@ class MLOpsMagics(Magics):
             from ..evaluation import compare_evaluations
 
             return compare_evaluations(*args.runs)
-        return compare_runs(args.runs)
+        return compare_runs(args.runs, children=args.children or None)
 
     def _cmd_history(self, args) -> Any:
         from ..dashboards.listing import listing

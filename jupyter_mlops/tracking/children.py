@@ -98,12 +98,14 @@ def log_child_run(
     experiment, session_id, cell_id, execution_count = found[0]
     checked_tags.setdefault("parent_run_id", parent_run_id)
     run_id = new_run_id()
-    ended = time.time() if end_time is None else end_time
+    now = time.time()
+    ended = now if end_time is None else end_time
+    started = min(now, ended) if start_time is None else start_time
     with store.batch():
         store.create_run(
             run_id, experiment, name, checked_tags, session_id=session_id, cell_id=cell_id,
             execution_count=execution_count, parent_run_id=parent_run_id,
-            start_time=start_time)
+            start_time=started)
         store.log_params(run_id, encoded)
         if rows:
             store.log_metrics(run_id, rows, ended)
