@@ -345,3 +345,29 @@ def test_search_kind_imports_nothing():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_in_a_real_kernel_a_search_and_a_failing_study_each_cost_one_line(kernel):
+    from support import stream_text
+
+    reply, _ = kernel.execute("%load_ext jupyter_mlops\n" + SETUP + OPTUNA_SETUP)
+    assert reply["status"] == "ok"
+    reply, outputs = kernel.execute(GRID, timeout=120)
+    assert reply["status"] == "ok" and stream_text(outputs, "stderr") == ""
+    reply, outputs = kernel.execute(
+        "%%track -n empty\nstudy = optuna.create_study()\n"
+        "study.optimize(lambda t: 1 / 0, n_trials=2, catch=(ZeroDivisionError,))\n",
+        timeout=120)
+    assert reply["status"] == "ok"
+    lines = stream_text(outputs, "stderr").splitlines()
+    assert len(lines) == 1 and "has no completed trial" in lines[0], lines
+    reply, outputs = kernel.execute(
+        "import jupyter_mlops as mlops\n"
+        "runs = mlops.search_runs()\n"
+        "print(sorted(runs['name']), sorted(set(runs['status'])))\n"
+        "grid = runs[runs['name'] == 'grid'].iloc[0]\n"
+        "print(sorted(mlops.get_run(grid['run_id']).params)[:2])")
+    printed = stream_text(outputs).splitlines()
+    assert printed[0] == ("['empty', 'grid', 'gs[0]', 'gs[1]', 'study[0]', 'study[1]'] "
+                          "['FAILED', 'FINISHED']")
+    assert printed[1] == "['best_C', 'gs.C']"
