@@ -13,6 +13,7 @@ STYLE = """<style>
 .jp-mlops th,.jp-mlops td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top;white-space:pre-wrap}
 .jp-mlops th{background:rgba(127,127,127,.15)}
 .jp-mlops .diff td{background:rgba(255,200,0,.25)}
+.jp-mlops .child td{color:rgba(127,127,127,1);font-size:11px}
 .jp-mlops .warn{color:#b35900}
 .jp-mlops .bad{color:#c00}
 .jp-mlops pre{white-space:pre-wrap;margin:0;max-height:20em;overflow:auto}

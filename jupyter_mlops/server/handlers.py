@@ -123,7 +123,7 @@ class MLOpsHandler(APIHandler):
 
 
 class RunsHandler(MLOpsHandler):
-    """``GET runs?experiment=&status=&q=&filter=&sort=&order=&offset=&limit=``"""
+    """``GET runs?experiment=&status=&q=&filter=&sort=&order=&offset=&limit=&parent=``"""
 
     @tornado.web.authenticated
     @authorized
@@ -141,6 +141,7 @@ class RunsHandler(MLOpsHandler):
             descending=order == "desc",
             offset=self.int_argument("offset", 0),
             limit=self.int_argument("limit", 100),
+            parent=self.get_argument("parent", None) or None,
         )
         self.send_json(page)
 

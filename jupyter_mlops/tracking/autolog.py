@@ -25,9 +25,10 @@ from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
 from .frameworks import family_of
-from .frameworks.record import container_sources
-from .frameworks.record import record_models
+from .frameworks.record import ModelRecord, container_sources, record_models
 from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
+from .searches import SearchLog, read_searches, search_kind
+from .training_metrics import cell_training_metrics
 from ..store.serialize import dump
 from ..store import Store
 from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
@@ -110,6 +111,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     params: dict[str, str] = {}
     metrics: list[tuple[str, float, int]] = []
     models: list[tuple[str, Any]] = []
+    searches: list[tuple[str, Any]] = []
 
     explicit = existing_params | existing_metrics
 
@@ -137,6 +139,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
                     metrics.append((name, metric_value(name, value), 0))
                 except ValueError:
                     pass  # past what a float holds: autolog skips it, as a too-long param
+        elif search_kind(value) is not None:  # its best model, never its base estimator
+            searches.append((name, value))
         elif (family := family_of(value)) is not None:
             models.append((name, value, family))
 
@@ -147,6 +151,23 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
                 add_param(f"{name}.{key}", param)
         metrics.extend(record.metric_rows(name, {m[0] for m in metrics} | explicit))
 
+    found = SearchLog()
+    if searches or names.calls:
+        (started,) = store.query("SELECT start_time FROM runs WHERE run_id = ?", (run_id,))[0]
+        found = read_searches(searches, names, namespace, started)
+    # A search's refitted best model is saved; its params came with the search's own.
+    for name, best in found.models:
+        if (family := family_of(best)) is not None:
+            models.append((name, best, family))
+            records.append(ModelRecord())
+    trained, notes = cell_training_metrics(
+        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)})
+    for key, value in found.params.items():
+        add_param(key, value)
+    taken = explicit | {key for key, _, _ in metrics}
+    metrics += [(k, v, 0) for k, v in {**found.metrics, **trained}.items() if k not in taken]
+    if notes:
+        store.set_tags(run_id, notes)
     store.log_params(run_id, params)
     if metrics:
         import time
@@ -168,7 +189,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     if outputs:
         store.add_datasets(run_id, outputs)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
-            "datasets": len(outputs)}
+            "datasets": len(outputs), "children": found.write(store, run_id)}
 
 
 def new_figures(before: set[int]) -> list[Any]:

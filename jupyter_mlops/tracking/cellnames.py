@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
 # ``xgb.train(params, dtrain)`` and ``lgb.train(params, train_set)``: the data comes second.
@@ -31,6 +31,18 @@ class CellNames:
     # Literals bound once, by a statement at the cell's top level: known from the source
     # before the cell runs, so a run can show them from its first second.
     early_literals: dict[str, Any] = field(default_factory=dict)
+    # Each ``fit`` call whose model has a name, in source order, with the names of its
+    # X, y and sample_weight (None when not a plain name): what was fitted on what.
+    fit_calls: list[FitCall] = field(default_factory=list)
+    # ``name = f(...)`` at top level: the dotted name of the function (``hyperopt.fmin``).
+    calls: dict[str, str] = field(default_factory=dict)
+
+
+class FitCall(NamedTuple):
+    model: str
+    x: str | None
+    y: str | None
+    sample_weight: str | None
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
@@ -204,6 +216,44 @@ def _top_level_assignments(body: list[ast.stmt]):
             yield from _top_level_assignments(case.body)
 
 
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _argument(call: ast.Call, position: int, keyword: str) -> str | None:
+    """The plain name passed at ``position`` or as ``keyword``, else None."""
+    node = call.args[position] if len(call.args) > position else next(
+        (k.value for k in call.keywords if k.arg == keyword), None)
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _fit_calls(tree: ast.Module) -> list[FitCall]:
+    # `gs = GridSearchCV(...).fit(X, y)` fits the object it binds: fit returns self.
+    bound = {}
+    for statement in _top_level_assignments(tree.body):
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            bound[id(statement.value)] = statement.targets[0].id
+    found = []
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS]
+    for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
+        owner = node.func.value
+        model = owner.id if isinstance(owner, ast.Name) else bound.get(id(node))
+        if model is not None:
+            found.append(FitCall(model, _argument(node, 0, "X"), _argument(node, 1, "y"),
+                                 _argument(node, 2, "sample_weight")))
+    return found
+
+
 def analyze(code: str) -> CellNames:
     """Names a cell defines and reads, its literal bindings and its ``fit`` calls."""
     try:
@@ -252,6 +302,8 @@ def analyze(code: str) -> CellNames:
             for name, value in pairs:
                 if name is None:
                     continue
+                if isinstance(value, ast.Call) and (callee := _dotted(value.func)):
+                    result.calls[name] = callee
                 ok, literal = _literal(value)
                 if ok:
                     literal_values[name] = literal
@@ -303,4 +355,5 @@ def analyze(code: str) -> CellNames:
                                  if bindings.get(k) == 1 and k in outermost}
     result.assigned = _unique(n for n in assigned if n not in result.literals)
     result.fitted = _unique(result.fitted)
+    result.fit_calls = _fit_calls(tree)
     return result

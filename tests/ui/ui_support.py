@@ -35,8 +35,8 @@ def seed_store(path: Path) -> dict[str, str]:
     """A run named after each hostile string (each with a dataset of that name, and a
     version of the model ``hostile-lineage``), one run with every hostile string as a
     param, tag, metric and artifact name, a run whose artifacts are images and script
-    (``preview_artifacts``), and a registered model ``iris`` with the alias
-    ``champion``."""
+    (``preview_artifacts``), a search with seven child runs, and a registered model
+    ``iris`` with the alias ``champion``."""
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
@@ -72,6 +72,15 @@ def seed_store(path: Path) -> dict[str, str]:
             for name, data, media_type in preview_artifacts():
                 mlops.log_bytes(data, name, media_type=media_type)
             ids["previews"] = run.run_id
+
+        with mlops.start_run(name="grid-search", experiment="searches") as run:
+            from jupyter_mlops.tracking.children import log_child_run
+
+            mlops.log_metric("best_cv_score", 0.9)
+            for i in range(7):
+                log_child_run(run.run_id, name=f"grid[{i}]", params={"C": 10.0 ** (i - 3)},
+                              metrics={"mean_test_score": 0.5 + i / 20})
+            ids["grid-search"] = run.run_id
 
         with mlops.start_run(name="iris-train", experiment="models") as run:
             model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])

@@ -64,7 +64,7 @@ def _metric_key(sort: str) -> str | None:
 
 
 _RUN_COLUMNS = ("r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
-                "r.cell_id, r.execution_count, r.error_type")
+                "r.cell_id, r.execution_count, r.error_type, r.parent_run_id")
 _RUNS_FROM = "runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
 
 
@@ -99,11 +99,22 @@ def _metric_page(store: Store, key: str, descending: bool, where: str, params: l
 
 
 def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str | None,
-                filter_text: str | None) -> tuple[str, list[Any], bool]:
-    """WHERE clause, its params, and whether it reads the experiments table."""
+                filter_text: str | None, parent: str | None = None
+                ) -> tuple[str, list[Any], bool]:
+    """WHERE clause, its params, and whether it reads the experiments table.
+
+    Child runs are listed under their parent (``parent``), or where a text or a filter
+    looks for runs; otherwise the list holds top-level runs, each with its count of
+    children.
+    """
     clauses: list[str] = []
     params: list[Any] = []
     uses_experiment = False
+    if parent is not None:
+        clauses.append("r.parent_run_id = ?")
+        params.append(check_run_id(parent))
+    elif not text and not (filter_text and filter_text.strip()):
+        clauses.append("r.parent_run_id IS NULL")
     if experiments:
         # One JSON parameter however many names a URL lists: SQLite caps parameters.
         clauses.append("r.experiment_id IN (SELECT experiment_id FROM experiments WHERE name "
@@ -178,8 +189,12 @@ def list_runs(
     descending: bool = True,
     offset: int = 0,
     limit: int = 100,
+    parent: str | None = None,
 ) -> dict[str, Any]:
     """One page of runs, newest first unless sorted otherwise, with the total count.
+
+    Top-level runs carry ``children``, their number of child runs; ``parent=RUN`` lists
+    those children. A text or a filter searches every run, children too.
 
     Examples
     --------
@@ -192,7 +207,7 @@ def list_runs(
         raise ValidationError(f"limit must be a whole number from 1 to {MAX_PAGE}; "
                               f"got {shorten(limit)}.")
     where, where_params, uses_experiment = _run_filter(experiments, statuses, text,
-                                                       filter_text)
+                                                       filter_text, parent)
     sort_key = _metric_key(sort)
     order = None if sort_key else _order(sort, descending)
     page: dict[str, Any] = {"runs": [], "total": 0, "offset": offset, "limit": limit,
@@ -237,15 +252,19 @@ def list_runs(
     shown = {run_id: dict(sorted(values.items(), key=lambda kv: rank[kv[0]])[:MAIN_METRICS])
              for run_id, values in by_run.items()}
     page["metric_keys"] = ranked[:MAX_METRIC_KEYS]
+    children = dict(store.query(
+        "SELECT parent_run_id, count(*) FROM runs WHERE parent_run_id IN "
+        "(SELECT value FROM json_each(?)) GROUP BY parent_run_id", (ids,)))
     for (run_id, experiment, name, status, start, end, session_id, cell_id, count,
-         error_type) in rows:
+         error_type, parent_run_id) in rows:
         values = shown.get(run_id, {})
         run = {
             "run_id": run_id, "name": name, "experiment": experiment, "status": status,
             "start_time": start, "end_time": end,
             "duration_s": None if end is None else end - start,
             "session_id": session_id, "cell_id": cell_id, "execution_count": count,
-            "error_type": error_type,
+            "error_type": error_type, "parent_run_id": parent_run_id,
+            "children": children.get(run_id, 0),
             "metrics": {k: v for k, (v, _) in values.items()},
         }
         nonfinite = {k: mark for k, (_, mark) in values.items() if mark}
@@ -313,6 +332,7 @@ def run_detail(store: Store | None, run_id: str, relative: Relative) -> dict[str
         "status": run.status, "start_time": run.start_time, "end_time": run.end_time,
         "duration_s": run.duration_s, "session_id": run.session_id,
         "cell_id": run.cell_id, "execution_count": run.execution_count,
+        "parent_run_id": run.parent_run_id,
         "notebook_path": relative(notebook),
         "notebook_name": notebook.replace("\\", "/").rsplit("/", 1)[-1] if notebook else None,
         "source": cell.source if cell else run.source,
