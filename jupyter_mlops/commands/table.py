@@ -38,7 +38,10 @@ COMMANDS: tuple[Command, ...] = (
         arg("run", only=CLI, help="run id or unique prefix"),
     )),
     Command("compare", "Runs side by side, differences highlighted; or two evaluations.", (
-        arg("runs", nargs="+", help="run ids (prefixes), or two model URIs (name@alias, name/3)"),
+        arg("runs", nargs="+", help="run ids (prefixes), or two model URIs (name@alias, name/3); "
+                                    "one run alone: it and its child runs"),
+        arg("--children", action="store_true",
+            help="each run with its child runs (a search's candidates)"),
         arg("--evaluations", action="store_true",
             help="compare the latest evaluations of two runs, model versions or evaluation "
                  "ids: deltas and the better one per metric"),

@@ -87,7 +87,8 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
         if parts is None:
             return None
         shape, columns, dtypes, arrays = parts
-        hasher.update(json.dumps([kind, shape, columns, dtypes], separators=(",", ":")).encode())
+        hasher.update(json.dumps([kind, shape, columns, dtypes], allow_nan=False,
+                                   separators=(",", ":")).encode())
         for array in arrays:
             array = np.ascontiguousarray(array)
             hasher.update(str(array.dtype).encode() + b"\0")
