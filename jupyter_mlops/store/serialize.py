@@ -10,9 +10,9 @@ A stored file is read once, into memory of this process's own: its sha256 is com
 the chunks arrive (for a large file a helper thread hashes while the next chunk is read;
 hashlib releases the GIL), and the bytes unpickled are exactly the bytes hashed, never
 read from the file again. A map of the file would let a writer change pages between the
-check and the unpickling; the large buffer is an anonymous private mapping instead: no
-file behind it, copied on write by a fork, filled by the read itself rather than zeroed
-first.
+check and the unpickling; a large buffer is an anonymous private mapping instead: no file
+behind it, copied on write by a fork, its pages (huge ones where the kernel offers them)
+faulted in by the read itself rather than cleared by Python first.
 
 The file is a plain protocol-5 pickle (``pickle.load`` and MLflow read it as it is) that
 may end, after its STOP, with an index of where the large array buffers lie inside it
@@ -20,7 +20,8 @@ may end, after its STOP, with an index of where the large array buffers lie insi
 buffer, so a plain ``bytes`` or ``bytearray`` attribute is never indexed and comes back as
 its own type). The index is part of the hashed and signed bytes; after the checks the
 loader hands those buffers to the unpickler as out-of-band buffers, slices of the checked
-memory, so a 50 MB array is not copied a second time. A file without an index (written by an older jupyter_mlops) loads as before.
+memory, so a 50 MB array is not copied a second time. A file without an index (written
+by an older jupyter_mlops) loads as before.
 
 Nothing is remembered between loads: a digest checked once and kept by (inode, mtime,
 size) would let anyone who can write the file change it in place under the same key (a
@@ -162,11 +163,12 @@ def _unpickle(data: bytes | bytearray | mmap.mmap) -> Any:
 
 
 def _private_buffer(size: int) -> bytearray | mmap.mmap:
+    """Writable memory of this process only, for ``size`` bytes about to be read."""
     if size < _OVERLAP_FROM or not hasattr(mmap, "MAP_PRIVATE"):
         return bytearray(size)
     buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
     if hasattr(mmap, "MADV_HUGEPAGE"):
-        buffer.madvise(mmap.MADV_HUGEPAGE)  # a few hundred page faults fewer per 50 MB
+        buffer.madvise(mmap.MADV_HUGEPAGE)  # 2 MB pages: 25 faults for 50 MB, not 12,000
     return buffer
 
 
