@@ -8,10 +8,11 @@
 
 Each tool runs in its own worker process on the same models (built from the same seed), so
 neither pays for the other's imports. Every registration gets new bytes (a new version),
-as when a model is retrained. Loads are measured the same way on both sides: one untimed
-load first (lazy imports, the first query), then every version loaded ``LOAD_ROUNDS``
-times in turn, from files both tools have just written (so from the page cache), each
-loaded model freed after its clock stops. ``load_model`` returns the estimator, so its
+as when a model is retrained. Loads are measured the same way on both sides, and the two
+workers take turns one load at a time, so both see the same machine: one untimed load
+first (lazy imports, the first query), then every version ``LOAD_ROUNDS`` times, from
+files both tools have just written (so from the page cache), each loaded model freed after
+its clock stops, elapsed and CPU time (all threads) both kept. ``load_model`` returns the estimator, so its
 anchor is ``mlflow.sklearn.load_model``; ``mlflow.pyfunc.load_model`` (what serving uses,
 which also checks the recorded requirements) is shown beside it. Nothing asserts on time.
 """
