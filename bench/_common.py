@@ -162,11 +162,12 @@ def run_worker(script: str | os.PathLike[str], name: str, params: dict[str, Any]
 
 
 def start_worker(script: str | os.PathLike[str], name: str, params: dict[str, Any], *,
-                 env: dict[str, str], cwd: str | os.PathLike[str] | None = None
-                 ) -> subprocess.Popen:
-    """Start a worker without waiting: for workers that must run at the same time."""
+                 env: dict[str, str], cwd: str | os.PathLike[str] | None = None,
+                 stdin: int | None = None) -> subprocess.Popen:
+    """Start a worker without waiting: for workers that must run at the same time, or
+    that the parent steers (``stdin=subprocess.PIPE``)."""
     argv = [sys.executable, str(script), "--worker", name, "--params", json.dumps(params)]
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

@@ -8,7 +8,9 @@ bytes under the same name again returns the existing version.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -517,14 +519,12 @@ def register_model(
             )
         artifact_name, sha = saved[0]
         variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
-        data = store.artifacts.read_verified(sha)
-        model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}",
-                              signature=store.signature(sha), allow_pickle=allow_pickle)
+        model, size = _load_pickled(store, sha, f"Model {variable!r} of run {run_id[:8]}",
+                                    allow_pickle)
+        data, digest = None, sha  # already stored, under the digest just checked
     else:
         data = dump(model)
-    import hashlib
-
-    digest = hashlib.sha256(data).hexdigest()
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
     if run_id is None:
         found = store.query(
             "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
@@ -582,7 +582,8 @@ def register_model(
         reference_sha, _ = store.artifacts.put_bytes(dump(sample, "Reference sample"))
         reference_count = len(sample)
 
-    store.artifacts.put_bytes(data)
+    if data is not None:
+        store.artifacts.put_bytes(data, digest)
     module = type(model).__module__
     now = time.time()
     with store.write() as conn:
@@ -597,7 +598,7 @@ def register_model(
         else:
             version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                    "WHERE name = ?", (name,)).fetchone()[0]
-            values = (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
+            values = (name, version, now, digest, size, SERIALIZER, module.split(".")[0],
                       f"{module}.{type(model).__qualname__}", run_id, cell, variable,
                       json.dumps(signature, allow_nan=False) if signature else None,
                       json.dumps(datasets, allow_nan=False),
@@ -632,11 +633,17 @@ def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, An
         rows = store.query("SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?",
                            (run_id, f"datasets/{dataset['name']}.sample.pkl"))
         if rows:
-            return load_verified(store.artifacts.read_verified(rows[0][0]), rows[0][0],
-                                 f"Sample of dataset {dataset['name']!r}",
-                                 signature=store.signature(rows[0][0]),
-                                 allow_pickle=allow_pickle)
+            return _load_pickled(store, rows[0][0], f"Sample of dataset {dataset['name']!r}",
+                                 allow_pickle)[0]
     return None
+
+
+def _load_pickled(store: Store, sha256: str, what: str, allow_pickle: bool) -> tuple[Any, int]:
+    """A pickled artifact of a run, read and hashed once, and its size in bytes."""
+    with store.artifacts.open(sha256) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return load_verified(handle, sha256, what, signature=store.signature(sha256),
+                             allow_pickle=allow_pickle, size=size), size
 
 
 def _set_alias(conn, name: str, version: int, alias: str) -> None:
