@@ -24,6 +24,7 @@ from ..tracking.autolog import (
 )
 from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
+from ..tracking.loops import LoopRecorder
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
@@ -39,6 +40,29 @@ class TrackedCell:
     names: CellNames
     figures_before: set[int] = field(default_factory=set)
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
+    loops: LoopRecorder | None = None  # its loop curves, when autolog is on
+
+
+class LoopRewriter:
+    """IPython's AST transformer slot, filled only while a tracked cell runs: it rewrites
+    the loops of that cell, and of code the magics in it compile (``%%capture``,
+    ``%time``), so they record their numbers (see ``jupyter_mlops.tracking.loops``)."""
+
+    def __init__(self, hooks: KernelHooks) -> None:
+        self.hooks = hooks
+
+    def visit(self, node: Any) -> Any:
+        tracked = self.hooks._tracked
+        recorder = tracked.loops if tracked is not None else None
+        if recorder is None or not isinstance(node, ast.Module):
+            return node
+        try:
+            node = recorder.instrument(node)
+            # Hidden from %who; taken out again when the cell ends.
+            self.hooks.shell.push(recorder.bindings, interactive=False)
+        except Exception as exc:  # noqa: BLE001 - IPython would unregister us: never raise
+            self.hooks._warn("could not prepare the cell's loops for loop curves", exc)
+        return node
 
 
 class KernelHooks:
@@ -46,6 +70,7 @@ class KernelHooks:
         self.shell = shell
         self.capture = CellCapture()
         self.transformer = TrackTransformer()
+        self.loop_rewriter = LoopRewriter(self)
         self._stack: list[Any] = []
         self._record: CellRecord | None = None
         self._tracked: TrackedCell | None = None
@@ -80,6 +105,7 @@ class KernelHooks:
                 events.unregister(name, callback)
         if self.transformer in self.shell.input_transformers_cleanup:
             self.shell.input_transformers_cleanup.remove(self.transformer)
+        self._stop_loops(self._tracked)
 
     # -- reporting -------------------------------------------------------------------
 
@@ -124,6 +150,7 @@ class KernelHooks:
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
             self.transformer.tracking = True
+            self._start_loops(self._tracked)
 
     def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None,
                    names: CellNames):
@@ -177,6 +204,7 @@ class KernelHooks:
         count = result.execution_count
         tracked, self._tracked = self._tracked, None
         self.transformer.tracking = False
+        self._stop_loops(tracked)
         if tracked is not None:
             self._end_run(tracked, error, count)
         record, self._record = self._record, None
@@ -198,8 +226,37 @@ class KernelHooks:
                   "left out of the execution log. The cells themselves ran normally.",
                   file=sys.stderr)
 
+    def _start_loops(self, tracked: TrackedCell) -> None:
+        """Loop curves for this cell: its AST is rewritten from now until it ends."""
+        if not tracked.options.autolog:
+            return
+        tracked.loops = LoopRecorder(self.shell.user_ns)
+        # Only while a tracked cell runs: other cells keep IPython's path untouched.
+        if self.loop_rewriter not in self.shell.ast_transformers:
+            self.shell.ast_transformers.append(self.loop_rewriter)
+
+    def _stop_loops(self, tracked: TrackedCell | None) -> None:
+        if self.loop_rewriter in self.shell.ast_transformers:
+            self.shell.ast_transformers.remove(self.loop_rewriter)
+        if tracked is not None and tracked.loops is not None:
+            self.shell.drop_by_id(tracked.loops.bindings)
+
+    def _log_loops(self, tracked: TrackedCell) -> None:
+        """The loop curves, also for a cell that failed: each point was a value it reached."""
+        if tracked.loops is None:
+            return
+        try:
+            notes = tracked.loops.log(tracked.run.store, tracked.run.run_id,
+                                      skip=set(tracked.names.literals))
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not record the loop curves", exc)
+            return
+        if notes:
+            print(f"jupyter_mlops: a loop name stopped being a number ({'; '.join(notes)}); "
+                  "its curve ends there and the points before it were kept.", file=sys.stderr)
+
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
-        """Figures, autolog and the run's end: one write transaction."""
+        """Loop curves, figures, autolog and the run's end: one write transaction."""
         run = tracked.run
         if error is None:
             status = "FINISHED"
@@ -209,6 +266,7 @@ class KernelHooks:
             status = "FAILED"
         try:
             with run.store.batch():
+                self._log_loops(tracked)  # before autolog, which leaves their keys alone
                 if error is None and tracked.options.autolog:
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
@@ -243,18 +301,22 @@ class KernelHooks:
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
         tracked = TrackedCell(run, options, names, figure_numbers())
+        if options.autolog:
+            tracked.loops = LoopRecorder(self.shell.user_ns)
         error: BaseException | None = None
         self.transformer.tracking = True
         try:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
-            return _run_body(code, self.shell.user_ns)
+            return _run_body(code, self.shell.user_ns, tracked.loops)
         except BaseException as exc:
             error = exc
             raise
         finally:
             self.transformer.tracking = False
+            if tracked.loops is not None:
+                self.shell.drop_by_id(tracked.loops.bindings)
             if error is None and tracked.options.autolog:
                 try:
                     tracked.figures = save_figures(run.store, new_figures(tracked.figures_before))
@@ -263,9 +325,12 @@ class KernelHooks:
             self._end_run(tracked, error, None)
 
 
-def _run_body(code: str, namespace: dict[str, Any]) -> Any:
+def _run_body(code: str, namespace: dict[str, Any], loops: LoopRecorder | None = None) -> Any:
     """Execute ``code`` in ``namespace``; the value of a last bare expression is returned."""
     tree = ast.parse(code, filename="<%%track>")
+    if loops is not None:
+        tree = loops.instrument(tree)
+        namespace.update(loops.bindings)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compile(tree, "<%%track>", "exec"), namespace)  # noqa: S102 - the user's own cell
     if last is None:

@@ -629,14 +629,16 @@ class Store:
         return step
 
     def log_metrics(
-        self, run_id: str, values: Iterable[tuple[str, float, int | None]], timestamp: float
+        self, run_id: str, values: Iterable[tuple], timestamp: float
     ) -> None:
-        """Append metric values; a ``None`` step means one past the key's last step."""
+        """Append ``(key, value, step)`` metric values, or ``(key, value, step, timestamp)``
+        when each has its own time (a loop's iterations); a ``None`` step means one past the
+        key's last step."""
         with self.write() as conn:
             rows = []
             latest: dict[str, tuple] = {}
             pending: dict[str, int] = {}
-            for key, value, step in values:
+            for key, value, step, *when in values:
                 if step is None:
                     step = pending.get(key)
                     if step is None:
@@ -647,7 +649,8 @@ class Store:
                             "hold; log it with an explicit step or under another name."
                         )
                 is_nan = value != value
-                row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
+                row = (run_id, key, step, None if is_nan else value, int(is_nan),
+                       when[0] if when else timestamp)
                 rows.append(row)
                 if key not in latest or step >= latest[key][2]:
                     latest[key] = row

@@ -1,0 +1,435 @@
+"""Loop curves: the numbers a tracked cell's loops rebind, recorded per iteration.
+
+``for epoch in range(5): loss = train_one_epoch()`` gives the metric ``loss`` at steps 0 to
+4 without a logging call. The cell's AST is rewritten before it runs, and only in three
+ways, each placed at the line of the user's statement next to it, so tracebacks and line
+numbers are the cell's own and ``break``, ``continue``, ``else`` and ``await`` are untouched:
+
+- each top-level ``for``/``while`` loop (at module level, also inside a top-level ``if``,
+  ``with`` or ``try``) starts its body with a call that closes the previous iteration;
+- after each statement of the body that binds a name (``=``, ``+=``, annotated ``=``,
+  ``:=``), the value is put in a dict under the name: one dict store, no call;
+- after a loop nested in the body, the names that loop binds are looked up once.
+
+At the next iteration (or when the run ends) the values put in the dict become points of
+the iteration that just finished, if they are real numbers (a 0-d numpy, jax or torch array
+counts; ``None`` is skipped). A name bound only inside a function or class body is not the
+loop's; a loop's own target (``epoch``) is its counter, not a metric; names starting with
+``_`` are private, as autolog treats them.
+
+The recorder and its dicts reach the cell's code under names no Python source can spell
+(they contain spaces and ``<``), bound in the namespace only while the cell runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .curves import MAX_POINTS, Curve, Point
+from ..validation import MAX_NAME_LENGTH
+
+_PREFIX = "<jupyter_mlops loop "
+_now = time.time
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+# -- what counts as a number ---------------------------------------------------------------
+
+_NOT_A_NUMBER = object()  # a string, a list, an array of many values...
+
+
+def _dtype_kind(dtype: Any) -> str:
+    kind = getattr(dtype, "kind", None)  # numpy and jax dtypes
+    if isinstance(kind, str):
+        return kind
+    name = str(dtype).rsplit(".", 1)[-1]  # torch.float32, torch.int64, torch.bool
+    if name.startswith(("float", "bfloat", "half", "double")):
+        return "f"
+    if name.startswith(("int", "uint", "long", "short")):
+        return "i"
+    return "O"
+
+
+def as_number(value: Any) -> Any:
+    """``value`` as a float, None for a point to skip, or ``_NOT_A_NUMBER``.
+
+    Real numbers and 0-d numeric arrays and tensors (numpy, jax and torch, by duck typing:
+    nothing is imported) are numbers; ``None`` is a point to skip; bools, strings and
+    arrays of several values are not numbers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return _NOT_A_NUMBER
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # an int past float's range: no point, and no failure
+            return None
+    shape = getattr(value, "shape", None)
+    if shape is None or isinstance(value, (str, bytes)):
+        return _NOT_A_NUMBER
+    try:
+        if tuple(shape) != () or _dtype_kind(getattr(value, "dtype", None)) not in "iuf":
+            return _NOT_A_NUMBER
+        return float(value)
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        return _NOT_A_NUMBER
+
+
+# -- one loop while it runs ------------------------------------------------------------------
+
+class LoopCapture:
+    """The points of one top-level loop. ``tick`` runs once per iteration: keep it lean."""
+
+    __slots__ = ("line", "marks", "step", "raw", "pending", "curves", "skip", "stopped",
+                 "namespace", "limit")
+
+    def __init__(self, line: int, namespace: Mapping[str, Any], limit: int = MAX_POINTS) -> None:
+        self.line = line
+        self.marks: dict[str, Any] = {}  # name -> value bound in the current iteration
+        self.step = -1  # the current iteration; -1 before the first
+        self.raw: dict[str, list[Point]] = {}  # points not yet handed to a Curve
+        self.pending = 0  # iterations whose points are in raw
+        self.curves: dict[str, Curve] = {}
+        self.skip: set[str] = set()  # names that held something else than a number first
+        self.stopped: dict[str, tuple[int, str]] = {}  # name -> (step, type) its curve ended at
+        self.namespace = namespace
+        self.limit = limit
+
+    def tick(self) -> None:
+        """Close the iteration that just ended (its marks become points) and count one more.
+
+        Runs once per iteration of the user's loop, so it is written for speed: one call,
+        the float case in a few bytecodes, everything else in ``_point``.
+        """
+        marks = self.marks
+        if marks:
+            try:
+                step, raw, now = self.step, self.raw, _now()
+                for name in marks:
+                    value = marks[name]
+                    if type(value) is float:
+                        point = (step, value, now)
+                    else:
+                        point = self._point(name, value, step, now)
+                        if point is None:
+                            continue
+                    try:
+                        raw[name].append(point)
+                    except KeyError:
+                        raw[name] = [point]
+                self.pending += 1
+                if self.pending >= self.limit:  # a name has at most one point an iteration
+                    self._hand_over()
+            except Exception:  # noqa: BLE001 - never the user's cell's problem
+                pass
+            marks.clear()
+        self.step += 1
+
+    def _point(self, name: str, value: Any, step: int, now: float) -> Point | None:
+        """A point for anything but a float, or None (skipped, not a number, or stopped)."""
+        if name in self.skip:
+            return None
+        try:
+            number = as_number(value)
+        except Exception:  # noqa: BLE001 - a value we cannot read is no metric
+            number = _NOT_A_NUMBER
+        if number is None:
+            return None
+        if number is _NOT_A_NUMBER:
+            if name in self.raw or name in self.curves:
+                # It was a number until now: its curve ends here (floats after it are cut
+                # when the curve is read).
+                self.stopped.setdefault(name, (step, type(value).__name__))
+            self.skip.add(name)
+            return None
+        return (step, number, now)
+
+    def _hand_over(self) -> None:
+        for name, points in self.raw.items():
+            if points:
+                curve = self.curves.get(name)
+                if curve is None:
+                    curve = self.curves[name] = Curve(self.limit)
+                curve.extend(points)
+                points.clear()
+        self.pending = 0
+
+    def after_inner_loop(self, names: tuple[str, ...]) -> None:
+        """A loop nested in the body has ended: the names it binds count for this iteration.
+
+        They are read from the namespace once, rather than put in the dict at each inner
+        iteration, so a tight inner loop runs at its own speed.
+        """
+        namespace, marks = self.namespace, self.marks
+        for name in names:
+            if name in namespace:
+                marks[name] = namespace[name]
+
+    def finish(self) -> dict[str, list[Point]]:
+        """Points per name, the last iteration included; the loop has ended."""
+        self.tick()
+        self._hand_over()
+        found = {}
+        for name, curve in self.curves.items():
+            points = curve.points()
+            if name in self.stopped:
+                end = self.stopped[name][0]
+                points = [p for p in points if p[0] < end]
+            found[name] = points
+        return found
+
+
+class LoopRecorder:
+    """The loops of one tracked cell: rewrites its AST, then hands the curves to the run."""
+
+    def __init__(self, namespace: Mapping[str, Any], limit: int = MAX_POINTS) -> None:
+        self.namespace = namespace
+        self.limit = limit
+        self.loops: list[LoopCapture] = []
+        self.bindings: dict[str, Any] = {}  # reserved name -> object the cell's code uses
+
+    # -- rewriting -----------------------------------------------------------------------
+
+    def instrument(self, tree: ast.Module) -> ast.Module:
+        """Rewrite ``tree`` in place so its top-level loops record their numbers.
+
+        A loop whose rewriting fails is left as it was; the others are rewritten.
+        """
+        for loop in _top_level_loops(tree.body):
+            try:
+                body = self._rewrite(loop)
+            except Exception:  # noqa: BLE001 - that loop runs uninstrumented
+                continue
+            loop.body = body
+        return tree
+
+    def _rewrite(self, loop: ast.For | ast.AsyncFor | ast.While) -> list[ast.stmt]:
+        index = len(self.loops)
+        capture = LoopCapture(loop.lineno, self.namespace, self.limit)
+        names = {kind: f"{_PREFIX}{index} {kind}>" for kind in ("tick", "marks", "inner")}
+        counters = set() if isinstance(loop, ast.While) else set(_targets(loop.target))
+        marker = _Marker(names["marks"], names["inner"], counters)
+        first = loop.body[0]
+        tick = _at(ast.Expr(ast.Call(_load(names["tick"]), [], [])), first)
+        head = marker.marks(_walrus_names(loop.test), first) if isinstance(loop, ast.While) else []
+        body = [tick, *head, *marker.block(loop.body)]
+        self.loops.append(capture)
+        self.bindings.update({names["tick"]: capture.tick, names["marks"]: capture.marks,
+                              names["inner"]: capture.after_inner_loop})
+        return body
+
+    # -- the run's end -------------------------------------------------------------------
+
+    def curves(self, skip: set[str] | frozenset[str] = frozenset()
+               ) -> tuple[dict[str, list[Point]], list[str]]:
+        """Points per metric key, and one note per key whose curve stopped.
+
+        A key several loops bind continues where the earlier loop's steps ended, so two
+        loops never write the same step. Keys in ``skip`` (logged explicitly, or params) are
+        left out.
+        """
+        merged: dict[str, list[Point]] = {}
+        notes = []
+        for capture in self.loops:
+            for name, points in capture.finish().items():
+                if name in skip or len(name) > MAX_NAME_LENGTH or not points:
+                    continue
+                earlier = merged.get(name)
+                if earlier is None:
+                    merged[name] = points
+                else:
+                    offset = earlier[-1][0] + 1
+                    earlier.extend((step + offset, value, when) for step, value, when in points)
+            for name, (step, kind) in capture.stopped.items():
+                if name not in skip:
+                    notes.append(f"{name!r} became {kind} at step {step}")
+        return merged, notes
+
+    def log(self, store: Any, run_id: str, skip: set[str] | frozenset[str] = frozenset()
+            ) -> list[str]:
+        """Write the curves to the run (one batch of rows); returns the notes of ``curves``.
+
+        Keys the run already has (``log_metric`` calls in the cell) win, as in autolog.
+        """
+        existing = {k for (k,) in store.query(
+            "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
+        merged, notes = self.curves(set(skip) | existing)
+        rows = [(name, value, step, when)
+                for name, points in merged.items() for step, value, when in points]
+        if rows:
+            store.log_metrics(run_id, rows, time.time())
+        return notes
+
+
+# -- the rewriting itself ----------------------------------------------------------------------
+
+def _top_level_loops(body: list[ast.stmt]) -> Iterator[ast.For | ast.AsyncFor | ast.While]:
+    """Loops run by the module itself: not inside functions, classes or other loops."""
+    for statement in body:
+        if isinstance(statement, _LOOPS):
+            yield statement
+        elif isinstance(statement, _SCOPES):
+            continue
+        else:
+            for child in _child_blocks(statement):
+                yield from _top_level_loops(child)
+
+
+def _child_blocks(statement: ast.stmt) -> Iterator[list[ast.stmt]]:
+    for attr in ("body", "orelse", "finalbody"):
+        block = getattr(statement, attr, None)
+        if isinstance(block, list):
+            yield block
+    for handler in getattr(statement, "handlers", None) or []:
+        yield handler.body
+    for case in getattr(statement, "cases", None) or []:
+        yield case.body
+
+
+def _targets(node: ast.AST) -> Iterator[str]:
+    """Names bound by an assignment target (not attributes or items of other objects)."""
+    if isinstance(node, ast.Name):
+        yield node.id
+    elif isinstance(node, (ast.Tuple, ast.List)):
+        for element in node.elts:
+            yield from _targets(element)
+    elif isinstance(node, ast.Starred):
+        yield from _targets(node.value)
+
+
+def _walrus_names(node: ast.AST | None) -> list[str]:
+    """Names ``:=`` binds in an expression (a lambda's own are its own)."""
+    found: list[str] = []
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.NamedExpr) and isinstance(current.target, ast.Name):
+            found.append(current.target.id)
+        if not isinstance(current, _SCOPES):
+            stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _bound_names(statement: ast.stmt) -> list[str]:
+    """Names a simple statement binds."""
+    if isinstance(statement, ast.Assign):
+        names = [n for target in statement.targets for n in _targets(target)]
+    elif isinstance(statement, ast.AugAssign):
+        names = list(_targets(statement.target))
+    elif isinstance(statement, ast.AnnAssign):
+        names = list(_targets(statement.target)) if statement.value is not None else []
+    else:
+        names = []
+    return names + _walrus_names(statement)
+
+
+def _load(name: str) -> ast.Name:
+    return ast.Name(name, ast.Load())
+
+
+def _at(node: ast.stmt, where: ast.AST) -> ast.stmt:
+    """``node`` placed at the line of ``where``, with every child node too."""
+    ast.copy_location(node, where)
+    for child in ast.walk(node):
+        ast.copy_location(child, where)
+    return node
+
+
+class _Marker:
+    """Adds the marks to a loop body; nested statements are copied, never changed in place,
+    so a failure halfway leaves the cell's own tree as it was."""
+
+    def __init__(self, marks: str, inner: str, counters: set[str]) -> None:
+        self.marks_name = marks
+        self.inner_name = inner
+        self.counters = counters
+
+    def wanted(self, names: list[str]) -> list[str]:
+        return list(dict.fromkeys(n for n in names
+                                  if not n.startswith("_") and n not in self.counters))
+
+    def marks(self, names: list[str], where: ast.AST) -> list[ast.stmt]:
+        """``<marks>['loss'] = loss`` for each name."""
+        return [_at(ast.Assign([ast.Subscript(_load(self.marks_name), ast.Constant(name),
+                                              ast.Store())], _load(name)), where)
+                for name in self.wanted(names)]
+
+    def block(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+        result: list[ast.stmt] = []
+        for statement in statements:
+            if isinstance(statement, _SCOPES):
+                result.append(statement)
+            elif isinstance(statement, _LOOPS):
+                result.append(statement)
+                inner = self.wanted(self.names_in(statement))
+                if inner:
+                    call = ast.Call(_load(self.inner_name),
+                                    [ast.Tuple([ast.Constant(n) for n in inner], ast.Load())], [])
+                    result.append(_at(ast.Expr(call), statement))
+            elif isinstance(statement, ast.If):
+                copied = copy.copy(statement)
+                head = _walrus_names(statement.test)
+                copied.body = self.marks(head, statement.body[0]) + self.block(statement.body)
+                copied.orelse = self.block(statement.orelse)
+                if head:
+                    copied.orelse = self.marks(head, statement) + copied.orelse
+                result.append(copied)
+            elif isinstance(statement, (ast.With, ast.AsyncWith)):
+                copied = copy.copy(statement)
+                head = [n for item in statement.items for n in _walrus_names(item.context_expr)]
+                copied.body = self.marks(head, statement.body[0]) + self.block(statement.body)
+                result.append(copied)
+            elif any(True for _ in _child_blocks(statement)):  # try, match
+                result.append(self._copy_blocks(statement))
+            else:
+                result.append(statement)
+                result.extend(self.marks(_bound_names(statement), statement))
+        return result
+
+    def _copy_blocks(self, statement: ast.stmt) -> ast.stmt:
+        copied = copy.copy(statement)
+        for attr in ("body", "orelse", "finalbody"):
+            block = getattr(statement, attr, None)
+            if isinstance(block, list):
+                setattr(copied, attr, self.block(block))
+        for attr in ("handlers", "cases"):  # except clauses; match cases
+            parts = []
+            for part in getattr(statement, attr, None) or []:
+                part = copy.copy(part)
+                part.body = self.block(part.body)
+                parts.append(part)
+            if parts:
+                setattr(copied, attr, parts)
+        return copied
+
+    def names_in(self, loop: ast.stmt) -> list[str]:
+        """Names a nested loop binds, its own counters left out."""
+        found: list[str] = []
+        counters: set[str] = set()
+
+        def visit(statements: list[ast.stmt]) -> None:
+            for statement in statements:
+                if isinstance(statement, _SCOPES):
+                    continue
+                if isinstance(statement, (ast.For, ast.AsyncFor)):
+                    counters.update(_targets(statement.target))
+                if isinstance(statement, _LOOPS):
+                    found.extend(_walrus_names(getattr(statement, "test", None)))
+                elif isinstance(statement, (ast.If, ast.With, ast.AsyncWith)):
+                    found.extend(_walrus_names(getattr(statement, "test", None)))
+                    for item in getattr(statement, "items", []):
+                        found.extend(_walrus_names(item.context_expr))
+                else:
+                    found.extend(_bound_names(statement))
+                for child in _child_blocks(statement):
+                    visit(child)
+
+        visit([loop])
+        return [n for n in found if n not in counters]
