@@ -629,16 +629,14 @@ class Store:
         return step
 
     def log_metrics(
-        self, run_id: str, values: Iterable[tuple], timestamp: float
+        self, run_id: str, values: Iterable[tuple[str, float, int | None]], timestamp: float
     ) -> None:
-        """Append ``(key, value, step)`` metric values, or ``(key, value, step, timestamp)``
-        when each has its own time (a loop's iterations); a ``None`` step means one past the
-        key's last step."""
+        """Append metric values; a ``None`` step means one past the key's last step."""
         with self.write() as conn:
             rows = []
             latest: dict[str, tuple] = {}
             pending: dict[str, int] = {}
-            for key, value, step, *when in values:
+            for key, value, step in values:
                 if step is None:
                     step = pending.get(key)
                     if step is None:
@@ -649,8 +647,7 @@ class Store:
                             "hold; log it with an explicit step or under another name."
                         )
                 is_nan = value != value
-                row = (run_id, key, step, None if is_nan else value, int(is_nan),
-                       when[0] if when else timestamp)
+                row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
                 rows.append(row)
                 if key not in latest or step >= latest[key][2]:
                     latest[key] = row
@@ -661,6 +658,26 @@ class Store:
         for key, step in pending.items():
             cache_key = (run_id, key)
             self._next_step[cache_key] = max(step, self._next_step.get(cache_key, 0))
+
+    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, float, int, float]]
+                          ) -> None:
+        """Append ``(key, value, step, timestamp)`` points that carry their own steps and
+        times, such as a loop's curves: thousands of rows, so no per-row work but the row."""
+        rows = [(run_id, key, step, None if value != value else value, int(value != value),
+                 when) for key, value, step, when in points]
+        if not rows:
+            return
+        latest: dict[str, tuple] = {}
+        for row in rows:
+            if row[1] not in latest or row[2] >= latest[row[1]][2]:
+                latest[row[1]] = row
+        with self.write() as conn:
+            conn.executemany(_INSERT_METRIC, rows)
+            conn.executemany(_UPSERT_LATEST, list(latest.values()))
+            conn.execute(_HEARTBEAT, (time.time(), run_id))
+        for key, row in latest.items():
+            cache_key = (run_id, key)
+            self._next_step[cache_key] = max(row[2] + 1, self._next_step.get(cache_key, 0))
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         with self.write() as conn:

@@ -261,10 +261,9 @@ class LoopRecorder:
         existing = {k for (k,) in store.query(
             "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
         merged, notes = self.curves(set(skip) | existing)
-        rows = [(name, value, step, when)
-                for name, points in merged.items() for step, value, when in points]
-        if rows:
-            store.log_metrics(run_id, rows, time.time())
+        store.log_metric_points(run_id, ((name, value, step, when)
+                                         for name, points in merged.items()
+                                         for step, value, when in points))
         return notes
 
 
