@@ -84,6 +84,7 @@ class Run:
     error_type: str | None = None
     error: str | None = None
     traceback: str | None = None
+    parent_run_id: str | None = None  # a search's candidate, or a run started nested
     _store: MetricSource | None = field(default=None, repr=False, compare=False)
 
     @property

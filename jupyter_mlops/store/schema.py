@@ -398,4 +398,24 @@ MIGRATIONS += (
     ),
 )
 
+# A child run (a search's candidate, one of several fits in a cell, a nested start_run)
+# names its parent in a column, so listings group children under their parent with an
+# indexed lookup. Runs made before this step carry the parent in their parent_run_id tag;
+# a tag naming no stored run is left a tag.
+MIGRATIONS += (
+    Migration(
+        12,
+        "parent runs",
+        """
+        ALTER TABLE runs ADD COLUMN parent_run_id TEXT REFERENCES runs(run_id);
+        UPDATE runs SET parent_run_id = (
+            SELECT t.value FROM tags t
+            WHERE t.run_id = runs.run_id AND t.key = 'parent_run_id'
+              AND t.value IN (SELECT r.run_id FROM runs r WHERE r.run_id != runs.run_id)
+        );
+        CREATE INDEX runs_parent ON runs(parent_run_id);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -543,24 +543,29 @@ class Store:
         cell_id: str | None = None,
         execution_count: int | None = None,
         source: str | None = None,
+        parent_run_id: str | None = None,
+        start_time: float | None = None,
     ) -> float:
+        """Insert a RUNNING run; returns its start time (now unless ``start_time`` is given,
+        as for a search's candidate that ran before it was recorded)."""
         pid, host, start = current_process()
         now = time.time()
+        started = now if start_time is None else start_time
         with self.write() as conn:
             experiment_id = self._experiment_id(conn, experiment)
             conn.execute(
                 "INSERT INTO runs (run_id, experiment_id, name, status, start_time, heartbeat, "
-                "pid, host, proc_start, session_id, cell_id, execution_count, source) "
-                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, experiment_id, name, now, now, pid, host, start, session_id,
-                 cell_id, execution_count, source),
+                "pid, host, proc_start, session_id, cell_id, execution_count, source, "
+                "parent_run_id) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, experiment_id, name, started, now, pid, host, start, session_id,
+                 cell_id, execution_count, source, parent_run_id),
             )
             if tags:
                 conn.executemany(
                     "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
                     [(run_id, k, v) for k, v in tags.items()],
                 )
-        return now
+        return started
 
     def finish_run(
         self,
@@ -571,14 +576,16 @@ class Store:
         error: str | None = None,
         traceback: str | None = None,
         execution_count: int | None = None,
+        end_time: float | None = None,
     ) -> None:
         now = time.time()
+        ended = now if end_time is None else end_time
         with self.write() as conn:
             updated = conn.execute(
                 "UPDATE runs SET status = ?, end_time = ?, heartbeat = ?, error_type = ?, "
                 "error = ?, traceback = ?, execution_count = coalesce(?, execution_count) "
                 "WHERE run_id = ? AND status = 'RUNNING'",
-                (status, now, now, error_type, error, traceback, execution_count, run_id),
+                (status, ended, now, error_type, error, traceback, execution_count, run_id),
             ).rowcount
             if not updated:
                 row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -809,8 +816,9 @@ class Store:
         run_id = self.resolve_run_id(run_ref)
         (row,) = self.query(
             "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
-            "r.cell_id, r.execution_count, r.source, r.error_type, r.error, r.traceback "
-            "FROM runs r JOIN experiments e USING (experiment_id) WHERE r.run_id = ?",
+            "r.cell_id, r.execution_count, r.source, r.error_type, r.error, r.traceback, "
+            "r.parent_run_id FROM runs r JOIN experiments e USING (experiment_id) "
+            "WHERE r.run_id = ?",
             (run_id,),
         )
         params = {k: decode_param(v) for k, v in self.query(
@@ -837,5 +845,5 @@ class Store:
             end_time=row[5], session_id=row[6], cell_id=row[7], execution_count=row[8],
             source=row[9], params=params, metrics=metrics, tags=tags, artifacts=artifacts,
             inputs=inputs, cells=self.cells("run_id = ?", (run_id,)), error_type=row[10],
-            error=row[11], traceback=row[12], _store=self,
+            error=row[11], traceback=row[12], parent_run_id=row[13], _store=self,
         )

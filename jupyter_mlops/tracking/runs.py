@@ -102,7 +102,9 @@ def start_run(
         checked_tags.setdefault("parent_run_id", parent.run_id)
     store = store or get_store()
     run = ActiveRun(store, new_run_id(), name, experiment)
-    run.start_time = store.create_run(run.run_id, experiment, name, checked_tags, **origin)
+    run.start_time = store.create_run(
+        run.run_id, experiment, name, checked_tags,
+        parent_run_id=None if parent is None else parent.run_id, **origin)
     run.parent = parent
     run._token = _active.set(run)
     if threading.current_thread() is threading.main_thread():

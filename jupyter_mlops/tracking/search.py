@@ -27,9 +27,10 @@ ATTRIBUTES = {
     "session_id": "r.session_id",
     "cell_id": "r.cell_id",
     "execution_count": "r.execution_count",
+    "parent_run_id": "r.parent_run_id",
 }
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s",
-               "session_id", "cell_id", "execution_count"]
+               "session_id", "cell_id", "execution_count", "parent_run_id"]
 
 # What a filter may hold. Past these, SQLite would refuse the query (its expression tree
 # is at most 1,000 deep, a LIKE pattern at most 50,000 bytes) or a number would lose its
@@ -377,7 +378,8 @@ def search_runs(
         limit = f" LIMIT {min(max_results, _SQLITE_MAX_INT)}"
     sql = (
         "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, "
-        "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count, r.summary "
+        "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count, "
+        "r.parent_run_id, r.summary "
         f"FROM runs r JOIN experiments e USING (experiment_id) {joins} "
         f"WHERE {where} ORDER BY {order}{limit}"
     )
@@ -396,10 +398,10 @@ def search_runs(
     unsummarized: dict[str, int] = {}
     loads = json.loads
     for i, row in enumerate(rows):
-        if row[10] is None:
+        if row[11] is None:
             unsummarized[row[0]] = i
             continue
-        summary = loads(row[10])
+        summary = loads(row[11])
         for key, value in summary["p"].items():
             put(params_columns, key, i, value)
         nonfinite = summary["x"]
