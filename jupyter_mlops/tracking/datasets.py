@@ -18,9 +18,12 @@ FINGERPRINT_LENGTH = 32
 
 
 def data_kind(value: Any) -> str | None:
-    """'dataframe', 'series' or 'ndarray' for data we fingerprint, else None; never imports."""
+    """'dataframe', 'series', 'ndarray' or 'sparse' (a scipy sparse matrix or array) for data
+    we fingerprint, else None; never imports."""
     cls = type(value)
     module = cls.__module__
+    if module.startswith("scipy.sparse") and hasattr(value, "tocsr") and hasattr(value, "shape"):
+        return "sparse"
     if module.startswith("pandas"):
         if cls.__name__ == "DataFrame":
             return "dataframe"
@@ -43,6 +46,19 @@ def _pandas_bytes(obj: Any) -> bytes:
     return hashed.to_numpy().tobytes()
 
 
+def _sparse_bytes(matrix: Any) -> bytes:
+    """The content of a sparse matrix, the same whatever its format (CSR, CSC, COO, …), its
+    stored zeros or the order of its entries: canonical CSR's values, columns and row starts."""
+    import numpy as np
+
+    canonical = matrix.tocsr(copy=True)
+    canonical.sum_duplicates()  # also sorts the column indices of each row
+    canonical.eliminate_zeros()
+    return b"".join(np.ascontiguousarray(part).view(np.uint8).reshape(-1).tobytes()
+                    for part in (canonical.data, canonical.indices.astype(np.int64),
+                                 canonical.indptr.astype(np.int64)))
+
+
 def fingerprint(value: Any) -> dict[str, Any] | None:
     """``{fingerprint, kind, shape, columns, dtypes}`` for a DataFrame, Series or array."""
     kind = data_kind(value)
@@ -50,7 +66,10 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
         return None
     hasher = hashlib.sha256()
     columns = dtypes = None
-    if kind == "dataframe":
+    if kind == "sparse":
+        dtypes = [str(value.dtype)]
+        body = _sparse_bytes(value)
+    elif kind == "dataframe":
         columns = [str(c) for c in value.columns]
         dtypes = [str(t) for t in value.dtypes]
         body = _pandas_bytes(value)
@@ -83,7 +102,9 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
 
 def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
     """At most ``limit`` rows, drawn with a fixed seed and kept in their original order."""
-    rows = len(data)
+    if data_kind(data) == "sparse":
+        data = data.tocsr()  # rows can be picked from CSR (not from COO)
+    rows = data.shape[0] if data_kind(data) == "sparse" else len(data)
     if rows <= limit:
         return data.copy()
     import numpy as np
