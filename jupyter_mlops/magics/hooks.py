@@ -14,16 +14,10 @@ from typing import Any
 
 import IPython
 
-from ..tracking.autolog import (
-    add_figures,
-    autolog,
-    figure_numbers,
-    input_datasets,
-    new_figures,
-    save_figures,
-)
+from ..tracking.autolog import autolog, input_datasets
 from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
+from ..tracking.figures import FigureCollector, add_figures, save_figures
 from ..tracking.loops import LoopRecorder
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
@@ -38,7 +32,7 @@ class TrackedCell:
     run: ActiveRun
     options: TrackOptions
     names: CellNames
-    figures_before: set[int] = field(default_factory=set)
+    collector: FigureCollector | None = None  # the figures it draws, when autolog is on
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
     loops: LoopRecorder | None = None  # its loop curves, when autolog is on
 
@@ -105,7 +99,7 @@ class KernelHooks:
                 events.unregister(name, callback)
         if self.transformer in self.shell.input_transformers_cleanup:
             self.shell.input_transformers_cleanup.remove(self.transformer)
-        self._stop_loops(self._tracked)
+        self._stop_autolog(self._tracked)
 
     # -- reporting -------------------------------------------------------------------
 
@@ -150,7 +144,7 @@ class KernelHooks:
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
             self.transformer.tracking = True
-            self._start_loops(self._tracked)
+            self._start_autolog(self._tracked, raw)
 
     def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None,
                    names: CellNames):
@@ -167,7 +161,7 @@ class KernelHooks:
                     session_id=self.capture.session_id, cell_id=cell_id,
                     execution_count=count, source=raw,
                 )
-                self._tracked = TrackedCell(run, options, names, figure_numbers())
+                self._tracked = TrackedCell(run, options, names)
                 try:
                     inputs = input_datasets(names, self.shell.user_ns)
                     if inputs:
@@ -184,12 +178,20 @@ class KernelHooks:
 
     def post_execute(self) -> None:
         tracked = self._tracked
-        if tracked is None or len(self._stack) != 1 or not tracked.options.autolog:
+        if tracked is None or len(self._stack) != 1:
             return
+        self._save_figures(tracked)
+
+    def _save_figures(self, tracked: TrackedCell) -> None:
+        """Drawn now, before the inline backend closes those still open; linked when the
+        run ends."""
+        collector, tracked.collector = tracked.collector, None
+        if collector is None:
+            return
+        collector.stop()
         try:
-            # Drawn now, before the inline backend closes them; linked when the run ends.
-            tracked.figures = save_figures(tracked.run.store,
-                                           new_figures(tracked.figures_before))
+            tracked.figures = save_figures(tracked.run.store, collector.figures(),
+                                           self.shell.user_ns)
         except Exception as exc:  # noqa: BLE001
             self._warn("could not save the cell's figures", exc)
 
@@ -204,7 +206,7 @@ class KernelHooks:
         count = result.execution_count
         tracked, self._tracked = self._tracked, None
         self.transformer.tracking = False
-        self._stop_loops(tracked)
+        self._stop_autolog(tracked)
         if tracked is not None:
             self._end_run(tracked, error, count)
         record, self._record = self._record, None
@@ -226,16 +228,25 @@ class KernelHooks:
                   "left out of the execution log. The cells themselves ran normally.",
                   file=sys.stderr)
 
-    def _start_loops(self, tracked: TrackedCell) -> None:
-        """Loop curves for this cell: its AST is rewritten from now until it ends."""
+    def _start_autolog(self, tracked: TrackedCell, source: str, *, rewrite: bool = True) -> None:
+        """What autolog follows while the cell runs: its figures, and its loops (the AST is
+        rewritten from now until it ends)."""
         if not tracked.options.autolog:
             return
+        try:
+            tracked.collector = FigureCollector(source)
+            tracked.collector.start()
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not follow the cell's figures", exc)
         tracked.loops = LoopRecorder(self.shell.user_ns)
         # Only while a tracked cell runs: other cells keep IPython's path untouched.
-        if self.loop_rewriter not in self.shell.ast_transformers:
+        if rewrite and self.loop_rewriter not in self.shell.ast_transformers:
             self.shell.ast_transformers.append(self.loop_rewriter)
 
-    def _stop_loops(self, tracked: TrackedCell | None) -> None:
+    def _stop_autolog(self, tracked: TrackedCell | None) -> None:
+        if tracked is not None and tracked.collector is not None:
+            tracked.collector.stop()
+            tracked.collector = None
         if self.loop_rewriter in self.shell.ast_transformers:
             self.shell.ast_transformers.remove(self.loop_rewriter)
         if tracked is not None and tracked.loops is not None:
@@ -300,9 +311,8 @@ class KernelHooks:
         self.capture.ensure_session(get_store(), now=True)  # the run refers to it
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
-        tracked = TrackedCell(run, options, names, figure_numbers())
-        if options.autolog:
-            tracked.loops = LoopRecorder(self.shell.user_ns)
+        tracked = TrackedCell(run, options, names)
+        self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         self.transformer.tracking = True
         try:
@@ -315,13 +325,8 @@ class KernelHooks:
             raise
         finally:
             self.transformer.tracking = False
-            if tracked.loops is not None:
-                self.shell.drop_by_id(tracked.loops.bindings)
-            if error is None and tracked.options.autolog:
-                try:
-                    tracked.figures = save_figures(run.store, new_figures(tracked.figures_before))
-                except Exception as exc:  # noqa: BLE001
-                    self._warn("could not save the cell's figures", exc)
+            self._save_figures(tracked)
+            self._stop_autolog(tracked)
             self._end_run(tracked, error, None)
 
 
