@@ -17,8 +17,10 @@ import IPython
 from ..tracking.autolog import autolog, input_datasets
 from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
+from ..tracking.displayed import log_displayed
 from ..tracking.figures import FigureCollector, add_figures, save_figures
 from ..tracking.loops import LoopRecorder
+from ..tracking.paramdicts import log_dict_params
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
@@ -69,6 +71,9 @@ class KernelHooks:
         self._record: CellRecord | None = None
         self._tracked: TrackedCell | None = None
         self._warned: set[str] = set()
+        # Names bound to model.predict(X) by the cells run so far -> "X": a later cell that
+        # displays a metric of them names it after X.
+        self.predictions: dict[str, str] = {}
 
     # -- registration ----------------------------------------------------------------
 
@@ -208,13 +213,24 @@ class KernelHooks:
         self.transformer.tracking = False
         self._stop_autolog(tracked)
         if tracked is not None:
-            self._end_run(tracked, error, count)
+            self._end_run(tracked, error, count, getattr(result, "result", None))
         record, self._record = self._record, None
+        names = record.names if record is not None else (
+            tracked.names if tracked is not None else None)
+        if error is None and names is not None:
+            self._follow_predictions(names)
         if record is not None:
             try:
                 self.capture.end(record, count, error)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
+
+    def _follow_predictions(self, names: CellNames) -> None:
+        for name in names.defined:
+            if name in names.predictions:
+                self.predictions[name] = names.predictions[name]
+            else:
+                self.predictions.pop(name, None)
 
     def _report_capture_problems(self) -> None:
         writer = self.capture.writer
@@ -266,7 +282,19 @@ class KernelHooks:
             print(f"jupyter_mlops: a loop name stopped being a number ({'; '.join(notes)}); "
                   "its curve ends there and the points before it were kept.", file=sys.stderr)
 
-    def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
+    def _log_untidy(self, tracked: TrackedCell, shown: Any) -> None:
+        """What notebooks say without binding it: the metric the cell displays, the dicts
+        of params it hands to fit or train calls."""
+        run, namespace = tracked.run, self.shell.user_ns
+        try:
+            log_displayed(run.store, run.run_id, tracked.names.displayed, shown, namespace,
+                          {**self.predictions, **tracked.names.predictions})
+            log_dict_params(run.store, run.run_id, tracked.names, namespace)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+
+    def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int,
+                 shown: Any = None) -> None:
         """Loop curves, figures, autolog and the run's end: one write transaction."""
         run = tracked.run
         if error is None:
@@ -279,6 +307,7 @@ class KernelHooks:
             with run.store.batch():
                 self._log_loops(tracked)  # before autolog, which leaves their keys alone
                 if error is None and tracked.options.autolog:
+                    self._log_untidy(tracked, shown)
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
                         autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
@@ -314,12 +343,14 @@ class KernelHooks:
         tracked = TrackedCell(run, options, names)
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
+        shown = None
         self.transformer.tracking = True
         try:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
-            return _run_body(code, self.shell.user_ns, tracked.loops)
+            shown = _run_body(code, self.shell.user_ns, tracked.loops)
+            return shown
         except BaseException as exc:
             error = exc
             raise
@@ -327,7 +358,7 @@ class KernelHooks:
             self.transformer.tracking = False
             self._save_figures(tracked)
             self._stop_autolog(tracked)
-            self._end_run(tracked, error, None)
+            self._end_run(tracked, error, None, shown)
 
 
 def _run_body(code: str, namespace: dict[str, Any], loops: LoopRecorder | None = None) -> Any:
