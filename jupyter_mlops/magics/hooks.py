@@ -19,7 +19,9 @@ from ..tracking.capture import CellCapture, CellRecord, install, uninstall
 from ..tracking.cellnames import CellNames, analyze
 from ..tracking.displayed import log_displayed
 from ..tracking.figures import FigureCollector, add_figures, save_figures
+from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
+from ..tracking.rewrite import instrument
 from ..tracking.paramdicts import log_dict_params
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
@@ -37,6 +39,7 @@ class TrackedCell:
     collector: FigureCollector | None = None  # the figures it draws, when autolog is on
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
     loops: LoopRecorder | None = None  # its loop curves, when autolog is on
+    fits: FitRecorder | None = None  # its fits, for child runs
 
 
 class LoopRewriter:
@@ -49,13 +52,12 @@ class LoopRewriter:
 
     def visit(self, node: Any) -> Any:
         tracked = self.hooks._tracked
-        recorder = tracked.loops if tracked is not None else None
-        if recorder is None or not isinstance(node, ast.Module):
+        if tracked is None or tracked.loops is None or not isinstance(node, ast.Module):
             return node
         try:
-            node = recorder.instrument(node)
+            node = instrument(node, tracked.loops, tracked.fits)
             # Hidden from %who; taken out again when the cell ends.
-            self.hooks.shell.push(recorder.bindings, interactive=False)
+            self.hooks.shell.push(_bindings(tracked), interactive=False)
         except Exception as exc:  # noqa: BLE001 - IPython would unregister us: never raise
             self.hooks._warn("could not prepare the cell's loops for loop curves", exc)
         return node
@@ -255,6 +257,7 @@ class KernelHooks:
         except Exception as exc:  # noqa: BLE001
             self._warn("could not follow the cell's figures", exc)
         tracked.loops = LoopRecorder(self.shell.user_ns)
+        tracked.fits = FitRecorder(tracked.run.store, tracked.loops, self.shell.user_ns)
         # Only while a tracked cell runs: other cells keep IPython's path untouched.
         if rewrite and self.loop_rewriter not in self.shell.ast_transformers:
             self.shell.ast_transformers.append(self.loop_rewriter)
@@ -266,7 +269,20 @@ class KernelHooks:
         if self.loop_rewriter in self.shell.ast_transformers:
             self.shell.ast_transformers.remove(self.loop_rewriter)
         if tracked is not None and tracked.loops is not None:
-            self.shell.drop_by_id(tracked.loops.bindings)
+            self.shell.drop_by_id(_bindings(tracked))
+
+    def _log_fits(self, tracked: TrackedCell, error: BaseException | None) -> None:
+        """Several fits (or any, in a failed cell) as child runs of the cell's run."""
+        if tracked.fits is None:
+            return
+        what = f"could not record the fits of run {tracked.run.run_id[:8]}"
+        try:
+            tracked.fits.log_children(tracked.run.run_id, failed=error is not None,
+                                      skip=set(tracked.names.literals))
+        except Exception as exc:  # noqa: BLE001
+            self._warn(what, exc)
+        if tracked.fits.problems:
+            self._warn(what, RuntimeError(tracked.fits.problems[0]))
 
     def _log_loops(self, tracked: TrackedCell) -> None:
         """The loop curves, also for a cell that failed: each point was a value it reached."""
@@ -306,6 +322,7 @@ class KernelHooks:
         try:
             with run.store.batch():
                 self._log_loops(tracked)  # before autolog, which leaves their keys alone
+                self._log_fits(tracked, error)
                 if error is None and tracked.options.autolog:
                     self._log_untidy(tracked, shown)
                     try:
@@ -349,7 +366,7 @@ class KernelHooks:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
-            shown = _run_body(code, self.shell.user_ns, tracked.loops)
+            shown = _run_body(code, self.shell.user_ns, tracked)
             return shown
         except BaseException as exc:
             error = exc
@@ -361,12 +378,20 @@ class KernelHooks:
             self._end_run(tracked, error, None, shown)
 
 
-def _run_body(code: str, namespace: dict[str, Any], loops: LoopRecorder | None = None) -> Any:
+def _bindings(tracked: TrackedCell) -> dict[str, Any]:
+    """The objects a rewritten cell calls, by their reserved names."""
+    found = dict(tracked.loops.bindings) if tracked.loops is not None else {}
+    if tracked.fits is not None:
+        found.update(tracked.fits.bindings)
+    return found
+
+
+def _run_body(code: str, namespace: dict[str, Any], tracked: TrackedCell) -> Any:
     """Execute ``code`` in ``namespace``; the value of a last bare expression is returned."""
     tree = ast.parse(code, filename="<%%track>")
-    if loops is not None:
-        tree = loops.instrument(tree)
-        namespace.update(loops.bindings)
+    if tracked.loops is not None:
+        tree = instrument(tree, tracked.loops, tracked.fits)
+        namespace.update(_bindings(tracked))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compile(tree, "<%%track>", "exec"), namespace)  # noqa: S102 - the user's own cell
     if last is None:

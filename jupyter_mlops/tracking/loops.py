@@ -1,9 +1,10 @@
 """Loop curves: the numbers a tracked cell's loops rebind, recorded per iteration.
 
 ``for epoch in range(5): loss = train_one_epoch()`` gives the metric ``loss`` at steps 0 to
-4 without a logging call. The cell's AST is rewritten before it runs, and only in three
-ways, each placed at the line of the user's statement next to it, so tracebacks and line
-numbers are the cell's own and ``break``, ``continue``, ``else`` and ``await`` are untouched:
+4 without a logging call. The cell's AST is rewritten before it runs (``rewrite``), and for
+loops only in three ways, each placed at the line of the user's statement next to it, so
+tracebacks and line numbers are the cell's own and ``break``, ``continue``, ``else`` and
+``await`` are untouched:
 
 - each top-level ``for``/``while`` loop (at module level, also inside a top-level ``if``,
   ``with`` or ``try``) starts its body with a call that closes the previous iteration;
@@ -23,10 +24,8 @@ The recorder and its dicts reach the cell's code under names no Python source ca
 
 from __future__ import annotations
 
-import ast
-import copy
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .curves import MAX_POINTS, Curve, Point
@@ -34,8 +33,6 @@ from ..validation import MAX_NAME_LENGTH
 
 _PREFIX = "<jupyter_mlops loop "
 _now = time.time
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 # -- what counts as a number ---------------------------------------------------------------
@@ -88,7 +85,7 @@ class LoopCapture:
     """The points of one top-level loop. ``tick`` runs once per iteration: keep it lean."""
 
     __slots__ = ("line", "marks", "step", "raw", "pending", "curves", "skip", "stopped",
-                 "namespace", "limit")
+                 "namespace", "limit", "finished")
 
     def __init__(self, line: int, namespace: Mapping[str, Any], limit: int = MAX_POINTS) -> None:
         self.line = line
@@ -101,6 +98,7 @@ class LoopCapture:
         self.stopped: dict[str, tuple[int, str]] = {}  # name -> (step, type) its curve ended at
         self.namespace = namespace
         self.limit = limit
+        self.finished: dict[str, list[Point]] | None = None
 
     def tick(self) -> None:
         """Close the iteration that just ended (its marks become points) and count one more.
@@ -174,20 +172,28 @@ class LoopCapture:
 
     def finish(self) -> dict[str, list[Point]]:
         """Points per name, the last iteration included; the loop has ended."""
+        if self.finished is not None:
+            return self.finished
         self.tick()
         self._hand_over()
-        found = {}
+        found: dict[str, list[Point]] = {}
         for name, curve in self.curves.items():
             points = curve.points()
             if name in self.stopped:
                 end = self.stopped[name][0]
                 points = [p for p in points if p[0] < end]
             found[name] = points
+        self.finished = found
         return found
+
+    def values_at(self, step: int) -> dict[str, float]:
+        """The numbers of one iteration (those the bound on points kept)."""
+        return {name: point[1] for name, points in self.finish().items()
+                for point in points if point[0] == step}
 
 
 class LoopRecorder:
-    """The loops of one tracked cell: rewrites its AST, then hands the curves to the run."""
+    """The loops of one tracked cell (``rewrite`` gives it each loop), then their curves."""
 
     def __init__(self, namespace: Mapping[str, Any], limit: int = MAX_POINTS) -> None:
         self.namespace = namespace
@@ -195,35 +201,16 @@ class LoopRecorder:
         self.loops: list[LoopCapture] = []
         self.bindings: dict[str, Any] = {}  # reserved name -> object the cell's code uses
 
-    # -- rewriting -----------------------------------------------------------------------
-
-    def instrument(self, tree: ast.Module) -> ast.Module:
-        """Rewrite ``tree`` in place so its top-level loops record their numbers.
-
-        A loop whose rewriting fails is left as it was; the others are rewritten.
-        """
-        for loop in _top_level_loops(tree.body):
-            try:
-                body = self._rewrite(loop)
-            except Exception:  # noqa: BLE001 - that loop runs uninstrumented
-                continue
-            loop.body = body
-        return tree
-
-    def _rewrite(self, loop: ast.For | ast.AsyncFor | ast.While) -> list[ast.stmt]:
+    def new_loop(self, line: int) -> dict[str, str]:
+        """A capture for the top-level loop at ``line``: the reserved names its rewritten code
+        calls (``tick``, ``marks``, ``inner``), bound to it for as long as the cell runs."""
         index = len(self.loops)
-        capture = LoopCapture(loop.lineno, self.namespace, self.limit)
+        capture = LoopCapture(line, self.namespace, self.limit)
         names = {kind: f"{_PREFIX}{index} {kind}>" for kind in ("tick", "marks", "inner")}
-        counters = set() if isinstance(loop, ast.While) else set(_targets(loop.target))
-        marker = _Marker(names["marks"], names["inner"], counters)
-        first = loop.body[0]
-        tick = _at(ast.Expr(ast.Call(_load(names["tick"]), [], [])), first)
-        head = marker.marks(_walrus_names(loop.test), first) if isinstance(loop, ast.While) else []
-        body = [tick, *head, *marker.block(loop.body)]
         self.loops.append(capture)
         self.bindings.update({names["tick"]: capture.tick, names["marks"]: capture.marks,
                               names["inner"]: capture.after_inner_loop})
-        return body
+        return names
 
     # -- the run's end -------------------------------------------------------------------
 
@@ -265,170 +252,3 @@ class LoopRecorder:
                                          for name, points in merged.items()
                                          for step, value, when in points))
         return notes
-
-
-# -- the rewriting itself ----------------------------------------------------------------------
-
-def _top_level_loops(body: list[ast.stmt]) -> Iterator[ast.For | ast.AsyncFor | ast.While]:
-    """Loops run by the module itself: not inside functions, classes or other loops."""
-    for statement in body:
-        if isinstance(statement, _LOOPS):
-            yield statement
-        elif isinstance(statement, _SCOPES):
-            continue
-        else:
-            for child in _child_blocks(statement):
-                yield from _top_level_loops(child)
-
-
-def _child_blocks(statement: ast.stmt) -> Iterator[list[ast.stmt]]:
-    for attr in ("body", "orelse", "finalbody"):
-        block = getattr(statement, attr, None)
-        if isinstance(block, list):
-            yield block
-    for handler in getattr(statement, "handlers", None) or []:
-        yield handler.body
-    for case in getattr(statement, "cases", None) or []:
-        yield case.body
-
-
-def _targets(node: ast.AST) -> Iterator[str]:
-    """Names bound by an assignment target (not attributes or items of other objects)."""
-    if isinstance(node, ast.Name):
-        yield node.id
-    elif isinstance(node, (ast.Tuple, ast.List)):
-        for element in node.elts:
-            yield from _targets(element)
-    elif isinstance(node, ast.Starred):
-        yield from _targets(node.value)
-
-
-def _walrus_names(node: ast.AST | None) -> list[str]:
-    """Names ``:=`` binds in an expression (a lambda's own are its own)."""
-    found: list[str] = []
-    stack = [node] if node is not None else []
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ast.NamedExpr) and isinstance(current.target, ast.Name):
-            found.append(current.target.id)
-        if not isinstance(current, _SCOPES):
-            stack.extend(ast.iter_child_nodes(current))
-    return found
-
-
-def _bound_names(statement: ast.stmt) -> list[str]:
-    """Names a simple statement binds."""
-    if isinstance(statement, ast.Assign):
-        names = [n for target in statement.targets for n in _targets(target)]
-    elif isinstance(statement, ast.AugAssign):
-        names = list(_targets(statement.target))
-    elif isinstance(statement, ast.AnnAssign):
-        names = list(_targets(statement.target)) if statement.value is not None else []
-    else:
-        names = []
-    return names + _walrus_names(statement)
-
-
-def _load(name: str) -> ast.Name:
-    return ast.Name(name, ast.Load())
-
-
-def _at(node: ast.stmt, where: ast.AST) -> ast.stmt:
-    """``node`` placed at the line of ``where``, with every child node too."""
-    ast.copy_location(node, where)
-    for child in ast.walk(node):
-        ast.copy_location(child, where)
-    return node
-
-
-class _Marker:
-    """Adds the marks to a loop body; nested statements are copied, never changed in place,
-    so a failure halfway leaves the cell's own tree as it was."""
-
-    def __init__(self, marks: str, inner: str, counters: set[str]) -> None:
-        self.marks_name = marks
-        self.inner_name = inner
-        self.counters = counters
-
-    def wanted(self, names: list[str]) -> list[str]:
-        return list(dict.fromkeys(n for n in names
-                                  if not n.startswith("_") and n not in self.counters))
-
-    def marks(self, names: list[str], where: ast.AST) -> list[ast.stmt]:
-        """``<marks>['loss'] = loss`` for each name."""
-        return [_at(ast.Assign([ast.Subscript(_load(self.marks_name), ast.Constant(name),
-                                              ast.Store())], _load(name)), where)
-                for name in self.wanted(names)]
-
-    def block(self, statements: list[ast.stmt]) -> list[ast.stmt]:
-        result: list[ast.stmt] = []
-        for statement in statements:
-            if isinstance(statement, _SCOPES):
-                result.append(statement)
-            elif isinstance(statement, _LOOPS):
-                result.append(statement)
-                inner = self.wanted(self.names_in(statement))
-                if inner:
-                    call = ast.Call(_load(self.inner_name),
-                                    [ast.Tuple([ast.Constant(n) for n in inner], ast.Load())], [])
-                    result.append(_at(ast.Expr(call), statement))
-            elif isinstance(statement, ast.If):
-                copied = copy.copy(statement)
-                head = _walrus_names(statement.test)
-                copied.body = self.marks(head, statement.body[0]) + self.block(statement.body)
-                copied.orelse = self.block(statement.orelse)
-                if head:
-                    copied.orelse = self.marks(head, statement) + copied.orelse
-                result.append(copied)
-            elif isinstance(statement, (ast.With, ast.AsyncWith)):
-                copied = copy.copy(statement)
-                head = [n for item in statement.items for n in _walrus_names(item.context_expr)]
-                copied.body = self.marks(head, statement.body[0]) + self.block(statement.body)
-                result.append(copied)
-            elif any(True for _ in _child_blocks(statement)):  # try, match
-                result.append(self._copy_blocks(statement))
-            else:
-                result.append(statement)
-                result.extend(self.marks(_bound_names(statement), statement))
-        return result
-
-    def _copy_blocks(self, statement: ast.stmt) -> ast.stmt:
-        copied = copy.copy(statement)
-        for attr in ("body", "orelse", "finalbody"):
-            block = getattr(statement, attr, None)
-            if isinstance(block, list):
-                setattr(copied, attr, self.block(block))
-        for attr in ("handlers", "cases"):  # except clauses; match cases
-            parts = []
-            for part in getattr(statement, attr, None) or []:
-                part = copy.copy(part)
-                part.body = self.block(part.body)
-                parts.append(part)
-            if parts:
-                setattr(copied, attr, parts)
-        return copied
-
-    def names_in(self, loop: ast.stmt) -> list[str]:
-        """Names a nested loop binds, its own counters left out."""
-        found: list[str] = []
-        counters: set[str] = set()
-
-        def visit(statements: list[ast.stmt]) -> None:
-            for statement in statements:
-                if isinstance(statement, _SCOPES):
-                    continue
-                if isinstance(statement, (ast.For, ast.AsyncFor)):
-                    counters.update(_targets(statement.target))
-                if isinstance(statement, _LOOPS):
-                    found.extend(_walrus_names(getattr(statement, "test", None)))
-                elif isinstance(statement, (ast.If, ast.With, ast.AsyncWith)):
-                    found.extend(_walrus_names(getattr(statement, "test", None)))
-                    for item in getattr(statement, "items", []):
-                        found.extend(_walrus_names(item.context_expr))
-                else:
-                    found.extend(_bound_names(statement))
-                for child in _child_blocks(statement):
-                    visit(child)
-
-        visit([loop])
-        return [n for n in found if n not in counters]
