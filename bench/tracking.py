@@ -589,11 +589,15 @@ def worker_loops(location: str, iterations: int, blocks: int, slow_iterations: i
     fast_plain, fast_tracked, fast_cells = iteration_times(
         LOOP_CELL.format(iterations=iterations, work=""), blocks)
     fast_writing = list(writing)
-    # A body of about 1 ms of fixed work (sized on this machine).
-    reps, start = 200, time.perf_counter()
-    for _ in range(reps):
-        sum(range(10_000))
-    size = max(1, int(10_000 * 1e-3 / ((time.perf_counter() - start) / reps)))
+    # A body of at least 1 ms of fixed work, sized on this machine by CPU time (the
+    # fastest of five tries), so that a busy machine does not make it smaller.
+    def cpu_seconds() -> float:
+        start = time.thread_time()
+        for _ in range(100):
+            sum(range(10_000))
+        return (time.thread_time() - start) / 100
+
+    size = max(1, int(10_000 * 1.2e-3 / min(cpu_seconds() for _ in range(5))))
     slow_plain, slow_tracked, _ = iteration_times(
         LOOP_CELL.format(iterations=slow_iterations, work=f"    _w = sum(range({size}))\n"),
         slow_blocks)

@@ -32,6 +32,9 @@ from .curves import MAX_POINTS, Curve, Point
 from ..validation import MAX_NAME_LENGTH
 
 _PREFIX = "<jupyter_mlops loop "
+# Iterations whose points wait in plain lists before a Curve takes them, so the work of
+# thinning a long loop comes in small pieces rather than one pause every 10,000 iterations.
+HAND_OVER = 1024
 _now = time.time
 
 
@@ -123,7 +126,7 @@ class LoopCapture:
                     except KeyError:
                         raw[name] = [point]
                 self.pending += 1
-                if self.pending >= self.limit:  # a name has at most one point an iteration
+                if self.pending >= HAND_OVER:
                     self._hand_over()
             except Exception:  # noqa: BLE001 - never the user's cell's problem
                 pass
