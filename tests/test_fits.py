@@ -151,3 +151,16 @@ a = train(LinearRegression())
 b = train(Ridge())
 """)
     assert children_of(runs_by_name()["helper"]) == []  # no fit statement in the cell itself
+
+
+def test_partial_fit_steps_of_one_training_are_not_fits_of_their_own(shell):
+    run_cell(shell, SETUP + "from sklearn.linear_model import SGDRegressor")
+    run_cell(shell, """%%track -n epochs
+model = SGDRegressor(random_state=0)
+for epoch in range(5):
+    model.partial_fit(X_train, y_train)
+    score = model.score(X_val, y_val)
+""")
+    parent = runs_by_name()["epochs"]
+    assert children_of(parent) == []
+    assert len(parent.metric_history("score")) == 5

@@ -6,7 +6,7 @@ the user's statement beside it, and no user statement moves, so tracebacks, line
 
 - in a top-level loop (see ``loops``): a call opening each iteration, a dict store after
   each statement that binds a name, a lookup after a nested loop;
-- around a statement that calls ``fit``, ``fit_transform``, ``partial_fit``, ``train``...
+- around a statement that calls ``fit``, ``fit_transform``, ``fit_predict`` or ``train``
   outside a function (see ``fits``): a call before it, which notes the time, and one after
   it, which looks the names it fitted or bound up in the namespace.
 
@@ -21,6 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from .cellnames import PARAM_CALLS
+
+# A fit is a whole training; partial_fit is one step of a longer one, not a fit of its own.
+FIT_CALLS = PARAM_CALLS - {"partial_fit"}
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
@@ -131,7 +134,7 @@ class _Rewriter:
         found: list[str] = []
         for node in _walk(statement):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in PARAM_CALLS):
+                    and node.func.attr in FIT_CALLS):
                 if isinstance(node.func.value, ast.Name):
                     found.append(node.func.value.id)
                 if isinstance(statement, (ast.Assign, ast.AnnAssign)):
