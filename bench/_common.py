@@ -281,7 +281,7 @@ def format_value(value: Any, unit: str) -> str:
         return str(value)
     if unit == "s":
         if abs(value) < 1e-3:
-            return f"{value * 1e6:.0f} µs"
+            return f"{value * 1e6:.3g} µs"
         if abs(value) < 1:
             return f"{value * 1e3:.3g} ms"
         return f"{value:.3g} s"

@@ -38,6 +38,7 @@ def evaluate(
     task: str | None = None,
     importance: bool = True,
     importance_rows: int = 2000,
+    importance_features: int | None = 50,
     n_repeats: int = 5,
     importance_scoring: str | None = None,
     random_state: int | None = 0,
@@ -49,8 +50,11 @@ def evaluate(
     ``predict`` and ``predict_proba`` are each called once on ``X``; every metric (values
     equal to scikit-learn's functions) and curve is computed from those predictions.
     Permutation importance runs on at most ``importance_rows`` rows with ``n_repeats``
-    shuffles per feature, with a progress bar when it would take more than a few seconds
-    (``progress=False`` never shows one; a callable receives ``(done, total)``).
+    shuffles per feature, over at most ``importance_features`` features (the model's most
+    important by its own ``feature_importances_`` or ``coef_``, else a seeded random
+    choice; ``None`` runs over all of them), with a progress bar when it would take more
+    than a few seconds (``progress=False`` never shows one; a callable receives
+    ``(done, total)``).
 
     The evaluation is stored with the active run, if any, whose metrics also get
     ``eval.<metric>`` (``eval.<name>.<metric>`` when ``name`` is given), with ``model_uri``
@@ -111,7 +115,10 @@ def evaluate(
     X = plain_data(X)
     model = predictor(model)
     for label, value, low in (("importance_rows", importance_rows, 2),
-                              ("n_repeats", n_repeats, 1)):
+                              ("n_repeats", n_repeats, 1),
+                              ("importance_features", importance_features, 1)):
+        if value is None and label == "importance_features":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValidationError(f"{label} must be an integer >= {low}; got {shorten(value)}.")
     kind = inputs.model_kind(model, task)
@@ -145,10 +152,16 @@ def evaluate(
     details = computed.details
     if importance:
         record, reason = _importance(model, X, y_array, kind, importance_rows, n_repeats,
-                                     importance_scoring, random_state, progress)
+                                     importance_scoring, random_state, progress,
+                                     importance_features)
         if record is not None:
             details["importance"] = record
             timings["importance_s"] = record["seconds"]
+            if record["features_chosen"]:
+                computed.notes.append(
+                    f"Permutation importance ran over {len(record['features'])} of "
+                    f"{record['n_features']} features ({record['features_chosen']}); pass "
+                    "importance_features=None to run it over all of them.")
         else:
             computed.notes.append(f"Permutation importance was skipped: {reason}")
     details["skipped"] = computed.skipped
@@ -204,12 +217,14 @@ def _as_array(X: Any) -> Any:
         return None
 
 
-def _importance(model, X, y, kind, rows, n_repeats, scoring, random_state, progress):
+def _importance(model, X, y, kind, rows, n_repeats, scoring, random_state, progress,
+                features):
     from .importance import permutation_importance
 
     return permutation_importance(model, X, y, kind, max_rows=rows, n_repeats=n_repeats,
                                   scoring=scoring, random_state=random_state,
-                                  progress=progress, open_display=_progress_display)
+                                  progress=progress, open_display=_progress_display,
+                                  max_features=features)
 
 
 def _progress_display(total: int, description: str):

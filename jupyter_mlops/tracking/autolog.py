@@ -14,9 +14,7 @@ Explicit ``log_*`` calls made in the cell win: autolog never overwrites a key th
 
 from __future__ import annotations
 
-import io
 import math
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -110,7 +108,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
     params: dict[str, str] = {}
     metrics: list[tuple[str, float, int]] = []
-    models: list[tuple[str, Any]] = []
+    models: list[tuple[str, Any, Any]] = []  # (name, model, its framework family)
     searches: list[tuple[str, Any]] = []
 
     explicit = existing_params | existing_metrics
@@ -190,38 +188,3 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         store.add_datasets(run_id, outputs)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
             "datasets": len(outputs), "children": found.write(store, run_id)}
-
-
-def new_figures(before: set[int]) -> list[Any]:
-    """Figures opened since ``before`` was taken (matplotlib only when already imported)."""
-    helpers = sys.modules.get("matplotlib._pylab_helpers")
-    if helpers is None or "matplotlib.pyplot" not in sys.modules:
-        return []
-    # Read the figure managers directly: pyplot.figure(n) would change the current figure.
-    managers = helpers.Gcf.get_all_fig_managers()
-    return [m.canvas.figure for m in managers if m.num not in before]
-
-
-def figure_numbers() -> set[int]:
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    return set(pyplot.get_fignums()) if pyplot is not None else set()
-
-
-def save_figures(store: Store, figures: list[Any]) -> list[tuple[str, str, int]]:
-    """Draw ``figures`` as PNG files in the artifact folder (no database write, so it can
-    happen before the inline backend closes them); returns (name, sha256, size) each."""
-    saved = []
-    for figure in figures:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        digest, size = store.artifacts.put_bytes(buffer.getvalue())
-        label = (figure.get_label() or f"figure_{figure.number}").replace("/", "_")[:200]
-        saved.append((f"figures/{label}.png", digest, size))
-    return saved
-
-
-def add_figures(store: Store, run_id: str, saved: list[tuple[str, str, int]]) -> int:
-    """Link figures saved by ``save_figures`` to the run."""
-    for name, digest, size in saved:
-        store.add_artifact(run_id, name, "figure", digest, size, "image/png")
-    return len(saved)

@@ -18,10 +18,12 @@ FINGERPRINT_LENGTH = 32
 
 
 def data_kind(value: Any) -> str | None:
-    """'dataframe', 'series', 'ndarray', 'dmatrix' (XGBoost) or 'lgb_dataset' (LightGBM)
-    for data we fingerprint, else None; never imports."""
+    """'dataframe', 'series', 'ndarray', 'sparse' (a scipy sparse matrix or array), 'dmatrix'
+    (XGBoost) or 'lgb_dataset' (LightGBM) for data we fingerprint, else None; never imports."""
     cls = type(value)
     module = cls.__module__
+    if module.startswith("scipy.sparse") and hasattr(value, "tocsr") and hasattr(value, "shape"):
+        return "sparse"
     if module.startswith("xgboost") and cls.__name__ in ("DMatrix", "QuantileDMatrix"):
         return "dmatrix"
     if module.startswith("lightgbm") and cls.__name__ == "Dataset":
@@ -72,6 +74,19 @@ def _container(value: Any, kind: str) -> tuple[list[int], Any, Any, list[Any]] |
             [np.frombuffer(inner["fingerprint"].encode(), dtype=np.uint8), label])
 
 
+def _sparse_bytes(matrix: Any) -> bytes:
+    """The content of a sparse matrix, the same whatever its format (CSR, CSC, COO, …), its
+    stored zeros or the order of its entries: canonical CSR's values, columns and row starts."""
+    import numpy as np
+
+    canonical = matrix.tocsr(copy=True)
+    canonical.sum_duplicates()  # also sorts the column indices of each row
+    canonical.eliminate_zeros()
+    return b"".join(np.ascontiguousarray(part).view(np.uint8).reshape(-1).tobytes()
+                    for part in (canonical.data, canonical.indices.astype(np.int64),
+                                 canonical.indptr.astype(np.int64)))
+
+
 def fingerprint(value: Any) -> dict[str, Any] | None:
     """``{fingerprint, kind, shape, columns, dtypes}`` for a DataFrame, Series or array, an
     XGBoost DMatrix or a LightGBM Dataset."""
@@ -95,7 +110,10 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
             hasher.update(array.view(np.uint8).reshape(-1).data)
         return {"fingerprint": hasher.hexdigest()[:FINGERPRINT_LENGTH], "kind": kind,
                 "shape": shape, "columns": columns, "dtypes": dtypes}
-    if kind == "dataframe":
+    if kind == "sparse":
+        dtypes = [str(value.dtype)]
+        body = _sparse_bytes(value)
+    elif kind == "dataframe":
         columns = [str(c) for c in value.columns]
         dtypes = [str(t) for t in value.dtypes]
         body = _pandas_bytes(value)
@@ -132,7 +150,9 @@ def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
     from .frameworks import plain_data
 
     data = plain_data(data)
-    rows = len(data)
+    if data_kind(data) == "sparse":
+        data = data.tocsr()  # rows can be picked from CSR (not from COO)
+    rows = data.shape[0] if data_kind(data) == "sparse" else len(data)
     if rows <= limit:
         return data.copy()
     import numpy as np
