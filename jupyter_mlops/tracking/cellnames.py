@@ -239,16 +239,10 @@ def _top_level_assignments(body: list[ast.stmt]):
             yield from _top_level_assignments(case.body)
 
 
-def _dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a chain of names and attributes, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
+def _dotted_name(node: ast.AST) -> str | None:
+    """``"a.b.c"`` for a chain of names and attributes, else None."""
+    parts = _dotted(node)
+    return ".".join(parts) if parts is not None else None
 
 
 def _argument(call: ast.Call, position: int, keyword: str) -> str | None:
@@ -325,7 +319,7 @@ def analyze(code: str) -> CellNames:
             for name, value in pairs:
                 if name is None:
                     continue
-                if isinstance(value, ast.Call) and (callee := _dotted(value.func)):
+                if isinstance(value, ast.Call) and (callee := _dotted_name(value.func)):
                     result.calls[name] = callee
                 ok, literal = _literal(value)
                 if ok:
