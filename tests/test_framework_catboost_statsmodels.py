@@ -20,6 +20,7 @@ def test_catboost_params_history_importances_and_cbm(shell, store):
     run_cell(shell, "import catboost" + DATA)
     assert run_cell(shell, """%%track -n cb
 model = catboost.CatBoostClassifier(iterations=30, depth=3, learning_rate=0.2, verbose=0,
+                                    allow_writing_files=False,
                                     random_seed=0)
 model.fit(X_train, y_train, eval_set=(X_valid, y_valid))
 """).success

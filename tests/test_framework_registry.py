@@ -70,7 +70,8 @@ def catboost_classifier():
     import catboost
 
     X, X_test, y, y_test = classification()
-    model = catboost.CatBoostClassifier(iterations=20, depth=3, verbose=0, random_seed=0)
+    model = catboost.CatBoostClassifier(iterations=20, depth=3, verbose=0, random_seed=0,
+                                        allow_writing_files=False)
     model.fit(X, y)
     return model, X, X_test, y_test, "catboost", model.predict
 
