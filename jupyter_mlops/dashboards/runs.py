@@ -44,6 +44,13 @@ def run_html(run) -> str:
         parts.append(section("Artifacts", table(
             ["name", "kind", "size", "sha256"],
             [(a.name, a.kind, a.size, a.sha256[:16]) for a in run.artifacts])))
+    if run.system_metrics:
+        parts.append(section("System metrics (latest sample; peak and CPU time of the cell)",
+                             table(["metric", "value"], sorted(run.system_metrics.items()))))
+    if run.environment is not None:
+        from .environment import summary_rows
+
+        parts.append(section("Environment", table(["", "value"], summary_rows(run.environment))))
     if run.error:
         parts.append(section("Error", pre(f"{run.error_type}: {run.error}\n\n{run.traceback or ''}")))
     if run.source:
@@ -81,8 +88,9 @@ def history_html(frame) -> str:
         marks=marks, source=[s if len(s) <= 300 else s[:297] + "..." for s in frame["source"]],
         run=[r[:8] if isinstance(r, str) else "" for r in frame["run_id"]],
     )
-    return frame_html(view, ["seq", "execution_count", "source", "status", "duration_s", "run",
-                             "marks"], classes)
+    return frame_html(view, ["seq", "execution_count", "source", "status", "duration_s",
+                             "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb", "run", "marks"],
+                      classes)
 
 
 def comparison_html(comparison) -> str:

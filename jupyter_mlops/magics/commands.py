@@ -92,6 +92,7 @@ SUBCOMMAND_MODULES = (
     "jupyter_mlops.magics.drift_command",
     "jupyter_mlops.magics.serve_command",
     "jupyter_mlops.magics.alerts_command",
+    "jupyter_mlops.magics.env_command",
 )
 
 
@@ -146,13 +147,17 @@ class MLOpsMagics(Magics):
             # The cell's own params and every metric; estimator params (model.*) stay in
             # the DataFrame but would drown the table.
             params = [c for c in view.columns if c.startswith("params.") and "." not in c[7:]]
-            metrics = [c for c in view.columns if c.startswith("metrics.")]
+            # The system.* metrics of every tracked cell too: `%mlops show RUN` has them.
+            metrics = [c for c in view.columns if c.startswith("metrics.")
+                       and not c.startswith("metrics.system.")]
             hidden = sum(c.startswith("params.") for c in view.columns) - len(params)
             columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
                        *params, *metrics]
             shown = view.assign(run_id=[r[:8] for r in view["run_id"]])
             note = f"{len(view)} runs" + (f"; {hidden} estimator param columns are in the "
                                           "DataFrame, not shown" if hidden else "")
+            if any(c.startswith("metrics.system.") for c in view.columns):
+                note += "; system.* metric columns are in the DataFrame, not shown"
             return frame_html(shown, columns, note=note)
 
         return listing(frame, render)

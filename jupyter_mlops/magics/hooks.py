@@ -22,8 +22,9 @@ from ..tracking.autolog import (
     new_figures,
     save_figures,
 )
-from ..tracking.capture import CellCapture, CellRecord, install, uninstall
+from ..tracking.capture import CellCapture, CellRecord, install, start_sampling, uninstall
 from ..tracking.cellnames import CellNames, analyze
+from ..tracking.resources import ResourceSampler, log_resources
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
@@ -39,6 +40,7 @@ class TrackedCell:
     names: CellNames
     figures_before: set[int] = field(default_factory=set)
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
+    resources: ResourceSampler | None = None  # its system.* metrics
 
 
 class KernelHooks:
@@ -120,6 +122,8 @@ class KernelHooks:
             # costs the run, never the cell's place in the execution log.
             self.capture.ensure_session(store)
             self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names)
+            if self._tracked is not None:
+                self._tracked.resources = self._record.resources
         except Exception as exc:  # noqa: BLE001
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
@@ -201,6 +205,8 @@ class KernelHooks:
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
         """Figures, autolog and the run's end: one write transaction."""
         run = tracked.run
+        if tracked.resources is not None:
+            tracked.resources.stop()  # what follows is our work, not the cell's
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -215,6 +221,11 @@ class KernelHooks:
                         autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+                if tracked.resources is not None:
+                    try:
+                        log_resources(run.store, run.run_id, tracked.resources)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn(f"could not log the resources of run {run.run_id[:8]}", exc)
                 _end(run, status, error, execution_count=count)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"could not end run {run.run_id[:8]}", exc)
@@ -249,6 +260,7 @@ class KernelHooks:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
+            tracked.resources = start_sampling()
             return _run_body(code, self.shell.user_ns)
         except BaseException as exc:
             error = exc

@@ -4,10 +4,15 @@ The folder holds what ``mlflow.pyfunc.load_model`` reads: ``MLmodel`` with the
 ``python_function`` and ``sklearn`` flavours, the pickled model, its signature,
 ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml``.
 
+The requirements are the distributions the model's modules come from, at the versions
+recorded for the kernel session that made it (``registry.requirements``); a version with
+no such record falls back to the versions its own row keeps (scikit-learn, numpy, pandas).
+
 Those environment files are read by installers, so nothing from the store is copied into
-them as it stands: the version's row must carry this user's signature, and every version
-string is parsed as PEP 440 and written in its normalized form, every package name checked
-against PEP 508. Anything else is refused before a file is written.
+them as it stands: the version's row and the session's environment must carry this user's
+signature, and every version string is parsed as PEP 440 and written in its normalized
+form, every package name checked against PEP 508. Anything else is refused before a file
+is written.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from .requirements import model_requirements
 
 # PEP 508's rule for a distribution name.
 _PACKAGE_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
@@ -134,16 +140,23 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
         raise ValidationError(f"The library versions recorded for {version.name}/"
                               f"{version.version} are not readable: "
                               f"{shorten(row.library_versions)}. Nothing was exported.")
-    python = pep440(versions.get("python", sys.version.split()[0]), "Python version")
     sklearn_version = versions.get("sklearn")
-    requirements = [requirement("scikit-learn", sklearn_version)]
-    for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
-        if module in versions:
-            requirements.append(requirement(package, versions[module]))
-    requirements.append(requirement("cloudpickle", None))
+    data = store.artifacts.read_verified(version.sha256)
+    captured = model_requirements(store, version, data)
+    if captured is not None:
+        # The distributions the model's modules come from, as its session had them.
+        python = pep440(captured[0] or versions.get("python", sys.version.split()[0]),
+                        "Python version")
+        requirements = [requirement(name, found) for name, found in captured[1]]
+    else:
+        python = pep440(versions.get("python", sys.version.split()[0]), "Python version")
+        requirements = [requirement("scikit-learn", sklearn_version)]
+        for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
+            if module in versions:
+                requirements.append(requirement(package, versions[module]))
+        requirements.append(requirement("cloudpickle", None))
     if sklearn_version is not None:
         sklearn_version = pep440(sklearn_version, "scikit-learn version")
-    data = store.artifacts.read_verified(version.sha256)
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:

@@ -1,0 +1,377 @@
+"""What a cell costs while it runs: CPU, resident memory and, when NVML is there, GPUs.
+
+A ``ResourceSampler`` runs on a daemon thread of its own from the start of a cell to its
+end. It only reads and appends to memory: every write happens later, with the cell's
+capture row (its CPU time and memory peak) and, for a tracked cell, in the run's one
+closing transaction (the ``system.*`` metric histories). Nothing it does can fail the
+cell: a probe that raises ends the sampling, and ``stop`` never waits for the thread.
+
+Every ``INTERVAL_S`` it takes a point (process and system CPU %, resident and system
+memory, GPU utilisation and memory); in between, every ``PEAK_INTERVAL_S``, only the
+resident memory, for the peak. Points are bounded: past ``MAX_POINTS`` every other one is
+dropped and the interval doubles, so a cell of hours keeps a curve of its whole length.
+The peak is exact whenever the cell raises the process's all-time peak (the kernel's own
+count, ``ru_maxrss``); otherwise it is the highest value sampled.
+
+Where the numbers come from: ``/proc`` on Linux (a read of an open file costs ~3 µs),
+else ``psutil`` when it can be imported (portable, ~30-100 µs a read), else
+``resource.getrusage`` (the CPU time and the all-time peak only). GPUs through
+``pynvml`` only when it is importable and finds a device; NVML failing once ends GPU
+sampling for the process, silently: a machine without a GPU is not an error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..entities import SYSTEM_METRIC_PREFIX
+
+INTERVAL_S = 1.0
+PEAK_INTERVAL_S = 0.1
+MAX_POINTS = 1000
+MB = 1e6  # MLflow's system metrics count megabytes as 10**6 bytes
+PREFIX = SYSTEM_METRIC_PREFIX
+
+
+@dataclass(frozen=True)
+class CellUsage:
+    """What a cell used: process CPU seconds and resident bytes at its start and peak."""
+
+    cpu_time_s: float | None
+    start_rss: int | None
+    peak_rss: int | None
+
+    def as_row(self) -> tuple[float | None, int | None, int | None]:
+        return self.cpu_time_s, self.start_rss, self.peak_rss
+
+
+# -- probes ---------------------------------------------------------------------------
+
+def _cpu_seconds() -> float:
+    # Every thread of the process, at the clock's own resolution (os.times counts ticks
+    # of 10 ms).
+    return time.process_time()
+
+
+def _max_rss() -> int | None:
+    """The process's all-time peak of resident memory, in bytes (None without getrusage)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS says bytes, Linux KiB
+
+
+class ProcProbe:
+    """Linux: ``/proc/self/statm`` kept open, ``/proc/stat`` and ``/proc/meminfo``."""
+
+    name = "proc"
+
+    def __init__(self) -> None:
+        self._statm = os.open("/proc/self/statm", os.O_RDONLY)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss(self) -> int | None:
+        return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
+
+    def cpu_counters(self) -> tuple[float, float] | None:
+        """The machine's idle and total CPU time so far (any unit)."""
+        with open("/proc/stat", "rb") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+        return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+
+    def memory(self) -> tuple[int, int] | None:
+        """The machine's used and total memory in bytes (used: all but what is available)."""
+        info = {}
+        with open("/proc/meminfo", "rb") as handle:
+            for line in handle:
+                key, _, rest = line.partition(b":")
+                if key in (b"MemTotal", b"MemAvailable"):
+                    info[key] = int(rest.split()[0]) * 1024
+                    if len(info) == 2:
+                        return info[b"MemTotal"] - info[b"MemAvailable"], info[b"MemTotal"]
+        return None
+
+
+class PsutilProbe:
+    """Any platform psutil supports."""
+
+    name = "psutil"
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._process = psutil.Process()
+
+    def rss(self) -> int | None:
+        return int(self._process.memory_info().rss)
+
+    def cpu_counters(self) -> tuple[float, float] | None:
+        # Counters, not psutil.cpu_percent(None): that would reset the baseline of the
+        # user's own calls to it.
+        times = self._psutil.cpu_times()
+        return times.idle + getattr(times, "iowait", 0.0), sum(times)
+
+    def memory(self) -> tuple[int, int] | None:
+        memory = self._psutil.virtual_memory()
+        return memory.total - memory.available, memory.total
+
+
+class RusageProbe:
+    """The last resort: no resident memory now, only the all-time peak and CPU time."""
+
+    name = "rusage"
+
+    def rss(self) -> int | None:
+        return None
+
+    def cpu_counters(self) -> tuple[float, float] | None:
+        return None
+
+    def memory(self) -> tuple[int, int] | None:
+        return None
+
+
+PROBES = (ProcProbe, PsutilProbe, RusageProbe)
+_probe: tuple[int, Any] | None = None  # (pid, probe): one per process, made on first use
+
+
+def make_probe(kinds=PROBES):
+    """The first probe that works here."""
+    for kind in kinds:
+        try:
+            probe = kind()
+            probe.rss()
+            probe.cpu_counters()
+            probe.memory()
+            return probe
+        except Exception:  # noqa: BLE001 - no /proc, no psutil, ...: try the next
+            continue
+    return RusageProbe()
+
+
+def process_probe():
+    """This process's probe (a forked child makes its own: /proc/self was the parent's)."""
+    global _probe
+    if _probe is None or _probe[0] != os.getpid():
+        _probe = (os.getpid(), make_probe())
+    return _probe[1]
+
+
+# -- GPUs ------------------------------------------------------------------------------
+
+_gpus: list[Any] | None = None  # NVML device handles, found once per process
+_gpu_lock = threading.Lock()
+
+
+def gpu_handles() -> list[Any]:
+    """NVML handles of this machine's GPUs; empty without pynvml, a driver or a device."""
+    global _gpus
+    with _gpu_lock:
+        if _gpus is None:
+            _gpus = []
+            nvml = sys.modules.get("pynvml")
+            try:
+                if nvml is None:
+                    import importlib.util
+
+                    if importlib.util.find_spec("pynvml") is None:
+                        return _gpus
+                    import pynvml as nvml
+                nvml.nvmlInit()
+                _gpus = [nvml.nvmlDeviceGetHandleByIndex(i)
+                         for i in range(nvml.nvmlDeviceGetCount())]
+            except Exception:  # noqa: BLE001 - NVMLError, a broken install: no GPUs
+                _gpus = []
+        return _gpus
+
+
+def gpu_values(handles: list[Any]) -> dict[str, float]:
+    """MLflow's GPU metrics for each device."""
+    nvml = sys.modules["pynvml"]
+    found: dict[str, float] = {}
+    for i, handle in enumerate(handles):
+        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+        found[f"gpu_{i}_memory_usage_megabytes"] = memory.used / MB
+        found[f"gpu_{i}_memory_usage_percentage"] = 100.0 * memory.used / memory.total
+        found[f"gpu_{i}_utilization_percentage"] = float(
+            nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    return found
+
+
+def forget_gpus() -> None:
+    """Look for GPUs again at the next sampling (after NVML changed, and in tests)."""
+    global _gpus
+    with _gpu_lock:
+        _gpus = None
+
+
+# -- the sampler -------------------------------------------------------------------------
+
+class ResourceSampler:
+    """Samples this process from ``start()`` to ``stop()`` on a daemon thread.
+
+    Examples
+    --------
+    >>> sampler = ResourceSampler().start()
+    >>> sum(range(10**6))
+    499999500000
+    >>> usage = sampler.stop()
+    >>> usage.cpu_time_s >= 0
+    True
+    """
+
+    def __init__(self, interval: float | None = None, probe: Any = None) -> None:
+        self.interval = INTERVAL_S if interval is None else interval
+        self._base = self.interval
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.points: list[tuple[int, float, dict[str, float]]] = []
+        self.error: str | None = None
+        self.usage: CellUsage | None = None
+        self._peak: int | None = None
+        self._step = 0
+        self._counters: tuple[float, float] | None = None
+
+    def start(self) -> ResourceSampler:
+        if self._probe is None:
+            self._probe = process_probe()
+        self._clock = time.perf_counter()
+        self._cpu = _cpu_seconds()
+        self._max_rss = _max_rss()
+        self._start_rss = self._probe.rss()
+        self._peak = self._start_rss
+        self._last = (self._clock, self._cpu)
+        self._thread = threading.Thread(target=self._run, name="jupyter_mlops-resources",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> CellUsage:
+        """End the sampling (without waiting for the thread) and say what the cell used."""
+        with self._lock:
+            if self.usage is not None:
+                return self.usage
+            self._stopped = True
+            self._stop.set()
+            try:
+                now, cpu = time.perf_counter(), _cpu_seconds()
+                rss = self._probe.rss()
+                self._see(rss)
+                values = self._process_values(now, cpu, rss)
+                if values:
+                    self.points.append((self._step + 1, time.time(), values))
+            except Exception as exc:  # noqa: BLE001 - reported, never raised into the cell
+                self.error = self.error or f"{type(exc).__name__}: {exc}"
+                cpu = _cpu_seconds()
+            peak = self._peak
+            max_rss = _max_rss()
+            if max_rss is not None and self._max_rss is not None and max_rss > self._max_rss:
+                peak = max_rss  # the cell set the process's all-time peak: the exact value
+            self.usage = CellUsage(cpu - self._cpu, self._start_rss, peak)
+        return self.usage
+
+    def _see(self, rss: int | None) -> None:
+        if rss is not None and (self._peak is None or rss > self._peak):
+            self._peak = rss
+
+    def _process_values(self, now: float, cpu: float, rss: int | None) -> dict[str, float]:
+        values: dict[str, float] = {}
+        wall = now - self._last[0]
+        if wall > 0:
+            values["process_cpu_utilization_percentage"] = 100.0 * (cpu - self._last[1]) / wall
+        if rss is not None:
+            values["process_memory_rss_megabytes"] = rss / MB
+        self._last = (now, cpu)
+        return values
+
+    def _system_values(self) -> dict[str, float]:
+        """MLflow's machine-wide CPU and memory figures."""
+        values: dict[str, float] = {}
+        counters = self._probe.cpu_counters()
+        if counters is not None and self._counters is not None:
+            (idle0, total0), (idle1, total1) = self._counters, counters
+            if total1 > total0:
+                busy = (total1 - total0) - (idle1 - idle0)
+                values["cpu_utilization_percentage"] = 100.0 * busy / (total1 - total0)
+        self._counters = counters
+        memory = self._probe.memory()
+        if memory is not None:
+            used, total = memory
+            values["system_memory_usage_megabytes"] = used / MB
+            values["system_memory_usage_percentage"] = 100.0 * used / total
+        return values
+
+    def _run(self) -> None:
+        try:
+            handles = gpu_handles()
+            self._counters = self._probe.cpu_counters()  # the baseline
+            tick = min(PEAK_INTERVAL_S, self.interval)
+            next_point = self._clock + self.interval
+            while not self._stop.wait(tick):
+                rss = self._probe.rss()
+                now = time.perf_counter()
+                if now < next_point:
+                    with self._lock:
+                        self._see(rss)
+                    continue
+                values = self._system_values()
+                if handles:
+                    try:
+                        values.update(gpu_values(handles))
+                    except Exception:  # noqa: BLE001 - NVML stopped answering
+                        handles = []
+                with self._lock:
+                    if self._stopped:
+                        return
+                    self._see(rss)
+                    self._step += round(self.interval / self._base)
+                    values.update(self._process_values(now, _cpu_seconds(), rss))
+                    self.points.append((self._step, time.time(), values))
+                    if len(self.points) >= MAX_POINTS:
+                        del self.points[1::2]
+                        self.interval *= 2
+                next_point = now + self.interval
+        except Exception as exc:  # noqa: BLE001 - the cell goes on; the run says why
+            self.error = f"{type(exc).__name__}: {exc}"
+
+
+def metric_rows(sampler: ResourceSampler) -> list[tuple[float, list[tuple[str, float, int]]]]:
+    """``(timestamp, [(key, value, step), ...])`` per point, then the cell's peak and CPU
+    time as one-step metrics: what a tracked cell's run records."""
+    usage = sampler.stop()
+    rows = [(ts, [(PREFIX + key, float(value), step) for key, value in values.items()])
+            for step, ts, values in sampler.points]
+    totals = []
+    if usage.peak_rss is not None:
+        totals.append((PREFIX + "process_memory_peak_megabytes", usage.peak_rss / MB, 0))
+    if usage.cpu_time_s is not None:
+        totals.append((PREFIX + "process_cpu_time_seconds", float(usage.cpu_time_s), 0))
+    if totals:
+        rows.append((time.time(), totals))
+    return rows
+
+
+def log_resources(store, run_id: str, sampler: ResourceSampler) -> int:
+    """Write a sampler's points as the run's ``system.*`` metrics (inside the caller's
+    transaction); keys the cell logged itself are left alone. Returns the values written."""
+    rows = metric_rows(sampler)
+    explicit = {k for (k,) in store.query(
+        "SELECT key FROM latest_metrics WHERE run_id = ? AND key LIKE 'system.%'", (run_id,))}
+    written = 0
+    for timestamp, values in rows:
+        values = [v for v in values if v[0] not in explicit]
+        if values:
+            store.log_metrics(run_id, values, timestamp)
+            written += len(values)
+    return written
