@@ -10,8 +10,9 @@ Every ``INTERVAL_S`` it takes a point (process and system CPU %, resident and sy
 memory, GPU utilisation and memory); in between, every ``PEAK_INTERVAL_S``, only the
 resident memory, for the peak. Points are bounded: past ``MAX_POINTS`` every other one is
 dropped and the interval doubles, so a cell of hours keeps a curve of its whole length.
-The peak is exact whenever the cell raises the process's all-time peak (the kernel's own
-count, ``ru_maxrss``); otherwise it is the highest value sampled.
+The peak is exact whenever the cell raises the process's all-time peak (the operating
+system's own high-water mark: ``VmHWM``, else ``ru_maxrss``); otherwise it is the highest
+value sampled, so a spike shorter than ``PEAK_INTERVAL_S`` below an earlier peak is missed.
 
 Where the numbers come from: ``/proc`` on Linux (a read of an open file costs ~3 µs),
 else ``psutil`` when it can be imported (portable, ~30-100 µs a read), else
@@ -59,7 +60,12 @@ def _cpu_seconds() -> float:
 
 
 def _max_rss() -> int | None:
-    """The process's all-time peak of resident memory, in bytes (None without getrusage)."""
+    """The process's all-time peak of resident memory, in bytes (None without getrusage).
+
+    On Linux it also counts the parent's memory at the fork before the process's exec, so
+    a kernel started by a big process may never pass it: ``ProcProbe`` reads the peak of
+    the process's own memory instead.
+    """
     try:
         import resource
     except ImportError:
@@ -79,6 +85,14 @@ class ProcProbe:
 
     def rss(self) -> int | None:
         return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
+
+    def peak(self) -> int | None:
+        """The kernel's high-water mark of this process's resident memory (VmHWM)."""
+        with open("/proc/self/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return None
 
     def cpu_counters(self) -> tuple[float, float] | None:
         """The machine's idle and total CPU time so far (any unit)."""
@@ -113,6 +127,10 @@ class PsutilProbe:
     def rss(self) -> int | None:
         return int(self._process.memory_info().rss)
 
+    def peak(self) -> int | None:
+        peak = getattr(self._process.memory_info(), "peak_wset", None)  # Windows only
+        return int(peak) if peak is not None else _max_rss()
+
     def cpu_counters(self) -> tuple[float, float] | None:
         # Counters, not psutil.cpu_percent(None): that would reset the baseline of the
         # user's own calls to it.
@@ -132,6 +150,9 @@ class RusageProbe:
     def rss(self) -> int | None:
         return None
 
+    def peak(self) -> int | None:
+        return _max_rss()
+
     def cpu_counters(self) -> tuple[float, float] | None:
         return None
 
@@ -149,6 +170,7 @@ def make_probe(kinds=PROBES):
         try:
             probe = kind()
             probe.rss()
+            probe.peak()
             probe.cpu_counters()
             probe.memory()
             return probe
@@ -248,7 +270,7 @@ class ResourceSampler:
             self._probe = process_probe()
         self._clock = time.perf_counter()
         self._cpu = _cpu_seconds()
-        self._max_rss = _max_rss()
+        self._max_rss = self._probe.peak()
         self._start_rss = self._probe.rss()
         self._peak = self._start_rss
         self._last = (self._clock, self._cpu)
@@ -275,7 +297,10 @@ class ResourceSampler:
                 self.error = self.error or f"{type(exc).__name__}: {exc}"
                 cpu = _cpu_seconds()
             peak = self._peak
-            max_rss = _max_rss()
+            try:
+                max_rss = self._probe.peak()
+            except Exception:  # noqa: BLE001 - the sampled peak stands
+                max_rss = None
             if max_rss is not None and self._max_rss is not None and max_rss > self._max_rss:
                 peak = max_rss  # the cell set the process's all-time peak: the exact value
             self.usage = CellUsage(cpu - self._cpu, self._start_rss, peak)
