@@ -25,6 +25,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,18 @@ FULL = {
     "import_reps": 7, "open_reps": 5, "run_count": 200, "steps": 10_000,
     "batched_steps": 10_000, "search_sizes": (1_000, 10_000), "plain_fits": 50,
     "ours_fits": 50, "mlflow_fits": 10, "mlflow_nomodel_fits": 30, "capture_cells": 500,
-    "procs": 4, "runs_per_proc": 100, "search_reps": 3,
+    "procs": 4, "runs_per_proc": 100, "search_reps": 3, "spin_seconds": 10, "spin_reps": 5,
 }
 QUICK = {
     "import_reps": 2, "open_reps": 1, "run_count": 20, "steps": 300,
     "batched_steps": 2_000, "search_sizes": (100, 200), "plain_fits": 10,
     "ours_fits": 10, "mlflow_fits": 1, "mlflow_nomodel_fits": 3, "capture_cells": 100,
-    "procs": 4, "runs_per_proc": 10, "search_reps": 1,
+    "procs": 4, "runs_per_proc": 10, "search_reps": 1, "spin_seconds": 2, "spin_reps": 3,
 }
-WORKLOADS = ("import", "open", "runs", "steps", "search", "autolog", "capture", "concurrent")
+WORKLOADS = ("import", "open", "runs", "steps", "search", "autolog", "capture", "concurrent",
+             "resources")
+# A CPU-bound cell that never releases the GIL: the worst case for a sampling thread.
+SPIN_CELL = "total = 0\nfor i in range({n}):\n    total += i * i\n"
 
 
 # =========================================================================================
@@ -553,10 +557,81 @@ def worker_concurrent(tool: str, location: str, n: int, go_file: str, tmp: str) 
             "worst": max(times), "median": median(times)}
 
 
+def worker_resources(location: str, seconds: float, reps: int) -> dict[str, Any]:
+    """A CPU-bound tracked cell of ``seconds``, with resource sampling on and off.
+
+    Off keeps the sampler's thread (started and stopped with every cell) but gives it
+    nothing to do: the difference is the cost of the sampling itself. The two alternate,
+    in turns, so drift in the machine's load falls on both.
+    """
+    os.environ["JUPYTER_MLOPS_STORE"] = location
+    from jupyter_mlops.tracking import resources
+
+    thread_cpu: list[float] = []  # the sampling threads' own CPU time
+    sample = resources.ResourceSampler._run
+
+    def timed_run(self) -> None:
+        start = time.thread_time()
+        try:
+            sample(self)
+        finally:
+            thread_cpu.append(time.thread_time() - start)
+
+    resources.ResourceSampler._run = timed_run
+    shell = _shell()
+    _run_cell(shell, "%load_ext jupyter_mlops")
+    n = 200_000
+    while True:  # calibrate the loop to the length asked
+        start = time.perf_counter()
+        _run_cell(shell, SPIN_CELL.format(n=n))
+        took = time.perf_counter() - start
+        if took > 0.5:
+            break
+        n *= 2
+    cell = f"%%track -e {EXPERIMENT}\n" + SPIN_CELL.format(n=int(n * seconds / took))
+    on = (resources.INTERVAL_S, resources.PEAK_INTERVAL_S)
+    found: dict[str, list[float]] = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
+    sampling_cpu = []
+    for rep in range(reps):
+        for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+            resources.INTERVAL_S, resources.PEAK_INTERVAL_S = on if mode == "on" else (1e9, 1e9)
+            del thread_cpu[:]
+            wall, cpu = time.perf_counter(), time.process_time()
+            _run_cell(shell, cell)
+            found[mode].append(time.perf_counter() - wall)
+            found[f"{mode}_cpu"].append(time.process_time() - cpu)
+            if mode == "on":
+                for thread in threading.enumerate():  # each ends at its next tick
+                    if thread.name == "jupyter_mlops-resources":
+                        thread.join(5)
+                sampling_cpu.append(sum(thread_cpu) / found["on_cpu"][-1])
+    resources.INTERVAL_S, resources.PEAK_INTERVAL_S = on
+    resources.ResourceSampler._run = sample
+    import jupyter_mlops as mlops
+
+    points = mlops.get_store().query("SELECT count(*) FROM metrics WHERE key = "
+                         "'system.process_memory_rss_megabytes'")[0][0]
+    # What one sampling costs when nothing competes for the interpreter.
+    probe = resources.process_probe()
+    tick = median(time_each(lambda i: probe.rss(), 2000, warmup=100))
+    point = median(time_each(lambda i: (probe.rss(), probe.cpu_counters(), probe.memory(),
+                                        time.process_time(), time.time()), 500, warmup=20))
+    per_second = tick / on[1] + point / on[0]
+    _run_cell(shell, "%unload_ext jupyter_mlops")
+    # The least of each: what a cell takes when the machine's other load leaves it alone.
+    return {"probe": probe.name, "seconds": median(found["off"]), "wall": found,
+            "added_wall": min(found["on"]) / min(found["off"]) - 1,
+            "added_cpu": min(found["on_cpu"]) / min(found["off_cpu"]) - 1,
+            "thread_share": median(sampling_cpu),
+            "tick_s": tick, "point_s": point, "modelled": per_second,
+            "points": points, "cells_on": reps}
+
+
 WORKERS = {
     "open": worker_open, "runs": worker_runs, "steps": worker_steps,
     "populate": worker_populate, "search": worker_search, "autolog": worker_autolog,
     "capture": worker_capture, "concurrent": worker_concurrent,
+    "resources": worker_resources,
 }
 
 
@@ -825,6 +900,40 @@ class Bench:
             Row("  finished runs stored", "", ours["stored_finished"], theirs["stored_finished"],
                 target=f"{procs * n}", equals=procs * n, better="none"),
             Row("  worst single run", "s", ours["worst"], theirs["worst"]),
+        ]
+
+
+    def bench_resources(self) -> None:
+        c = self.counts
+        r = self.worker("resources", location=self.fresh("resources"),
+                        seconds=c["spin_seconds"], reps=c["spin_reps"])
+        self.log(f"resources ({r['probe']}): {r['seconds']:.2f} s cell, sampling adds "
+                 f"{r['added_wall'] * 100:+.2f} % wall, {r['added_cpu'] * 100:+.2f} % CPU, "
+                 f"its thread {r['thread_share'] * 100:.3f} % of the cell's CPU; "
+                 f"{r['tick_s'] * 1e6:.1f} µs a memory read, {r['point_s'] * 1e6:.0f} µs a point")
+        self.details["resources"] = r
+        judged = c["spin_seconds"] >= 10
+        self.rows += [
+            Row(f"resource sampling: CPU time of the sampling thread, share of a "
+                f"{r['seconds']:.0f} s CPU-bound %%track cell (median of {c['spin_reps']})", "%",
+                r["thread_share"] * 100, None, target="< 1 %", max_ours=1.0, judged=judged,
+                better="none",
+                note=f"a point a second and the resident memory every 0.1 s, read from "
+                     f"{r['probe']}; MLflow's system metrics monitor samples every 10 s, "
+                     "on a thread as ours does"),
+            Row(f"  time added to the cell, on vs off (least of {c['spin_reps']} each)", "%",
+                r["added_wall"] * 100, None, target="< 1 %", max_ours=1.0, judged=judged,
+                better="none",
+                note="includes handing the interpreter lock to the thread and back; on a "
+                     "loaded machine the spread between runs of the same cell is larger "
+                     "than the effect"),
+            Row("  process CPU time added, on vs off (least of each)", "%",
+                r["added_cpu"] * 100, None, target="< 1 %", max_ours=1.0, judged=judged,
+                better="none"),
+            Row("  sampling work a second, measured alone", "%", r["modelled"] * 100, None,
+                target="< 1 %", max_ours=1.0, better="none",
+                note=f"{r['tick_s'] * 1e6:.1f} µs a memory read, {r['point_s'] * 1e6:.0f} µs "
+                     "a full point"),
         ]
 
 
