@@ -25,7 +25,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -567,17 +566,11 @@ def worker_resources(location: str, seconds: float, reps: int) -> dict[str, Any]
     os.environ["JUPYTER_MLOPS_STORE"] = location
     from jupyter_mlops.tracking import resources
 
-    thread_cpu: list[float] = []  # the sampling threads' own CPU time
-    sample = resources.ResourceSampler._run
+    def thread_cpu() -> float:
+        """CPU seconds of the sampling thread so far."""
+        ident = resources.sampling_thread().thread.ident
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
 
-    def timed_run(self) -> None:
-        start = time.thread_time()
-        try:
-            sample(self)
-        finally:
-            thread_cpu.append(time.thread_time() - start)
-
-    resources.ResourceSampler._run = timed_run
     shell = _shell()
     _run_cell(shell, "%load_ext jupyter_mlops")
     n = 200_000
@@ -595,18 +588,14 @@ def worker_resources(location: str, seconds: float, reps: int) -> dict[str, Any]
     for rep in range(reps):
         for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
             resources.INTERVAL_S, resources.PEAK_INTERVAL_S = on if mode == "on" else (1e9, 1e9)
-            del thread_cpu[:]
+            sampler = thread_cpu()
             wall, cpu = time.perf_counter(), time.process_time()
             _run_cell(shell, cell)
             found[mode].append(time.perf_counter() - wall)
             found[f"{mode}_cpu"].append(time.process_time() - cpu)
             if mode == "on":
-                for thread in threading.enumerate():  # each ends at its next tick
-                    if thread.name == "jupyter_mlops-resources":
-                        thread.join(5)
-                sampling_cpu.append(sum(thread_cpu) / found["on_cpu"][-1])
+                sampling_cpu.append((thread_cpu() - sampler) / found["on_cpu"][-1])
     resources.INTERVAL_S, resources.PEAK_INTERVAL_S = on
-    resources.ResourceSampler._run = sample
     import jupyter_mlops as mlops
 
     points = mlops.get_store().query("SELECT count(*) FROM metrics WHERE key = "

@@ -19,6 +19,8 @@ from jupyter_mlops.tracking.resources import (
 )
 from support import run_cell, stream_text
 
+pytestmark = pytest.mark.timeout(120)
+
 MB = 1e6
 ALLOCATE = "data = b'x' * 200_000_000\nsize = len(data)\ndel data\n"
 # In this long-lived test process an earlier test may have set a higher all-time peak, so
@@ -36,6 +38,8 @@ def test_probes_see_a_cells_cpu_and_memory(kind):
     sampler = ResourceSampler(interval=0.05, probe=make_probe([kind])).start()
     busy()
     held = bytearray(b"\x01") * 150_000_000
+    while len(sampler.points) < 2:  # the thread looks for work twice a second
+        busy(100_000)
     usage = sampler.stop()
     del held
     assert usage.cpu_time_s > 0.05
@@ -51,7 +55,7 @@ def test_probes_see_a_cells_cpu_and_memory(kind):
 
 def test_without_proc_or_psutil_the_peak_comes_from_getrusage():
     sampler = ResourceSampler(interval=0.05, probe=RusageProbe()).start()
-    held = b"\x01" * (RusageProbe().peak() + 50_000_000)  # past the all-time peak
+    held = b"\x01" * (RusageProbe().resident()[1] + 50_000_000)  # past the all-time peak
     usage = sampler.stop()
     del held
     assert usage.start_rss is None and usage.peak_rss >= 50_000_000
@@ -80,13 +84,13 @@ class StuckProbe:
         self.entered = threading.Event()
 
     def rss(self):
-        if threading.current_thread().name == "jupyter_mlops-resources":
+        if threading.current_thread().name == resources.THREAD_NAME:
             self.entered.set()
             self.release.wait(30)
         return 1_000
 
-    def peak(self):
-        return None
+    def resident(self):
+        return 1_000, None
 
     def cpu_counters(self):
         return None
@@ -99,24 +103,27 @@ def test_stop_never_waits_for_the_thread():
     probe = StuckProbe()
     sampler = ResourceSampler(interval=0.01, probe=probe).start()
     assert probe.entered.wait(10)
-    usage = sampler.stop()
-    assert sampler._thread.is_alive()  # stop returned while the thread is stuck
-    assert usage.peak_rss == 1_000
+    usage = sampler.stop()  # returns while the thread is stuck inside the probe
+    assert not probe.release.is_set() and usage.peak_rss == 1_000
     probe.release.set()
-    sampler._thread.join(10)
+    other = ResourceSampler(interval=0.01).start()  # the thread goes on sampling others
+    while not other.points:
+        threading.Event().wait(0.01)
+    other.stop()
     assert [step for step, _, _ in sampler.points] == [1]  # the one taken by stop()
 
 
 class BrokenProbe(StuckProbe):
     def rss(self):
-        if threading.current_thread().name == "jupyter_mlops-resources":
+        if threading.current_thread().name == resources.THREAD_NAME:
             raise OSError("the probe broke")
         return 1_000
 
 
 def test_a_broken_probe_ends_sampling_not_the_cell():
     sampler = ResourceSampler(interval=0.01, probe=BrokenProbe()).start()
-    sampler._thread.join(10)
+    while sampler.error is None:
+        threading.Event().wait(0.01)
     usage = sampler.stop()
     assert sampler.error == "OSError: the probe broke"
     assert usage.peak_rss == 1_000 and usage.cpu_time_s >= 0
@@ -133,8 +140,8 @@ def test_without_pynvml_gpus_are_skipped_quietly(no_gpu_cache, capfd):
     assert "pynvml" not in sys.modules
     assert resources.gpu_handles() == []
     sampler = ResourceSampler(interval=0.01).start()
-    busy(200_000)
-    sampler._stop.wait(0.1)
+    while len(sampler.points) < 3:
+        busy(100_000)
     sampler.stop()
     assert not any(k.startswith("gpu_") for _, _, v in sampler.points for k in v)
     assert capfd.readouterr().err == ""
@@ -163,7 +170,8 @@ def test_nvml_without_a_device_is_skipped_and_a_device_is_sampled(no_gpu_cache, 
     resources.forget_gpus()
     monkeypatch.setitem(sys.modules, "pynvml", _nvml(init_error=False))
     sampler = ResourceSampler(interval=0.01).start()
-    sampler._stop.wait(0.2)
+    while len(sampler.points) < 3:
+        threading.Event().wait(0.01)
     sampler.stop()
     values = [v for _, _, v in sampler.points if "gpu_0_utilization_percentage" in v]
     assert values, "MLflow's GPU metrics in the points"

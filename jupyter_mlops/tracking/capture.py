@@ -180,8 +180,10 @@ class CellCapture:
                 started, run_id,
             )
 
+        # Before the row is queued: work done once the capture thread is woken makes the
+        # cell wait for the interpreter lock it then asks for.
+        record.resources = start_sampling()
         record.queued = self.writer.submit(write)
-        record.resources = start_sampling()  # last: our own work above is not the cell's
         return record
 
     def end(

@@ -1,7 +1,8 @@
 """What a cell costs while it runs: CPU, resident memory and, when NVML is there, GPUs.
 
-A ``ResourceSampler`` runs on a daemon thread of its own from the start of a cell to its
-end. It only reads and appends to memory: every write happens later, with the cell's
+A ``ResourceSampler`` is sampled by the process's one daemon thread from the start of a
+cell to its end (between cells the thread only looks, twice a second, for a cell to
+sample). It only reads and appends to memory: every write happens later, with the cell's
 capture row (its CPU time and memory peak) and, for a tracked cell, in the run's one
 closing transaction (the ``system.*`` metric histories). Nothing it does can fail the
 cell: a probe that raises ends the sampling, and ``stop`` never waits for the thread.
@@ -34,6 +35,7 @@ from ..entities import SYSTEM_METRIC_PREFIX
 
 INTERVAL_S = 1.0
 PEAK_INTERVAL_S = 0.1
+IDLE_POLL_S = 0.5  # between cells: how soon a cell's first sample may come
 MAX_POINTS = 1000
 MB = 1e6  # MLflow's system metrics count megabytes as 10**6 bytes
 PREFIX = SYSTEM_METRIC_PREFIX
@@ -74,25 +76,61 @@ def _max_rss() -> int | None:
     return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS says bytes, Linux KiB
 
 
+def _read_holding_the_lock():
+    """``read(fd, size)`` from offset 0 that keeps the interpreter lock, else None.
+
+    ``os.pread`` lets other threads run during the call, and a cell's hooks calling it
+    then wait to get the lock back: behind the capture thread writing the previous cell's
+    row, that is milliseconds on a loaded machine (measured: +1 to +8 ms a trivial cell,
+    against +0.08 ms when the lock is kept). ctypes' ``PyDLL`` calls keep it.
+    """
+    try:
+        import ctypes
+
+        pread = ctypes.PyDLL(None, use_errno=True).pread
+        pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+        pread.restype = ctypes.c_ssize_t
+    except (ImportError, OSError, AttributeError):
+        return None
+    buffers: dict[int, Any] = {}
+
+    def read(fd: int, size: int) -> bytes:
+        buffer = buffers.get(size) or buffers.setdefault(size, ctypes.create_string_buffer(size))
+        done = pread(fd, buffer, size, 0)
+        if done < 0:
+            raise OSError(ctypes.get_errno(), "pread failed")
+        return buffer.raw[:done]
+
+    return read
+
+
 class ProcProbe:
-    """Linux: ``/proc/self/statm`` kept open, ``/proc/stat`` and ``/proc/meminfo``."""
+    """Linux: ``/proc/self/statm`` and ``/proc/self/status`` kept open, ``/proc/stat`` and
+    ``/proc/meminfo``."""
 
     name = "proc"
 
     def __init__(self) -> None:
         self._statm = os.open("/proc/self/statm", os.O_RDONLY)
+        self._status = os.open("/proc/self/status", os.O_RDONLY)
         self._page = os.sysconf("SC_PAGE_SIZE")
+        self._held = _read_holding_the_lock()
 
     def rss(self) -> int | None:
         return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
 
-    def peak(self) -> int | None:
-        """The kernel's high-water mark of this process's resident memory (VmHWM)."""
-        with open("/proc/self/status", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return None
+    def resident(self) -> tuple[int | None, int | None]:
+        """Resident memory now and its high-water mark (VmRSS, VmHWM), in one read that
+        keeps the interpreter lock: the cell's hooks call it."""
+        if self._held is not None and threading.current_thread() is threading.main_thread():
+            status = self._held(self._status, 4096)
+        else:
+            status = os.pread(self._status, 4096, 0)
+        found = []
+        for key in (b"VmRSS:", b"VmHWM:"):
+            at = status.find(key)
+            found.append(None if at < 0 else int(status[at + 6:].split(None, 1)[0]) * 1024)
+        return found[0], found[1]
 
     def cpu_counters(self) -> tuple[float, float] | None:
         """The machine's idle and total CPU time so far (any unit)."""
@@ -127,9 +165,10 @@ class PsutilProbe:
     def rss(self) -> int | None:
         return int(self._process.memory_info().rss)
 
-    def peak(self) -> int | None:
-        peak = getattr(self._process.memory_info(), "peak_wset", None)  # Windows only
-        return int(peak) if peak is not None else _max_rss()
+    def resident(self) -> tuple[int | None, int | None]:
+        info = self._process.memory_info()
+        peak = getattr(info, "peak_wset", None)  # Windows only
+        return int(info.rss), int(peak) if peak is not None else _max_rss()
 
     def cpu_counters(self) -> tuple[float, float] | None:
         # Counters, not psutil.cpu_percent(None): that would reset the baseline of the
@@ -150,8 +189,8 @@ class RusageProbe:
     def rss(self) -> int | None:
         return None
 
-    def peak(self) -> int | None:
-        return _max_rss()
+    def resident(self) -> tuple[int | None, int | None]:
+        return None, _max_rss()
 
     def cpu_counters(self) -> tuple[float, float] | None:
         return None
@@ -170,7 +209,7 @@ def make_probe(kinds=PROBES):
         try:
             probe = kind()
             probe.rss()
-            probe.peak()
+            probe.resident()
             probe.cpu_counters()
             probe.memory()
             return probe
@@ -228,17 +267,68 @@ def gpu_values(handles: list[Any]) -> dict[str, float]:
     return found
 
 
-def forget_gpus() -> None:
-    """Look for GPUs again at the next sampling (after NVML changed, and in tests)."""
+def forget_gpus(found: list[Any] | None = None) -> None:
+    """Look for GPUs again at the next sampling (``found=[]``: stop looking)."""
     global _gpus
     with _gpu_lock:
-        _gpus = None
+        _gpus = found
 
 
 # -- the sampler -------------------------------------------------------------------------
 
+THREAD_NAME = "jupyter_mlops-resources"
+
+
+class _SamplingThread:
+    """The process's one sampling thread: ticking while a cell runs, polling slowly between.
+
+    One thread for the kernel's life rather than one per cell, and never woken by the
+    cell: starting a thread waits until the operating system first runs it, and a thread
+    woken at a cell's start takes the interpreter lock from it at once; on a loaded
+    machine either costs milliseconds of every cell. Added and removed without a lock
+    (appending to and removing from a list are atomic under the interpreter lock), so a
+    cell never waits for this thread.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.active: list[ResourceSampler] = []
+        self.thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+        self.thread.start()
+
+    def add(self, sampler: ResourceSampler) -> None:
+        self.active.append(sampler)
+
+    def remove(self, sampler: ResourceSampler) -> None:
+        try:
+            self.active.remove(sampler)
+        except ValueError:
+            pass  # the thread removed it already
+
+    def _loop(self) -> None:
+        while True:
+            samplers = list(self.active)
+            time.sleep(min(s.tick for s in samplers) if samplers else IDLE_POLL_S)
+            for sampler in list(self.active):
+                if not sampler.sample():
+                    self.remove(sampler)
+
+
+_thread: _SamplingThread | None = None
+_thread_lock = threading.Lock()
+
+
+def sampling_thread() -> _SamplingThread:
+    """The sampling thread, started on first use (again in a forked child, which has none)."""
+    global _thread
+    with _thread_lock:
+        if _thread is None or _thread.pid != os.getpid() or not _thread.thread.is_alive():
+            _thread = _SamplingThread()
+        return _thread
+
+
 class ResourceSampler:
-    """Samples this process from ``start()`` to ``stop()`` on a daemon thread.
+    """Samples this process from ``start()`` to ``stop()`` on the sampling thread.
 
     Examples
     --------
@@ -252,13 +342,12 @@ class ResourceSampler:
 
     def __init__(self, interval: float | None = None, probe: Any = None) -> None:
         self.interval = INTERVAL_S if interval is None else interval
+        self.tick = min(PEAK_INTERVAL_S, self.interval)
         self._base = self.interval
         self._probe = probe
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._stopped = False
-        self._thread: threading.Thread | None = None
-        self.points: list[tuple[int, float, dict[str, float]]] = []
+        self._points: list[tuple[int, float, dict[str, float]]] = []  # the thread's
+        self._final: list[tuple[int, float, dict[str, float]]] | None = None  # stop()'s
         self.error: str | None = None
         self.usage: CellUsage | None = None
         self._peak: int | None = None
@@ -269,42 +358,48 @@ class ResourceSampler:
         if self._probe is None:
             self._probe = process_probe()
         self._clock = time.perf_counter()
+        self._next_point = self._clock + self.interval
         self._cpu = _cpu_seconds()
-        self._max_rss = self._probe.peak()
-        self._start_rss = self._probe.rss()
+        self._start_rss, self._max_rss = self._probe.resident()
         self._peak = self._start_rss
         self._last = (self._clock, self._cpu)
-        self._thread = threading.Thread(target=self._run, name="jupyter_mlops-resources",
-                                        daemon=True)
-        self._thread.start()
+        sampling_thread().add(self)
         return self
 
     def stop(self) -> CellUsage:
-        """End the sampling (without waiting for the thread) and say what the cell used."""
-        with self._lock:
-            if self.usage is not None:
-                return self.usage
-            self._stopped = True
-            self._stop.set()
-            try:
-                now, cpu = time.perf_counter(), _cpu_seconds()
-                rss = self._probe.rss()
-                self._see(rss)
-                values = self._process_values(now, cpu, rss)
-                if values:
-                    self.points.append((self._step + 1, time.time(), values))
-            except Exception as exc:  # noqa: BLE001 - reported, never raised into the cell
-                self.error = self.error or f"{type(exc).__name__}: {exc}"
-                cpu = _cpu_seconds()
-            peak = self._peak
-            try:
-                max_rss = self._probe.peak()
-            except Exception:  # noqa: BLE001 - the sampled peak stands
-                max_rss = None
-            if max_rss is not None and self._max_rss is not None and max_rss > self._max_rss:
-                peak = max_rss  # the cell set the process's all-time peak: the exact value
-            self.usage = CellUsage(cpu - self._cpu, self._start_rss, peak)
+        """End the sampling (without waiting for the thread) and say what the cell used.
+
+        The points are the ones taken until now: one the thread may be appending at this
+        moment is left out (``points`` is a copy made here).
+        """
+        if self.usage is not None:
+            return self.usage
+        self._stopped = True
+        if _thread is not None:
+            _thread.remove(self)
+        points = list(self._points)
+        max_rss = None
+        try:
+            now, cpu = time.perf_counter(), _cpu_seconds()
+            rss, max_rss = self._probe.resident()
+            self._see(rss)
+            values = self._process_values(now, cpu, rss)
+            if values:
+                points.append(((points[-1][0] if points else 0) + 1, time.time(), values))
+        except Exception as exc:  # noqa: BLE001 - reported, never raised into the cell
+            self.error = self.error or f"{type(exc).__name__}: {exc}"
+            cpu = _cpu_seconds()
+        peak = self._peak
+        if max_rss is not None and self._max_rss is not None and max_rss > self._max_rss:
+            peak = max_rss  # the cell set the process's all-time peak: the exact value
+        self._final = points
+        self.usage = CellUsage(cpu - self._cpu, self._start_rss, peak)
         return self.usage
+
+    @property
+    def points(self) -> list[tuple[int, float, dict[str, float]]]:
+        """``(step, timestamp, {key: value})`` per point: so far, or all once stopped."""
+        return self._final if self._final is not None else list(self._points)
 
     def _see(self, rss: int | None) -> None:
         if rss is not None and (self._peak is None or rss > self._peak):
@@ -337,43 +432,44 @@ class ResourceSampler:
             values["system_memory_usage_percentage"] = 100.0 * used / total
         return values
 
-    def _run(self) -> None:
+    def sample(self) -> bool:
+        """One tick, on the sampling thread: the memory, and a point when one is due.
+        False once this sampler is done (stopped, or its probe failed)."""
+        if self._stopped:
+            return False
         try:
+            if self._counters is None:
+                self._counters = self._probe.cpu_counters()  # the machine's baseline
+            rss = self._probe.rss()
+            now = time.perf_counter()
+            self._see(rss)
+            if now < self._next_point:
+                return not self._stopped
+            values = self._system_values()
             handles = gpu_handles()
-            self._counters = self._probe.cpu_counters()  # the baseline
-            tick = min(PEAK_INTERVAL_S, self.interval)
-            next_point = self._clock + self.interval
-            while not self._stop.wait(tick):
-                rss = self._probe.rss()
-                now = time.perf_counter()
-                if now < next_point:
-                    with self._lock:
-                        self._see(rss)
-                    continue
-                values = self._system_values()
-                if handles:
-                    try:
-                        values.update(gpu_values(handles))
-                    except Exception:  # noqa: BLE001 - NVML stopped answering
-                        handles = []
-                with self._lock:
-                    if self._stopped:
-                        return
-                    self._see(rss)
-                    self._step += round(self.interval / self._base)
-                    values.update(self._process_values(now, _cpu_seconds(), rss))
-                    self.points.append((self._step, time.time(), values))
-                    if len(self.points) >= MAX_POINTS:
-                        del self.points[1::2]
-                        self.interval *= 2
-                next_point = now + self.interval
+            if handles:
+                try:
+                    values.update(gpu_values(handles))
+                except Exception:  # noqa: BLE001 - NVML stopped answering: no more GPUs
+                    forget_gpus(found=[])
+            if self._stopped:
+                return False
+            self._step += round(self.interval / self._base)
+            values.update(self._process_values(now, _cpu_seconds(), rss))
+            self._points.append((self._step, time.time(), values))
+            if len(self._points) >= MAX_POINTS:
+                del self._points[1::2]  # the first is kept
+                self.interval *= 2
+            self._next_point = now + self.interval
+            return True
         except Exception as exc:  # noqa: BLE001 - the cell goes on; the run says why
             self.error = f"{type(exc).__name__}: {exc}"
+            return False
 
 
 def metric_rows(sampler: ResourceSampler) -> list[tuple[float, list[tuple[str, float, int]]]]:
-    """``(timestamp, [(key, value, step), ...])`` per point, then the cell's peak and CPU
-    time as one-step metrics: what a tracked cell's run records."""
+    """``(timestamp, [(key, value, step), ...])`` per point, the cell's peak and CPU time
+    (step 0) riding with the last: what a tracked cell's run records."""
     usage = sampler.stop()
     rows = [(ts, [(PREFIX + key, float(value), step) for key, value in values.items()])
             for step, ts, values in sampler.points]
@@ -382,7 +478,9 @@ def metric_rows(sampler: ResourceSampler) -> list[tuple[float, list[tuple[str, f
         totals.append((PREFIX + "process_memory_peak_megabytes", usage.peak_rss / MB, 0))
     if usage.cpu_time_s is not None:
         totals.append((PREFIX + "process_cpu_time_seconds", float(usage.cpu_time_s), 0))
-    if totals:
+    if rows:
+        rows[-1][1].extend(totals)
+    elif totals:
         rows.append((time.time(), totals))
     return rows
 
