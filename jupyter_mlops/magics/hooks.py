@@ -226,6 +226,9 @@ class KernelHooks:
                         log_resources(run.store, run.run_id, tracked.resources)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"could not log the resources of run {run.run_id[:8]}", exc)
+                    if tracked.resources.error is not None:
+                        self._warn("resource sampling stopped early",
+                                   tracked.resources.error, once=True)
                 _end(run, status, error, execution_count=count)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"could not end run {run.run_id[:8]}", exc)

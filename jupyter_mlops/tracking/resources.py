@@ -348,7 +348,7 @@ class ResourceSampler:
         self._stopped = False
         self._points: list[tuple[int, float, dict[str, float]]] = []  # the thread's
         self._final: list[tuple[int, float, dict[str, float]]] | None = None  # stop()'s
-        self.error: str | None = None
+        self.error: Exception | None = None  # what ended the sampling early
         self.usage: CellUsage | None = None
         self._peak: int | None = None
         self._step = 0
@@ -387,7 +387,7 @@ class ResourceSampler:
             if values:
                 points.append(((points[-1][0] if points else 0) + 1, time.time(), values))
         except Exception as exc:  # noqa: BLE001 - reported, never raised into the cell
-            self.error = self.error or f"{type(exc).__name__}: {exc}"
+            self.error = self.error or exc
             cpu = _cpu_seconds()
         peak = self._peak
         if max_rss is not None and self._max_rss is not None and max_rss > self._max_rss:
@@ -463,7 +463,7 @@ class ResourceSampler:
             self._next_point = now + self.interval
             return True
         except Exception as exc:  # noqa: BLE001 - the cell goes on; the run says why
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = exc
             return False
 
 
