@@ -3,6 +3,7 @@
 import json
 import platform
 import subprocess
+import sys
 from importlib.metadata import distributions
 
 import pytest
@@ -98,6 +99,12 @@ def test_the_session_records_its_environment_once(shell, repo, monkeypatch):
     assert shown == environment
     assert shell.run_line_magic("mlops", "env") == environment
     assert "scikit-learn" in shown._repr_html_()
+
+    shown = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "show", run_id,
+                            "--store", str(store.path)], capture_output=True, text=True,
+                           timeout=120, check=True).stdout
+    assert f"Python {platform.python_version()}" in shown and environment.git_commit in shown
+    assert "system   system.process_memory_peak_megabytes = " in shown
 
 
 def test_the_record_is_shared_and_signed(shell, store):
