@@ -308,7 +308,7 @@ class _SamplingThread:
     def _loop(self) -> None:
         while True:
             samplers = list(self.active)
-            time.sleep(min(s.tick for s in samplers) if samplers else IDLE_POLL_S)
+            time.sleep(min([s.tick for s in samplers], default=IDLE_POLL_S))
             for sampler in list(self.active):
                 if not sampler.sample():
                     self.remove(sampler)
@@ -342,7 +342,7 @@ class ResourceSampler:
 
     def __init__(self, interval: float | None = None, probe: Any = None) -> None:
         self.interval = INTERVAL_S if interval is None else interval
-        self.tick = min(PEAK_INTERVAL_S, self.interval)
+        self.tick = min(PEAK_INTERVAL_S, self.interval, IDLE_POLL_S)
         self._base = self.interval
         self._probe = probe
         self._stopped = False
