@@ -602,7 +602,9 @@ def worker_resources(location: str, seconds: float, reps: int) -> dict[str, Any]
     points = mlops.get_store().query("SELECT count(*) FROM metrics WHERE key = "
                          "'system.process_memory_rss_megabytes'")[0][0]
     # What one sampling costs when nothing competes for the interpreter.
-    probe = resources.process_probe()
+    from jupyter_mlops.tracking.probes import process_probe
+
+    probe = process_probe()
     tick = median(time_each(lambda i: probe.rss(), 2000, warmup=100))
     point = median(time_each(lambda i: (probe.rss(), probe.cpu_counters(), probe.memory(),
                                         time.process_time(), time.time()), 500, warmup=20))

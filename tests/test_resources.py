@@ -9,14 +9,9 @@ import types
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.tracking import resources
-from jupyter_mlops.tracking.resources import (
-    ProcProbe,
-    PsutilProbe,
-    ResourceSampler,
-    RusageProbe,
-    make_probe,
-)
+from jupyter_mlops.tracking import probes, resources
+from jupyter_mlops.tracking.probes import ProcProbe, PsutilProbe, RusageProbe, make_probe
+from jupyter_mlops.tracking.resources import ResourceSampler
 from support import run_cell, stream_text
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,14 +126,14 @@ def test_a_broken_probe_ends_sampling_not_the_cell():
 
 @pytest.fixture
 def no_gpu_cache():
-    resources.forget_gpus()
+    probes.forget_gpus()
     yield
-    resources.forget_gpus()
+    probes.forget_gpus()
 
 
 def test_without_pynvml_gpus_are_skipped_quietly(no_gpu_cache, capfd):
     assert "pynvml" not in sys.modules
-    assert resources.gpu_handles() == []
+    assert probes.gpu_handles() == []
     sampler = ResourceSampler(interval=0.01).start()
     while len(sampler.points) < 3:
         busy(100_000)
@@ -166,8 +161,8 @@ def _nvml(init_error: bool):
 
 def test_nvml_without_a_device_is_skipped_and_a_device_is_sampled(no_gpu_cache, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", _nvml(init_error=True))
-    assert resources.gpu_handles() == []
-    resources.forget_gpus()
+    assert probes.gpu_handles() == []
+    probes.forget_gpus()
     monkeypatch.setitem(sys.modules, "pynvml", _nvml(init_error=False))
     sampler = ResourceSampler(interval=0.01).start()
     while len(sampler.points) < 3:
@@ -270,3 +265,17 @@ def test_a_probe_failing_mid_cell_is_one_warning(shell, monkeypatch, capfd):
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "sampling stopped early (OSError: the probe broke)" in err
     assert "The cell itself ran normally" in err
+
+
+def test_a_cell_whose_end_never_came_stops_sampling_at_the_next(store):
+    from jupyter_mlops.tracking.capture import CellCapture
+
+    capture = CellCapture()
+    lost = capture.begin(store, "x = 1", "x = 1\n", 1, None)  # no end: a skipped hook
+    assert lost.resources in resources.sampling_thread().active
+    record = capture.begin(store, "y = 2", "y = 2\n", 2, None)
+    assert lost.resources.usage is not None
+    assert lost.resources not in resources.sampling_thread().active
+    capture.end(record, 2, None)
+    assert record.resources not in resources.sampling_thread().active
+    capture.writer.flush()

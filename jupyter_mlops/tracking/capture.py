@@ -126,6 +126,7 @@ class CellCapture:
         self._sessions_in: set[str] = set()
         self._sessions_now: set[str] = set()
         self._environment: tuple[dict | None, dict | None] | None = None
+        self._sampling: ResourceSampler | None = None  # the latest cell's
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
@@ -182,7 +183,9 @@ class CellCapture:
 
         # Before the row is queued: work done once the capture thread is woken makes the
         # cell wait for the interpreter lock it then asks for.
-        record.resources = start_sampling()
+        if self._sampling is not None:
+            self._sampling.stop()  # a cell whose end never came (IPython skipped its hook)
+        record.resources = self._sampling = start_sampling()
         record.queued = self.writer.submit(write)
         return record
 
