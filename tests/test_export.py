@@ -120,3 +120,34 @@ def test_an_environment_record_not_signed_by_the_user_is_not_used(shell, tmp_pat
         path = mlops.export_mlflow("forest/1", tmp_path / "forest")
     requirements = (path / "requirements.txt").read_text()
     assert "0.0.1" not in requirements and requirements.startswith("scikit-learn==")
+
+
+def test_pickle_modules_are_read_without_unpickling_at_every_protocol():
+    import pickle
+
+    from jupyter_mlops.registry.requirements import pickle_modules, top_level
+
+    model = Ridge().fit(np.arange(10.0).reshape(5, 2), np.arange(5.0))
+    for protocol in (0, 2, 4, 5):
+        modules = pickle_modules(pickle.dumps(model, protocol=protocol))
+        assert "sklearn.linear_model._ridge" in modules, protocol
+        assert top_level(modules) == {"sklearn", "numpy"}, protocol
+
+
+def test_a_module_from_no_distribution_is_named_and_left_out(shell, tmp_path, monkeypatch):
+    from support import run_cell
+
+    (tmp_path / "localfeatures.py").write_text("def double(X):\n    return X * 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_cell(shell, "%%track -n local\nimport numpy as np\n"
+                           "from localfeatures import double\n"
+                           "from sklearn.pipeline import make_pipeline\n"
+                           "from sklearn.preprocessing import FunctionTransformer\n"
+                           "from sklearn.linear_model import Ridge\n"
+                           "X = np.arange(20.0).reshape(10, 2)\n"
+                           "model = make_pipeline(FunctionTransformer(double), Ridge())"
+                           ".fit(X, X[:, 0])").success
+    mlops.register_model(None, "local", variable="model")
+    with pytest.warns(UserWarning, match="'localfeatures' that no installed distribution"):
+        path = mlops.export_mlflow("local/1", tmp_path / "local")
+    assert set(_requirements(path)) == {"scikit-learn", "numpy"}

@@ -56,8 +56,12 @@ def pickle_modules(data: bytes) -> set[str]:
 
 
 def top_level(modules: set[str]) -> set[str]:
-    """Top-level names of ``modules`` that an installer provides (no standard library)."""
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    """Top-level names of ``modules`` that an installer provides (no standard library,
+    under its names of today or, in pickles of protocol 0 to 2, of Python 2)."""
+    import _compat_pickle
+
+    stdlib = getattr(sys, "stdlib_module_names", frozenset()) | set(
+        _compat_pickle.IMPORT_MAPPING)
     tops = {m.split(".", 1)[0] for m in modules if m}
     return {m for m in tops if m not in stdlib and m not in _NOT_DISTRIBUTED}
 

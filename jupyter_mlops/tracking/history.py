@@ -19,11 +19,11 @@ from typing import Any
 from ..entities import CellExecution
 from ..store import Store
 from .capture import current_session_id, flush_capture
+from .probes import MB
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
            "started", "duration_s", "status", "error", "run_id", "position", "out_of_order",
            "stale", "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb"]
-MB = 1e6
 
 
 def _mb(value: int | None) -> float | None:

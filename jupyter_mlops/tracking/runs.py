@@ -297,8 +297,8 @@ def get_run(run_id: str):
     """The stored run with this id (or a unique prefix of it), with params, metrics and more.
 
     ``.environment`` is what its kernel session ran on (Python, platform, distributions, git
-    commit); ``metric_history("system.process_memory_rss_megabytes")`` and the other
-    ``system.*`` keys are what its cell used while it ran.
+    commit); ``.system_metrics`` and ``metric_history("system.process_memory_rss_megabytes")``
+    are what its cell used while it ran.
     """
 
     import dataclasses
