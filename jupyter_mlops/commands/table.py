@@ -204,6 +204,11 @@ COMMANDS: tuple[Command, ...] = (
         # The notebook gets the whole DataFrame.
         arg("-n", "--max-results", type=int, default=50, only=CLI),
     )),
+    Command("env", "The environment of this kernel session, or of the session that made RUN.", (
+        arg("run", nargs="?", default=None, metavar="RUN",
+            help="run id or unique prefix (default: this kernel's session)"),
+        arg("--session", default=None, help="a session id instead of a run"),
+    ), front_ends=MAGIC_ONLY),
     Command("execute", "Run a notebook headless in a fresh kernel and report what it stored.", (
         arg("notebook"),
         arg("--timeout", type=float, default=600, help="seconds per cell"),

@@ -44,6 +44,13 @@ def run_html(run) -> str:
         parts.append(section("Artifacts", table(
             ["name", "kind", "size", "sha256"],
             [(a.name, a.kind, a.size, a.sha256[:16]) for a in run.artifacts])))
+    if run.system_metrics:
+        parts.append(section("System metrics (latest sample; peak and CPU time of the cell)",
+                             table(["metric", "value"], sorted(run.system_metrics.items()))))
+    if run.environment is not None:
+        from .environment import summary_rows
+
+        parts.append(section("Environment", table(["", "value"], summary_rows(run.environment))))
     if run.error:
         parts.append(section("Error", pre(f"{run.error_type}: {run.error}\n\n{run.traceback or ''}")))
     if run.source:
@@ -115,7 +122,9 @@ def runs_html(view) -> str:
     ``CHILDREN_SHOWN``, the rest counted), a ``children`` column with their number."""
     top, children = _child_groups(view)
     params = _listed_params(view, children)
-    metrics = [c for c in view.columns if c.startswith("metrics.")]
+    # The system.* metrics of every tracked cell stay out too: `%mlops show RUN` has them.
+    metrics = [c for c in view.columns if c.startswith("metrics.")
+               and not c.startswith("metrics.system.")]
     columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
                "children", *params, *metrics]
     values = {c: list(view[c]) for c in columns if c in view.columns}
@@ -152,6 +161,8 @@ def runs_html(view) -> str:
     hidden = sum(c.startswith("params.") for c in view.columns) - len(params)
     note = f"{len(view)} runs" + (f"; {hidden} more param columns are in the DataFrame, not "
                                   "shown" if hidden else "")
+    if any(c.startswith("metrics.system.") for c in view.columns):
+        note += "; system.* metric columns are in the DataFrame, not shown"
     tail = f"<p>… {len(rows) - len(shown)} more rows</p>" if len(rows) > len(shown) else ""
     return wrap(f"<p>{escape(note)}</p>" + table(columns, shown, classes) + tail)
 
@@ -173,8 +184,9 @@ def history_html(frame) -> str:
         marks=marks, source=[s if len(s) <= 300 else s[:297] + "..." for s in frame["source"]],
         run=[r[:8] if isinstance(r, str) else "" for r in frame["run_id"]],
     )
-    return frame_html(view, ["seq", "execution_count", "source", "status", "duration_s", "run",
-                             "marks"], classes)
+    return frame_html(view, ["seq", "execution_count", "source", "status", "duration_s",
+                             "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb", "run", "marks"],
+                      classes)
 
 
 def comparison_html(comparison) -> str:

@@ -155,6 +155,11 @@ class MLOpsMagics(Magics):
 
         return run(self.shell, args)
 
+    def _cmd_env(self, args) -> Any:
+        from .env_command import run
+
+        return run(self.shell, args)
+
     def _cmd_store(self, args) -> Any:
         from ..store.current import get_store, set_store
 

@@ -15,7 +15,7 @@ from typing import Any
 import IPython
 
 from ..tracking.autolog import autolog, early_params, input_datasets
-from ..tracking.capture import CellCapture, CellRecord, install, uninstall
+from ..tracking.capture import CellCapture, CellRecord, install, start_sampling, uninstall
 from ..tracking.cellnames import CellNames, analyze
 from ..tracking.displayed import log_displayed
 from ..tracking.figures import FigureCollector, add_figures, save_figures
@@ -23,6 +23,7 @@ from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
 from ..tracking.rewrite import instrument
 from ..tracking.paramdicts import log_dict_params
+from ..tracking.resources import ResourceSampler, log_resources
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
@@ -40,6 +41,7 @@ class TrackedCell:
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
     loops: LoopRecorder | None = None  # its loop curves, when autolog is on
     fits: FitRecorder | None = None  # its fits, for child runs
+    resources: ResourceSampler | None = None  # its system.* metrics
 
 
 class LoopRewriter:
@@ -152,6 +154,8 @@ class KernelHooks:
             # costs the run, never the cell's place in the execution log.
             self.capture.ensure_session(store)
             self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names)
+            if self._tracked is not None:
+                self._tracked.resources = self._record.resources
         except Exception as exc:  # noqa: BLE001
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
@@ -318,8 +322,10 @@ class KernelHooks:
 
     def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int,
                  shown: Any = None) -> None:
-        """Loop curves, figures, autolog and the run's end: one write transaction."""
+        """Loop curves, figures, autolog, resources and the run's end: one write transaction."""
         run = tracked.run
+        if tracked.resources is not None:
+            tracked.resources.stop()  # what follows is our work, not the cell's
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -337,6 +343,14 @@ class KernelHooks:
                         autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+                if tracked.resources is not None:
+                    try:
+                        log_resources(run.store, run.run_id, tracked.resources)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn(f"could not log the resources of run {run.run_id[:8]}", exc)
+                    if tracked.resources.error is not None:
+                        self._warn("resource sampling stopped early",
+                                   tracked.resources.error, once=True)
                 _end(run, status, error, execution_count=count)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"could not end run {run.run_id[:8]}", exc)
@@ -375,6 +389,7 @@ class KernelHooks:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
+            tracked.resources = start_sampling()
             shown = _run_body(code, self.shell.user_ns, tracked)
             return shown
         except BaseException as exc:

@@ -6,10 +6,15 @@ The folder holds what ``mlflow.pyfunc.load_model`` reads: ``MLmodel`` with the
 family says what it writes), the model file in that flavour's format, its signature,
 ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml``.
 
+The requirements are the distributions the model's modules come from, at the versions
+recorded for the kernel session that made it (``registry.requirements``); a version with
+no such record falls back to the versions its own row keeps (scikit-learn, numpy, pandas).
+
 Those environment files are read by installers, so nothing from the store is copied into
-them as it stands: the version's row must carry this user's signature, and every version
-string is parsed as PEP 440 and written in its normalized form, every package name checked
-against PEP 508. Anything else is refused before a file is written.
+them as it stands: the version's row and the session's environment must carry this user's
+signature, and every version string is parsed as PEP 440 and written in its normalized
+form, every package name checked against PEP 508. Anything else is refused before a file
+is written.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from .requirements import model_requirements
 
 # PEP 508's rule for a distribution name.
 _PACKAGE_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
@@ -157,6 +163,16 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
                      if package in versions]
     requirements += [requirement(package, None) for package, module in flavor.packages
                      if not module]
+    captured = model_requirements(store, version, store.artifacts.read_verified(version.sha256))
+    if captured is not None:
+        # The distributions the model's modules come from, as its session had them, and
+        # the flavor's unpinned helpers.
+        python = pep440(captured[0] or versions.get("python", sys.version.split()[0]),
+                        "Python version")
+        pinned = [requirement(name, found) for name, found in captured[1]]
+        names = {r.split("==")[0].lower().replace("_", "-") for r in pinned}
+        requirements = pinned + [r for r in requirements if "==" not in r
+                                 and r.lower().replace("_", "-") not in names]
     requirements = list(dict.fromkeys(requirements))
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)

@@ -18,7 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..entities import Artifact, CellExecution, DatasetInput, Metric, Run
+from ..entities import (
+    SYSTEM_METRIC_PREFIX,
+    Artifact,
+    CellExecution,
+    DatasetInput,
+    Metric,
+    Run,
+)
 from ..errors import (
     NotFoundError,
     SchemaVersionError,
@@ -769,12 +776,15 @@ class Store:
         status: str,
         error: str | None,
         run_id: str | None,
+        usage: tuple[float | None, int | None, int | None] = (None, None, None),
     ) -> None:
+        """``usage``: CPU seconds, resident bytes at the start and at the peak."""
         with self.write() as conn:
             conn.execute(
                 "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
-                "status = ?, error = ?, run_id = coalesce(?, run_id) WHERE id = ?",
-                (execution_count, duration_s, status, error, run_id, row_id),
+                "status = ?, error = ?, run_id = coalesce(?, run_id), cpu_time_s = ?, "
+                "start_rss = ?, peak_rss = ? WHERE id = ?",
+                (execution_count, duration_s, status, error, run_id, *usage, row_id),
             )
 
     # -- reading -----------------------------------------------------------------------
@@ -814,12 +824,13 @@ class Store:
     def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
         rows = self.query(
             "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            f"duration_s, status, error, run_id FROM cells WHERE {where} ORDER BY id",
+            "duration_s, status, error, run_id, cpu_time_s, start_rss, peak_rss "
+            f"FROM cells WHERE {where} ORDER BY id",
             params,
         )
         return [
             CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          r[7], r[8], r[9], r[10], r[11])
+                          *r[7:])
             for r in rows
         ]
 
@@ -839,6 +850,7 @@ class Store:
         metrics = {k: decode_metric(v, n) for k, v, n in self.query(
             "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ? ORDER BY key",
             (run_id,))}
+        system = {k: metrics.pop(k) for k in list(metrics) if k.startswith(SYSTEM_METRIC_PREFIX)}
         tags = dict(self.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key",
                                (run_id,)))
         artifacts = [Artifact(*r) for r in self.query(
@@ -858,5 +870,6 @@ class Store:
             end_time=row[5], session_id=row[6], cell_id=row[7], execution_count=row[8],
             source=row[9], params=params, metrics=metrics, tags=tags, artifacts=artifacts,
             inputs=inputs, cells=self.cells("run_id = ?", (run_id,)), error_type=row[10],
-            error=row[11], traceback=row[12], parent_run_id=row[13], _store=self,
+            error=row[11], traceback=row[12], parent_run_id=row[13], system_metrics=system,
+            _store=self,
         )

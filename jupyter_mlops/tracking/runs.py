@@ -298,10 +298,21 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
 
 
 def get_run(run_id: str):
-    """The stored run with this id (or a unique prefix of it), with params, metrics and more."""
+    """The stored run with this id (or a unique prefix of it), with params, metrics and more.
+
+    ``.environment`` is what its kernel session ran on (Python, platform, distributions, git
+    commit); ``.system_metrics`` and ``metric_history("system.process_memory_rss_megabytes")``
+    are what its cell used while it ran.
+    """
+
+    import dataclasses
+
+    from .environment import session_environment
 
     flush_capture()  # its cell executions may still be on their way to the store
-    return get_store().get_run(run_id)
+    store = get_store()
+    run = store.get_run(run_id)
+    return dataclasses.replace(run, environment=session_environment(store, run.session_id))
 
 
 def _media_type(name: str) -> str | None:

@@ -317,6 +317,19 @@ def test_registry_views_show_names_as_text(world, payload):
 
 
 @ALL
+def test_environment_view_shows_names_as_text(payload):
+    """A session's environment: the notebook's path and a git branch are the user's names."""
+    from jupyter_mlops.entities import Environment
+
+    environment = Environment(
+        session_id="5" * 32, started=0.0, notebook=f"/notebooks/{payload}.ipynb", cwd="/",
+        python="3.11.7", implementation="cpython", platform=payload, machine="x86_64",
+        packages={payload: "1.0", "numpy": payload}, git_commit="0" * 40, git_branch=payload,
+        git_dirty=True)
+    assert_shown_as_text(environment._repr_html_(), payload)
+
+
+@ALL
 def test_listings_show_names_as_text(world, payload):
     import pandas as pd
 
@@ -633,6 +646,7 @@ HTML_VIEWS = {
     "EvaluationResult": test_evaluation_dashboard_shows_class_labels_as_text,
     "EvaluationComparison": test_evaluation_views_show_names_features_and_labels_as_text,
     "DriftReport": test_drift_views_show_columns_as_text,
+    "Environment": test_environment_view_shows_names_as_text,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from ...errors import NotFoundError, ValidationError, shorten
 from ...tracking.search import filter_sql
 from ...store import Store
-from ...entities import RUN_STATUSES
+from ...entities import RUN_STATUSES, SYSTEM_METRIC_PREFIX
 from ...validation import RUN_ID_RE
 from .values import Relative, like_pattern, metric_value, number, plain
 
@@ -170,11 +170,13 @@ def _as_membership(sql: str) -> str:
 
 def _rank_metric_keys(rows: list[tuple[str, str]], first: str | None) -> list[str]:
     """Metric keys in the order rows show them: the sort key, then the keys most runs of
-    the page have, the cell's own names (no dot) before an estimator's nested ones."""
+    the page have, the cell's own names (no dot) before an estimator's nested ones, and
+    what the cells cost (system.*) last."""
     counts: dict[str, int] = {}
     for _, key in rows:
         counts[key] = counts.get(key, 0) + 1
-    ranked = sorted(counts, key=lambda k: ("." in k, -counts[k], k))
+    ranked = sorted(counts, key=lambda k: (k.startswith(SYSTEM_METRIC_PREFIX), "." in k,
+                                           -counts[k], k))
     return ([first] if first else []) + [k for k in ranked if k != first]
 
 
