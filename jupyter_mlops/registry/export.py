@@ -165,14 +165,10 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
                      if not module]
     captured = model_requirements(store, version, store.artifacts.read_verified(version.sha256))
     if captured is not None:
-        # The distributions the model's modules come from, as its session had them, and
-        # the flavor's unpinned helpers.
+        # The distributions the model's modules come from, as its session had them.
         python = pep440(captured[0] or versions.get("python", sys.version.split()[0]),
                         "Python version")
-        pinned = [requirement(name, found) for name, found in captured[1]]
-        names = {r.split("==")[0].lower().replace("_", "-") for r in pinned}
-        requirements = pinned + [r for r in requirements if "==" not in r
-                                 and r.lower().replace("_", "-") not in names]
+        requirements = [requirement(name, found) for name, found in captured[1]]
     requirements = list(dict.fromkeys(requirements))
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
