@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
 PYTEST_ARGS ?=
 # jlpm and jupyter-builder live in the venv (jupyterlab brings them); Node.js is the
 # machine's own.
@@ -18,11 +19,12 @@ CHROMIUM := /usr/bin/chromium
 LAB_STORE := example_notebooks/.mlops
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: demo test lab bench bench-server venv js chromium clean
+.PHONY: demo test test-frameworks lab bench bench-server venv js chromium clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "Creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
 
 # The first install builds the sidebar (jlpm install and build, through
 # hatch-jupyter-builder); the link then makes later rebuilds (make js) live in the venv.
@@ -32,6 +34,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 venv: $(STAMP)
+
+# The demo needs the package and its own dependencies only: no test extras, no sidebar build.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then exit 0; fi; \
+	echo "Installing jupyter-mlops and its dependencies into $(VENV) (a minute or two, once)"; \
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install -q -e .
+	@touch $@
 
 # Rebuild the sidebar when its sources change.
 $(LABEXT_BUILD): $(LABEXT_SOURCES) | $(STAMP)
@@ -54,7 +63,7 @@ chromium:
 
 # Runs the quickstart notebook in a real kernel against a fresh store, then prints
 # the runs it stored and the order in which its cells ran.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@store=$$(mktemp -d)/.mlops; \
 	$(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb --store "$$store"
 
@@ -63,6 +72,12 @@ test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 	exit $$rc
+
+# PyTorch, Lightning and transformers are not in the test extra (their wheels are large):
+# this installs torch's CPU build with them and runs the tests marked `frameworks`.
+test-frameworks: $(STAMP)
+	$(BIN)/python -m pip install -q "torch==2.13.0" lightning "transformers[torch]"
+	$(BIN)/python -m pytest -m frameworks tests $(PYTEST_ARGS)
 
 # JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops
 # (the server extension points every kernel there); the first time, the quickstart

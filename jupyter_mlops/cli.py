@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from .commands import CLI, COMMANDS, COMMON, Command, add_commands
 from .errors import MLOpsError
 
 
@@ -104,7 +105,9 @@ def cmd_execute(args) -> int:
     for outcome in outcomes:
         if outcome.error:
             note = " (expected: tagged raises-exception)" if outcome.expected_error else ""
-            print(f"  cell {outcome.index}: {outcome.error}{note}")
+            # [n] as Jupyter shows it; the cell's place counts every cell, markdown too.
+            print(f"  [{outcome.execution_count}] (cell {outcome.index + 1} of the notebook): "
+                  f"{outcome.error}{note}")
     if store_path:
         os.environ["JUPYTER_MLOPS_STORE"] = store_path
     store = _store(argparse.Namespace(store=store_path))
@@ -263,121 +266,26 @@ def cmd_alerts(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The handler of each command the table offers here, by name.
+HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
+            "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
+            "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
+            "alerts": cmd_alerts, "execute": cmd_execute}
+
+
+def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:
+    """The terminal's parser, built from the table of subcommands."""
     parser = argparse.ArgumentParser(
-        prog="jupyter-mlops", description="Runs, cell history and notebooks of a jupyter_mlops store.")
+        prog=CLI, description="Runs, cell history and notebooks of a jupyter_mlops store.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, help_text: str, handler) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--store", default=None,
-                             help="store folder (default: $JUPYTER_MLOPS_STORE or nearest .mlops)")
-        command.set_defaults(handler=handler)
-        return command
-
-    runs = add("runs", "list runs, newest first", cmd_runs)
-    runs.add_argument("-e", "--experiment", action="append")
-    runs.add_argument("-f", "--filter")
-    runs.add_argument("-n", "--max-results", type=int)
-    show = add("show", "one run in full", cmd_show)
-    show.add_argument("run", help="run id or unique prefix")
-    history = add("history", "cell executions in the order they ran", cmd_history)
-    history.add_argument("--session")
-    history.add_argument("--all", action="store_true")
-    add("models", "registered models", cmd_models)
-    trust = add("trust", "vouch for a version (its bytes, row, replay script, alias) made by "
-                "someone else or an older jupyter-mlops (unpickling runs code: only for stores "
-                "you trust)", cmd_trust)
-    trust.add_argument("uri", nargs="+", help="name@alias, name/VERSION or models:/…")
-    replay = add("replay", "print the script that rebuilds a model from the cell history",
-                 cmd_replay)
-    replay.add_argument("uri", help="name@alias, name/VERSION or models:/…")
-    replay.add_argument("--verify", action="store_true")
-    replay.add_argument("-o", "--output", help="write the script to this file")
-    export = add("export", "write a version as an MLflow model folder", cmd_export)
-    export.add_argument("uri")
-    export.add_argument("path")
-    export.add_argument("--allow-pickle", action="store_true",
-                        help="export a version your key did not sign (MLflow will unpickle it)")
-    serve = add("serve", "serve a version over HTTP (MLflow's scoring protocol)", cmd_serve)
-    serve.add_argument("uri", help="name@alias, name/VERSION or models:/…")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
-                       "127.0.0.1; 0.0.0.0 exposes the model to the network: scoring needs "
-                       "no token)")
-    serve.add_argument("--allowed-host", action="append", metavar="NAME",
-                       help="also answer requests to this host name (repeat; * for any); "
-                            "loopback names always")
-    serve.add_argument("--token", default=None,
-                       help="the token POST /labels and /reload need (default: "
-                            "$JUPYTER_MLOPS_SERVE_TOKEN, else a new one, printed)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a "
-                       "free one)")
-    serve.add_argument("--challenger", metavar="URI", help="a second version to compare")
-    serve.add_argument("--split", type=float, default=None, metavar="SHARE",
-                       help="share of requests the challenger answers, e.g. 0.1")
-    serve.add_argument("--shadow", action="store_true",
-                       help="the challenger scores every request; the champion answers")
-    serve.add_argument("--max-body-mb", type=float, default=20.0,
-                       help="larger request bodies get 413 (default 20)")
-    serve.add_argument("--workers", type=int, default=None, help="scoring threads")
-    serve.add_argument("--watch", type=float, default=2.0, metavar="SECONDS",
-                       help="how often to check whether the alias moved (0: never)")
-    serve.add_argument("--no-log", action="store_true", help="do not log predictions")
-    score = add("score", "score a CSV or Parquet file in chunks", cmd_score)
-    score.add_argument("uri")
-    score.add_argument("input", help="a .csv (.csv.gz, .tsv) or .parquet file")
-    score.add_argument("-o", "--output", required=True, help="a .csv or .parquet file")
-    score.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
-    score.add_argument("--prediction-column", default="prediction")
-    score.add_argument("--only-predictions", action="store_true",
-                       help="write the predictions alone, not the input columns beside them")
-    score.add_argument("--no-progress", action="store_true")
-    monitor = add("monitor", "drift and metrics of a version on new data; exits 1 on an alert",
-                  cmd_monitor)
-    monitor.add_argument("uri")
-    source = monitor.add_mutually_exclusive_group()
-    source.add_argument("--since", help="logged traffic of the last 90s, 15m, 1h, 7d … "
-                        "(default: the newest 100,000 logged rows)")
-    source.add_argument("--batch", metavar="FILE", help="a CSV or Parquet file of new inputs")
-    monitor.add_argument("--labels", metavar="COL", help="the column of --batch holding the "
-                         "true values (metrics are computed on them)")
-    monitor.add_argument("--threshold", action="append", metavar="METRIC=VALUE",
-                         help="alert when METRIC is worse than VALUE, e.g. accuracy=0.9 "
-                              "(repeat)")
-    monitor.add_argument("--drift-share", type=float, default=0.5,
-                         help="dataset drift when this share of columns drifted (default 0.5)")
-    monitor.add_argument("--stattest", default=None, help="one drift test for every column")
-    monitor.add_argument("--retrain", metavar="NOTEBOOK",
-                         help="on an alert, execute this training notebook")
-    monitor.add_argument("--promote", metavar="METRIC", help="move the alias to the retrained "
-                         "version only when it is better on METRIC")
-    monitor.add_argument("--timeout", type=float, default=600,
-                         help="seconds per cell of the retraining notebook")
-    ab = add("ab", "compare two served versions: agreement, and metrics once labels arrive",
-             cmd_ab)
-    ab.add_argument("uri_a")
-    ab.add_argument("uri_b")
-    ab.add_argument("--since", default=None, help="only traffic of the last 1h, 7d …")
-    prune = add("prune", "delete logged requests (and their labels) older than a window",
-                cmd_prune)
-    prune.add_argument("--older-than", required=True, metavar="WINDOW",
-                       help="such as 30d, 12h or 3600 (seconds)")
-    prune.add_argument("--model", default=None, help="only this model's requests")
-    alerts = add("alerts", "alerts recorded by monitor, newest first", cmd_alerts)
-    alerts.add_argument("uri", nargs="?", default=None)
-    alerts.add_argument("--since", default=None)
-    alerts.add_argument("-n", "--max-results", type=int, default=50)
-    execute = add("execute", "run a notebook headless in a fresh kernel and report what it stored",
-                  cmd_execute)
-    execute.add_argument("notebook")
-    execute.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    add_commands(sub, CLI, commands, COMMON[CLI])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return HANDLERS[args.command](args)
     except MLOpsError as exc:
         print(f"jupyter-mlops: {exc}", file=sys.stderr)
         return 2

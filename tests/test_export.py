@@ -45,3 +45,17 @@ def test_export_refuses_a_non_empty_folder(store, tmp_path):
     (tmp_path / "busy" / "f").write_text("x")
     with pytest.raises(mlops.ValidationError, match="not empty"):
         mlops.export_mlflow("r/1", tmp_path / "busy")
+
+
+def test_a_model_whose_file_indexes_its_arrays_loads_in_mlflow(store, tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = np.random.default_rng(3).normal(size=(5_000, 20))
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(X, X[:, 0] > 0)
+    version = mlops.register_model(model, "knn")
+    assert store.artifacts.path_for(version.sha256).read_bytes().endswith(b"MLOPSIDX")
+    path = mlops.export_mlflow("knn/1", tmp_path / "knn")
+    loaded = mlflow.sklearn.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(X[:100]), model.predict(X[:100]))
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(path)).predict(X[:100]),
+                                  model.predict(X[:100]))

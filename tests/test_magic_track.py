@@ -78,7 +78,7 @@ def test_figures_made_in_the_cell_are_saved(shell, store):
                     "plt.figure('second')")
     run = only_run()
     names = sorted(a.name for a in run.artifacts if a.kind == "figure")
-    assert names == ["figures/figure_1.png", "figures/second.png"]
+    assert names == ["figures/fig.png", "figures/second.png"]  # its variable; its label
     digest = next(a.sha256 for a in run.artifacts if a.name == "figures/second.png")
     assert store.artifacts.read_verified(digest).startswith(b"\x89PNG")
 
@@ -117,8 +117,40 @@ def test_exception_fails_the_run_and_still_reaches_the_user(shell):
     run = only_run()
     assert run.status == "FAILED" and run.error_type == "ValueError"
     assert run.error == "bad data" and "raise ValueError('bad data')" in run.traceback
-    assert run.params == {}  # a failed cell's bindings are not trusted
+    assert run.params == {"x": 1}  # known from the source when the run started
     assert run.cells[0].status == "error"
+
+
+def test_literal_params_are_logged_when_the_run_starts(shell):
+    shell.user_ns["mlops"] = mlops
+    run_cell(shell, """%%track -n early
+C = 0.5
+layers = [64, 32]
+seen = dict(mlops.get_run(mlops.active_run().run_id).params)
+tol = 1e-3
+tol = 1e-4
+if C > 0:
+    depth = 3
+for i in range(2):
+    pass
+raise ValueError("debugging this one")
+""")
+    run = only_run()
+    assert run.status == "FAILED"
+    # Bound once at the top level: there from the first second, and kept by the failed run.
+    expected = {"C": 0.5, "layers": [64, 32]}
+    assert shell.user_ns["seen"] == expected == run.params
+    # Bound twice (tol) or inside a branch (depth): only the cell's end knows their values.
+    run_cell(shell, "%%track -n finished\ntol = 1e-3\ntol = 1e-4\nif True:\n    depth = 3")
+    finished = mlops.get_run(mlops.search_runs(filter="name = 'finished'").run_id[0])
+    assert finished.params == {"tol": 1e-4, "depth": 3}
+
+
+def test_a_cell_that_logs_params_itself_keeps_its_literals_for_the_end(shell):
+    shell.user_ns["mlops"] = mlops
+    result = run_cell(shell, '%%track\nC = 0.5\nmlops.log_param("C", 2.0)')
+    assert result.error_in_exec is None
+    assert only_run().params == {"C": 2.0}
 
 
 def test_keyboard_interrupt_kills_the_run(shell):
@@ -223,3 +255,42 @@ def test_a_direct_call_of_the_magic_returns_the_last_value_and_logs(shell):
     run = mlops.get_run(mlops.search_runs()["run_id"].iloc[0])
     assert run.status == "FINISHED"
     assert run.params == {"alpha": 3} and run.metrics == {"score": 0.75}
+
+
+def test_figures_closed_or_shown_in_the_cell_are_saved_named_after_what_they_show(
+        shell, store, tmp_path):
+    run_cell(shell, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    shell.user_ns["saved_to"] = str(tmp_path / "loss.png")
+    result = run_cell(shell, """%%track
+fig, ax = plt.subplots()
+ax.plot([1, 2, 3])
+ax.set_title("Validation loss / epoch")
+fig.savefig(saved_to)
+plt.close(fig)
+grid = plt.figure()
+grid.suptitle("Residuals")
+plt.close("all")
+untitled, axes = plt.subplots()
+plt.subplots()[1].plot([3, 2])
+plt.subplots()[1].plot([1, 1])
+""")
+    assert result.success
+    run = only_run()
+    names = sorted(a.name for a in run.artifacts if a.kind == "figure")
+    assert names == ["figures/Residuals.png", "figures/Validation loss _ epoch.png",
+                     "figures/figure_2.png", "figures/figure_3.png", "figures/untitled.png"]
+    for artifact in run.artifacts:
+        assert store.artifacts.read_verified(artifact.sha256).startswith(b"\x89PNG")
+    import matplotlib
+
+    assert matplotlib.rcParams["figure.hooks"] == []  # taken out when the cell ended
+
+
+def test_a_figure_shown_by_the_inline_backend_is_saved(shell):
+    pytest.importorskip("matplotlib_inline")
+    run_cell(shell, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.close('all')")
+    result = run_cell(shell, "%%track\nplt.plot([1, 2])\nplt.title('shown')\nplt.show()\n"
+                             "still_open = len(plt.get_fignums())")
+    assert result.success and shell.user_ns["still_open"] == 0  # show() closed it
+    names = [a.name for a in only_run().artifacts if a.kind == "figure"]
+    assert names == ["figures/shown.png"]

@@ -17,9 +17,23 @@ def load(shell: Any) -> None:
         return  # %load_ext twice, or %reload_ext: keep one set of hooks
     if _hooks is not None:
         _hooks.unregister()
+    _say_where()  # before the hooks open the store for the cell running this
     _hooks = KernelHooks(shell)
     _hooks.register()
     shell.register_magics(TrackMagics(shell, _hooks), MLOpsMagics(shell))
+
+
+def _say_where() -> None:
+    """One line naming the store this kernel writes to, so a notebook whose runs do not
+    show up elsewhere says why at once."""
+    from ..errors import StoreOwnershipError
+    from ..store.current import store_location
+
+    try:
+        path, why = store_location()
+    except StoreOwnershipError:
+        return  # the hooks say why in one line as they try to record this very cell
+    print(f"jupyter_mlops: recording to {path} ({why})")
 
 
 def unload(shell: Any) -> None:

@@ -8,12 +8,14 @@ assigned (``runs = %mlops runs``) and is shown as an HTML table.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.utils.text import dedent
 
+from ..commands import COMMANDS, COMMON, MAGIC, Command, add_commands
 from ..errors import MLOpsError
 
 
@@ -31,84 +33,12 @@ class _HelpShown(Exception):
     """argparse printed help; the magic returns quietly."""
 
 
-def build_parser() -> _Parser:
-    parser = _Parser(prog="%mlops", description="Runs, models and cell history of this store.")
+def build_parser(commands: Iterable[Command] = COMMANDS) -> _Parser:
+    """The magic's parser, built from the table of subcommands."""
+    parser = _Parser(prog=MAGIC, description="Runs, models and cell history of this store.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="SUBCOMMAND")
-
-    runs = sub.add_parser("runs", help="List runs (newest first) as a DataFrame.")
-    runs.add_argument("-e", "--experiment", action="append", default=None)
-    runs.add_argument("-f", "--filter", default=None,
-                      help="e.g. \"metrics.acc > 0.9 and params.C = 0.5\"")
-    runs.add_argument("-o", "--order-by", action="append", default=None,
-                      help="e.g. \"metrics.acc DESC\"; repeat for several keys")
-    runs.add_argument("-n", "--max-results", type=int, default=None)
-
-    show = sub.add_parser("show", help="Show a run, or a model version with its lineage.")
-    show.add_argument("run", help="run id or unique prefix, or a model: name@alias, name/3")
-
-    compare = sub.add_parser(
-        "compare", help="Runs side by side, differences highlighted; or two evaluations.")
-    compare.add_argument("runs", nargs="+",
-                         help="run ids (prefixes), or two model URIs (name@alias, name/3); "
-                              "one run alone: it and its child runs")
-    compare.add_argument("--children", action="store_true",
-                         help="each run with its child runs (a search's candidates)")
-    compare.add_argument("--evaluations", action="store_true",
-                         help="compare the latest evaluations of two runs, model versions or "
-                              "evaluation ids: deltas and the better one per metric")
-
-    history = sub.add_parser("history", help="Cell executions in the order they ran.")
-    history.add_argument("--session", default=None, help="a session id, or 'all'")
-    history.add_argument("--all", action="store_true", help="every session in the store")
-
-    register = sub.add_parser(
-        "register", help="Register a model version (default: the latest tracked run's model).")
-    register.add_argument("name")
-    register.add_argument("--var", default=None, help="the notebook variable holding the model")
-    register.add_argument("--run", default=None, help="take the model saved by this run")
-    register.add_argument("--alias", default=None)
-
-    sub.add_parser("models", help="List registered models.")
-
-    alias = sub.add_parser("alias", help="Point NAME@ALIAS at VERSION (--delete removes it).")
-    alias.add_argument("name")
-    alias.add_argument("version", nargs="?", type=int)
-    alias.add_argument("alias")
-    alias.add_argument("--delete", action="store_true")
-
-    replay = sub.add_parser("replay", help="The script that rebuilds a model, from the history.")
-    replay.add_argument("uri")
-    replay.add_argument("--verify", action="store_true",
-                        help="run it in a fresh interpreter and compare with the registry")
-
-    store = sub.add_parser("store", help="Show the store in use, or switch to PATH.")
-    store.add_argument("path", nargs="?", default=None)
-    for module in _subcommand_modules():
-        module.register(sub)
+    add_commands(sub, MAGIC, commands, COMMON[MAGIC])
     return parser
-
-
-# Subcommands that live in modules of their own; each has ``register(subparsers)``, which
-# adds its parser with ``set_defaults(handler=function(shell, args))``.
-SUBCOMMAND_MODULES = (
-    "jupyter_mlops.magics.evaluate_command",
-    "jupyter_mlops.magics.drift_command",
-    "jupyter_mlops.magics.serve_command",
-    "jupyter_mlops.magics.alerts_command",
-)
-
-
-def _subcommand_modules():
-    import importlib
-
-    modules = []
-    for name in SUBCOMMAND_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return modules
 
 
 def _split(line: str) -> list[str]:
@@ -130,10 +60,7 @@ class MLOpsMagics(Magics):
         if args.command is None:
             parser.print_help()
             return None
-        handler = getattr(args, "handler", None)
         try:
-            if handler is not None:
-                return handler(self.shell, args)
             return getattr(self, f"_cmd_{args.command}")(args)
         except MLOpsError as exc:
             raise UsageError(str(exc)) from None
@@ -206,6 +133,27 @@ class MLOpsMagics(Magics):
 
         session = "all" if args.all else args.session
         return listing(cell_history(session), history_html)
+
+    # Subcommands with a module of their own, imported when first used.
+    def _cmd_evaluate(self, args) -> Any:
+        from .evaluate_command import run
+
+        return run(self.shell, args)
+
+    def _cmd_drift(self, args) -> Any:
+        from .drift_command import run
+
+        return run(self.shell, args)
+
+    def _cmd_serve(self, args) -> Any:
+        from .serve_command import run
+
+        return run(self.shell, args)
+
+    def _cmd_alerts(self, args) -> Any:
+        from .alerts_command import run
+
+        return run(self.shell, args)
 
     def _cmd_store(self, args) -> Any:
         from ..store.current import get_store, set_store

@@ -15,40 +15,6 @@ from ..errors import ValidationError, shorten
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def register(subparsers) -> None:
-    """Add the ``drift`` subcommand to ``%mlops``."""
-    parser = subparsers.add_parser(
-        "drift", help="Data drift between two DataFrames: REF (training) and CUR (new data).",
-        description="Compare CUR with REF column by column and show the drift dashboard.",
-    )
-    parser.add_argument("reference", metavar="REF", help="variable holding the reference data")
-    parser.add_argument("current", metavar="CUR", help="variable holding the current data")
-    parser.add_argument("-c", "--columns", nargs="+", default=None, metavar="COLUMN",
-                        help="only these columns (space- or comma-separated)")
-    parser.add_argument("-s", "--stattest", action="append", default=None,
-                        metavar="TEST|COLUMN=TEST",
-                        help="ks, wasserstein, psi, jensenshannon, kl_div, chisquare, ztest, "
-                             "anderson, cramer_von_mises, hellinger or energy; for every "
-                             "column, or COLUMN=TEST (repeat)")
-    parser.add_argument("-t", "--threshold", action="append", default=None,
-                        metavar="VALUE|COLUMN=VALUE",
-                        help="replace the tests' default thresholds; for every column, or "
-                             "COLUMN=VALUE (repeat)")
-    parser.add_argument("--drift-share", type=float, default=0.5, metavar="SHARE",
-                        help="dataset drift when at least this share of columns drifted "
-                             "(default 0.5)")
-    parser.add_argument("--model", default=None, metavar="URI",
-                        help="model URI to link the report to, e.g. models:/churn/3")
-    parser.add_argument("--estimator", default=None, metavar="VAR",
-                        help="variable holding a fitted estimator: its predictions are "
-                             "tested too (prediction drift)")
-    parser.add_argument("--target", default=None, metavar="COLUMN",
-                        help="the target column (target drift)")
-    parser.add_argument("--save-profile", action="store_true",
-                        help="also store the reference profile for cheaper later reports")
-    parser.set_defaults(handler=run)
-
-
 def _lookup(namespace: dict[str, Any], name: str, what: str) -> Any:
     if not _NAME.match(name):
         raise ValidationError(

@@ -12,22 +12,6 @@ from typing import Any
 from IPython.core.error import UsageError
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="Evaluate MODEL on X and Y: metrics, curves, importance; stored with the run.",
-    )
-    parser.add_argument("model", metavar="MODEL", help="variable holding a fitted model")
-    parser.add_argument("X", metavar="X", help="variable holding the features")
-    parser.add_argument("y", metavar="Y", help="variable holding the true values")
-    parser.add_argument("-n", "--name", default=None, help="name of this evaluation")
-    parser.add_argument("--model-uri", default=None,
-                        help="the model version evaluated, e.g. models:/churn/3")
-    parser.add_argument("--no-importance", action="store_true",
-                        help="skip the permutation importance")
-    parser.set_defaults(handler=run)
-
-
 def _lookup(namespace: dict[str, Any], name: str, role: str) -> Any:
     if not name.isidentifier():
         raise UsageError(

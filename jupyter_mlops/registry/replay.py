@@ -84,24 +84,34 @@ _EPILOGUE = '''
 def __mlops_verify():
     import json
     import numpy as np
-    from jupyter_mlops.tracking.datasets import fingerprint
+    from jupyter_mlops.tracking.datasets import data_kind, fingerprint
+    from jupyter_mlops.tracking.frameworks import plain_data, predictor
     from jupyter_mlops.registry.versions import load_model
     from jupyter_mlops.store import Store
 
     spec = json.loads({spec!r})
-    result = {{"fingerprints": {{}}, "missing": []}}
+    result = {{"fingerprints": {{}}, "missing": [], "unreadable": []}}
     for name in spec["datasets"]:
         value = globals().get(name)
         info = fingerprint(value) if value is not None else None
         result["fingerprints"][name] = info["fingerprint"] if info else None
+        if value is not None and info is None and data_kind(value) == "lgb_dataset":
+            result["unreadable"].append(name)
     rebuilt = globals().get(spec["variable"])
     if rebuilt is None:
         result["missing"].append(spec["variable"])
     registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
-    X = globals().get(spec["train"]) if spec["train"] else None
+    X = None
+    for name in spec["train"]:
+        try:
+            X = plain_data(globals().get(name))
+        except ValueError:  # an lgb.Dataset whose rows training freed
+            continue
+        if X is not None:
+            break
     if rebuilt is not None and X is not None:
-        mine = np.asarray(rebuilt.predict(X))
-        theirs = np.asarray(registered.predict(X))
+        mine = np.asarray(predictor(rebuilt).predict(X))
+        theirs = np.asarray(predictor(registered).predict(X))
         result["rows"] = int(len(theirs))
         diff = np.flatnonzero(np.asarray(mine != theirs).reshape(len(theirs), -1).any(axis=1))
         result["equal"] = bool(mine.shape == theirs.shape and diff.size == 0)
@@ -139,12 +149,15 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
                                    "so the rebuilt model cannot be found.")
     cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
            and os.path.isdir(recorded_cwd) else os.getcwd())
-    train = next((d["name"] for d in version.datasets if d["role"] == "train"), None)
+    # Every input the model was trained on: the first that still holds its rows is compared
+    # on (an lgb.Dataset's rows are freed once trained on).
+    train = [d["name"] for d in version.datasets if d["role"] == "train"]
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
         out = os.path.join(folder, "result.json")
         spec = json.dumps({"datasets": [d["name"] for d in version.datasets],
                            "variable": script.variable, "uri": script.uri,
-                           "store": str(store.path), "train": train, "out": out})
+                           "store": str(store.path), "train": train, "out": out},
+                          allow_nan=False)
         path = os.path.join(folder, "replay.py")
         Path(path).write_text(script.source + _EPILOGUE.format(spec=spec), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
@@ -159,7 +172,7 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
     mismatched = [
         (d["name"], d["fingerprint"], result["fingerprints"].get(d["name"]))
         for d in version.datasets if result["fingerprints"].get(d["name"]) != d["fingerprint"]
-        and d["role"] != "reference"
+        and d["role"] != "reference" and d["name"] not in result["unreadable"]
     ]
     if result["missing"]:
         return Verification(False, f"The script did not define {result['missing'][0]!r}.", result)
@@ -167,17 +180,20 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
         name, expected, actual = mismatched[0]
         return Verification(False, f"Input {name!r} differs: fingerprint {actual} rebuilt, "
                                    f"{expected} registered.", result)
-    if train is None:
-        return Verification(False, "No training inputs were recorded for this version, so "
-                                   "predictions could not be compared.", result)
+    if not train or "rows" not in result:
+        return Verification(False, "No training inputs were recorded for this version (or "
+                                   "none still holds its rows), so predictions could not be "
+                                   "compared.", result)
     if not result.get("equal"):
         first = result.get("first_difference", {})
         return Verification(False, f"Predictions differ first at row {first.get('row')}: "
                                    f"rebuilt {first.get('rebuilt')}, registered "
                                    f"{first.get('registered')}.", result)
+    freed = "".join(f" ({name} was not fingerprinted again: LightGBM freed its rows once it "
+                    "trained on them)" for name in result["unreadable"])
     return Verification(True, f"Rebuilt model predicts the same as {script.uri} on all "
-                              f"{result['rows']} training rows; input fingerprints match.",
-                        result)
+                              f"{result['rows']} training rows; input fingerprints match"
+                              f"{freed}.", result)
 
 
 def replay(uri: str, verify: bool = False, *, store: Store | None = None) -> ReplayScript:

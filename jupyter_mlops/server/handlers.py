@@ -93,7 +93,7 @@ class MLOpsHandler(APIHandler):
                 self.set_header("Retry-After", "2")
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(json.dumps({"message": exc.message, "reason": None,
-                                    "error": exc.kind}))
+                                    "error": exc.kind}, allow_nan=False))
             return
         # jupyter_server's own answer: an HTTPError's message, or "Unhandled error" with
         # an empty traceback for anything unexpected (logged server-side in full).

@@ -10,7 +10,7 @@ import os
 import threading
 
 from ..errors import StoreOwnershipError
-from .locate import ENV_VAR, check_owned, default_store_path
+from .locate import ENV_VAR, check_owned, default_store_path, locate_store
 from .sqlite import Store
 
 _store: Store | None = None
@@ -41,6 +41,16 @@ def use_store(store: Store | None) -> Store | None:
     with _lock:
         previous, _store = _store, store
         return previous
+
+
+def store_location() -> tuple[str, str]:
+    """The folder of the store in use (or the one ``get_store()`` would open) and why it is
+    that one; opens nothing."""
+    current = _store
+    if current is not None:
+        return str(current.path), "set in this process"
+    path, why = locate_store()
+    return str(path), why
 
 
 def reset_store() -> None:

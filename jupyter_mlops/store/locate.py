@@ -25,16 +25,23 @@ def default_store_path(cwd: str | os.PathLike[str] | None = None) -> Path:
     Raises StoreOwnershipError when the nearest ``.mlops/`` is not safe to use (see
     :func:`check_owned`).
     """
+    return locate_store(cwd)[0]
+
+
+def locate_store(cwd: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The default store's folder and, in a few words, why it is that one (for the line
+    ``%load_ext`` prints, so nobody has to guess which store a notebook writes to)."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser(), f"set by ${ENV_VAR}"
     here = Path(cwd or os.getcwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / STORE_DIR
         if candidate.is_dir():
             check_owned(candidate)
-            return candidate
-    return here / STORE_DIR
+            where = "the working folder" if folder == here else "a folder above the working one"
+            return candidate, f"found in {where}"
+    return here / STORE_DIR, "new, in the working folder"
 
 
 def check_owned(folder: str | os.PathLike[str]) -> None:

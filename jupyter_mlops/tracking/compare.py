@@ -45,9 +45,12 @@ class RunComparison:
         return comparison_html(self)
 
 
+_NAN = object()  # one key for every NaN, which equals nothing, not even itself
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
-        return "NaN"
+        return _NAN
     return repr(value)
 
 

@@ -4,11 +4,17 @@ Unlike a plain ``client.execute``, each request carries the cell's id in its met
 (``cellId``, as JupyterLab sends it) and the kernel is told which notebook it runs
 (``JPY_SESSION_NAME``, as jupyter_server sets it), so the captured history can place
 every execution in the notebook.
+
+The kernel listens on IPC sockets in a folder only this user can enter, not on TCP ports
+that anyone on a shared machine could connect to (which is also what the kernel's
+"running over TCP without encryption" warning is about).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +70,18 @@ def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = N
     notebook = nbformat.read(notebook_path, as_version=4)
     kernel_env = dict(os.environ, **(env or {}))
     kernel_env["JPY_SESSION_NAME"] = str(notebook_path)
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env=kernel_env, cwd=str(notebook_path.parent))
+    sockets = tempfile.mkdtemp(prefix="jupyter-mlops-kernel-")  # 0700, this user's only
+    manager = KernelManager(kernel_name="python3", transport="ipc",
+                            ip=os.path.join(sockets, "kernel"),
+                            connection_file=os.path.join(sockets, "kernel.json"))
+    outcomes: list[CellOutcome] = []
+    try:
+        manager.start_kernel(env=kernel_env, cwd=str(notebook_path.parent))
+    except BaseException:
+        shutil.rmtree(sockets, ignore_errors=True)
+        raise
     client = manager.client()
     client.start_channels()
-    outcomes: list[CellOutcome] = []
     try:
         client.wait_for_ready(timeout=60)
         for index, cell in enumerate(notebook.cells):
@@ -88,4 +101,5 @@ def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = N
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     return outcomes

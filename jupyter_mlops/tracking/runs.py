@@ -266,7 +266,8 @@ def log_figure(figure: Any, name: str, dpi: int | None = None) -> str:
 
 
 def log_dataset(data: Any, name: str, role: str = "input") -> str:
-    """Fingerprint a DataFrame, Series or array and link it to the run; returns the fingerprint.
+    """Fingerprint a DataFrame, Series, array or sparse matrix and link it to the run; returns
+    the fingerprint.
 
     With ``role="train"`` a bounded sample (10,000 rows at most) is kept too: a model
     registered from the run takes it as its reference data.
@@ -278,7 +279,8 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
     info = fingerprint(data)
     if info is None:
         raise ValidationError(
-            f"log_dataset takes a pandas DataFrame or Series or a numpy array; got "
+            f"log_dataset takes a pandas DataFrame or Series, a numpy array or a scipy sparse "
+            f"matrix; got "
             f"{type(data).__name__}."
         )
     run = _run_for_logging()

@@ -28,7 +28,10 @@ def test_a_thousand_cells_are_logged_completely_and_in_order(kernel, tmp_path, s
     store = Store(tmp_path / ".mlops", read_only=True)
     cells = store.cells()
     store.close()
-    assert len(cells) == cells_run + 2  # those, the %%capture cell, the %unload_ext cell
+    # The %load_ext cell, those, the %%capture cell, the %unload_ext cell.
+    assert len(cells) == cells_run + 3
+    assert cells[0].source == "%load_ext jupyter_mlops"
+    cells = cells[1:]
     counts = [c.execution_count for c in cells]
     assert counts == sorted(counts) and len(set(counts)) == len(counts)
     assert [c.source for c in cells[:cells_run]] == [f"x_{i % 7} = {i}" for i in range(cells_run)]

@@ -119,7 +119,7 @@ def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str |
         # One JSON parameter however many names a URL lists: SQLite caps parameters.
         clauses.append("r.experiment_id IN (SELECT experiment_id FROM experiments WHERE name "
                        "IN (SELECT value FROM json_each(?)))")
-        params.append(json.dumps(list(experiments)))
+        params.append(json.dumps(list(experiments), allow_nan=False))
     if statuses:
         wrong = [s for s in statuses if s not in STATUSES]
         if wrong:
@@ -238,7 +238,7 @@ def list_runs(
         "SELECT name FROM experiments ORDER BY name COLLATE NOCASE")]
     if not rows:
         return page
-    ids = json.dumps([row[0] for row in rows])
+    ids = json.dumps([row[0] for row in rows], allow_nan=False)
     metric_rows = store.query(
         "SELECT m.run_id, m.key, m.value, m.is_nan FROM latest_metrics m "
         "WHERE m.run_id IN (SELECT value FROM json_each(?))", (ids,))
