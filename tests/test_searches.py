@@ -383,3 +383,10 @@ def test_in_a_real_kernel_a_search_and_a_failing_study_each_cost_one_line(kernel
     assert printed[0] == ("['empty', 'grid', 'gs[0]', 'gs[1]', 'study[0]', 'study[1]'] "
                           "['FAILED', 'FINISHED']")
     assert printed[1] == "['best_C', 'gs.C']"
+
+
+def test_the_cell_names_the_function_each_name_was_bound_from():
+    from jupyter_mlops.tracking.cellnames import analyze
+
+    names = analyze("best = hyperopt.fmin(f, space)\nother = fmin(f, space)\nx = 1\n")
+    assert names.calls == {"best": "hyperopt.fmin", "other": "fmin"}

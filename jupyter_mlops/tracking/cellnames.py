@@ -239,18 +239,6 @@ def _top_level_assignments(body: list[ast.stmt]):
             yield from _top_level_assignments(case.body)
 
 
-def _dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a chain of names and attributes, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def _argument(call: ast.Call, position: int, keyword: str) -> str | None:
     """The plain name passed at ``position`` or as ``keyword``, else None."""
     node = call.args[position] if len(call.args) > position else next(
@@ -326,7 +314,7 @@ def analyze(code: str) -> CellNames:
                 if name is None:
                     continue
                 if isinstance(value, ast.Call) and (callee := _dotted(value.func)):
-                    result.calls[name] = callee
+                    result.calls[name] = ".".join(callee)
                 ok, literal = _literal(value)
                 if ok:
                     literal_values[name] = literal
