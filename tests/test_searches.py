@@ -180,6 +180,18 @@ gs.fit(X, y)
     assert run.status == "FAILED" and run.params == {"kept": 1}
 
 
+def test_a_search_without_refit_logs_its_best_params_and_no_model(shell, store, recwarn):
+    run_cell(shell, SETUP)
+    assert run_cell(shell, "%%track -n norefit\n"
+                           "gs = GridSearchCV(LogisticRegression(max_iter=500), "
+                           "{'C': [0.01, 100]}, cv=3, refit=False).fit(X, y)\n").success
+    parent, children = parent_and_children("norefit")
+    assert parent.params["best_C"] == 100 and parent.params["gs.search.refit"] is False
+    assert [a.kind for a in parent.artifacts] == ["table"] and len(children) == 2
+    assert not any(k.startswith("training_") for k in parent.metrics)
+    assert [str(w.message) for w in recwarn if w.filename == "jupyter_mlops"] == []
+
+
 def test_a_search_only_used_in_a_later_cell_is_not_logged_again(shell, store):
     run_cell(shell, SETUP)
     run_cell(shell, GRID)
@@ -371,3 +383,10 @@ def test_in_a_real_kernel_a_search_and_a_failing_study_each_cost_one_line(kernel
     assert printed[0] == ("['empty', 'grid', 'gs[0]', 'gs[1]', 'study[0]', 'study[1]'] "
                           "['FAILED', 'FINISHED']")
     assert printed[1] == "['best_C', 'gs.C']"
+
+
+def test_the_cell_names_the_function_each_name_was_bound_from():
+    from jupyter_mlops.tracking.cellnames import analyze
+
+    names = analyze("best = hyperopt.fmin(f, space)\nother = fmin(f, space)\nx = 1\n")
+    assert names.calls == {"best": "hyperopt.fmin", "other": "fmin"}

@@ -100,7 +100,7 @@ def test_the_last_fit_on_named_data_counts(shell, store):
     run_cell(shell, "%%track -n two\nfirst = Ridge().fit(X, y)\n"
                     "second = DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, y)\n"
                     "clusters = KMeans(n_clusters=2, n_init=1, random_state=0).fit(X)\n")
-    run = mlops.get_run(mlops.search_runs().loc[0, "run_id"])
+    run = mlops.get_run(mlops.search_runs(filter="name = 'two'").loc[0, "run_id"])
     second = shell.user_ns["second"]
     assert run.metrics["training_score"] == second.score(shell.user_ns["X"], shell.user_ns["y"])
     assert run.metrics["training_r2_score"] == run.metrics["training_score"]

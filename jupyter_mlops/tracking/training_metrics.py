@@ -149,8 +149,10 @@ def cell_training_metrics(names: CellNames, namespace: Mapping[str, Any],
     """
     for call in reversed(names.fit_calls):
         model = fitted.get(call.model)
+        # A search that did not refit its best candidate has nothing to predict with.
         if (model is None or call.x is None or call.y is None
-                or not type(model).__module__.startswith("sklearn.")):
+                or not type(model).__module__.startswith("sklearn.")
+                or not hasattr(model, "predict")):
             continue
         X, y = namespace.get(call.x), namespace.get(call.y)
         if X is None or y is None:
