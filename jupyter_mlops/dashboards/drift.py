@@ -23,6 +23,7 @@ COLUMN_PLOT_SIZE = (5.5, 3.4)  # the larger plot of one column in the widget
 MAX_LABEL = 12  # characters of a value under its bars
 TITLE_SIZE = 9
 TICK_SIZE = 7
+GRID_ALT = "reference and current distributions, drifted columns first"
 SORT_KEYS = {
     "drifted first": "drifted",
     "column": "column",
@@ -304,9 +305,6 @@ def drift_html(report) -> str:
             parts.append(f"<p>{more} more columns not plotted; report.widget() shows any of "
                          "them.</p>")
     return wrap(f'<div class="jp-mlops-drift">{"".join(parts)}</div>')
-
-
-GRID_ALT = "reference and current distributions, drifted columns first"
 
 
 def _not_plotted(report) -> int:
