@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .html import escape, format_value, pre, section, table, wrap
+from .html import escape, format_value, mark, pre, section, table, wrap
 
 LISTING_LIMIT = 200
 
@@ -22,9 +22,9 @@ def _time(value: Any) -> str:
 
 
 def run_html(run) -> str:
-    status_class = {"FAILED": "bad", "KILLED": "warn"}.get(run.status, "")
+    status = {"FAILED": mark("bad"), "KILLED": mark("warn")}.get(run.status, "")
     title = (f'<p><b>{escape(run.name or "(unnamed run)")}</b> · {escape(run.run_id)} · '
-             f'experiment {escape(run.experiment)} · <span class="{status_class}">'
+             f"experiment {escape(run.experiment)} · <span {status}>"
              f"{escape(run.status)}</span> · started {_time(run.start_time)}"
              + (f" · {run.duration_s:.3f} s" if run.duration_s is not None else "") + "</p>")
     parts = [title]
@@ -58,8 +58,10 @@ def run_html(run) -> str:
     return wrap("".join(parts))
 
 
-def frame_html(frame, columns: list[str] | None = None, row_classes=None, note: str = "") -> str:
-    """A DataFrame as an escaped HTML table (first ``LISTING_LIMIT`` rows)."""
+def frame_html(frame, columns: list[str] | None = None, row_classes=None, note: str = "",
+               code: tuple[str, ...] = ()) -> str:
+    """A DataFrame as an escaped HTML table (first ``LISTING_LIMIT`` rows); the columns
+    named in ``code`` hold code."""
     columns = columns or list(frame.columns)
     shown = frame[columns].head(LISTING_LIMIT)
     rows = []
@@ -67,8 +69,9 @@ def frame_html(frame, columns: list[str] | None = None, row_classes=None, note: 
         rows.append([_time(v) if hasattr(v, "strftime") else v for v in record])
     more = len(frame) - len(shown)
     tail = f"<p>… {more} more rows</p>" if more > 0 else ""
-    return wrap((f"<p>{escape(note)}</p>" if note else "") + table(columns, rows, row_classes)
-                + tail)
+    code_at = [i for i, name in enumerate(columns) if name in code]
+    return wrap((f"<p>{escape(note)}</p>" if note else "")
+                + table(columns, rows, row_classes, code_at) + tail)
 
 
 CHILDREN_SHOWN = 5
@@ -186,7 +189,7 @@ def history_html(frame) -> str:
     )
     return frame_html(view, ["seq", "execution_count", "source", "status", "duration_s",
                              "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb", "run", "marks"],
-                      classes)
+                      classes, code=("source", "run"))
 
 
 def comparison_html(comparison) -> str:

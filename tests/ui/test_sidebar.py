@@ -206,7 +206,7 @@ def test_hostile_names_in_notebook_outputs_and_timeline_are_text(page, lab, seed
     for output in (listing, details):
         shown = text_of(output)
         assert [name for name in HOSTILE if name not in shown] == []
-        assert_nothing_injected(page, output, allow_style=True)
+        assert_nothing_injected(page, output)  # our views style inline: no <style>
     screenshot(page, "ui-11-hostile-outputs")
 
     open_sidebar(page)
