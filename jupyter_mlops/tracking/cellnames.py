@@ -41,6 +41,9 @@ class _Scope(ast.NodeVisitor):
     """Loads and stores of statements in evaluation order.
 
     ``free`` holds the names read before this code bound them: what it takes from outside.
+    ``stores`` are bindings of a name (what makes it local in a function); ``changes`` are
+    names whose object a method call or an attribute or item store may change, which does
+    not bind the name.
     """
 
     def __init__(self, bound: set[str] | None = None) -> None:
@@ -48,6 +51,8 @@ class _Scope(ast.NodeVisitor):
         self.loads: list[str] = []
         self.free: list[str] = []
         self.stores: list[str] = []
+        self.changes: list[str] = []
+        self.declared: set[str] = set()  # global and nonlocal names: never local
 
     def load(self, name: str) -> None:
         self.loads.append(name)
@@ -64,12 +69,17 @@ class _Scope(ast.NodeVisitor):
         else:
             self.store(node.id)
 
+    def change(self, name: str) -> None:
+        self.changes.append(name)
+
     def _target_base(self, node: ast.AST) -> None:
         # `df["a"] = 1` and `model.coef_ = x` change the object bound to the base name.
+        if not isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            return
         while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             node = node.value
         if isinstance(node, ast.Name):
-            self.store(node.id)
+            self.change(node.id)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit(node.value)
@@ -107,11 +117,17 @@ class _Scope(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        # `model.fit(X, y)` or `items.append(x)` may change the object; record it as rebound.
+        # `model.fit(X, y)` or `items.append(x)` may change the object, not the binding.
         func = node.func
         self.generic_visit(node)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            self.store(func.value.id)
+            self.change(func.value.id)
+
+    def _declare(self, node: ast.Global | ast.Nonlocal) -> None:
+        self.declared.update(node.names)
+
+    visit_Global = _declare
+    visit_Nonlocal = _declare
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
@@ -132,7 +148,9 @@ class _Scope(ast.NodeVisitor):
         body = node.body if isinstance(node.body, list) else [node.body]
         for statement in body:
             inner.visit(statement)
-        local = set(inner.stores) | {a.arg for a in _all_args(node.args)}
+        # Python's rule: a name bound anywhere in the body is local, unless declared
+        # global or nonlocal; calling a method on a name or storing into it binds nothing.
+        local = (set(inner.stores) | {a.arg for a in _all_args(node.args)}) - inner.declared
         for name in inner.loads:
             if name not in local:
                 self.load(name)
@@ -147,8 +165,9 @@ class _Scope(ast.NodeVisitor):
         inner = _Scope()
         for statement in node.body:
             inner.visit(statement)
+        local = set(inner.stores) - inner.declared
         for name in inner.loads:
-            if name not in set(inner.stores):
+            if name not in local:
                 self.load(name)
         self.store(node.name)
 
@@ -167,6 +186,9 @@ class _Scope(ast.NodeVisitor):
         for name in inner.stores:
             if name not in targets:
                 self.store(name)
+        for name in inner.changes:
+            if name not in targets:
+                self.change(name)
 
     visit_ListComp = _comprehension
     visit_SetComp = _comprehension
@@ -211,7 +233,7 @@ def analyze(code: str) -> CellNames:
     scope = _Scope()
     for statement in tree.body:
         scope.visit(statement)
-    result.defined = _unique(scope.stores)
+    result.defined = _unique([*scope.stores, *scope.changes])
     result.used = _unique(n for n in scope.free if n not in _BUILTINS)
 
     literal_values: dict[str, Any] = {}
