@@ -54,6 +54,8 @@ def print_history(store, session=None) -> None:
             marks.append("out of order")
         if row["stale"]:
             marks.append(f"stale: {row['stale']}")
+        if row["possibly_stale"]:
+            marks.append(f"inputs {row['possibly_stale']}")
         if row["status"] != "ok":
             marks.append(row["status"])
         run = f" -> run {row['run_id'][:8]}" if row["run_id"] else ""

@@ -59,6 +59,8 @@ class CellExecution:
     status: str
     error: str | None
     run_id: str | None
+    modified: list[str] = field(default_factory=list)
+    statements_run: int | None = None  # of a failed execution: how far it got
 
 
 @dataclass(frozen=True)

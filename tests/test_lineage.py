@@ -49,3 +49,41 @@ def test_names_a_function_body_reads_come_with_the_function(kernel, tmp_path):
     script = verified(tmp_path, "linear/1")
     assert "import numpy as np" in script.source
     assert [e.cell_id for e in script.executions] == ["numpy", "sklearn", "make", "train"]
+
+
+def test_a_call_is_not_a_redefinition(kernel, tmp_path):
+    """Plotting, peeking and module calls stay out of the slice; draws from a generator
+    and in-place changes of the data stay in it; the run gets no stale mark."""
+    run_cells(
+        kernel,
+        ("load", "%load_ext jupyter_mlops"),
+        ("imports", "import numpy as np\nimport pandas as pd\nimport matplotlib\n"
+                    "matplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                    "from sklearn.linear_model import Ridge"),
+        ("data", "df = pd.DataFrame({'a': np.linspace(0, 1, 80), 'b': np.zeros(80)})\n"
+                 "df.head()"),
+        ("rng", "rng = np.random.default_rng(3)"),
+        ("noise", "noise = rng.normal(size=len(df))"),
+        ("peek", "print(df.describe())\nprint(np.zeros(3))"),
+        ("plot", "plt.figure()\nplt.plot(df['a'])\nplt.title('a')"),
+        ("draw", "df['b'] = rng.normal(size=len(df))"),
+        ("drop", "df.drop(columns=['a'], inplace=True)"),
+        ("target", "y = df['b'] * 2 + noise"),
+        ("train", "%%track -n ridge\nmodel = Ridge(alpha=0.1).fit(df, y)"),
+        ("after", "model.predict(df[:3])\nplt.title('after')\nnp.ones(2)"),
+        ("register", "%mlops register ridge --var model"),
+    )
+    script = verified(tmp_path, "ridge/1")
+    assert [e.cell_id for e in script.executions] == [
+        "imports", "data", "rng", "noise", "draw", "drop", "target", "train"]
+    store = Store(tmp_path / ".mlops")
+    try:
+        history = mlops.cell_history("all", store=store)
+    finally:
+        store.close()
+    (train,) = history[history["cell_id"] == "train"].itertuples()
+    assert train.stale is None and train.possibly_stale is None
+    (peek,) = history[history["cell_id"] == "peek"].itertuples()
+    assert peek.defined == [] and peek.modified == []
+    (noise,) = history[history["cell_id"] == "noise"].itertuples()
+    assert noise.defined == ["noise"] and noise.modified == ["rng"]

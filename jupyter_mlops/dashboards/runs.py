@@ -67,12 +67,15 @@ def frame_html(frame, columns: list[str] | None = None, row_classes=None, note: 
 def history_html(frame) -> str:
     classes = []
     marks = []
-    for out_of_order, stale, status in zip(frame["out_of_order"], frame["stale"], frame["status"]):
+    for out_of_order, stale, maybe, status in zip(frame["out_of_order"], frame["stale"],
+                                                  frame["possibly_stale"], frame["status"]):
         flags = []
         if out_of_order:
             flags.append("out of order")
         if isinstance(stale, str) and stale:
             flags.append(f"stale: {stale}")
+        if isinstance(maybe, str) and maybe:
+            flags.append(f"inputs {maybe}")
         if status not in ("ok",):
             flags.append(status)
         marks.append("; ".join(flags))

@@ -125,7 +125,8 @@ class KernelHooks:
             # Queued for the capture thread, unless the run just wrote it: a locked store
             # costs the run, never the cell's place in the execution log.
             self.capture.ensure_session(store)
-            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names)
+            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names,
+                                              self.shell.user_ns)
         except Exception as exc:  # noqa: BLE001
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
@@ -190,7 +191,7 @@ class KernelHooks:
         record, self._record = self._record, None
         if record is not None:
             try:
-                self.capture.end(record, count, error)
+                self.capture.end(record, count, error, self.shell.user_ns)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
 

@@ -86,14 +86,19 @@ def _timeit_body(rest: str) -> str:
 
 
 def backward_slice(executions: list[CellExecution], target: int) -> list[CellExecution]:
-    """The executions, in the order they ran, that the one at index ``target`` depends on."""
+    """The executions, in the order they ran, that the one at index ``target`` depends on.
+
+    One that rebinds a needed name is kept and satisfies it; one that may have changed a
+    needed object in place (``df.drop(..., inplace=True)``, ``model.fit(X, y)``) is kept
+    too, and the name stays needed, so the binding it changed is kept as well.
+    """
     needed = set(executions[target].used)
     kept = [executions[target]]
     for execution in reversed(executions[:target]):
         if execution.status != "ok":
             continue
         defined = set(execution.defined)
-        if defined & needed:
+        if (defined | set(execution.modified)) & needed:
             kept.append(execution)
             needed = (needed - defined) | set(execution.used)
     kept.reverse()

@@ -19,11 +19,12 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cellnames import CellNames, analyze
+from .effects import changes, snapshot
 from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
@@ -38,6 +39,7 @@ class CellRecord:
     clock: float
     run_id: str | None = None
     queued: bool = False  # its start row is on its way: its end must follow
+    before: dict[str, Any] = field(default_factory=dict)  # see effects.snapshot
 
 
 class CaptureWriter:
@@ -137,11 +139,15 @@ class CellCapture:
         cell_id: str | None,
         run_id: str | None = None,
         names: CellNames | None = None,
+        namespace: Mapping[str, Any] | None = None,
     ) -> CellRecord:
+        """The start of an execution; ``namespace`` (the user's, before the cell runs) lets
+        its end tell a rebinding to the same value from a redefinition."""
         names = names if names is not None else analyze(code)
         started = time.time()
         self.ensure_session(store)
-        record = CellRecord(store, None, names, started, time.perf_counter(), run_id)
+        record = CellRecord(store, None, names, started, time.perf_counter(), run_id,
+                            before=snapshot(names, namespace) if namespace is not None else {})
 
         def write(own) -> None:
             record.row_id = own(store).start_cell(
@@ -157,20 +163,28 @@ class CellCapture:
         record: CellRecord,
         execution_count: int | None,
         error: BaseException | None,
+        namespace: Mapping[str, Any] | None = None,
     ) -> None:
+        """The end of an execution; with the user's ``namespace`` (after the cell) it also
+        records which names it really redefined and which objects it may have modified."""
         if error is None:
             status, message = "ok", None
         else:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
+        defined = modified = None
+        if namespace is not None:
+            defined, modified = changes(record.names, record.before, namespace)
+        record.before = {}  # what it held is not kept alive past the cell
 
         def write(own) -> None:
             if record.row_id is None:
                 return  # its start was dropped or failed; nothing to finish
             own(record.store).finish_cell(
                 record.row_id, execution_count=execution_count, duration_s=duration,
-                status=status, error=message, run_id=record.run_id,
+                status=status, error=message, run_id=record.run_id, defined=defined,
+                modified=modified,
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.

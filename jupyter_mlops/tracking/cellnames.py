@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+# Functions that change their first argument in place: ``np.random.shuffle(idx)``.
+INPLACE_FUNCTIONS = frozenset({"shuffle", "fill_diagonal", "copyto", "place", "putmask",
+                               "heappush", "heappop", "heapify", "heapreplace", "heappushpop"})
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
 
 
@@ -28,6 +31,13 @@ class CellNames:
     # Literals bound once, by a statement at the cell's top level: known from the source
     # before the cell runs, so a run can show them from its first second.
     early_literals: dict[str, Any] = field(default_factory=dict)
+    # Names whose object the cell changes without binding them: item, attribute and
+    # augmented stores into it, in-place functions given it.
+    changed: list[str] = field(default_factory=list)
+    # Method calls reached through a name: (name, method, inplace=True given, called on the
+    # name's own object rather than on an attribute or item of it). Whether one changes the
+    # object depends on what the name holds, so it is decided after the cell ran.
+    calls: list[tuple[str, str, bool, bool]] = field(default_factory=list)
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
@@ -52,6 +62,7 @@ class _Scope(ast.NodeVisitor):
         self.free: list[str] = []
         self.stores: list[str] = []
         self.changes: list[str] = []
+        self.calls: list[tuple[str, str, bool, bool]] = []
         self.declared: set[str] = set()  # global and nonlocal names: never local
 
     def load(self, name: str) -> None:
@@ -100,6 +111,8 @@ class _Scope(ast.NodeVisitor):
         else:
             self.visit(target)
         self.visit(node.value)
+        if isinstance(target, ast.Name):
+            self.store(target.id)
         self._target_base(target)
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
@@ -120,8 +133,20 @@ class _Scope(ast.NodeVisitor):
         # `model.fit(X, y)` or `items.append(x)` may change the object, not the binding.
         func = node.func
         self.generic_visit(node)
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            self.change(func.value.id)
+        if not isinstance(func, ast.Attribute):
+            name = func.id if isinstance(func, ast.Name) else None
+            if name in INPLACE_FUNCTIONS and node.args and isinstance(node.args[0], ast.Name):
+                self.change(node.args[0].id)
+            return
+        if func.attr in INPLACE_FUNCTIONS and node.args and isinstance(node.args[0], ast.Name):
+            self.change(node.args[0].id)
+        base = func.value
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        if isinstance(base, ast.Name):
+            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant)
+                          and k.value.value is True for k in node.keywords)
+            self.calls.append((base.id, func.attr, inplace, base is func.value))
 
     def _declare(self, node: ast.Global | ast.Nonlocal) -> None:
         self.declared.update(node.names)
@@ -189,6 +214,7 @@ class _Scope(ast.NodeVisitor):
         for name in inner.changes:
             if name not in targets:
                 self.change(name)
+        self.calls.extend(call for call in inner.calls if call[0] not in targets)
 
     visit_ListComp = _comprehension
     visit_SetComp = _comprehension
@@ -233,7 +259,9 @@ def analyze(code: str) -> CellNames:
     scope = _Scope()
     for statement in tree.body:
         scope.visit(statement)
-    result.defined = _unique([*scope.stores, *scope.changes])
+    result.defined = _unique(scope.stores)
+    result.changed = _unique(scope.changes)
+    result.calls = list(dict.fromkeys(scope.calls))
     result.used = _unique(n for n in scope.free if n not in _BUILTINS)
 
     literal_values: dict[str, Any] = {}

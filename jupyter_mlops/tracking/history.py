@@ -7,6 +7,9 @@ Two marks are derived, not stored, so they stay right as the history grows:
   order in which cells were first run): the user went back up.
 - ``stale``: for an execution that made a run, the names it read that a later execution
   redefined, so re-running the notebook top to bottom would not reproduce the run.
+- ``possibly_stale``: the names it read whose object a later execution may have changed in
+  place (a method call that can change it, an item or attribute store): weaker, and shown
+  apart. ``stale_inputs`` lists both kinds as data: name, change, execution.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from ..store import Store
 from .capture import current_session_id, flush_capture
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
-           "started", "duration_s", "status", "error", "run_id", "position", "out_of_order",
-           "stale"]
+           "modified", "started", "duration_s", "status", "error", "run_id", "position",
+           "out_of_order", "stale", "possibly_stale", "stale_inputs"]
+REDEFINED, MODIFIED = "redefined", "possibly modified"
 
 
 def notebook_positions(path: str | None) -> dict[str, int]:
@@ -55,23 +59,40 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
             "seq": cell.id, "session_id": cell.session_id,
             "execution_count": cell.execution_count, "cell_id": cell.cell_id,
             "source": cell.source, "defined": cell.defined, "used": cell.used,
-            "started": cell.started, "duration_s": cell.duration_s, "status": cell.status,
-            "error": cell.error, "run_id": cell.run_id, "position": position,
-            "out_of_order": out_of_order, "stale": None,
+            "modified": cell.modified, "started": cell.started, "duration_s": cell.duration_s,
+            "status": cell.status, "error": cell.error, "run_id": cell.run_id,
+            "position": position, "out_of_order": out_of_order, "stale": None,
+            "possibly_stale": None, "stale_inputs": [],
         })
     for i, row in enumerate(rows):
-        if row["run_id"] is None:
-            continue
-        inputs = set(row["used"])
-        reasons = []
-        for later in rows[i + 1:]:
-            changed = [name for name in later["defined"] if name in inputs]
-            if changed:
-                label = later["execution_count"] if later["execution_count"] is not None else "?"
-                reasons.append(f"{', '.join(changed)} redefined in [{label}]")
-                inputs.difference_update(changed)
-        row["stale"] = "; ".join(reasons) or None
+        if row["run_id"] is not None:
+            _mark_stale(row, rows[i + 1:])
     return rows
+
+
+def _mark_stale(row: dict[str, Any], later_rows: list[dict[str, Any]]) -> None:
+    """What later executions did to the names ``row`` read: the first redefinition of
+    each, and a possible change in place before it."""
+    unchanged = set(row["used"])  # neither redefined nor possibly modified yet
+    not_redefined = set(unchanged)
+    found: list[dict[str, Any]] = []
+    for later in later_rows:
+        redefined = [n for n in later["defined"] if n in not_redefined]
+        modified = [n for n in later["modified"] if n in unchanged and n not in redefined]
+        for names, change in ((redefined, REDEFINED), (modified, MODIFIED)):
+            found.extend({"name": n, "change": change, "seq": later["seq"],
+                          "execution_count": later["execution_count"]} for n in names)
+        not_redefined.difference_update(redefined)
+        unchanged.difference_update(redefined + modified)
+    for change, key in ((REDEFINED, "stale"), (MODIFIED, "possibly_stale")):
+        reasons: dict[tuple[int, Any], list[str]] = {}
+        for item in found:
+            if item["change"] == change:
+                reasons.setdefault((item["seq"], item["execution_count"]), []).append(item["name"])
+        row[key] = "; ".join(
+            f"{', '.join(names)} {change} in [{count if count is not None else '?'}]"
+            for (_, count), names in reasons.items()) or None
+    row["stale_inputs"] = found
 
 
 def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, Any]]:
