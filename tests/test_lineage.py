@@ -87,3 +87,30 @@ def test_a_call_is_not_a_redefinition(kernel, tmp_path):
     assert peek.defined == [] and peek.modified == []
     (noise,) = history[history["cell_id"] == "noise"].itertuples()
     assert noise.defined == ["noise"] and noise.modified == ["rng"]
+
+
+def test_what_a_failed_execution_bound_before_it_raised_is_replayed(kernel, tmp_path):
+    """The import cell fails on a removed matplotlib style after importing numpy."""
+    run_cells(kernel, ("load", "%load_ext jupyter_mlops"))
+    ((reply, _),) = run_cells(
+        kernel,
+        ("imports", "import numpy as np\nimport matplotlib\nmatplotlib.use('Agg')\n"
+                    "import matplotlib.pyplot as plt\nplt.style.use('no-such-style')\n"
+                    "import pandas as pd"),
+        ok=False)
+    assert reply["status"] == "error"
+    run_cells(
+        kernel,
+        ("sklearn", "from sklearn.linear_model import LinearRegression"),
+        ("data", "X = np.linspace(0, 1, 60).reshape(30, 2)\ny = X @ [3.0, -1.0]"),
+        ("train", "%%track\nmodel = LinearRegression().fit(X, y)"),
+        ("register", "%mlops register failed-imports --var model"),
+    )
+    script = verified(tmp_path, "failed-imports/1")
+    assert [e.cell_id for e in script.executions] == ["imports", "sklearn", "data", "train"]
+    assert "# Its first 4 top-level statement(s) ran and are replayed" in script.source
+    assert "# | plt.style.use('no-such-style')" in script.source
+    assert "\nimport pandas as pd" not in script.source
+    failed = script.executions[0]
+    assert failed.status == "error" and failed.statements_run == 4
+    assert failed.defined == ["np", "matplotlib", "plt"]

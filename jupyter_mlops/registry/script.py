@@ -16,6 +16,7 @@ from typing import Any
 from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
+from ..tracking.effects import first_statements
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
 _BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
@@ -61,11 +62,14 @@ def plain_python(source: str) -> str:
             indent, name, rest = magic.group("indent", "name", "rest")
             if name in ("time", "timeit") and rest:
                 out.append(f"{indent}{rest if name == 'time' else _timeit_body(rest)}")
+            # One statement per magic, as IPython runs it: a failed execution is replayed
+            # up to the statement that raised, counted the same way.
             elif name == "cd" and rest:
-                out.append(f"{indent}import os; os.chdir({rest.strip()!r})")
+                out.append(f"{indent}__import__('os').chdir({rest.strip()!r})")
             elif name == "env" and "=" in rest:
                 key, value = rest.split("=", 1)
-                out.append(f"{indent}import os; os.environ[{key.strip()!r}] = {value.strip()!r}")
+                out.append(f"{indent}__import__('os').environ[{key.strip()!r}] = "
+                           f"{value.strip()!r}")
             else:
                 reason = "no effect" if name in _NO_EFFECT else "no plain-Python equivalent"
                 out.append(f"{indent}pass  # dropped ({reason}): "
@@ -95,7 +99,7 @@ def backward_slice(executions: list[CellExecution], target: int) -> list[CellExe
     needed = set(executions[target].used)
     kept = [executions[target]]
     for execution in reversed(executions[:target]):
-        if execution.status != "ok":
+        if not _ran(execution):
             continue
         defined = set(execution.defined)
         if (defined | set(execution.modified)) & needed:
@@ -103,6 +107,31 @@ def backward_slice(executions: list[CellExecution], target: int) -> list[CellExe
             needed = (needed - defined) | set(execution.used)
     kept.reverse()
     return kept
+
+
+def _ran(execution: CellExecution) -> bool:
+    """Whether the execution ran code whose effects count: all of it, or (a failed one)
+    the statements before the one that raised."""
+    if execution.status == "ok":
+        return True
+    return execution.status in ("error", "interrupted") and bool(execution.statements_run)
+
+
+def _replayed_part(execution: CellExecution) -> str:
+    """The execution as plain Python; of a failed one, the statements that finished, the
+    rest shown commented out."""
+    code = plain_python(execution.source).rstrip()
+    if execution.status == "ok":
+        return code
+    ran = execution.statements_run or 0
+    done = first_statements(code, ran)
+    rest = code.split("\n")[len(done.split("\n")) if done else 0:]
+    error = (execution.error or execution.status).split("\n", 1)[0]
+    error = comment_text(error if len(error) <= 100 else error[:99] + "…")
+    notes = [f"# This execution raised {error}",
+             f"# Its first {ran} top-level statement(s) ran and are replayed; the rest "
+             "(commented out with '# | ') did not run."]
+    return "\n".join([*notes, *([done] if done else []), *(f"# | {line}" for line in rest)])
 
 
 def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
@@ -146,7 +175,7 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
         count = execution.execution_count
         label = f"In[{comment_text(count)}]" if count else "In[?]"
         cell = f", cell {comment_text(execution.cell_id)}" if execution.cell_id else ""
-        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
+        blocks.append(f"# {label}{cell}\n{_replayed_part(execution)}\n")
     footer = ""
     if version.variable:
         footer = (f"\n# The registered model is the object bound to "

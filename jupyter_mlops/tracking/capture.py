@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cellnames import CellNames, analyze
-from .effects import changes, snapshot
+from .effects import changes, failed_names, snapshot, statements_run
 from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
@@ -40,6 +40,7 @@ class CellRecord:
     run_id: str | None = None
     queued: bool = False  # its start row is on its way: its end must follow
     before: dict[str, Any] = field(default_factory=dict)  # see effects.snapshot
+    code: str = ""  # as IPython runs it, to tell how far a failed execution got
 
 
 class CaptureWriter:
@@ -147,7 +148,8 @@ class CellCapture:
         started = time.time()
         self.ensure_session(store)
         record = CellRecord(store, None, names, started, time.perf_counter(), run_id,
-                            before=snapshot(names, namespace) if namespace is not None else {})
+                            before=snapshot(names, namespace) if namespace is not None else {},
+                            code=code)
 
         def write(own) -> None:
             record.row_id = own(store).start_cell(
@@ -166,17 +168,23 @@ class CellCapture:
         namespace: Mapping[str, Any] | None = None,
     ) -> None:
         """The end of an execution; with the user's ``namespace`` (after the cell) it also
-        records which names it really redefined and which objects it may have modified."""
+        records which names it really redefined and which objects it may have modified,
+        and for a failed one, how many statements finished and what those did."""
         if error is None:
             status, message = "ok", None
         else:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
-        defined = modified = None
+        defined = used = modified = ran = None
         if namespace is not None:
-            defined, modified = changes(record.names, record.before, namespace)
-        record.before = {}  # what it held is not kept alive past the cell
+            names = record.names
+            if error is not None:
+                ran = statements_run(record.code, error, namespace)
+                names = failed_names(record.code, ran)
+                used = names.used
+            defined, modified = changes(names, record.before, namespace)
+        record.before, record.code = {}, ""  # nothing of the cell is kept alive past it
 
         def write(own) -> None:
             if record.row_id is None:
@@ -184,7 +192,7 @@ class CellCapture:
             own(record.store).finish_cell(
                 record.row_id, execution_count=execution_count, duration_s=duration,
                 status=status, error=message, run_id=record.run_id, defined=defined,
-                modified=modified,
+                used=used, modified=modified, statements_run=ran,
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.

@@ -12,11 +12,12 @@ hold decides the rest, so this runs after the cell, on its namespace.
 
 from __future__ import annotations
 
+import ast
 import types
 from collections.abc import Mapping
 from typing import Any
 
-from .cellnames import FIT_METHODS, CellNames
+from .cellnames import FIT_METHODS, CellNames, analyze
 
 _MISSING = object()
 _UNKNOWN = object()  # a value too costly to compare: rebinding it counts as redefining
@@ -134,3 +135,47 @@ def _equal(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - an odd __eq__ means we cannot tell: changed
         return False
+
+
+def statements_run(code: str, error: BaseException, namespace: Mapping[str, Any]) -> int:
+    """How many top-level statements of a cell's ``code`` finished before ``error``.
+
+    IPython runs a cell's top-level statements one by one in the user's namespace; the
+    outermost frame of the traceback that runs there is the statement that raised. Zero
+    when it cannot be told (an error before the cell ran, or raised outside its code).
+    """
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals is namespace and frame.f_code.co_name == "<module>":
+            return statements_before(code, tb.tb_lineno)
+        tb = tb.tb_next
+    return 0
+
+
+def statements_before(code: str, line: int) -> int:
+    """The number of top-level statements of ``code`` that end before ``line``."""
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return 0
+    return sum(1 for statement in body if (statement.end_lineno or statement.lineno) < line)
+
+
+def first_statements(code: str, count: int) -> str:
+    """The source of the first ``count`` top-level statements of ``code``."""
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return ""
+    if count >= len(body):
+        return code
+    following = body[count]
+    start = min([following.lineno, *(d.lineno for d in
+                                     getattr(following, "decorator_list", []))])
+    return "\n".join(code.split("\n")[:start - 1])
+
+
+def failed_names(code: str, ran: int) -> CellNames:
+    """What the statements a failed execution finished bound and read."""
+    return analyze(first_statements(code, ran)) if ran else CellNames()
