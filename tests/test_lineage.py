@@ -7,6 +7,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
+from support import stream_text
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(300)]
 
@@ -20,6 +21,10 @@ def run_cells(kernel, *cells, ok=True):
             assert reply["status"] == "ok", (source, reply, outputs)
         replies.append((reply, outputs))
     return replies
+
+
+def _store(tmp_path):
+    return Store(tmp_path / ".mlops")
 
 
 def verified(tmp_path, uri):
@@ -114,3 +119,53 @@ def test_what_a_failed_execution_bound_before_it_raised_is_replayed(kernel, tmp_
     failed = script.executions[0]
     assert failed.status == "error" and failed.statements_run == 4
     assert failed.defined == ["np", "matplotlib", "plt"]
+
+
+TRAIN_DATA = ("load", "%load_ext jupyter_mlops"), (
+    "imports", "import numpy as np\nfrom sklearn.linear_model import Lasso, Ridge"), (
+    "data", "rng = np.random.default_rng(5)\nX = rng.normal(size=(120, 4))\n"
+            "y = X @ [1.0, 0.0, -2.0, 0.5] + rng.normal(scale=0.1, size=120)")
+
+
+def test_register_var_takes_the_execution_that_bound_the_object(kernel, tmp_path):
+    """The Lasso cell fits, then fails on its fourth line: the Lasso is registered with
+    that cell's lineage, not with the earlier Ridge cell that bound the same name."""
+    run_cells(kernel, *TRAIN_DATA,
+              ("ridge", "%%track -n ridge\nmodel = Ridge(alpha=1.0).fit(X, y)"))
+    ((reply, _),) = run_cells(kernel, (
+        "lasso", "%%track -n lasso\nmodel = Lasso(alpha=0.01).fit(X, y)\n"
+                 "score = model.score(X, y)\nprint(f'R2 {score:.3f}')\n"
+                 "results['lasso'] = score"), ok=False)
+    assert reply["ename"] == "NameError"
+    ((reply, outputs),) = run_cells(kernel, (
+        "register", "v = %mlops register lasso --var model\nprint(v.class_name, v.run_id)"))
+    class_name, run_id = stream_text(outputs).split()
+    assert class_name == "sklearn.linear_model._coordinate_descent.Lasso"
+    store = _store(tmp_path)
+    try:
+        runs = mlops.search_runs(store=store)
+    finally:
+        store.close()
+    assert run_id == runs.loc[runs["name"] == "lasso", "run_id"].item()
+    script = verified(tmp_path, "lasso/1")
+    assert [e.cell_id for e in script.executions] == ["imports", "data", "lasso"]
+    assert script.executions[-1].statements_run == 3
+    assert "Ridge(" not in script.source.split("# In[")[-1]
+
+
+def test_an_unfitted_model_is_refused_with_the_reason(kernel, tmp_path):
+    run_cells(kernel, *TRAIN_DATA)
+    ((reply, _),) = run_cells(kernel, (
+        "broken", "%%track -n broken\nmodel = Lasso(alpha=0.1)\n"
+                  "X_bad = np.where(X > 1.5, np.nan, X)\nmodel.fit(X_bad, y)"), ok=False)
+    assert reply["ename"] == "ValueError"
+    ((reply, outputs),) = run_cells(kernel, ("register", "%mlops register broken --var model"),
+                                    ok=False)
+    message = stream_text(outputs, "stderr") + str(reply.get("evalue"))
+    assert "Model 'model' (Lasso) is not fitted" in message, (reply, outputs)
+    assert "failed (ValueError: Input X contains NaN" in message
+    store = _store(tmp_path)
+    try:
+        assert store.query("SELECT count(*) FROM model_versions") == [(0,)]
+    finally:
+        store.close()

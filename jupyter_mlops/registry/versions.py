@@ -23,6 +23,7 @@ from ..store.sqlite import write_signature
 from ..tracking.capture import current_session_id, flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
+from .origin import Origin, find_origin, refuse_unfitted, variable_of
 from .vouching import (
     VersionRow,
     assess,
@@ -497,6 +498,7 @@ def register_model(
     if run_id is not None:
         run_id = store.resolve_run_id(run_id)
 
+    origin = None
     if model is None:
         run_id = run_id or _default_run_with_model(store)
         saved = _run_model_artifacts(store, run_id)
@@ -515,38 +517,14 @@ def register_model(
         model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}",
                               signature=store.signature(sha), allow_pickle=allow_pickle)
     else:
+        variable = variable or variable_of(model)
+        origin = find_origin(store, model, variable) if run_id is None else None
+        refuse_unfitted(model, f"Model {variable!r}" if variable else "The model", origin)
         data = dump(model)
     import hashlib
 
     digest = hashlib.sha256(data).hexdigest()
-    if run_id is None:
-        found = store.query(
-            "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
-            "WHERE a.sha256 = ? AND a.kind = 'model' ORDER BY r.start_time DESC LIMIT 1",
-            (digest,))
-        if found:
-            run_id = found[0][0]
-            variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
-        else:
-            from ..tracking.runs import active_run
-
-            active = active_run()
-            run_id = active.run_id if active is not None else None
-
-    cell = None
-    if run_id is not None:
-        rows = store.query("SELECT id FROM cells WHERE run_id = ? ORDER BY id DESC LIMIT 1",
-                           (run_id,))
-        cell = rows[0][0] if rows else None
-    if cell is None and variable:
-
-        session = current_session_id()
-        if session:
-            rows = store.query(
-                "SELECT c.id FROM cells c, json_each(c.defined) d WHERE c.session_id = ? "
-                "AND d.value = ? AND c.status = 'ok' ORDER BY c.id DESC LIMIT 1",
-                (session, variable))
-            cell = rows[0][0] if rows else None
+    run_id, cell, variable = _lineage(store, digest, run_id, variable, origin)
 
     datasets = []
     if run_id is not None:
@@ -607,6 +585,42 @@ def register_model(
         if alias is not None:
             _set_alias(conn, name, version, alias)
     return get_model_version(f"{name}/{version}", store=store)
+
+
+def _lineage(store: Store, digest: str, run_id: str | None, variable: str | None,
+             origin: Origin | None) -> tuple[str | None, int | None, str | None]:
+    """The run, the cell execution and the variable a new version is registered with.
+
+    A run named by the caller wins; else the execution that made the object (see
+    ``origin``) and its run; an execution with no run of its own defers to a run that saved
+    these very bytes, whose cell rebuilds them as well; else the active run.
+    """
+    if run_id is None and origin is not None and origin.run_id is not None:
+        return origin.run_id, origin.cell, variable
+    if run_id is None:
+        found = store.query(
+            "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
+            "WHERE a.sha256 = ? AND a.kind = 'model' ORDER BY r.start_time DESC LIMIT 1",
+            (digest,))
+        if found:
+            run_id = found[0][0]
+            variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
+        elif origin is not None:
+            return None, origin.cell, variable
+        else:
+            from ..tracking.runs import active_run
+
+            active = active_run()
+            run_id = active.run_id if active is not None else None
+    cell = None
+    if run_id is not None:
+        rows = store.query("SELECT id FROM cells WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                           (run_id,))
+        cell = rows[0][0] if rows else None
+    if cell is None and variable:
+        fallback = find_origin(store, None, variable)
+        cell = fallback.cell if fallback is not None else None
+    return run_id, cell, variable
 
 
 def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]],

@@ -117,6 +117,8 @@ class CellCapture:
         self.writer = CaptureWriter()
         self._sessions_in: set[str] = set()
         self._sessions_now: set[str] = set()
+        # name -> (id of the object it holds, the execution that last bound or changed it)
+        self._bindings: dict[str, tuple[int, CellRecord]] = {}
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
@@ -184,6 +186,7 @@ class CellCapture:
                 names = failed_names(record.code, ran)
                 used = names.used
             defined, modified = changes(names, record.before, namespace)
+            self._note_bindings(record, defined, modified, namespace)
         record.before, record.code = {}, ""  # nothing of the cell is kept alive past it
 
         def write(own) -> None:
@@ -197,6 +200,26 @@ class CellCapture:
 
         # Dropping the end of a queued start would leave a finished cell 'running'.
         self.writer.submit(write, past_cap=record.queued)
+
+    def _note_bindings(self, record: CellRecord, defined: list[str], modified: list[str],
+                       namespace: Mapping[str, Any]) -> None:
+        for name in defined:
+            if name in namespace:
+                self._bindings[name] = (id(namespace[name]), record)
+            else:
+                self._bindings.pop(name, None)
+        for name in modified:
+            known = self._bindings.get(name)
+            if known is not None and name in namespace and id(namespace[name]) == known[0]:
+                self._bindings[name] = (known[0], record)
+
+    def execution_of(self, name: str, value: Any, store: Store) -> CellRecord | None:
+        """The execution that last bound ``value`` to ``name`` or changed it there, when
+        the object ``name`` held at that execution's end is ``value`` itself."""
+        known = self._bindings.get(name)
+        if known is None or known[0] != id(value) or known[1].row_id is None:
+            return None
+        return known[1] if str(known[1].store.path) == str(store.path) else None
 
 
 # -- the kernel's capture: filled by %load_ext, cleared by %unload_ext -------------------
@@ -229,6 +252,20 @@ def flush_capture(timeout: float = 5.0) -> None:
     """Wait until this kernel's captured executions are in the store (no-op when not loaded)."""
     if _installed is not None:
         _installed.writer.flush(timeout)
+
+
+def execution_of(name: str, value: Any, store: Store) -> tuple[int, str | None] | None:
+    """``(execution id, run id)`` of the execution of this kernel that last bound the object
+    ``value`` to ``name`` (or changed it in place there), None when unknown.
+
+    By the object's identity at each execution's end, failed executions included: a cell
+    that fits a model and fails later in its body made that model.
+    """
+    if _installed is None:
+        return None
+    flush_capture()
+    record = _installed.execution_of(name, value, store)
+    return None if record is None else (record.row_id, record.run_id)
 
 
 def user_namespace() -> dict[str, Any]:
