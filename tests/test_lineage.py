@@ -169,3 +169,63 @@ def test_an_unfitted_model_is_refused_with_the_reason(kernel, tmp_path):
         assert store.query("SELECT count(*) FROM model_versions") == [(0,)]
     finally:
         store.close()
+
+
+@pytest.fixture
+def mlflow_kernel(tmp_path, monkeypatch):
+    """A kernel whose MLflow store is the user's, in the notebook folder."""
+    from support import Kernel
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    started = Kernel(tmp_path / ".mlops", tmp_path)
+    yield started
+    started.shutdown()
+
+
+def test_verification_repeats_no_side_effect_on_the_users_files(mlflow_kernel, tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    run_cells(
+        mlflow_kernel,
+        ("load", "%load_ext jupyter_mlops"),
+        ("imports", "import os\nimport pickle\nimport mlflow\nimport numpy as np\n"
+                    "from sklearn.linear_model import LinearRegression\n"
+                    "mlflow.set_experiment('duration')"),
+        ("data", "X = np.linspace(0, 1, 40).reshape(20, 2)\ny = X @ [1.5, -2.0]\n"
+                 "os.makedirs('data', exist_ok=True)\nnp.savetxt('data/X.csv', X)"),
+        ("train", "%%track -n lr\nwith mlflow.start_run():\n"
+                  "    model = LinearRegression().fit(X, y)\n"
+                  "    mlflow.log_metric('r2', model.score(X, y))\n"
+                  "os.makedirs('models', exist_ok=True)\n"
+                  "with open('models/lin_reg.bin', 'wb') as f_out:\n"
+                  "    pickle.dump(model, f_out)"),
+        ("register", "%mlops register duration --var model"),
+        ("elsewhere", f"%%track -n elsewhere\nmodel2 = LinearRegression().fit(X, y)\n"
+                      f"with open({str(outside / 'log.txt')!r}, 'w') as log:\n"
+                      "    log.write('fitted')"),
+        ("register2", "%mlops register elsewhere --var model2"),
+    )
+    written = [tmp_path / "models" / "lin_reg.bin", tmp_path / "data" / "X.csv",
+               outside / "log.txt"]
+    before = [(p.stat().st_mtime_ns, p.read_bytes()) for p in written]
+
+    script = verified(tmp_path, "duration/1")
+    assert "# side effect: logs to a tracker (mlflow.start_run)\nwith mlflow.start_run():" \
+        in script.source
+    assert "# side effect: writes files (open)\nwith open('models/lin_reg.bin'" in script.source
+    assert "# side effect: writes files (np.savetxt)\nnp.savetxt(" in script.source
+
+    store = _store(tmp_path)
+    try:
+        refused = mlops.replay("elsewhere/1", verify=True, store=store).verification
+    finally:
+        store.close()
+    assert not refused.ok
+    assert "writes only inside its scratch folder" in refused.message
+    assert str(outside / "log.txt") in refused.message
+
+    assert [(p.stat().st_mtime_ns, p.read_bytes()) for p in written] == before
+    ((_, outputs),) = run_cells(mlflow_kernel, (
+        "count", "print(len(mlflow.search_runs(experiment_names=['duration'])))"))
+    assert stream_text(outputs).strip() == "1"  # the notebook's run; none from the replays

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ..entities import CellExecution
 from ..errors import ValidationError
 from ..store import Store
 from ..tracking.capture import flush_capture
+from .scratch import Scratch
 from .script import script_for, script_sha256, session_cwd
 
 
@@ -78,49 +80,13 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
     return ReplayScript(version.uri, source, kept, version.variable)
 
 
-_EPILOGUE = '''
-
-# --- verification added by jupyter_mlops.registry.replay (not part of the replay) ---
-def __mlops_verify():
-    import json
-    import numpy as np
-    from jupyter_mlops.tracking.datasets import fingerprint
-    from jupyter_mlops.registry.versions import load_model
-    from jupyter_mlops.store import Store
-
-    spec = json.loads({spec!r})
-    result = {{"fingerprints": {{}}, "missing": []}}
-    for name in spec["datasets"]:
-        value = globals().get(name)
-        info = fingerprint(value) if value is not None else None
-        result["fingerprints"][name] = info["fingerprint"] if info else None
-    rebuilt = globals().get(spec["variable"])
-    if rebuilt is None:
-        result["missing"].append(spec["variable"])
-    registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
-    X = globals().get(spec["train"]) if spec["train"] else None
-    if rebuilt is not None and X is not None:
-        mine = np.asarray(rebuilt.predict(X))
-        theirs = np.asarray(registered.predict(X))
-        result["rows"] = int(len(theirs))
-        diff = np.flatnonzero(np.asarray(mine != theirs).reshape(len(theirs), -1).any(axis=1))
-        result["equal"] = bool(mine.shape == theirs.shape and diff.size == 0)
-        if diff.size:
-            i = int(diff[0])
-            result["first_difference"] = {{"row": i, "rebuilt": repr(mine[i]),
-                                          "registered": repr(theirs[i])}}
-    with open(spec["out"], "w") as handle:
-        json.dump(result, handle)
-
-__mlops_verify()
-'''
-
-
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
                   timeout: float = 600) -> Verification:
     """Run the script in a fresh interpreter and compare what it rebuilds with the registry.
 
-    Only a script whose sha256 (and the folder it runs in) this user signed when the
+    It runs in a scratch copy of the folder the notebook ran in, with home, temporary
+    folder and tracking stores of its own (see ``scratch``), so files, MLflow runs and
+    settings it writes are not the user's. Only a script whose sha256 (and the folder it runs in) this user signed when the
     version was registered is run; anything else raises before a process starts.
     """
     from ..store.current import get_store
@@ -137,25 +103,31 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
     if not script.variable:
         return Verification(False, "The version does not name the variable holding the model, "
                                    "so the rebuilt model cannot be found.")
-    cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
-           and os.path.isdir(recorded_cwd) else os.getcwd())
+    source_cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
+                  and os.path.isdir(recorded_cwd) else os.getcwd())
     train = next((d["name"] for d in version.datasets if d["role"] == "train"), None)
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
-        out = os.path.join(folder, "result.json")
-        spec = json.dumps({"datasets": [d["name"] for d in version.datasets],
-                           "variable": script.variable, "uri": script.uri,
-                           "store": str(store.path), "train": train, "out": out})
+        scratch = Scratch(folder)
+        scratch.mirror(source_cwd, script.source)
         path = os.path.join(folder, "replay.py")
-        Path(path).write_text(script.source + _EPILOGUE.format(spec=spec), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
-        env["MPLBACKEND"] = "Agg"
-        done = subprocess.run([sys.executable, path], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        Path(path).write_text(script.source, encoding="utf-8")
+        out = os.path.join(folder, "result.json")
+        spec = os.path.join(folder, "spec.json")
+        Path(spec).write_text(json.dumps({
+            "datasets": [d["name"] for d in version.datasets], "variable": script.variable,
+            "uri": script.uri, "store": str(store.path), "train": train, "out": out,
+            "script": path, "root": str(scratch.root)}), encoding="utf-8")
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "jupyter_mlops.registry.scratch", spec],
+                              cwd=scratch.work, env=scratch.environment(dict(os.environ)),
+                              capture_output=True, text=True, timeout=timeout)
+        elapsed = time.perf_counter() - started
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
             return Verification(False, f"The replay script failed: {tail}",
-                                {"stderr": done.stderr[-4000:]})
+                                {"stderr": done.stderr[-4000:], "seconds": elapsed})
         result = json.loads(Path(out).read_text())
+        result["seconds"] = elapsed
     mismatched = [
         (d["name"], d["fingerprint"], result["fingerprints"].get(d["name"]))
         for d in version.datasets if result["fingerprints"].get(d["name"]) != d["fingerprint"]

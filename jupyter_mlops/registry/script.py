@@ -17,6 +17,7 @@ from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
 from ..tracking.effects import first_statements
+from .side_effects import MARK, mark_side_effects
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
 _BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
@@ -120,7 +121,7 @@ def _ran(execution: CellExecution) -> bool:
 def _replayed_part(execution: CellExecution) -> str:
     """The execution as plain Python; of a failed one, the statements that finished, the
     rest shown commented out."""
-    code = plain_python(execution.source).rstrip()
+    code = mark_side_effects(plain_python(execution.source).rstrip())
     if execution.status == "ok":
         return code
     ran = execution.statements_run or 0
@@ -176,6 +177,10 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
         label = f"In[{comment_text(count)}]" if count else "In[?]"
         cell = f", cell {comment_text(execution.cell_id)}" if execution.cell_id else ""
         blocks.append(f"# {label}{cell}\n{_replayed_part(execution)}\n")
+    if any(MARK in block for block in blocks):
+        header.append(f"# Statements under a '{MARK}' line write files, use the network or "
+                      "log to a tracker: running this script does that again. replay(verify="
+                      "True) runs it in a scratch folder, with a home and stores of its own.")
     footer = ""
     if version.variable:
         footer = (f"\n# The registered model is the object bound to "
