@@ -229,3 +229,56 @@ def test_verification_repeats_no_side_effect_on_the_users_files(mlflow_kernel, t
     ((_, outputs),) = run_cells(mlflow_kernel, (
         "count", "print(len(mlflow.search_runs(experiment_names=['duration'])))"))
     assert stream_text(outputs).strip() == "1"  # the notebook's run; none from the replays
+
+
+def _saved_notebook(path, *sources):
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return nbformat.read(path, as_version=4), [cell.id for cell in cells]
+
+
+def test_headless_runs_recover_cell_ids_from_the_saved_notebook(tmp_path, monkeypatch):
+    """nbclient (as papermill and nbconvert) sends no cell ids; the kernel knows its notebook."""
+    from nbclient import NotebookClient
+
+    path = tmp_path / "headless.ipynb"
+    notebook, ids = _saved_notebook(path, "%load_ext jupyter_mlops", "x = 1",
+                                    "%%track -n headless\ny = x + 1", "z = y * 2")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    monkeypatch.setenv("JUPYTER_MLOPS_STORE", str(tmp_path / ".mlops"))
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    store = _store(tmp_path)
+    try:
+        history = mlops.cell_history("all", store=store)
+        run = store.get_run(store.query("SELECT run_id FROM runs")[0][0])
+    finally:
+        store.close()
+    assert list(history["cell_id"]) == ids
+    assert list(history["position"]) == [0, 1, 2, 3]
+    assert run.cell_id == ids[2]
+
+
+def test_a_cell_run_again_without_its_id_is_out_of_order(tmp_path, monkeypatch):
+    from support import Kernel
+
+    path = tmp_path / "again.ipynb"
+    _, ids = _saved_notebook(path, "%load_ext jupyter_mlops", "a = 1", "b = a + 1", "a = 1")
+    monkeypatch.setenv("JUPYTER_MLOPS_NOTEBOOK", str(path))
+    kernel = Kernel(tmp_path / ".mlops", tmp_path)
+    try:
+        for source in ["%load_ext jupyter_mlops", "a = 1", "b = a + 1", "a = 1", "b = a + 1"]:
+            reply, _ = kernel.execute(source)
+            assert reply["status"] == "ok"
+    finally:
+        kernel.shutdown()
+    store = _store(tmp_path)
+    try:
+        history = mlops.cell_history("all", store=store)
+    finally:
+        store.close()
+    # Two cells hold "a = 1": the first run takes the upper one, the second the lower one.
+    assert list(history["cell_id"]) == [ids[0], ids[1], ids[2], ids[3], ids[2]]
+    assert list(history["out_of_order"]) == [False, False, False, False, True]

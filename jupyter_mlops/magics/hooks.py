@@ -111,6 +111,11 @@ class KernelHooks:
         if _COUNTED_BEFORE_PRE and info.store_history:
             count -= 1
         cell_id = getattr(info, "cell_id", None)
+        if not cell_id:
+            try:
+                cell_id = self.capture.cell_id_for(raw)
+            except Exception as exc:  # noqa: BLE001
+                self._warn("could not place this cell in its notebook", exc, once=True)
         header = track_header(raw)
         run_id = None
         try:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .cellnames import CellNames, analyze
 from .effects import changes, failed_names, snapshot, statements_run
+from .notebook import SavedNotebook
 from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
@@ -119,6 +120,12 @@ class CellCapture:
         self._sessions_now: set[str] = set()
         # name -> (id of the object it holds, the execution that last bound or changed it)
         self._bindings: dict[str, tuple[int, CellRecord]] = {}
+        self._notebook = SavedNotebook(notebook_path())
+
+    def cell_id_for(self, raw_cell: str) -> str | None:
+        """The id of the saved notebook's cell with this source, for a client that sent
+        none (papermill, nbconvert, nbclient)."""
+        return self._notebook.cell_id_for(raw_cell)
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""

@@ -14,14 +14,13 @@ Two marks are derived, not stored, so they stay right as the history grows:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..entities import CellExecution
 from ..store import Store
 from .capture import current_session_id, flush_capture
+from .notebook import SavedNotebook
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
            "modified", "started", "duration_s", "status", "error", "run_id", "position",
@@ -31,13 +30,7 @@ REDEFINED, MODIFIED = "redefined", "possibly modified"
 
 def notebook_positions(path: str | None) -> dict[str, int]:
     """Cell id → index in a saved .ipynb file (empty when it cannot be read)."""
-    if not path:
-        return {}
-    try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {cell["id"]: i for i, cell in enumerate(notebook.get("cells", [])) if "id" in cell}
+    return SavedNotebook(path).positions()
 
 
 def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[dict[str, Any]]:
