@@ -282,3 +282,22 @@ def test_a_cell_run_again_without_its_id_is_out_of_order(tmp_path, monkeypatch):
     # Two cells hold "a = 1": the first run takes the upper one, the second the lower one.
     assert list(history["cell_id"]) == [ids[0], ids[1], ids[2], ids[3], ids[2]]
     assert list(history["out_of_order"]) == [False, False, False, False, True]
+
+
+def test_register_without_var_says_which_run_and_cell_it_took(kernel, tmp_path):
+    run_cells(kernel, *TRAIN_DATA,
+              ("ridge", "%%track -n first\nmodel = Ridge(alpha=1.0).fit(X, y)"))
+    run_cells(kernel, ("lasso", "%%track -n second\nmodel = Lasso(alpha=0.01).fit(X, y)\n"
+                                "results['lasso'] = model.score(X, y)"), ok=False)
+    ((_, outputs),) = run_cells(kernel, ("register", "%mlops register taken"))
+    store = _store(tmp_path)
+    try:
+        first, second = (store.query("SELECT run_id, execution_count FROM runs WHERE name = ?",
+                                     (name,))[0] for name in ("first", "second"))
+    finally:
+        store.close()
+    assert stream_text(outputs).strip() == (
+        f"Registering the model saved by run {first[0][:8]} 'first' (In[{first[1]}], cell "
+        f"ridge), the latest finished run that saved one. The latest run, run "
+        f"{second[0][:8]} 'second' (In[{second[1]}], cell lasso), is FAILED; to register a "
+        "model it holds, name it: --var VAR.")

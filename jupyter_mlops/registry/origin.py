@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import NotFoundError, ValidationError
 from ..store import Store
 from ..tracking.capture import current_session_id, execution_of, user_namespace
 
@@ -104,3 +104,44 @@ def _unfitted(model: Any) -> str | None:
     if callable(is_fitted) and type(model).__module__.startswith("catboost"):
         return None if is_fitted() else "is_fitted() is False"
     return None
+
+
+def _run_label(store: Store, run_id: str) -> str:
+    (name, status, count, cell_id), = store.query(
+        "SELECT name, status, execution_count, cell_id FROM runs WHERE run_id = ?", (run_id,))
+    where = [f"In[{count}]" if count is not None else None,
+             f"cell {cell_id}" if cell_id else None]
+    place = ", ".join(w for w in where if w)
+    return f"run {run_id[:8]}{f' {name!r}' if name else ''}{f' ({place})' if place else ''}"
+
+
+def default_run(store: Store) -> tuple[str, str]:
+    """The run ``register NAME`` takes when told no model: the latest finished run that
+    saved one, this kernel's first; and a line saying which, and which later run of this
+    kernel it passed over (one that failed, or saved no model)."""
+    session = current_session_id()
+    query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
+             "AND a.kind = 'model' WHERE r.status = 'FINISHED' {} "
+             "ORDER BY r.start_time DESC LIMIT 1")
+    rows = store.query(query.format("AND r.session_id = ?"), (session,)) if session else []
+    rows = rows or store.query(query.format(""))
+    latest = store.query("SELECT run_id, status FROM runs WHERE session_id = ? "
+                         "ORDER BY start_time DESC LIMIT 1", (session,)) if session else []
+    if not rows:
+        skipped = ""
+        if latest:
+            skipped = f" The latest run, {_run_label(store, latest[0][0])}, is {latest[0][1]}."
+        raise NotFoundError(
+            f"No finished run has saved a model yet.{skipped} Fit an estimator in a %%track "
+            "cell, or pass the model: register_model(model, name) (%mlops register NAME "
+            "--var VAR)."
+        )
+    run_id = rows[0][0]
+    note = (f"Registering the model saved by {_run_label(store, run_id)}, the latest finished "
+            "run that saved one.")
+    if latest and latest[0][0] != run_id:
+        later, status = latest[0]
+        why = "saved no model" if status == "FINISHED" else f"is {status}"
+        note += (f" The latest run, {_run_label(store, later)}, {why}; to register a model "
+                 "it holds, name it: --var VAR.")
+    return run_id, note

@@ -23,7 +23,7 @@ from ..store.sqlite import write_signature
 from ..tracking.capture import current_session_id, flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
-from .origin import Origin, find_origin, refuse_unfitted, variable_of
+from .origin import Origin, default_run, find_origin, refuse_unfitted, variable_of
 from .vouching import (
     VersionRow,
     assess,
@@ -453,23 +453,6 @@ def _run_model_artifacts(store: Store, run_id: str) -> list[tuple[str, str]]:
                        "ORDER BY id", (run_id,))
 
 
-def _default_run_with_model(store: Store) -> str:
-    """The latest finished run that saved a model: this kernel's first, else any."""
-
-    session = current_session_id()
-    query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
-             "AND a.kind = 'model' WHERE r.status = 'FINISHED' {} "
-             "ORDER BY r.start_time DESC LIMIT 1")
-    rows = store.query(query.format("AND r.session_id = ?"), (session,)) if session else []
-    rows = rows or store.query(query.format(""))
-    if not rows:
-        raise NotFoundError(
-            "No finished run has saved a model yet. Fit an estimator in a %%track cell, or "
-            "pass the model: register_model(model, name)."
-        )
-    return rows[0][0]
-
-
 def register_model(
     model: Any,
     name: str,
@@ -500,7 +483,9 @@ def register_model(
 
     origin = None
     if model is None:
-        run_id = run_id or _default_run_with_model(store)
+        if run_id is None:
+            run_id, note = default_run(store)
+            print(note)
         saved = _run_model_artifacts(store, run_id)
         if variable is not None:
             saved = [s for s in saved if s[0] == f"model/{variable}.pkl"]
