@@ -20,7 +20,7 @@ from ..store import Store
 from ..store.serialize import SERIALIZER, check_signed, dump, load_verified
 from ..store.signing import KeyUnavailable, user_key, verify
 from ..store.sqlite import write_signature
-from ..tracking.capture import current_session_id, flush_capture, user_namespace
+from ..tracking.capture import flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
 from .origin import Origin, default_run, find_origin, refuse_unfitted, variable_of
