@@ -77,7 +77,7 @@ def test_replay_verifies_after_an_out_of_order_redefined_session(kernel, tmp_pat
     assert "C = 100.0" not in script.source and "%%track" not in script.source
     verified = mlops.replay("replayed/1", verify=True, store=store).verification
     assert verified.ok, verified.message
-    assert "300 training rows" in verified.message
+    assert "300 rows of X" in verified.message
 
     # A model whose data came from unseeded randomness cannot be rebuilt: say where.
     kernel.execute("X2 = np.random.normal(size=(100, 3))\ny2 = (X2[:, 0] > 0).astype(int)",

@@ -28,6 +28,7 @@ from ..entities import CellExecution
 from ..errors import ValidationError
 from ..store import Store
 from ..tracking.capture import flush_capture
+from . import scratch as scratch_module
 from .scratch import Scratch
 from .script import script_for, script_sha256, session_cwd
 
@@ -105,7 +106,7 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
                                    "so the rebuilt model cannot be found.")
     source_cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
                   and os.path.isdir(recorded_cwd) else os.getcwd())
-    train = next((d["name"] for d in version.datasets if d["role"] == "train"), None)
+    train = _prediction_inputs(version, script.executions[-1])
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
         scratch = Scratch(folder)
         scratch.mirror(source_cwd, script.source)
@@ -118,7 +119,7 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
             "uri": script.uri, "store": str(store.path), "train": train, "out": out,
             "script": path, "root": str(scratch.root)}), encoding="utf-8")
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "jupyter_mlops.registry.scratch", spec],
+        done = subprocess.run([sys.executable, scratch_module.__file__, spec],
                               cwd=scratch.work, env=scratch.environment(dict(os.environ)),
                               capture_output=True, text=True, timeout=timeout)
         elapsed = time.perf_counter() - started
@@ -139,17 +140,41 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
         name, expected, actual = mismatched[0]
         return Verification(False, f"Input {name!r} differs: fingerprint {actual} rebuilt, "
                                    f"{expected} registered.", result)
-    if train is None:
-        return Verification(False, "No training inputs were recorded for this version, so "
-                                   "predictions could not be compared.", result)
+    if "equal" not in result:
+        return Verification(False, "No data the model predicts from was found to compare "
+                                   f"predictions on (tried {', '.join(train) or 'none'}, then "
+                                   "every table the script bound).", result)
     if not result.get("equal"):
         first = result.get("first_difference", {})
         return Verification(False, f"Predictions differ first at row {first.get('row')}: "
                                    f"rebuilt {first.get('rebuilt')}, registered "
                                    f"{first.get('registered')}.", result)
+    checked = "input fingerprints match" if version.datasets else "no input was fingerprinted"
     return Verification(True, f"Rebuilt model predicts the same as {script.uri} on all "
-                              f"{result['rows']} training rows; input fingerprints match.",
+                              f"{result['rows']} rows of {result['compared_on']}; {checked}.",
                         result)
+
+
+def _prediction_inputs(version: Any, producer: CellExecution) -> list[str]:
+    """The data to compare predictions on, best first, as expressions: the run's training
+    data, what the producing cell passed to ``fit`` (``x[:, np.newaxis]``), then the other
+    data it read."""
+    import ast
+
+    from ..tracking.cellnames import FIT_METHODS
+    from .script import plain_python
+
+    names = [d["name"] for d in version.datasets if d["role"] == "train"]
+    try:
+        tree = ast.parse(plain_python(producer.source))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in FIT_METHODS and node.args:
+            names.append(ast.unparse(node.args[0]))
+    names += [d["name"] for d in version.datasets if d["role"] == "input"]
+    return list(dict.fromkeys(names))
 
 
 def replay(uri: str, verify: bool = False, *, store: Store | None = None) -> ReplayScript:

@@ -10,8 +10,10 @@ with a copy, and a write, removal or rename anywhere else is refused with one li
 says where. Code that writes through C without Python's ``open`` (some model savers) is
 covered by the copies of the files the script names.
 
-Run as ``python -m jupyter_mlops.registry.scratch SPEC`` it is that replay process: it runs
-the script as ``__main__``, then compares what it rebuilt with the registered version.
+Run as a script (``python .../registry/scratch.py SPEC``) it is that replay process: it runs
+the replay as ``__main__``, then compares what it rebuilt with the registered version. It is
+started as a file, not with ``-m``, so that nothing but the standard library is imported
+before the replay: the time verification takes stays the time the cells took.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Scratch:
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.root = Path(folder).resolve()
         self.work = self.root / "work"
-        for sub in ("work", "home", "tmp", "mlruns"):
+        for sub in ("work", "home", "tmp"):  # mlruns: MLflow makes it, with its default
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def mirror(self, source: str | os.PathLike[str] | None, script: str) -> None:
@@ -176,12 +178,36 @@ def _display(*objects: Any, **options: Any) -> None:
     """What ``display`` is in a notebook; a script has nothing to show it on."""
 
 
+def _tables(namespace: dict[str, Any], expressions: list[str]):
+    """``(expression, value)`` of the data a model may predict from: the ``expressions``
+    first (names, or what a cell passed to ``fit``), then every table the script bound."""
+    def table(value: Any) -> bool:
+        if isinstance(value, type):
+            return False
+        shape = getattr(value, "shape", None)
+        if isinstance(shape, tuple):
+            return len(shape) >= 2  # a target, or not data: a model takes a table
+        return type(value).__name__ == "DMatrix"  # XGBoost's own, which has no shape
+
+    for expression in expressions:
+        try:
+            value = eval(expression, namespace)  # noqa: S307 - from the user's signed cells
+        except Exception:  # noqa: BLE001 - not bound by the script: try the next
+            continue
+        if table(value):
+            yield expression, value
+    for name, value in list(namespace.items()):
+        if not name.startswith("_") and table(value):
+            yield name, value
+
+
 def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    # Absolute imports: in the replay process this file runs as a script, not in its package.
     import numpy as np
 
-    from ..store import Store
-    from ..tracking.datasets import fingerprint
-    from .versions import load_model
+    from jupyter_mlops.registry.versions import load_model
+    from jupyter_mlops.store import Store
+    from jupyter_mlops.tracking.datasets import fingerprint
 
     result: dict[str, Any] = {"fingerprints": {}, "missing": []}
     for name in spec["datasets"]:
@@ -192,17 +218,25 @@ def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     if rebuilt is None:
         result["missing"].append(spec["variable"])
     registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
-    X = namespace.get(spec["train"]) if spec["train"] else None
-    if rebuilt is not None and X is not None:
+    for name, X in _tables(namespace, spec["train"]) if rebuilt is not None else ():
+        try:
+            theirs = np.asarray(registered.predict(X))
+        except Exception:  # noqa: BLE001 - not what this model predicts from; try the next
+            continue
         mine = np.asarray(rebuilt.predict(X))
-        theirs = np.asarray(registered.predict(X))
-        result["rows"] = int(len(theirs))
+        result["rows"], result["compared_on"] = int(len(theirs)), name
+        if mine.shape != theirs.shape:
+            result["equal"] = False
+            result["first_difference"] = {"row": None, "rebuilt": f"shape {mine.shape}",
+                                          "registered": f"shape {theirs.shape}"}
+            break
         diff = np.flatnonzero(np.asarray(mine != theirs).reshape(len(theirs), -1).any(axis=1))
-        result["equal"] = bool(mine.shape == theirs.shape and diff.size == 0)
+        result["equal"] = bool(diff.size == 0)
         if diff.size:
             i = int(diff[0])
             result["first_difference"] = {"row": i, "rebuilt": repr(mine[i]),
                                           "registered": repr(theirs[i])}
+        break
     return result
 
 
@@ -212,6 +246,7 @@ def _main(spec_path: str) -> None:
     import types
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    sys.path[0] = os.getcwd()  # the notebook's folder, as in the kernel: its helper modules
     guard = Guard(spec["root"])
     sys.addaudithook(guard)
     if not hasattr(builtins, "display"):
@@ -225,7 +260,7 @@ def _main(spec_path: str) -> None:
     ran_s = time.perf_counter() - started
     guard.active = False
     result = _compare(main.__dict__, spec)
-    result["script_s"] = ran_s
+    result["script_s"], result["compare_s"] = ran_s, time.perf_counter() - started - ran_s
     Path(spec["out"]).write_text(json.dumps(result), encoding="utf-8")
 
 
