@@ -61,6 +61,7 @@ class CellExecution:
     run_id: str | None
     modified: list[str] = field(default_factory=list)
     statements_run: int | None = None  # of a failed execution: how far it got
+    unchanged: list[str] = field(default_factory=list)  # bound again to the same value
 
 
 @dataclass(frozen=True)

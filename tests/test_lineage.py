@@ -301,3 +301,24 @@ def test_register_without_var_says_which_run_and_cell_it_took(kernel, tmp_path):
         f"ridge), the latest finished run that saved one. The latest run, run "
         f"{second[0][:8]} 'second' (In[{second[1]}], cell lasso), is FAILED; to register a "
         "model it holds, name it: --var VAR.")
+
+
+def test_the_same_bytes_registered_again_with_lineage_gain_it(kernel, tmp_path):
+    """Registered before the extension was loaded (no history), then again once the cell
+    that fits it has run under it: the version gains that lineage."""
+    fit = ("fit", "model = Ridge(alpha=0.5).fit(X, y)")
+    run_cells(kernel, *TRAIN_DATA[1:], fit,
+              ("early", "import jupyter_mlops as mlops\nfirst = mlops.register_model(model, "
+                        "'late')\nprint(first.version, first.cell)"))
+    run_cells(kernel, TRAIN_DATA[0], *TRAIN_DATA[1:], fit,
+              ("register", "%mlops register late --var model"))
+    store = _store(tmp_path)
+    try:
+        version = mlops.get_model_version("late", store=store)
+        (cell,) = store.cells("id = ?", (version.cell,))
+    finally:
+        store.close()
+    assert version.version == 1 and version.variable == "model"
+    assert cell.cell_id == "fit" and cell.execution_count > 4
+    script = verified(tmp_path, "late/1")
+    assert [e.cell_id for e in script.executions] == ["imports", "data", "fit"]

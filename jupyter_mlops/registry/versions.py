@@ -28,6 +28,7 @@ from .vouching import (
     VersionRow,
     assess,
     plan_trust,
+    registered_here,
     require_alias,
     require_version,
     sign_alias,
@@ -547,6 +548,8 @@ def register_model(
                                 (name, digest)).fetchone()
         if existing:
             version = existing[0]
+            if cell is not None:
+                _add_lineage(conn, store, name, version, (run_id, cell, variable, datasets))
         else:
             version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                    "WHERE name = ?", (name,)).fetchone()[0]
@@ -606,6 +609,30 @@ def _lineage(store: Store, digest: str, run_id: str | None, variable: str | None
         fallback = find_origin(store, None, variable)
         cell = fallback.cell if fallback is not None else None
     return run_id, cell, variable
+
+
+def _add_lineage(conn, store: Store, name: str, version: int, lineage: tuple) -> None:
+    """Give a version registered here without lineage (from a script, or made where the
+    history could not be read) the lineage a registration of the same bytes found: its
+    row and replay script are signed again, as when registered."""
+    (current,) = conn.execute(f"SELECT {_ROW_COLUMNS} FROM model_versions "
+                              "WHERE name = ? AND version = ?", (name, version)).fetchall()
+    if current[9] is not None or not registered_here(_row_of(current)):
+        return  # it has lineage, or it is not this user's to rewrite
+    run_id, cell, variable, datasets = lineage
+    values = list(current[:15])
+    values[8], values[9] = current[8] or run_id, cell
+    values[10] = current[10] or variable
+    if not json.loads(current[12]):
+        values[12] = json.dumps(datasets)
+    row = _row_of((*values, current[15], None, None, None))
+    replay = _replay_of(store, _version_from_row(store, tuple(values)))
+    conn.execute(
+        "UPDATE model_versions SET run_id = ?, cell = ?, variable = ?, datasets = ?, hmac = ?, "
+        "replay_sha256 = ?, replay_hmac = ? WHERE name = ? AND version = ?",
+        (values[8], cell, values[10], values[12], sign_version(row),
+         replay[0] if replay else None,
+         sign_replay(row, replay[0], replay[1]) if replay else None, name, version))
 
 
 def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]],

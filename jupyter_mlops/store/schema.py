@@ -418,16 +418,18 @@ MIGRATIONS += (
     ),
 )
 
-# What an execution changed, for lineage: ``defined`` keeps the names it bound to new
-# values; ``modified`` the names whose object it may have changed in place (a method call,
-# an item or attribute store), which does not make a run that read them stale in the same
-# way. ``statements_run`` is how many top-level statements of a failed execution finished
-# before it raised (NULL: all of them), so the names those bound count too.
+# What an execution changed, for lineage: ``unchanged`` lists the names it bound to the
+# value they already held (an import cell run again), which redefine nothing; ``modified``
+# the names whose object it may have changed in place (a method call, an item or attribute
+# store), which does not make a run that read them stale in the same way.
+# ``statements_run`` is how many top-level statements of a failed execution finished before
+# it raised (NULL: all of them), so the names those bound count too.
 MIGRATIONS += (
     Migration(
         13,
         "execution effects",
         """
+        ALTER TABLE cells ADD COLUMN unchanged TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE cells ADD COLUMN modified TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE cells ADD COLUMN statements_run INTEGER;
         """,

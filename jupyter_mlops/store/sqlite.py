@@ -738,19 +738,21 @@ class Store:
         run_id: str | None,
         defined: list[str] | None = None,
         used: list[str] | None = None,
+        unchanged: list[str] | None = None,
         modified: list[str] | None = None,
         statements_run: int | None = None,
     ) -> None:
-        """The end of an execution; ``defined``, ``used`` and ``modified`` say what it did,
-        once known (None keeps what its start recorded)."""
+        """The end of an execution; ``defined``, ``used``, ``unchanged`` and ``modified``
+        say what it did, once known (None keeps what its start recorded)."""
         as_json = [None if names is None else json.dumps(names)
-                   for names in (defined, used, modified)]
+                   for names in (defined, used, unchanged, modified)]
         with self.write() as conn:
             conn.execute(
                 "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
                 "status = ?, error = ?, run_id = coalesce(?, run_id), "
                 "defined = coalesce(?, defined), used = coalesce(?, used), "
-                "modified = coalesce(?, modified), statements_run = ? WHERE id = ?",
+                "unchanged = coalesce(?, unchanged), modified = coalesce(?, modified), "
+                "statements_run = ? WHERE id = ?",
                 (execution_count, duration_s, status, error, run_id, *as_json, statements_run,
                  row_id),
             )
@@ -792,13 +794,14 @@ class Store:
     def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
         rows = self.query(
             "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            "duration_s, status, error, run_id, modified, statements_run FROM cells "
+            "duration_s, status, error, run_id, modified, statements_run, unchanged FROM cells "
             f"WHERE {where} ORDER BY id",
             params,
         )
         return [
             CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          r[7], r[8], r[9], r[10], r[11], json.loads(r[12]), r[13])
+                          r[7], r[8], r[9], r[10], r[11], json.loads(r[12]), r[13],
+                          json.loads(r[14]))
             for r in rows
         ]
 

@@ -185,14 +185,14 @@ class CellCapture:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
-        defined = used = modified = ran = None
+        defined = used = unchanged = modified = ran = None
         if namespace is not None:
             names = record.names
             if error is not None:
                 ran = statements_run(record.code, error, namespace)
                 names = failed_names(record.code, ran)
                 used = names.used
-            defined, modified = changes(names, record.before, namespace)
+            defined, unchanged, modified = changes(names, record.before, namespace)
             self._note_bindings(record, defined, modified, namespace)
         record.before, record.code = {}, ""  # nothing of the cell is kept alive past it
 
@@ -202,7 +202,7 @@ class CellCapture:
             own(record.store).finish_cell(
                 record.row_id, execution_count=execution_count, duration_s=duration,
                 status=status, error=message, run_id=record.run_id, defined=defined,
-                used=used, modified=modified, statements_run=ran,
+                used=used, unchanged=unchanged, modified=modified, statements_run=ran,
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.

@@ -69,16 +69,24 @@ def snapshot(names: CellNames, namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def changes(names: CellNames, before: Mapping[str, Any], namespace: Mapping[str, Any]
-            ) -> tuple[list[str], list[str]]:
-    """``(defined, modified)`` of an execution that ran, from its namespace afterwards."""
-    defined = [n for n in names.defined
-               if not _same(before.get(n, _UNKNOWN), namespace.get(n, _MISSING))]
+            ) -> tuple[list[str], list[str], list[str]]:
+    """``(defined, unchanged, modified)`` of an execution that ran, from its namespace
+    afterwards: the names it bound, those of them it bound to the value they already held,
+    and the names whose object it may have changed in place."""
+    defined, unchanged = [], []
+    for name in names.defined:
+        was, now = before.get(name, _UNKNOWN), namespace.get(name, _MISSING)
+        if was is _MISSING and now is _MISSING:
+            continue  # bound in a branch that did not run
+        defined.append(name)
+        if _same(was, now):
+            unchanged.append(name)
     modified = list(names.changed)
     for name, method, inplace, direct in names.calls:
         if name not in modified and can_change(namespace.get(name, _MISSING), method,
                                                inplace, direct):
             modified.append(name)
-    return defined, [n for n in modified if n not in defined]
+    return defined, unchanged, [n for n in modified if n not in defined]
 
 
 def can_change(value: Any, method: str, inplace: bool = False, direct: bool = True) -> bool:
@@ -114,11 +122,11 @@ def _comparable(value: Any) -> bool:
 def _same(before: Any, after: Any) -> bool:
     """Whether rebinding left the name with the value it had: the same module, class or
     builtin, a function compiled from the same code, or an equal scalar."""
-    if before is _UNKNOWN:
+    if before is _UNKNOWN or before is _MISSING or after is _MISSING:
         return False
     if before is after:
         return True
-    if before is _MISSING or after is _MISSING or type(before) is not type(after):
+    if type(before) is not type(after):
         return False
     if isinstance(before, types.FunctionType):
         return (before.__code__ == after.__code__ and before.__closure__ is None

@@ -6,7 +6,8 @@ Two marks are derived, not stored, so they stay right as the history grows:
   position comes from the saved notebook when the kernel knows its path, else from the
   order in which cells were first run): the user went back up.
 - ``stale``: for an execution that made a run, the names it read that a later execution
-  redefined, so re-running the notebook top to bottom would not reproduce the run.
+  redefined, so re-running the notebook top to bottom would not reproduce the run (binding a
+  name again to the value it held, as an import cell run again does, redefines nothing).
 - ``possibly_stale``: the names it read whose object a later execution may have changed in
   place (a method call that can change it, an item or attribute store): weaker, and shown
   apart. ``stale_inputs`` lists both kinds as data: name, change, execution.
@@ -23,8 +24,8 @@ from .capture import current_session_id, flush_capture
 from .notebook import SavedNotebook
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
-           "modified", "started", "duration_s", "status", "error", "run_id", "position",
-           "out_of_order", "stale", "possibly_stale", "stale_inputs"]
+           "unchanged", "modified", "started", "duration_s", "status", "error", "run_id",
+           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs"]
 REDEFINED, MODIFIED = "redefined", "possibly modified"
 
 
@@ -52,7 +53,8 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
             "seq": cell.id, "session_id": cell.session_id,
             "execution_count": cell.execution_count, "cell_id": cell.cell_id,
             "source": cell.source, "defined": cell.defined, "used": cell.used,
-            "modified": cell.modified, "started": cell.started, "duration_s": cell.duration_s,
+            "unchanged": cell.unchanged, "modified": cell.modified, "started": cell.started,
+            "duration_s": cell.duration_s,
             "status": cell.status, "error": cell.error, "run_id": cell.run_id,
             "position": position, "out_of_order": out_of_order, "stale": None,
             "possibly_stale": None, "stale_inputs": [],
@@ -70,7 +72,8 @@ def _mark_stale(row: dict[str, Any], later_rows: list[dict[str, Any]]) -> None:
     not_redefined = set(unchanged)
     found: list[dict[str, Any]] = []
     for later in later_rows:
-        redefined = [n for n in later["defined"] if n in not_redefined]
+        redefined = [n for n in later["defined"]
+                     if n in not_redefined and n not in later["unchanged"]]
         modified = [n for n in later["modified"] if n in unchanged and n not in redefined]
         for names, change in ((redefined, REDEFINED), (modified, MODIFIED)):
             found.extend({"name": n, "change": change, "seq": later["seq"],
