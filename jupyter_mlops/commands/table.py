@@ -49,7 +49,8 @@ COMMANDS: tuple[Command, ...] = (
     )),
     Command("register", "Register a model version (default: the latest tracked run's model).", (
         arg("name"),
-        arg("--var", default=None, help="the notebook variable holding the model"),
+        arg("--var", default=None, help="the notebook variable holding the model; A,B "
+                                          "registers several as one pipeline, in order"),
         arg("--run", default=None, help="take the model saved by this run"),
         arg("--alias", default=None),
     ), front_ends=MAGIC_ONLY),

@@ -184,6 +184,8 @@ def _tables(namespace: dict[str, Any], expressions: list[str]):
     def table(value: Any) -> bool:
         if isinstance(value, type):
             return False
+        if isinstance(value, list):  # records, as a DictVectorizer reads them
+            return bool(value) and isinstance(value[0], dict)
         shape = getattr(value, "shape", None)
         if isinstance(shape, tuple):
             return len(shape) >= 2  # a target, or not data: a model takes a table
@@ -205,6 +207,7 @@ def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     # Absolute imports: in the replay process this file runs as a script, not in its package.
     import numpy as np
 
+    from jupyter_mlops.registry.chain import as_pipeline, variable_parts
     from jupyter_mlops.registry.versions import load_model
     from jupyter_mlops.store import Store
     from jupyter_mlops.tracking.datasets import fingerprint
@@ -214,9 +217,13 @@ def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         value = namespace.get(name)
         info = fingerprint(value) if value is not None else None
         result["fingerprints"][name] = info["fingerprint"] if info else None
-    rebuilt = namespace.get(spec["variable"])
-    if rebuilt is None:
-        result["missing"].append(spec["variable"])
+    parts = variable_parts(spec["variable"])
+    missing = [part for part in parts if namespace.get(part) is None]
+    result["missing"].extend(missing)
+    rebuilt = None
+    if not missing:
+        rebuilt = namespace[parts[0]] if len(parts) == 1 else as_pipeline(
+            [namespace[part] for part in parts], parts)
     registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
     for name, X in _tables(namespace, spec["train"]) if rebuilt is not None else ():
         try:

@@ -17,6 +17,7 @@ from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
 from ..tracking.effects import first_statements
+from .chain import variable_parts
 from .side_effects import MARK, mark_side_effects
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
@@ -90,7 +91,8 @@ def _timeit_body(rest: str) -> str:
     return " ".join(words)
 
 
-def backward_slice(executions: list[CellExecution], target: int) -> list[CellExecution]:
+def backward_slice(executions: list[CellExecution], target: int,
+                   variables: list[str] | None = None) -> list[CellExecution]:
     """The executions, in the order they ran, that the one at index ``target`` depends on.
 
     One that rebinds a needed name is kept and satisfies it; one that may have changed a
@@ -98,6 +100,8 @@ def backward_slice(executions: list[CellExecution], target: int) -> list[CellExe
     too, and the name stays needed, so the binding it changed is kept as well.
     """
     needed = set(executions[target].used)
+    # The names the model is read from must be bound too (the parts of a pipeline).
+    needed |= set(variables or ()) - set(executions[target].defined)
     kept = [executions[target]]
     for execution in reversed(executions[:target]):
         if not _ran(execution):
@@ -156,7 +160,7 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
         )
     producer = producers[0]
     history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
-    kept = backward_slice(history, len(history) - 1)
+    kept = backward_slice(history, len(history) - 1, variable_parts(version.variable))
     header = [
         (f"# Rebuilds model {comment_text(version.name)} version "
          f"{comment_text(version.version)} ({comment_text(version.uri)})."),

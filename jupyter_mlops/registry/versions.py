@@ -23,6 +23,7 @@ from ..store.sqlite import write_signature
 from ..tracking.capture import flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
+from .chain import chain_model, is_chain
 from .origin import Origin, default_run, find_origin, refuse_unfitted, variable_of
 from .vouching import (
     VersionRow,
@@ -467,6 +468,9 @@ def register_model(
 ) -> ModelVersion:
     """Register ``model`` (or, when it is None, the model saved by a run) as a new version.
 
+    A tuple of fitted scikit-learn objects, ``(dv, lr)``, is registered as one pipeline that
+    predicts through them in order.
+
     Examples
     --------
     >>> version = register_model(model, "cancer", alias="candidate")   # doctest: +SKIP
@@ -495,13 +499,18 @@ def register_model(
                      for s in _run_model_artifacts(store, run_id)]
             raise ValidationError(
                 f"Run {run_id[:8]} saved {len(names)} models ({', '.join(names) or 'none'}); "
-                "say which with variable=NAME (--var NAME)."
+                "say which with variable=NAME (--var NAME), or register several as one "
+                "pipeline that predicts through them in order: --var "
+                f"{','.join(names) or 'A,B'}."
             )
         artifact_name, sha = saved[0]
         variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
         data = store.artifacts.read_verified(sha)
         model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}",
                               signature=store.signature(sha), allow_pickle=allow_pickle)
+    elif is_chain(model):
+        model, variable, origin = chain_model(store, model, variable, run_id)
+        data = dump(model)
     else:
         variable = variable or variable_of(model)
         origin = find_origin(store, model, variable) if run_id is None else None
