@@ -322,3 +322,40 @@ def test_the_same_bytes_registered_again_with_lineage_gain_it(kernel, tmp_path):
     assert cell.cell_id == "fit" and cell.execution_count > 4
     script = verified(tmp_path, "late/1")
     assert [e.cell_id for e in script.executions] == ["imports", "data", "fit"]
+
+
+def test_provenance_says_which_model_a_saved_file_holds(kernel, tmp_path):
+    """The cell that pickles the model is run again after a Lasso replaced the Ridge."""
+    save = ("save", "import os, pickle\nos.makedirs('models', exist_ok=True)\n"
+                    "with open('models/lin_reg.bin', 'wb') as f_out:\n"
+                    "    pickle.dump(model, f_out)")
+    run_cells(kernel, *TRAIN_DATA,
+              ("ridge", "%%track -n ridge\nmodel = Ridge(alpha=1.0).fit(X, y)"), save,
+              ("lasso", "%%track -n lasso\nmodel = Lasso(alpha=0.01).fit(X, y)"),
+              ("register", "%mlops register lasso --var model"), save)
+    ((_, outputs),) = run_cells(kernel, ("where", "%mlops provenance models/lin_reg.bin"))
+    text = "".join(m["content"]["data"]["text/plain"] for m in outputs
+                   if m["msg_type"] == "execute_result")
+    store = _store(tmp_path)
+    try:
+        found = mlops.provenance(tmp_path / "models" / "lin_reg.bin", store=store)
+        (lasso,) = store.query("SELECT run_id FROM runs WHERE name = 'lasso'")
+        history = mlops.cell_history("all", store=store)
+    finally:
+        store.close()
+    assert found.writer.cell_id == "save" and found.writer.execution_count == 8
+    assert [w.execution_count for w in found.writes] == [5, 8] and not found.changed_since
+    (source,) = found.inputs
+    assert source.name == "model" and source.execution.cell_id == "lasso"
+    assert source.run["run_id"] == lasso[0] and source.versions == ["lasso/1"]
+    assert [d[:2] for d in source.run["datasets"]] == [("y", "target"), ("X", "train")]
+    lines = text.splitlines()
+    assert lines[0].startswith("models/lin_reg.bin (sha256 ")
+    assert lines[0].endswith("was written by In[8] (cell save).")
+    assert lines[1] == "  Also written by In[5] (cell save)."
+    assert lines[3].startswith(f"    model: bound by In[6] (cell lasso), run {lasso[0][:8]} "
+                               "'lasso' (FINISHED); data y (target) ")
+    assert lines[3].endswith("; registered as lasso/1")
+    saves = history[history["cell_id"] == "save"]
+    assert [f for files in saves["files"] for f in files] == [
+        str(tmp_path / "models" / "lin_reg.bin")] * 2

@@ -66,6 +66,10 @@ COMMANDS: tuple[Command, ...] = (
                      "trust).", (
         arg("uri", nargs="+", help=MODEL_URI),
     ), front_ends=CLI_ONLY),
+    Command("provenance", "Which cell execution wrote a file, and where what it wrote came "
+                          "from.", (
+        arg("path", help="the file, as the notebook wrote it (relative to its folder)"),
+    )),
     Command("replay", "The script that rebuilds a model from the cell history.", (
         arg("uri", help=MODEL_URI),
         arg("--verify", action="store_true",

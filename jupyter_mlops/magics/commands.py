@@ -128,6 +128,11 @@ class MLOpsMagics(Magics):
             raise UsageError("%mlops alias takes NAME VERSION ALIAS, or NAME ALIAS --delete.")
         return set_alias(args.name, args.version, args.alias)
 
+    def _cmd_provenance(self, args) -> Any:
+        from ..tracking.provenance import provenance
+
+        return provenance(args.path)
+
     def _cmd_replay(self, args) -> Any:
         from ..registry.replay import replay
 

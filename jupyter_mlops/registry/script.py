@@ -16,7 +16,7 @@ from typing import Any
 from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
-from ..tracking.effects import first_statements
+from ..tracking.effects import first_statements, took_effect
 from .chain import variable_parts
 from .side_effects import MARK, mark_side_effects
 
@@ -104,7 +104,7 @@ def backward_slice(executions: list[CellExecution], target: int,
     needed |= set(variables or ()) - set(executions[target].defined)
     kept = [executions[target]]
     for execution in reversed(executions[:target]):
-        if not _ran(execution):
+        if not took_effect(execution):
             continue
         defined = set(execution.defined)
         if (defined | set(execution.modified)) & needed:
@@ -112,14 +112,6 @@ def backward_slice(executions: list[CellExecution], target: int,
             needed = (needed - defined) | set(execution.used)
     kept.reverse()
     return kept
-
-
-def _ran(execution: CellExecution) -> bool:
-    """Whether the execution ran code whose effects count: all of it, or (a failed one)
-    the statements before the one that raised."""
-    if execution.status == "ok":
-        return True
-    return execution.status in ("error", "interrupted") and bool(execution.statements_run)
 
 
 def _replayed_part(execution: CellExecution) -> str:

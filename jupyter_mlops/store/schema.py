@@ -436,4 +436,24 @@ MIGRATIONS += (
     ),
 )
 
+# The files an execution wrote (opened for writing from the kernel's own thread), with the
+# sha256 and size they had when it ended: which execution made the file on disk, and so
+# which model a pickle holds.
+MIGRATIONS += (
+    Migration(
+        14,
+        "files cells write",
+        """
+        CREATE TABLE cell_files (
+            cell INTEGER NOT NULL REFERENCES cells(id),
+            path TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            PRIMARY KEY (cell, path)
+        ) WITHOUT ROWID;
+        CREATE INDEX cell_files_path ON cell_files(path);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

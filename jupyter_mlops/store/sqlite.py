@@ -741,9 +741,11 @@ class Store:
         unchanged: list[str] | None = None,
         modified: list[str] | None = None,
         statements_run: int | None = None,
+        files: Sequence[tuple[str, str | None, int | None]] = (),
     ) -> None:
         """The end of an execution; ``defined``, ``used``, ``unchanged`` and ``modified``
-        say what it did, once known (None keeps what its start recorded)."""
+        say what it did, once known (None keeps what its start recorded); ``files`` the
+        files it wrote, as ``(path, sha256, size)``."""
         as_json = [None if names is None else json.dumps(names)
                    for names in (defined, used, unchanged, modified)]
         with self.write() as conn:
@@ -756,6 +758,9 @@ class Store:
                 (execution_count, duration_s, status, error, run_id, *as_json, statements_run,
                  row_id),
             )
+            conn.executemany(
+                "INSERT OR REPLACE INTO cell_files (cell, path, sha256, size) VALUES (?, ?, ?, ?)",
+                [(row_id, path, sha256, size) for path, sha256, size in files])
 
     # -- reading -----------------------------------------------------------------------
 

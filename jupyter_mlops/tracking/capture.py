@@ -26,6 +26,7 @@ from typing import Any
 from .cellnames import CellNames, analyze
 from .effects import changes, failed_names, snapshot, statements_run
 from .notebook import SavedNotebook
+from .writes import recorder
 from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
@@ -159,6 +160,7 @@ class CellCapture:
         record = CellRecord(store, None, names, started, time.perf_counter(), run_id,
                             before=snapshot(names, namespace) if namespace is not None else {},
                             code=code)
+        recorder().start(exclude=str(store.path))
 
         def write(own) -> None:
             record.row_id = own(store).start_cell(
@@ -185,6 +187,7 @@ class CellCapture:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
+        files = recorder().stop()
         defined = used = unchanged = modified = ran = None
         if namespace is not None:
             names = record.names
@@ -203,6 +206,7 @@ class CellCapture:
                 record.row_id, execution_count=execution_count, duration_s=duration,
                 status=status, error=message, run_id=record.run_id, defined=defined,
                 used=used, unchanged=unchanged, modified=modified, statements_run=ran,
+                files=files,
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.

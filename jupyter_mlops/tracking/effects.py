@@ -17,6 +17,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from ..entities import CellExecution
 from .cellnames import FIT_METHODS, CellNames, analyze
 
 _MISSING = object()
@@ -187,3 +188,11 @@ def first_statements(code: str, count: int) -> str:
 def failed_names(code: str, ran: int) -> CellNames:
     """What the statements a failed execution finished bound and read."""
     return analyze(first_statements(code, ran)) if ran else CellNames()
+
+
+def took_effect(execution: CellExecution) -> bool:
+    """Whether an execution's bindings count: it ran whole, or (a failed one) ran the
+    statements before the one that raised."""
+    if execution.status == "ok":
+        return True
+    return execution.status in ("error", "interrupted") and bool(execution.statements_run)

@@ -11,6 +11,8 @@ Two marks are derived, not stored, so they stay right as the history grows:
 - ``possibly_stale``: the names it read whose object a later execution may have changed in
   place (a method call that can change it, an item or attribute store): weaker, and shown
   apart. ``stale_inputs`` lists both kinds as data: name, change, execution.
+
+``files`` lists the files each execution wrote (see ``provenance``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .notebook import SavedNotebook
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
            "unchanged", "modified", "started", "duration_s", "status", "error", "run_id",
-           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs"]
+           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs", "files"]
 REDEFINED, MODIFIED = "redefined", "possibly modified"
 
 
@@ -57,7 +59,7 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
             "duration_s": cell.duration_s,
             "status": cell.status, "error": cell.error, "run_id": cell.run_id,
             "position": position, "out_of_order": out_of_order, "stale": None,
-            "possibly_stale": None, "stale_inputs": [],
+            "possibly_stale": None, "stale_inputs": [], "files": [],
         })
     for i, row in enumerate(rows):
         if row["run_id"] is not None:
@@ -110,7 +112,15 @@ def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, 
     for session in sessions:
         notebook = store.query("SELECT notebook FROM sessions WHERE session_id = ?", (session,))
         positions = notebook_positions(notebook[0][0] if notebook else None)
-        rows.extend(analyse(store.cells("session_id = ?", (session,)), positions))
+        found = analyse(store.cells("session_id = ?", (session,)), positions)
+        files: dict[int, list[str]] = {}
+        for cell, path in store.query(
+                "SELECT f.cell, f.path FROM cell_files f JOIN cells c ON c.id = f.cell "
+                "WHERE c.session_id = ? ORDER BY f.cell, f.path", (session,)):
+            files.setdefault(cell, []).append(path)
+        for row in found:
+            row["files"] = files.get(row["seq"], [])
+        rows.extend(found)
     return rows
 
 
