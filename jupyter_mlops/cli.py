@@ -54,6 +54,11 @@ def print_history(store, session=None) -> None:
             marks.append("out of order")
         if row["stale"]:
             marks.append(f"stale: {row['stale']}")
+        if row["possibly_stale"]:
+            marks.append(f"inputs {row['possibly_stale']}")
+        if row["files"]:
+            marks.append("wrote " + ", ".join(_short(os.path.relpath(f), 40)
+                                              for f in row["files"][:3]))
         if row["status"] != "ok":
             marks.append(row["status"])
         run = f" -> run {row['run_id'][:8]}" if row["run_id"] else ""
@@ -143,6 +148,13 @@ def cmd_trust(args) -> int:
     for uri in args.uri:
         version = trust_model(uri, store=store)  # prints what it signed
         print(f"{uri} ({version.uri}) now loads without allow_pickle.")
+    return 0
+
+
+def cmd_provenance(args) -> int:
+    from .tracking.provenance import provenance
+
+    print(provenance(args.path, store=_store(args)))
     return 0
 
 
@@ -279,7 +291,7 @@ def cmd_alerts(args) -> int:
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute}
+            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

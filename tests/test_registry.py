@@ -205,3 +205,22 @@ def test_one_model_name_rule_for_the_registry_and_the_rest_api(store, name):
     with pytest.raises(mlops.ValidationError):
         rest_rule(name)
     assert mlops.list_models().empty
+
+
+def test_a_tuple_of_fitted_objects_is_one_pipeline(store):
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LinearRegression
+
+    records = [{"route": r, "km": k} for r, k in [("a", 1.0), ("b", 2.5), ("a", 4.0), ("c", 3.0)]]
+    dv = DictVectorizer()
+    lr = LinearRegression().fit(dv.fit_transform(records), [3.0, 7.0, 11.0, 9.0])
+    version = mlops.register_model((dv, lr), "routes", variable="dv,lr")
+    assert version.class_name == "sklearn.pipeline.Pipeline" and version.variable == "dv,lr"
+    model = mlops.load_model("routes/1")
+    assert [name for name, _ in model.steps] == ["dv", "lr"]
+    assert list(model.predict(records)) == list(lr.predict(dv.transform(records)))
+
+    with pytest.raises(mlops.ValidationError, match=r"tuple \(DictVectorizer, str\) is registered"):
+        mlops.register_model((dv, "not a model"), "broken")
+    with pytest.raises(mlops.ValidationError, match="is not fitted"):
+        mlops.register_model((DictVectorizer(), lr), "unfitted")

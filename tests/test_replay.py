@@ -77,7 +77,7 @@ def test_replay_verifies_after_an_out_of_order_redefined_session(kernel, tmp_pat
     assert "C = 100.0" not in script.source and "%%track" not in script.source
     verified = mlops.replay("replayed/1", verify=True, store=store).verification
     assert verified.ok, verified.message
-    assert "300 training rows" in verified.message
+    assert "300 rows of X" in verified.message
 
     # A model whose data came from unseeded randomness cannot be rebuilt: say where.
     kernel.execute("X2 = np.random.normal(size=(100, 3))\ny2 = (X2[:, 0] > 0).astype(int)",
@@ -87,3 +87,20 @@ def test_replay_verifies_after_an_out_of_order_redefined_session(kernel, tmp_pat
     failed = mlops.replay("unseeded/1", verify=True, store=store).verification
     assert not failed.ok and "differs" in failed.message
     store.close()
+
+
+def test_a_failed_execution_is_replayed_up_to_the_statement_that_raised():
+    from jupyter_mlops.registry.script import _replayed_part
+
+    source = "%%track\n%cd data\na = 1\n@decorate\ndef f():\n    pass\nb = f()\nc = 3"
+    failed = CellExecution(1, "s", 1, None, source, ["a", "f"], [], 0.0, 0.0, "error",
+                           "NameError: name 'decorate' is not defined", None, [], 2)
+    lines = _replayed_part(failed).splitlines()
+    assert lines[0] == "# This execution raised NameError: name 'decorate' is not defined"
+    assert lines[2:] == ["__import__('os').chdir('data')", "a = 1", "# | @decorate",
+                         "# | def f():", "# |     pass", "# | b = f()", "# | c = 3"]
+    assert [c.id for c in backward_slice(
+        [_cell(0, ["x"], []), failed, _cell(2, ["m"], ["a"])], 2)] == [1, 2]
+    nothing_ran = CellExecution(1, "s", 1, None, "1/0", [], [], 0.0, 0.0, "error", "E", None,
+                                [], 0)
+    assert [c.id for c in backward_slice([nothing_ran, _cell(2, [], ["x"])], 1)] == [2]

@@ -52,7 +52,8 @@ COMMANDS: tuple[Command, ...] = (
     )),
     Command("register", "Register a model version (default: the latest tracked run's model).", (
         arg("name"),
-        arg("--var", default=None, help="the notebook variable holding the model"),
+        arg("--var", default=None, help="the notebook variable holding the model; A,B "
+                                          "registers several as one pipeline, in order"),
         arg("--run", default=None, help="take the model saved by this run"),
         arg("--alias", default=None),
     ), front_ends=MAGIC_ONLY),
@@ -68,6 +69,10 @@ COMMANDS: tuple[Command, ...] = (
                      "trust).", (
         arg("uri", nargs="+", help=MODEL_URI),
     ), front_ends=CLI_ONLY),
+    Command("provenance", "Which cell execution wrote a file, and where what it wrote came "
+                          "from.", (
+        arg("path", help="the file, as the notebook wrote it (relative to its folder)"),
+    )),
     Command("replay", "The script that rebuilds a model from the cell history.", (
         arg("uri", help=MODEL_URI),
         arg("--verify", action="store_true",

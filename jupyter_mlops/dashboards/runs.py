@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from .html import escape, format_value, mark, pre, section, table, wrap
@@ -173,16 +174,22 @@ def runs_html(view) -> str:
 def history_html(frame) -> str:
     classes = []
     marks = []
-    for out_of_order, stale, status in zip(frame["out_of_order"], frame["stale"], frame["status"]):
+    for out_of_order, stale, maybe, status, files in zip(
+            frame["out_of_order"], frame["stale"], frame["possibly_stale"], frame["status"],
+            frame["files"]):
         flags = []
         if out_of_order:
             flags.append("out of order")
         if isinstance(stale, str) and stale:
             flags.append(f"stale: {stale}")
+        if isinstance(maybe, str) and maybe:
+            flags.append(f"inputs {maybe}")
         if status not in ("ok",):
             flags.append(status)
+        classes.append("diff" if flags else "")  # what needs a look; a file written does not
+        if isinstance(files, list) and files:
+            flags.append("wrote " + ", ".join(os.path.basename(f) for f in files[:3]))
         marks.append("; ".join(flags))
-        classes.append("diff" if flags else "")
     view = frame.assign(
         marks=marks, source=[s if len(s) <= 300 else s[:297] + "..." for s in frame["source"]],
         run=[r[:8] if isinstance(r, str) else "" for r in frame["run_id"]],

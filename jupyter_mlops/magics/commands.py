@@ -87,9 +87,13 @@ class MLOpsMagics(Magics):
 
         model = None
         if args.var is not None:
-            if args.var not in self.shell.user_ns:
-                raise UsageError(f"No variable {args.var!r} in the notebook; fit the model first.")
-            model = self.shell.user_ns[args.var]
+            # --var dv,lr: several objects registered as one model that predicts through them.
+            names = [name.strip() for name in args.var.split(",")]
+            for name in names:
+                if name not in self.shell.user_ns:
+                    raise UsageError(f"No variable {name!r} in the notebook; fit the model first.")
+            values = [self.shell.user_ns[name] for name in names]
+            model = values[0] if len(values) == 1 else tuple(values)
         return register_model(model, args.name, run_id=args.run, alias=args.alias,
                               variable=args.var)
 
@@ -109,6 +113,11 @@ class MLOpsMagics(Magics):
         if args.version is None:
             raise UsageError("%mlops alias takes NAME VERSION ALIAS, or NAME ALIAS --delete.")
         return set_alias(args.name, args.version, args.alias)
+
+    def _cmd_provenance(self, args) -> Any:
+        from ..tracking.provenance import provenance
+
+        return provenance(args.path)
 
     def _cmd_replay(self, args) -> Any:
         from ..registry.replay import replay

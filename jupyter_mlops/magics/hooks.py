@@ -139,6 +139,11 @@ class KernelHooks:
         if _COUNTED_BEFORE_PRE and info.store_history:
             count -= 1
         cell_id = getattr(info, "cell_id", None)
+        if not cell_id:
+            try:
+                cell_id = self.capture.cell_id_for(raw)
+            except Exception as exc:  # noqa: BLE001
+                self._warn("could not place this cell in its notebook", exc, once=True)
         header = track_header(raw)
         run_id = None
         try:
@@ -153,7 +158,8 @@ class KernelHooks:
             # Queued for the capture thread, unless the run just wrote it: a locked store
             # costs the run, never the cell's place in the execution log.
             self.capture.ensure_session(store)
-            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names)
+            self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names,
+                                              self.shell.user_ns)
             if self._tracked is not None:
                 self._tracked.resources = self._record.resources
         except Exception as exc:  # noqa: BLE001
@@ -234,7 +240,7 @@ class KernelHooks:
             self._follow_predictions(names)
         if record is not None:
             try:
-                self.capture.end(record, count, error)
+                self.capture.end(record, count, error, self.shell.user_ns)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
 

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from ..entities import CellExecution
 from ..errors import ValidationError
 from ..store import Store
 from ..tracking.capture import flush_capture
+from . import scratch as scratch_module
+from .scratch import Scratch
 from .script import script_for, script_sha256, session_cwd
 
 
@@ -78,59 +81,13 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
     return ReplayScript(version.uri, source, kept, version.variable)
 
 
-_EPILOGUE = '''
-
-# --- verification added by jupyter_mlops.registry.replay (not part of the replay) ---
-def __mlops_verify():
-    import json
-    import numpy as np
-    from jupyter_mlops.tracking.datasets import data_kind, fingerprint
-    from jupyter_mlops.tracking.frameworks import plain_data, predictor
-    from jupyter_mlops.registry.versions import load_model
-    from jupyter_mlops.store import Store
-
-    spec = json.loads({spec!r})
-    result = {{"fingerprints": {{}}, "missing": [], "unreadable": []}}
-    for name in spec["datasets"]:
-        value = globals().get(name)
-        info = fingerprint(value) if value is not None else None
-        result["fingerprints"][name] = info["fingerprint"] if info else None
-        if value is not None and info is None and data_kind(value) == "lgb_dataset":
-            result["unreadable"].append(name)
-    rebuilt = globals().get(spec["variable"])
-    if rebuilt is None:
-        result["missing"].append(spec["variable"])
-    registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
-    X = None
-    for name in spec["train"]:
-        try:
-            X = plain_data(globals().get(name))
-        except ValueError:  # an lgb.Dataset whose rows training freed
-            continue
-        if X is not None:
-            break
-    if rebuilt is not None and X is not None:
-        mine = np.asarray(predictor(rebuilt).predict(X))
-        theirs = np.asarray(predictor(registered).predict(X))
-        result["rows"] = int(len(theirs))
-        diff = np.flatnonzero(np.asarray(mine != theirs).reshape(len(theirs), -1).any(axis=1))
-        result["equal"] = bool(mine.shape == theirs.shape and diff.size == 0)
-        if diff.size:
-            i = int(diff[0])
-            result["first_difference"] = {{"row": i, "rebuilt": repr(mine[i]),
-                                          "registered": repr(theirs[i])}}
-    with open(spec["out"], "w") as handle:
-        json.dump(result, handle)
-
-__mlops_verify()
-'''
-
-
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
                   timeout: float = 600) -> Verification:
     """Run the script in a fresh interpreter and compare what it rebuilds with the registry.
 
-    Only a script whose sha256 (and the folder it runs in) this user signed when the
+    It runs in a scratch copy of the folder the notebook ran in, with home, temporary
+    folder and tracking stores of its own (see ``scratch``), so files, MLflow runs and
+    settings it writes are not the user's. Only a script whose sha256 (and the folder it runs in) this user signed when the
     version was registered is run; anything else raises before a process starts.
     """
     from ..store.current import get_store
@@ -147,28 +104,31 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
     if not script.variable:
         return Verification(False, "The version does not name the variable holding the model, "
                                    "so the rebuilt model cannot be found.")
-    cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
-           and os.path.isdir(recorded_cwd) else os.getcwd())
-    # Every input the model was trained on: the first that still holds its rows is compared
-    # on (an lgb.Dataset's rows are freed once trained on).
-    train = [d["name"] for d in version.datasets if d["role"] == "train"]
+    source_cwd = (recorded_cwd if isinstance(recorded_cwd, str) and recorded_cwd
+                  and os.path.isdir(recorded_cwd) else os.getcwd())
+    train = _prediction_inputs(version, script.executions[-1])
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
-        out = os.path.join(folder, "result.json")
-        spec = json.dumps({"datasets": [d["name"] for d in version.datasets],
-                           "variable": script.variable, "uri": script.uri,
-                           "store": str(store.path), "train": train, "out": out},
-                          allow_nan=False)
+        scratch = Scratch(folder)
+        scratch.mirror(source_cwd, script.source)
         path = os.path.join(folder, "replay.py")
-        Path(path).write_text(script.source + _EPILOGUE.format(spec=spec), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
-        env["MPLBACKEND"] = "Agg"
-        done = subprocess.run([sys.executable, path], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        Path(path).write_text(script.source, encoding="utf-8")
+        out = os.path.join(folder, "result.json")
+        spec = os.path.join(folder, "spec.json")
+        Path(spec).write_text(json.dumps({
+            "datasets": [d["name"] for d in version.datasets], "variable": script.variable,
+            "uri": script.uri, "store": str(store.path), "train": train, "out": out,
+            "script": path, "root": str(scratch.root)}), encoding="utf-8")
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, scratch_module.__file__, spec],
+                              cwd=scratch.work, env=scratch.environment(dict(os.environ)),
+                              capture_output=True, text=True, timeout=timeout)
+        elapsed = time.perf_counter() - started
         if done.returncode != 0:
             tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
             return Verification(False, f"The replay script failed: {tail}",
-                                {"stderr": done.stderr[-4000:]})
+                                {"stderr": done.stderr[-4000:], "seconds": elapsed})
         result = json.loads(Path(out).read_text())
+        result["seconds"] = elapsed
     mismatched = [
         (d["name"], d["fingerprint"], result["fingerprints"].get(d["name"]))
         for d in version.datasets if result["fingerprints"].get(d["name"]) != d["fingerprint"]
@@ -180,20 +140,43 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
         name, expected, actual = mismatched[0]
         return Verification(False, f"Input {name!r} differs: fingerprint {actual} rebuilt, "
                                    f"{expected} registered.", result)
-    if not train or "rows" not in result:
-        return Verification(False, "No training inputs were recorded for this version (or "
-                                   "none still holds its rows), so predictions could not be "
-                                   "compared.", result)
+    if "equal" not in result:
+        return Verification(False, "No data the model predicts from was found to compare "
+                                   f"predictions on (tried {', '.join(train) or 'none'}, then "
+                                   "every table the script bound).", result)
     if not result.get("equal"):
         first = result.get("first_difference", {})
         return Verification(False, f"Predictions differ first at row {first.get('row')}: "
                                    f"rebuilt {first.get('rebuilt')}, registered "
                                    f"{first.get('registered')}.", result)
+    checked = "input fingerprints match" if version.datasets else "no input was fingerprinted"
     freed = "".join(f" ({name} was not fingerprinted again: LightGBM freed its rows once it "
-                    "trained on them)" for name in result["unreadable"])
+                    "trained on them)" for name in result.get("unreadable", []))
     return Verification(True, f"Rebuilt model predicts the same as {script.uri} on all "
-                              f"{result['rows']} training rows; input fingerprints match"
+                              f"{result['rows']} rows of {result['compared_on']}; {checked}"
                               f"{freed}.", result)
+
+
+def _prediction_inputs(version: Any, producer: CellExecution) -> list[str]:
+    """The data to compare predictions on, best first, as expressions: the run's training
+    data, what the producing cell passed to ``fit`` (``x[:, np.newaxis]``), then the other
+    data it read."""
+    import ast
+
+    from ..tracking.cellnames import FIT_METHODS
+    from .script import plain_python
+
+    names = [d["name"] for d in version.datasets if d["role"] == "train"]
+    try:
+        tree = ast.parse(plain_python(producer.source))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in FIT_METHODS and node.args:
+            names.append(ast.unparse(node.args[0]))
+    names += [d["name"] for d in version.datasets if d["role"] == "input"]
+    return list(dict.fromkeys(names))
 
 
 def replay(uri: str, verify: bool = False, *, store: Store | None = None) -> ReplayScript:

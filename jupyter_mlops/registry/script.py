@@ -16,6 +16,9 @@ from typing import Any
 from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
+from ..tracking.effects import first_statements, took_effect
+from .chain import variable_parts
+from .side_effects import MARK, mark_side_effects
 
 # Cell magics whose body runs as plain Python; any other cell magic drops the cell.
 _BODY_CELL_MAGICS = {"time", "capture", "timeit", "prun", "track"}
@@ -61,11 +64,14 @@ def plain_python(source: str) -> str:
             indent, name, rest = magic.group("indent", "name", "rest")
             if name in ("time", "timeit") and rest:
                 out.append(f"{indent}{rest if name == 'time' else _timeit_body(rest)}")
+            # One statement per magic, as IPython runs it: a failed execution is replayed
+            # up to the statement that raised, counted the same way.
             elif name == "cd" and rest:
-                out.append(f"{indent}import os; os.chdir({rest.strip()!r})")
+                out.append(f"{indent}__import__('os').chdir({rest.strip()!r})")
             elif name == "env" and "=" in rest:
                 key, value = rest.split("=", 1)
-                out.append(f"{indent}import os; os.environ[{key.strip()!r}] = {value.strip()!r}")
+                out.append(f"{indent}__import__('os').environ[{key.strip()!r}] = "
+                           f"{value.strip()!r}")
             else:
                 reason = "no effect" if name in _NO_EFFECT else "no plain-Python equivalent"
                 out.append(f"{indent}pass  # dropped ({reason}): "
@@ -85,19 +91,44 @@ def _timeit_body(rest: str) -> str:
     return " ".join(words)
 
 
-def backward_slice(executions: list[CellExecution], target: int) -> list[CellExecution]:
-    """The executions, in the order they ran, that the one at index ``target`` depends on."""
+def backward_slice(executions: list[CellExecution], target: int,
+                   variables: list[str] | None = None) -> list[CellExecution]:
+    """The executions, in the order they ran, that the one at index ``target`` depends on.
+
+    One that rebinds a needed name is kept and satisfies it; one that may have changed a
+    needed object in place (``df.drop(..., inplace=True)``, ``model.fit(X, y)``) is kept
+    too, and the name stays needed, so the binding it changed is kept as well.
+    """
     needed = set(executions[target].used)
+    # The names the model is read from must be bound too (the parts of a pipeline).
+    needed |= set(variables or ()) - set(executions[target].defined)
     kept = [executions[target]]
     for execution in reversed(executions[:target]):
-        if execution.status != "ok":
+        if not took_effect(execution):
             continue
         defined = set(execution.defined)
-        if defined & needed:
+        if (defined | set(execution.modified)) & needed:
             kept.append(execution)
             needed = (needed - defined) | set(execution.used)
     kept.reverse()
     return kept
+
+
+def _replayed_part(execution: CellExecution) -> str:
+    """The execution as plain Python; of a failed one, the statements that finished, the
+    rest shown commented out."""
+    code = mark_side_effects(plain_python(execution.source).rstrip())
+    if execution.status == "ok":
+        return code
+    ran = execution.statements_run or 0
+    done = first_statements(code, ran)
+    rest = code.split("\n")[len(done.split("\n")) if done else 0:]
+    error = (execution.error or execution.status).split("\n", 1)[0]
+    error = comment_text(error if len(error) <= 100 else error[:99] + "…")
+    notes = [f"# This execution raised {error}",
+             f"# Its first {ran} top-level statement(s) ran and are replayed; the rest "
+             "(commented out with '# | ') did not run."]
+    return "\n".join([*notes, *([done] if done else []), *(f"# | {line}" for line in rest)])
 
 
 def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
@@ -121,7 +152,7 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
         )
     producer = producers[0]
     history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
-    kept = backward_slice(history, len(history) - 1)
+    kept = backward_slice(history, len(history) - 1, variable_parts(version.variable))
     header = [
         (f"# Rebuilds model {comment_text(version.name)} version "
          f"{comment_text(version.version)} ({comment_text(version.uri)})."),
@@ -141,7 +172,11 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
         count = execution.execution_count
         label = f"In[{comment_text(count)}]" if count else "In[?]"
         cell = f", cell {comment_text(execution.cell_id)}" if execution.cell_id else ""
-        blocks.append(f"# {label}{cell}\n{plain_python(execution.source).rstrip()}\n")
+        blocks.append(f"# {label}{cell}\n{_replayed_part(execution)}\n")
+    if any(MARK in block for block in blocks):
+        header.append(f"# Statements under a '{MARK}' line write files, use the network or "
+                      "log to a tracker: running this script does that again. replay(verify="
+                      "True) runs it in a scratch folder, with a home and stores of its own.")
     footer = ""
     if version.variable:
         footer = (f"\n# The registered model is the object bound to "

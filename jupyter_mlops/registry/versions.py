@@ -22,13 +22,16 @@ from ..store import Store
 from ..store.serialize import SERIALIZER, check_signed, dump, load_verified
 from ..store.signing import KeyUnavailable, user_key, verify
 from ..store.sqlite import write_signature
-from ..tracking.capture import current_session_id, flush_capture, user_namespace
+from ..tracking.capture import flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
+from .chain import chain_model, is_chain
+from .origin import Origin, default_run, find_origin, refuse_unfitted, variable_of
 from .vouching import (
     VersionRow,
     assess,
     plan_trust,
+    registered_here,
     require_alias,
     require_version,
     sign_alias,
@@ -460,23 +463,6 @@ def _run_model_artifacts(store: Store, run_id: str) -> list[tuple[str, str]]:
                        "ORDER BY id", (run_id,))
 
 
-def _default_run_with_model(store: Store) -> str:
-    """The latest finished run that saved a model: this kernel's first, else any."""
-
-    session = current_session_id()
-    query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
-             "AND a.kind = 'model' WHERE r.status = 'FINISHED' {} "
-             "ORDER BY r.start_time DESC LIMIT 1")
-    rows = store.query(query.format("AND r.session_id = ?"), (session,)) if session else []
-    rows = rows or store.query(query.format(""))
-    if not rows:
-        raise NotFoundError(
-            "No finished run has saved a model yet. Fit an estimator in a %%track cell, or "
-            "pass the model: register_model(model, name)."
-        )
-    return rows[0][0]
-
-
 def register_model(
     model: Any,
     name: str,
@@ -489,6 +475,9 @@ def register_model(
     allow_pickle: bool = False,
 ) -> ModelVersion:
     """Register ``model`` (or, when it is None, the model saved by a run) as a new version.
+
+    A tuple of fitted scikit-learn objects, ``(dv, lr)``, is registered as one pipeline that
+    predicts through them in order.
 
     Examples
     --------
@@ -505,8 +494,11 @@ def register_model(
     if run_id is not None:
         run_id = store.resolve_run_id(run_id)
 
+    origin = None
     if model is None:
-        run_id = run_id or _default_run_with_model(store)
+        if run_id is None:
+            run_id, note = default_run(store)
+            print(note)
         saved = _run_model_artifacts(store, run_id)
         if variable is not None:
             saved = [s for s in saved if s[0] == f"model/{variable}.pkl"]
@@ -515,44 +507,26 @@ def register_model(
                      for s in _run_model_artifacts(store, run_id)]
             raise ValidationError(
                 f"Run {run_id[:8]} saved {len(names)} models ({', '.join(names) or 'none'}); "
-                "say which with variable=NAME (--var NAME)."
+                "say which with variable=NAME (--var NAME), or register several as one "
+                "pipeline that predicts through them in order: --var "
+                f"{','.join(names) or 'A,B'}."
             )
         artifact_name, sha = saved[0]
         variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
         model, size = _load_pickled(store, sha, f"Model {variable!r} of run {run_id[:8]}",
                                     allow_pickle)
         data, digest = None, sha  # already stored, under the digest just checked
-    else:
+    elif is_chain(model):
+        model, variable, origin = chain_model(store, model, variable, run_id)
         data = dump(model)
+    else:
+        variable = variable or variable_of(model)
+        origin = find_origin(store, model, variable) if run_id is None else None
+        refuse_unfitted(model, f"Model {variable!r}" if variable else "The model", origin)
+        data = dump(model)
+    if data is not None:
         digest, size = hashlib.sha256(data).hexdigest(), len(data)
-    if run_id is None:
-        found = store.query(
-            "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
-            "WHERE a.sha256 = ? AND a.kind = 'model' ORDER BY r.start_time DESC LIMIT 1",
-            (digest,))
-        if found:
-            run_id = found[0][0]
-            variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
-        else:
-            from ..tracking.runs import active_run
-
-            active = active_run()
-            run_id = active.run_id if active is not None else None
-
-    cell = None
-    if run_id is not None:
-        rows = store.query("SELECT id FROM cells WHERE run_id = ? ORDER BY id DESC LIMIT 1",
-                           (run_id,))
-        cell = rows[0][0] if rows else None
-    if cell is None and variable:
-
-        session = current_session_id()
-        if session:
-            rows = store.query(
-                "SELECT c.id FROM cells c, json_each(c.defined) d WHERE c.session_id = ? "
-                "AND d.value = ? AND c.status = 'ok' ORDER BY c.id DESC LIMIT 1",
-                (session, variable))
-            cell = rows[0][0] if rows else None
+    run_id, cell, variable = _lineage(store, digest, run_id, variable, origin)
 
     datasets = []
     if run_id is not None:
@@ -595,6 +569,8 @@ def register_model(
                                 (name, digest)).fetchone()
         if existing:
             version = existing[0]
+            if cell is not None:
+                _add_lineage(conn, store, name, version, (run_id, cell, variable, datasets))
         else:
             version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                    "WHERE name = ?", (name,)).fetchone()[0]
@@ -619,6 +595,66 @@ def register_model(
         if alias is not None:
             _set_alias(conn, name, version, alias)
     return get_model_version(f"{name}/{version}", store=store)
+
+
+def _lineage(store: Store, digest: str, run_id: str | None, variable: str | None,
+             origin: Origin | None) -> tuple[str | None, int | None, str | None]:
+    """The run, the cell execution and the variable a new version is registered with.
+
+    A run named by the caller wins; else the execution that made the object (see
+    ``origin``) and its run; an execution with no run of its own defers to a run that saved
+    these very bytes, whose cell rebuilds them as well; else the active run.
+    """
+    if run_id is None and origin is not None and origin.run_id is not None:
+        return origin.run_id, origin.cell, variable
+    if run_id is None:
+        found = store.query(
+            "SELECT a.run_id, a.name FROM artifacts a JOIN runs r USING (run_id) "
+            "WHERE a.sha256 = ? AND a.kind = 'model' ORDER BY r.start_time DESC LIMIT 1",
+            (digest,))
+        if found:
+            run_id = found[0][0]
+            variable = variable or found[0][1].removeprefix("model/").removesuffix(".pkl")
+        elif origin is not None:
+            return None, origin.cell, variable
+        else:
+            from ..tracking.runs import active_run
+
+            active = active_run()
+            run_id = active.run_id if active is not None else None
+    cell = None
+    if run_id is not None:
+        rows = store.query("SELECT id FROM cells WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                           (run_id,))
+        cell = rows[0][0] if rows else None
+    if cell is None and variable:
+        fallback = find_origin(store, None, variable)
+        cell = fallback.cell if fallback is not None else None
+    return run_id, cell, variable
+
+
+def _add_lineage(conn, store: Store, name: str, version: int, lineage: tuple) -> None:
+    """Give a version registered here without lineage (from a script, or made where the
+    history could not be read) the lineage a registration of the same bytes found: its
+    row and replay script are signed again, as when registered."""
+    (current,) = conn.execute(f"SELECT {_ROW_COLUMNS} FROM model_versions "
+                              "WHERE name = ? AND version = ?", (name, version)).fetchall()
+    if current[9] is not None or not registered_here(_row_of(current)):
+        return  # it has lineage, or it is not this user's to rewrite
+    run_id, cell, variable, datasets = lineage
+    values = list(current[:15])
+    values[8], values[9] = current[8] or run_id, cell
+    values[10] = current[10] or variable
+    if not json.loads(current[12]):
+        values[12] = json.dumps(datasets)
+    row = _row_of((*values, current[15], None, None, None))
+    replay = _replay_of(store, _version_from_row(store, tuple(values)))
+    conn.execute(
+        "UPDATE model_versions SET run_id = ?, cell = ?, variable = ?, datasets = ?, hmac = ?, "
+        "replay_sha256 = ?, replay_hmac = ? WHERE name = ? AND version = ?",
+        (values[8], cell, values[10], values[12], sign_version(row),
+         replay[0] if replay else None,
+         sign_replay(row, replay[0], replay[1]) if replay else None, name, version))
 
 
 def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, Any]],

@@ -445,4 +445,42 @@ MIGRATIONS += (
     ),
 )
 
+# What an execution changed, for lineage: ``unchanged`` lists the names it bound to the
+# value they already held (an import cell run again), which redefine nothing; ``modified``
+# the names whose object it may have changed in place (a method call, an item or attribute
+# store), which does not make a run that read them stale in the same way.
+# ``statements_run`` is how many top-level statements of a failed execution finished before
+# it raised (NULL: all of them), so the names those bound count too.
+MIGRATIONS += (
+    Migration(
+        14,
+        "execution effects",
+        """
+        ALTER TABLE cells ADD COLUMN unchanged TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE cells ADD COLUMN modified TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE cells ADD COLUMN statements_run INTEGER;
+        """,
+    ),
+)
+
+# The files an execution wrote (opened for writing from the kernel's own thread), with the
+# sha256 and size they had when it ended: which execution made the file on disk, and so
+# which model a pickle holds.
+MIGRATIONS += (
+    Migration(
+        15,
+        "files cells write",
+        """
+        CREATE TABLE cell_files (
+            cell INTEGER NOT NULL REFERENCES cells(id),
+            path TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            PRIMARY KEY (cell, path)
+        ) WITHOUT ROWID;
+        CREATE INDEX cell_files_path ON cell_files(path);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -776,16 +776,33 @@ class Store:
         status: str,
         error: str | None,
         run_id: str | None,
+        defined: list[str] | None = None,
+        used: list[str] | None = None,
+        unchanged: list[str] | None = None,
+        modified: list[str] | None = None,
+        statements_run: int | None = None,
+        files: Sequence[tuple[str, str | None, int | None]] = (),
         usage: tuple[float | None, int | None, int | None] = (None, None, None),
     ) -> None:
-        """``usage``: CPU seconds, resident bytes at the start and at the peak."""
+        """The end of an execution; ``defined``, ``used``, ``unchanged`` and ``modified``
+        say what it did, once known (None keeps what its start recorded); ``files`` the
+        files it wrote, as ``(path, sha256, size)``; ``usage`` its CPU seconds and resident
+        bytes at the start and at the peak."""
+        as_json = [None if names is None else json.dumps(names, allow_nan=False)
+                   for names in (defined, used, unchanged, modified)]
         with self.write() as conn:
             conn.execute(
                 "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
-                "status = ?, error = ?, run_id = coalesce(?, run_id), cpu_time_s = ?, "
-                "start_rss = ?, peak_rss = ? WHERE id = ?",
-                (execution_count, duration_s, status, error, run_id, *usage, row_id),
+                "status = ?, error = ?, run_id = coalesce(?, run_id), "
+                "defined = coalesce(?, defined), used = coalesce(?, used), "
+                "unchanged = coalesce(?, unchanged), modified = coalesce(?, modified), "
+                "statements_run = ?, cpu_time_s = ?, start_rss = ?, peak_rss = ? WHERE id = ?",
+                (execution_count, duration_s, status, error, run_id, *as_json, statements_run,
+                 *usage, row_id),
             )
+            conn.executemany(
+                "INSERT OR REPLACE INTO cell_files (cell, path, sha256, size) VALUES (?, ?, ?, ?)",
+                [(row_id, path, sha256, size) for path, sha256, size in files])
 
     # -- reading -----------------------------------------------------------------------
 
@@ -824,13 +841,14 @@ class Store:
     def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
         rows = self.query(
             "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            "duration_s, status, error, run_id, cpu_time_s, start_rss, peak_rss "
-            f"FROM cells WHERE {where} ORDER BY id",
+            "duration_s, status, error, run_id, cpu_time_s, start_rss, peak_rss, modified, "
+            f"statements_run, unchanged FROM cells WHERE {where} ORDER BY id",
             params,
         )
         return [
             CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          *r[7:])
+                          r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+                          json.loads(r[15]), r[16], json.loads(r[17]))
             for r in rows
         ]
 

@@ -19,13 +19,16 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cellnames import CellNames, analyze
 from .environment import capture_environment, git_state, project_folder, write_environment
 from .resources import ResourceSampler
+from .effects import changes, failed_names, snapshot, statements_run
+from .notebook import SavedNotebook
+from .writes import recorder
 from ..store import Store
 
 NOTEBOOK_ENV_VARS = ("JPY_SESSION_NAME", "JUPYTER_MLOPS_NOTEBOOK")
@@ -41,6 +44,8 @@ class CellRecord:
     run_id: str | None = None
     queued: bool = False  # its start row is on its way: its end must follow
     resources: ResourceSampler | None = None  # sampling while the cell runs
+    before: dict[str, Any] = field(default_factory=dict)  # see effects.snapshot
+    code: str = ""  # as IPython runs it, to tell how far a failed execution got
 
 
 def start_sampling() -> ResourceSampler | None:
@@ -127,6 +132,14 @@ class CellCapture:
         self._sessions_now: set[str] = set()
         self._environment: tuple[dict | None, dict | None] | None = None
         self._sampling: ResourceSampler | None = None  # the latest cell's
+        # name -> (id of the object it holds, the execution that last bound or changed it)
+        self._bindings: dict[str, tuple[int, CellRecord]] = {}
+        self._notebook = SavedNotebook(notebook_path())
+
+    def cell_id_for(self, raw_cell: str) -> str | None:
+        """The id of the saved notebook's cell with this source, for a client that sent
+        none (papermill, nbconvert, nbclient)."""
+        return self._notebook.cell_id_for(raw_cell)
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
@@ -169,11 +182,17 @@ class CellCapture:
         cell_id: str | None,
         run_id: str | None = None,
         names: CellNames | None = None,
+        namespace: Mapping[str, Any] | None = None,
     ) -> CellRecord:
+        """The start of an execution; ``namespace`` (the user's, before the cell runs) lets
+        its end tell a rebinding to the same value from a redefinition."""
         names = names if names is not None else analyze(code)
         started = time.time()
         self.ensure_session(store)
-        record = CellRecord(store, None, names, started, time.perf_counter(), run_id)
+        record = CellRecord(store, None, names, started, time.perf_counter(), run_id,
+                            before=snapshot(names, namespace) if namespace is not None else {},
+                            code=code)
+        recorder().start(exclude=str(store.path))
 
         def write(own) -> None:
             record.row_id = own(store).start_cell(
@@ -194,7 +213,11 @@ class CellCapture:
         record: CellRecord,
         execution_count: int | None,
         error: BaseException | None,
+        namespace: Mapping[str, Any] | None = None,
     ) -> None:
+        """The end of an execution; with the user's ``namespace`` (after the cell) it also
+        records which names it really redefined and which objects it may have modified,
+        and for a failed one, how many statements finished and what those did."""
         if error is None:
             status, message = "ok", None
         else:
@@ -202,18 +225,50 @@ class CellCapture:
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
         usage = record.resources.stop().as_row() if record.resources is not None else None
+        files = recorder().stop()
+        defined = used = unchanged = modified = ran = None
+        if namespace is not None:
+            names = record.names
+            if error is not None:
+                ran = statements_run(record.code, error, namespace)
+                names = failed_names(record.code, ran)
+                used = names.used
+            defined, unchanged, modified = changes(names, record.before, namespace)
+            self._note_bindings(record, defined, modified, namespace)
+        record.before, record.code = {}, ""  # nothing of the cell is kept alive past it
 
         def write(own) -> None:
             if record.row_id is None:
                 return  # its start was dropped or failed; nothing to finish
             own(record.store).finish_cell(
                 record.row_id, execution_count=execution_count, duration_s=duration,
-                status=status, error=message, run_id=record.run_id,
-                usage=usage or (None, None, None),
+                status=status, error=message, run_id=record.run_id, defined=defined,
+                used=used, unchanged=unchanged, modified=modified, statements_run=ran,
+                files=files, usage=usage or (None, None, None),
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.
         self.writer.submit(write, past_cap=record.queued)
+
+    def _note_bindings(self, record: CellRecord, defined: list[str], modified: list[str],
+                       namespace: Mapping[str, Any]) -> None:
+        for name in defined:
+            if name in namespace:
+                self._bindings[name] = (id(namespace[name]), record)
+            else:
+                self._bindings.pop(name, None)
+        for name in modified:
+            known = self._bindings.get(name)
+            if known is not None and name in namespace and id(namespace[name]) == known[0]:
+                self._bindings[name] = (known[0], record)
+
+    def execution_of(self, name: str, value: Any, store: Store) -> CellRecord | None:
+        """The execution that last bound ``value`` to ``name`` or changed it there, when
+        the object ``name`` held at that execution's end is ``value`` itself."""
+        known = self._bindings.get(name)
+        if known is None or known[0] != id(value) or known[1].row_id is None:
+            return None
+        return known[1] if str(known[1].store.path) == str(store.path) else None
 
 
 # -- the kernel's capture: filled by %load_ext, cleared by %unload_ext -------------------
@@ -246,6 +301,20 @@ def flush_capture(timeout: float = 5.0) -> None:
     """Wait until this kernel's captured executions are in the store (no-op when not loaded)."""
     if _installed is not None:
         _installed.writer.flush(timeout)
+
+
+def execution_of(name: str, value: Any, store: Store) -> tuple[int, str | None] | None:
+    """``(execution id, run id)`` of the execution of this kernel that last bound the object
+    ``value`` to ``name`` (or changed it in place there), None when unknown.
+
+    By the object's identity at each execution's end, failed executions included: a cell
+    that fits a model and fails later in its body made that model.
+    """
+    if _installed is None:
+        return None
+    flush_capture()
+    record = _installed.execution_of(name, value, store)
+    return None if record is None else (record.row_id, record.run_id)
 
 
 def user_namespace() -> dict[str, Any]:

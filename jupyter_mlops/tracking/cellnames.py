@@ -21,6 +21,9 @@ _TRAIN_KEYWORDS = ("dtrain", "train_set")
 PARAM_CALLS = FIT_METHODS | {"train"}
 # Calls whose result MLflow ties back to the data they were given (post-training metrics).
 PREDICT_METHODS = frozenset({"predict", "predict_proba", "predict_log_proba", "transform"})
+# Functions that change their first argument in place: ``np.random.shuffle(idx)``.
+INPLACE_FUNCTIONS = frozenset({"shuffle", "fill_diagonal", "copyto", "place", "putmask",
+                               "heappush", "heappop", "heapify", "heapreplace", "heappushpop"})
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
 
 
@@ -48,6 +51,13 @@ class CellNames:
     param_names: list[str] = field(default_factory=list)
     param_literals: list[dict[Any, Any]] = field(default_factory=list)
     dict_names: list[str] = field(default_factory=list)  # names bound to a {...} display
+    # Names whose object the cell changes without binding them: item, attribute and
+    # augmented stores into it, in-place functions given it.
+    changed: list[str] = field(default_factory=list)
+    # Method calls reached through a name: (name, method, inplace=True given, called on the
+    # name's own object rather than on an attribute or item of it). Whether one changes the
+    # object depends on what the name holds, so it is decided after the cell ran.
+    method_calls: list[tuple[str, str, bool, bool]] = field(default_factory=list)
 
 
 class FitCall(NamedTuple):
@@ -79,6 +89,9 @@ class _Scope(ast.NodeVisitor):
     """Loads and stores of statements in evaluation order.
 
     ``free`` holds the names read before this code bound them: what it takes from outside.
+    ``stores`` are bindings of a name (what makes it local in a function); ``changes`` are
+    names whose object a method call or an attribute or item store may change, which does
+    not bind the name.
     """
 
     def __init__(self, bound: set[str] | None = None) -> None:
@@ -86,6 +99,9 @@ class _Scope(ast.NodeVisitor):
         self.loads: list[str] = []
         self.free: list[str] = []
         self.stores: list[str] = []
+        self.changes: list[str] = []
+        self.calls: list[tuple[str, str, bool, bool]] = []
+        self.declared: set[str] = set()  # global and nonlocal names: never local
 
     def load(self, name: str) -> None:
         self.loads.append(name)
@@ -102,12 +118,17 @@ class _Scope(ast.NodeVisitor):
         else:
             self.store(node.id)
 
+    def change(self, name: str) -> None:
+        self.changes.append(name)
+
     def _target_base(self, node: ast.AST) -> None:
         # `df["a"] = 1` and `model.coef_ = x` change the object bound to the base name.
+        if not isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            return
         while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             node = node.value
         if isinstance(node, ast.Name):
-            self.store(node.id)
+            self.change(node.id)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit(node.value)
@@ -128,6 +149,8 @@ class _Scope(ast.NodeVisitor):
         else:
             self.visit(target)
         self.visit(node.value)
+        if isinstance(target, ast.Name):
+            self.store(target.id)
         self._target_base(target)
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
@@ -145,11 +168,29 @@ class _Scope(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        # `model.fit(X, y)` or `items.append(x)` may change the object; record it as rebound.
+        # `model.fit(X, y)` or `items.append(x)` may change the object, not the binding.
         func = node.func
         self.generic_visit(node)
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            self.store(func.value.id)
+        if not isinstance(func, ast.Attribute):
+            name = func.id if isinstance(func, ast.Name) else None
+            if name in INPLACE_FUNCTIONS and node.args and isinstance(node.args[0], ast.Name):
+                self.change(node.args[0].id)
+            return
+        if func.attr in INPLACE_FUNCTIONS and node.args and isinstance(node.args[0], ast.Name):
+            self.change(node.args[0].id)
+        base = func.value
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        if isinstance(base, ast.Name):
+            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant)
+                          and k.value.value is True for k in node.keywords)
+            self.calls.append((base.id, func.attr, inplace, base is func.value))
+
+    def _declare(self, node: ast.Global | ast.Nonlocal) -> None:
+        self.declared.update(node.names)
+
+    visit_Global = _declare
+    visit_Nonlocal = _declare
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
@@ -170,7 +211,9 @@ class _Scope(ast.NodeVisitor):
         body = node.body if isinstance(node.body, list) else [node.body]
         for statement in body:
             inner.visit(statement)
-        local = set(inner.stores) | {a.arg for a in _all_args(node.args)}
+        # Python's rule: a name bound anywhere in the body is local, unless declared
+        # global or nonlocal; calling a method on a name or storing into it binds nothing.
+        local = (set(inner.stores) | {a.arg for a in _all_args(node.args)}) - inner.declared
         for name in inner.loads:
             if name not in local:
                 self.load(name)
@@ -185,8 +228,9 @@ class _Scope(ast.NodeVisitor):
         inner = _Scope()
         for statement in node.body:
             inner.visit(statement)
+        local = set(inner.stores) - inner.declared
         for name in inner.loads:
-            if name not in set(inner.stores):
+            if name not in local:
                 self.load(name)
         self.store(node.name)
 
@@ -205,6 +249,10 @@ class _Scope(ast.NodeVisitor):
         for name in inner.stores:
             if name not in targets:
                 self.store(name)
+        for name in inner.changes:
+            if name not in targets:
+                self.change(name)
+        self.calls.extend(call for call in inner.calls if call[0] not in targets)
 
     visit_ListComp = _comprehension
     visit_SetComp = _comprehension
@@ -282,6 +330,8 @@ def analyze(code: str) -> CellNames:
     for statement in tree.body:
         scope.visit(statement)
     result.defined = _unique(scope.stores)
+    result.changed = _unique(scope.changes)
+    result.method_calls = list(dict.fromkeys(scope.calls))
     result.used = _unique(n for n in scope.free if n not in _BUILTINS)
 
     literal_values: dict[str, Any] = {}

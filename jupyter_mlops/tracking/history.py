@@ -6,24 +6,31 @@ Two marks are derived, not stored, so they stay right as the history grows:
   position comes from the saved notebook when the kernel knows its path, else from the
   order in which cells were first run): the user went back up.
 - ``stale``: for an execution that made a run, the names it read that a later execution
-  redefined, so re-running the notebook top to bottom would not reproduce the run.
+  redefined, so re-running the notebook top to bottom would not reproduce the run (binding a
+  name again to the value it held, as an import cell run again does, redefines nothing).
+- ``possibly_stale``: the names it read whose object a later execution may have changed in
+  place (a method call that can change it, an item or attribute store): weaker, and shown
+  apart. ``stale_inputs`` lists both kinds as data: name, change, execution.
+
+``files`` lists the files each execution wrote (see ``provenance``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..entities import CellExecution
 from ..store import Store
 from .capture import current_session_id, flush_capture
+from .notebook import SavedNotebook
 from .probes import MB
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
-           "started", "duration_s", "status", "error", "run_id", "position", "out_of_order",
-           "stale", "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb"]
+           "unchanged", "modified", "started", "duration_s", "status", "error", "run_id",
+           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs", "files",
+           "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb"]
+REDEFINED, MODIFIED = "redefined", "possibly modified"
 
 
 def _mb(value: int | None) -> float | None:
@@ -32,13 +39,7 @@ def _mb(value: int | None) -> float | None:
 
 def notebook_positions(path: str | None) -> dict[str, int]:
     """Cell id → index in a saved .ipynb file (empty when it cannot be read)."""
-    if not path:
-        return {}
-    try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {cell["id"]: i for i, cell in enumerate(notebook.get("cells", [])) if "id" in cell}
+    return SavedNotebook(path).positions()
 
 
 def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[dict[str, Any]]:
@@ -60,26 +61,45 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
             "seq": cell.id, "session_id": cell.session_id,
             "execution_count": cell.execution_count, "cell_id": cell.cell_id,
             "source": cell.source, "defined": cell.defined, "used": cell.used,
-            "started": cell.started, "duration_s": cell.duration_s, "status": cell.status,
-            "error": cell.error, "run_id": cell.run_id, "position": position,
-            "out_of_order": out_of_order, "stale": None, "cpu_time_s": cell.cpu_time_s,
-            "peak_rss_mb": _mb(cell.peak_rss),
+            "unchanged": cell.unchanged, "modified": cell.modified, "started": cell.started,
+            "duration_s": cell.duration_s,
+            "status": cell.status, "error": cell.error, "run_id": cell.run_id,
+            "position": position, "out_of_order": out_of_order, "stale": None,
+            "possibly_stale": None, "stale_inputs": [], "files": [],
+            "cpu_time_s": cell.cpu_time_s, "peak_rss_mb": _mb(cell.peak_rss),
             "peak_rss_added_mb": (None if cell.peak_rss is None or cell.start_rss is None
                                   else _mb(cell.peak_rss - cell.start_rss)),
         })
     for i, row in enumerate(rows):
-        if row["run_id"] is None:
-            continue
-        inputs = set(row["used"])
-        reasons = []
-        for later in rows[i + 1:]:
-            changed = [name for name in later["defined"] if name in inputs]
-            if changed:
-                label = later["execution_count"] if later["execution_count"] is not None else "?"
-                reasons.append(f"{', '.join(changed)} redefined in [{label}]")
-                inputs.difference_update(changed)
-        row["stale"] = "; ".join(reasons) or None
+        if row["run_id"] is not None:
+            _mark_stale(row, rows[i + 1:])
     return rows
+
+
+def _mark_stale(row: dict[str, Any], later_rows: list[dict[str, Any]]) -> None:
+    """What later executions did to the names ``row`` read: the first redefinition of
+    each, and a possible change in place before it."""
+    unchanged = set(row["used"])  # neither redefined nor possibly modified yet
+    not_redefined = set(unchanged)
+    found: list[dict[str, Any]] = []
+    for later in later_rows:
+        redefined = [n for n in later["defined"]
+                     if n in not_redefined and n not in later["unchanged"]]
+        modified = [n for n in later["modified"] if n in unchanged and n not in redefined]
+        for names, change in ((redefined, REDEFINED), (modified, MODIFIED)):
+            found.extend({"name": n, "change": change, "seq": later["seq"],
+                          "execution_count": later["execution_count"]} for n in names)
+        not_redefined.difference_update(redefined)
+        unchanged.difference_update(redefined + modified)
+    for change, key in ((REDEFINED, "stale"), (MODIFIED, "possibly_stale")):
+        reasons: dict[tuple[int, Any], list[str]] = {}
+        for item in found:
+            if item["change"] == change:
+                reasons.setdefault((item["seq"], item["execution_count"]), []).append(item["name"])
+        row[key] = "; ".join(
+            f"{', '.join(names)} {change} in [{count if count is not None else '?'}]"
+            for (_, count), names in reasons.items()) or None
+    row["stale_inputs"] = found
 
 
 def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, Any]]:
@@ -101,7 +121,15 @@ def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, 
     for session in sessions:
         notebook = store.query("SELECT notebook FROM sessions WHERE session_id = ?", (session,))
         positions = notebook_positions(notebook[0][0] if notebook else None)
-        rows.extend(analyse(store.cells("session_id = ?", (session,)), positions))
+        found = analyse(store.cells("session_id = ?", (session,)), positions)
+        files: dict[int, list[str]] = {}
+        for cell, path in store.query(
+                "SELECT f.cell, f.path FROM cell_files f JOIN cells c ON c.id = f.cell "
+                "WHERE c.session_id = ? ORDER BY f.cell, f.path", (session,)):
+            files.setdefault(cell, []).append(path)
+        for row in found:
+            row["files"] = files.get(row["seq"], [])
+        rows.extend(found)
     return rows
 
 

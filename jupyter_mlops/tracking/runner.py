@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,13 @@ def collect(client: Any, msg_id: str, timeout: float) -> tuple[dict, list[dict]]
 
 
 def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = None,
-                 timeout: float = 600, stop_on_error: bool = True) -> list[CellOutcome]:
-    """Execute every code cell of ``path`` in order in a fresh kernel."""
+                 timeout: float = 600, stop_on_error: bool = True,
+                 order: Sequence[int] | None = None) -> list[CellOutcome]:
+    """Execute every code cell of ``path`` in order in a fresh kernel.
+
+    ``order`` runs the cells a user ran, as they ran them instead: indices into the
+    notebook's cells, a cell repeated when it was run again, earlier ones after later ones.
+    """
     import nbformat
     from jupyter_client import KernelManager
 
@@ -84,7 +90,9 @@ def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = N
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        for index, cell in enumerate(notebook.cells):
+        indices = range(len(notebook.cells)) if order is None else order
+        for index in indices:
+            cell = notebook.cells[index]
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             msg_id = execute_request(client, cell.source, cell.get("id"))

@@ -18,7 +18,7 @@ def run_cell(shell, source: str, cell_id: str):
 @pytest.fixture
 def executed(shell, jp_root_dir, monkeypatch):
     """Cells run as a notebook under the server root would: c1, c2 (tracked), c3 (fails),
-    then c1 again, which is out of order."""
+    then c1 again, edited, which is out of order and redefines what c2 read."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source, id=cell_id) for cell_id, source in
                       [("c1", "a = 1"), ("c2", "%%track -n tracked -e nb\nb = a + 1"),
@@ -30,7 +30,7 @@ def executed(shell, jp_root_dir, monkeypatch):
     run_cell(shell, "a = 1", "c1")
     run_cell(shell, "%%track -n tracked -e nb\nb = a + 1", "c2")
     run_cell(shell, "1 / 0", "c3")
-    run_cell(shell, "a = 1", "c1")
+    run_cell(shell, "a = 2", "c1")
     from jupyter_mlops.tracking.capture import current_session_id, flush_capture
 
     flush_capture()  # cell rows are written by a thread of the kernel's own

@@ -86,6 +86,9 @@ def session_cells(store: Store | None, session_id: str, relative: Relative, *,
             "duration_s": row["duration_s"], "status": row["status"], "error": row["error"],
             "run_id": row["run_id"], "position": row["position"],
             "out_of_order": bool(row["out_of_order"]), "stale": row["stale"],
+            "possibly_stale": row["possibly_stale"], "stale_inputs": row["stale_inputs"],
+            # Files outside the server root are not named to the browser.
+            "files": [shown for shown in map(relative, row["files"]) if shown],
         })
     return {"session_id": session_id, "notebook_path": relative(found[0][0]),
             "total": len(rows), "cells": cells}
