@@ -62,12 +62,12 @@ class CellExecution:
     status: str
     error: str | None
     run_id: str | None
-    cpu_time_s: float | None = None  # CPU time of the process while the cell ran
-    start_rss: int | None = None  # resident memory (bytes) when the cell started
-    peak_rss: int | None = None  # the highest resident memory (bytes) while it ran
     modified: list[str] = field(default_factory=list)
     statements_run: int | None = None  # of a failed execution: how far it got
     unchanged: list[str] = field(default_factory=list)  # bound again to the same value
+    cpu_time_s: float | None = None  # CPU time of the process while the cell ran
+    start_rss: int | None = None  # resident memory (bytes) when the cell started
+    peak_rss: int | None = None  # the highest resident memory (bytes) while it ran
 
 
 @dataclass(frozen=True)

@@ -118,15 +118,17 @@ def _run_label(store: Store, run_id: str) -> str:
 def default_run(store: Store) -> tuple[str, str]:
     """The run ``register NAME`` takes when told no model: the latest finished run that
     saved one, this kernel's first; and a line saying which, and which later run of this
-    kernel it passed over (one that failed, or saved no model)."""
+    kernel it passed over (one that failed, or saved no model). Child runs (a search's
+    candidates, the fits of one cell) are parts of their run, never taken on their own."""
     session = current_session_id()
     query = ("SELECT r.run_id FROM runs r JOIN artifacts a ON a.run_id = r.run_id "
-             "AND a.kind = 'model' WHERE r.status = 'FINISHED' {} "
-             "ORDER BY r.start_time DESC LIMIT 1")
+             "AND a.kind = 'model' WHERE r.status = 'FINISHED' "
+             "AND r.parent_run_id IS NULL {} ORDER BY r.start_time DESC LIMIT 1")
     rows = store.query(query.format("AND r.session_id = ?"), (session,)) if session else []
     rows = rows or store.query(query.format(""))
     latest = store.query("SELECT run_id, status FROM runs WHERE session_id = ? "
-                         "ORDER BY start_time DESC LIMIT 1", (session,)) if session else []
+                         "AND parent_run_id IS NULL ORDER BY start_time DESC LIMIT 1",
+                         (session,)) if session else []
     if not rows:
         skipped = ""
         if latest:

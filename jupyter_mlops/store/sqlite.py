@@ -841,14 +841,14 @@ class Store:
     def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
         rows = self.query(
             "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            "duration_s, status, error, run_id, cpu_time_s, start_rss, peak_rss, modified, "
-            f"statements_run, unchanged FROM cells WHERE {where} ORDER BY id",
+            "duration_s, status, error, run_id, modified, statements_run, unchanged, "
+            f"cpu_time_s, start_rss, peak_rss FROM cells WHERE {where} ORDER BY id",
             params,
         )
         return [
             CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-                          json.loads(r[15]), r[16], json.loads(r[17]))
+                          r[7], r[8], r[9], r[10], r[11], json.loads(r[12]), r[13],
+                          json.loads(r[14]), r[15], r[16], r[17])
             for r in rows
         ]
 
