@@ -9,6 +9,10 @@ import { IPanelHost, IView } from './view';
 
 const FAILED = new Set(['error', 'interrupted', 'killed']);
 
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
 export class TimelineView implements IView {
   readonly node: HTMLElement;
   private readonly header: HTMLElement;
@@ -142,6 +146,30 @@ export class TimelineView implements IView {
           'span',
           { class: 'jp-mlops-mark jp-mlops-mark-stale', title: cell.stale },
           'stale'
+        )
+      );
+    }
+    if (cell.possibly_stale) {
+      marks.push(
+        h(
+          'span',
+          {
+            class: 'jp-mlops-mark jp-mlops-mark-maybe',
+            title: `Inputs changed in place since, which may or may not change the run: ${cell.possibly_stale}`
+          },
+          'possibly modified'
+        )
+      );
+    }
+    if (cell.files?.length) {
+      marks.push(
+        h(
+          'span',
+          {
+            class: 'jp-mlops-mark jp-mlops-mark-files',
+            title: `Wrote ${cell.files.join(', ')}`
+          },
+          `wrote ${cell.files.length === 1 ? basename(cell.files[0]) : `${cell.files.length} files`}`
         )
       );
     }
