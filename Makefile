@@ -19,7 +19,7 @@ CHROMIUM := /usr/bin/chromium
 LAB_STORE := example_notebooks/.mlops
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: demo test lab bench bench-server venv js chromium clean
+.PHONY: demo test test-frameworks lab bench bench-server venv js chromium clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment $(VENV)"
@@ -72,6 +72,12 @@ test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 	exit $$rc
+
+# PyTorch, Lightning and transformers are not in the test extra (their wheels are large):
+# this installs torch's CPU build with them and runs the tests marked `frameworks`.
+test-frameworks: $(STAMP)
+	$(BIN)/python -m pip install -q "torch==2.13.0" lightning "transformers[torch]"
+	$(BIN)/python -m pytest -m frameworks tests $(PYTEST_ARGS)
 
 # JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops
 # (the server extension points every kernel there); the first time, the quickstart

@@ -162,11 +162,12 @@ def run_worker(script: str | os.PathLike[str], name: str, params: dict[str, Any]
 
 
 def start_worker(script: str | os.PathLike[str], name: str, params: dict[str, Any], *,
-                 env: dict[str, str], cwd: str | os.PathLike[str] | None = None
-                 ) -> subprocess.Popen:
-    """Start a worker without waiting: for workers that must run at the same time."""
+                 env: dict[str, str], cwd: str | os.PathLike[str] | None = None,
+                 stdin: int | None = None) -> subprocess.Popen:
+    """Start a worker without waiting: for workers that must run at the same time, or
+    that the parent steers (``stdin=subprocess.PIPE``)."""
     argv = [sys.executable, str(script), "--worker", name, "--params", json.dumps(params)]
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -280,7 +281,7 @@ def format_value(value: Any, unit: str) -> str:
         return str(value)
     if unit == "s":
         if abs(value) < 1e-3:
-            return f"{value * 1e6:.0f} µs"
+            return f"{value * 1e6:.3g} µs"
         if abs(value) < 1:
             return f"{value * 1e3:.3g} ms"
         return f"{value:.3g} s"

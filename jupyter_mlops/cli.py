@@ -81,6 +81,15 @@ def cmd_show(args) -> int:
     for title, mapping in (("params", run.params), ("metrics", run.metrics), ("tags", run.tags)):
         for key, value in mapping.items():
             print(f"  {title:<8} {key} = {_short(value)}")
+    for key, value in run.system_metrics.items():
+        print(f"  system   {key} = {_short(value)}")
+    from .dashboards.environment import git_text
+    from .tracking.environment import session_environment
+
+    environment = session_environment(store, run.session_id)
+    if environment is not None and environment.sha256 is not None:
+        print(f"  env      Python {environment.python} on {environment.platform}, "
+              f"{len(environment.packages)} distributions, git {git_text(environment)}")
     for item in run.inputs:
         print(f"  input    {item.name} ({item.role}) {item.fingerprint} shape={item.shape}")
     for artifact in run.artifacts:

@@ -8,6 +8,9 @@ from typing import Any, Protocol
 # The one list of run statuses; the sidebar's api.ts holds the same list (a test compares).
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 TERMINAL_STATUSES = RUN_STATUSES[1:]  # what a run can end as
+# Metrics under this prefix are what a tracked cell cost (CPU, memory, GPU), recorded by
+# itself: MLflow's system metrics, named with a dot as our keys are.
+SYSTEM_METRIC_PREFIX = "system."
 
 
 class MetricSource(Protocol):
@@ -59,9 +62,48 @@ class CellExecution:
     status: str
     error: str | None
     run_id: str | None
+    cpu_time_s: float | None = None  # CPU time of the process while the cell ran
+    start_rss: int | None = None  # resident memory (bytes) when the cell started
+    peak_rss: int | None = None  # the highest resident memory (bytes) while it ran
     modified: list[str] = field(default_factory=list)
     statements_run: int | None = None  # of a failed execution: how far it got
     unchanged: list[str] = field(default_factory=list)  # bound again to the same value
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a kernel session ran on, recorded once per session.
+
+    ``vouched`` is True when the record carries this user's signature, so its versions can
+    be written into requirement files.
+    """
+
+    session_id: str
+    started: float | None
+    notebook: str | None
+    cwd: str | None
+    python: str | None
+    implementation: str | None
+    platform: str | None
+    machine: str | None
+    packages: dict[str, str]
+    git_commit: str | None
+    git_branch: str | None
+    git_dirty: bool | None
+    sha256: str | None = None
+    vouched: bool = False
+
+    def __repr__(self) -> str:
+        git = ""
+        if self.git_commit:
+            git = f", git {self.git_commit[:10]}{' (dirty)' if self.git_dirty else ''}"
+        return (f"<Environment of session {self.session_id[:8]}: Python {self.python} on "
+                f"{self.platform}, {len(self.packages)} distributions{git}>")
+
+    def _repr_html_(self) -> str:
+        from .dashboards.environment import environment_html
+
+        return environment_html(self)
 
 
 @dataclass(frozen=True)
@@ -88,6 +130,9 @@ class Run:
     error: str | None = None
     traceback: str | None = None
     parent_run_id: str | None = None  # a search's candidate, or a run started nested
+    environment: Environment | None = None  # of the session that made it, via get_run
+    # The system.* metrics (what the cell cost), kept apart from what it measured.
+    system_metrics: dict[str, float] = field(default_factory=dict)
     _store: MetricSource | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -12,6 +12,14 @@ def shorten(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def warn(message: str) -> None:
+    """Warn in one line: the warnings module would add a path of ours and a source line
+    that say nothing to the user. Shown each time, filtered and caught as any warning."""
+    import warnings
+
+    warnings.warn_explicit(message.split("\n", 1)[0], UserWarning, "jupyter_mlops", 0)
+
+
 class MLOpsError(Exception):
     """Base class of every error jupyter_mlops raises on purpose."""
 

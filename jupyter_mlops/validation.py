@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from .errors import ValidationError, shorten
+from .store import jsoncodec
 
 MAX_NAME_LENGTH = 250
 MAX_PARAM_LENGTH = 6000
@@ -121,85 +122,40 @@ def metric_step(step: object, key: str | None = None) -> int | None:
     return number
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """numpy scalars and tuples to their plain JSON counterparts."""
-    if depth > MAX_PARAM_DEPTH:
-        raise _TooDeep
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        return value.item()
-    if isinstance(value, (tuple, list)):
-        return [_plain(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        plain = {str(k): _plain(v, depth + 1) for k, v in value.items()}
-        if len(plain) < len(value):
-            raise _KeyClash(value)
-        return plain
-    return value
-
-
-class _TooDeep(Exception):
-    """Lists and dicts nested past MAX_PARAM_DEPTH (or holding themselves)."""
-
-
-class _KeyClash(Exception):
-    """Two keys of a dict that are one key once written as JSON text (``1`` and ``"1"``)."""
-
-    def __init__(self, mapping: dict) -> None:
-        seen: dict[str, Any] = {}
-        for key in mapping:
-            if str(key) in seen:
-                self.keys = (seen[str(key)], key)
-                break
-            seen[str(key)] = key
-
-
 def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
     """A param as JSON text; a value JSON cannot hold is kept as its repr, with a warning.
 
-    Refused: text longer than MAX_PARAM_LENGTH once encoded (an int too long to write
-    out among them), lone surrogates, and dict keys that JSON would merge (``1``, ``"1"``).
+    The text is plain JSON (``jsoncodec.plain``: numpy scalars, arrays and tuples as the
+    numbers and lists they hold), keys sorted, so SQL can compare it and the same value
+    gives the same text. Refused: text longer than MAX_PARAM_LENGTH once encoded (an int
+    too long to write out among them), lone surrogates, nesting deeper than
+    MAX_PARAM_DEPTH, and dict keys that JSON would merge (``1``, ``"1"``).
     """
     try:
-        plain = _plain(value)
-    except _KeyClash as clash:
+        plain = jsoncodec.plain(value, nonfinite="refuse", max_depth=MAX_PARAM_DEPTH)
+        encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)
+    except jsoncodec.KeyClash as clash:
         first, second = clash.keys
         raise ValidationError(
             f"Param {key!r} is a {type(value).__name__} whose keys {first!r} and {second!r} "
             "are the same key once stored as JSON text; keep one of them, or use distinct "
             "string keys."
         ) from None
-    except _TooDeep:
+    except jsoncodec.TooDeep:
         raise ValidationError(
             f"Param {key!r} is a {type(value).__name__} nested more than {MAX_PARAM_DEPTH} "
             "levels deep (or holding itself); log a flatter value, or the whole structure "
             "as an artifact with log_artifact()."
         ) from None
-    try:
-        encoded = json.dumps(plain, allow_nan=False, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError):
-        if _too_long_int(plain):
+    except ValueError as exc:
+        if not isinstance(exc, jsoncodec.NotPlain):  # an int Python will not write out
             digits = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
             raise ValidationError(
                 f"Param {key!r} holds an int too long to store as text (over {digits} "
                 f"digits); the limit is {MAX_PARAM_LENGTH} characters once encoded. Log it "
                 "as an artifact with log_artifact() instead."
             ) from None
-        try:
-            text = repr(plain if isinstance(plain, float) else value)
-        except Exception as repr_exc:  # noqa: BLE001 - a __repr__ of the user's that fails
-            raise ValidationError(
-                f"Param {key!r} ({type(value).__name__}) is not JSON-serializable and its "
-                f"repr() failed ({type(repr_exc).__name__}); log a string instead."
-            ) from None
-        if warn:
-            why = ("is not a finite number, which JSON cannot hold" if isinstance(plain, float)
-                   else "is not JSON-serializable")
-            warnings.warn(
-                f"Param {key!r} ({type(value).__name__} {shorten(value)}) {why}; stored as "
-                f"its repr, the string {shorten(text)}.",
-                stacklevel=4,
-            )
-        encoded = json.dumps(text, ensure_ascii=False)
+        encoded = _as_repr(key, value, warn)
     if _has_surrogate(encoded):
         # SQLite text is UTF-8; JSON escapes would merge a surrogate pair into one character.
         raise ValidationError(
@@ -212,6 +168,29 @@ def encode_param(key: str, value: Any, *, warn: bool = True) -> str:
             f"{MAX_PARAM_LENGTH}. Log large values as an artifact with log_artifact()."
         )
     return encoded
+
+
+def _as_repr(key: str, value: Any, warn: bool) -> str:
+    """The JSON string of ``repr(value)``: params are plain JSON, which has no NaN."""
+    number = value.item() if getattr(value, "shape", None) == () and hasattr(value, "item") \
+        else value
+    nonfinite = isinstance(number, float)  # shown as nan, not np.float64(nan)
+    try:
+        text = repr(number if nonfinite else value)
+    except Exception as repr_exc:  # noqa: BLE001 - a __repr__ of the user's that fails
+        raise ValidationError(
+            f"Param {key!r} ({type(value).__name__}) is not JSON-serializable and its "
+            f"repr() failed ({type(repr_exc).__name__}); log a string instead."
+        ) from None
+    if warn:
+        why = ("is not a finite number, which JSON cannot hold" if nonfinite
+               else "is not JSON-serializable")
+        warnings.warn(
+            f"Param {key!r} ({type(value).__name__} {shorten(value)}) {why}; stored as "
+            f"its repr, the string {shorten(text)}.",
+            stacklevel=5,
+        )
+    return json.dumps(text, allow_nan=False, ensure_ascii=False)
 
 
 def decode_param(text: str) -> Any:
@@ -231,21 +210,6 @@ def check_tag(key: str, value: object) -> str:
             f"Tag {key!r} is {len(text)} characters long; the limit is {MAX_TAG_LENGTH}."
         )
     return text
-
-
-def _too_long_int(value: Any) -> bool:
-    """True when ``value`` holds an int Python will not write out in decimal."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            str(value)
-        except ValueError:
-            return True
-        return False
-    if isinstance(value, list):
-        return any(_too_long_int(v) for v in value)
-    if isinstance(value, dict):
-        return any(_too_long_int(v) for v in value.values())
-    return False
 
 
 def _has_surrogate(text: str) -> bool:

@@ -103,3 +103,41 @@ def release(holder) -> None:
         holder.stdin.write("\n")
         holder.stdin.flush()
     holder.wait(timeout=30)
+
+
+def layout_defects(figure) -> list[str]:
+    """Texts of a matplotlib figure, as Agg draws it, that stick out of the figure (cut off
+    in the PNG) or overlap another text (tick labels run together, a title over a plot)."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(figure)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # missing glyphs: boxes are drawn
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    drawn_ticks, every_tick = [], set()
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            slack = 1e-9 * ((high - low) or 1)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                every_tick.update((tick.label1, tick.label2))
+                if low - slack <= tick.get_loc() <= high + slack:  # drawn: inside the view
+                    drawn_ticks += [tick.label1, tick.label2]
+    on_plots = {text for ax in figure.axes for text in ax.texts}  # counts in a matrix
+    texts = [t for t in figure.findobj(Text) if t not in every_tick and t not in on_plots]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts + drawn_ticks
+             if t.get_visible() and t.get_text().strip()]
+    frame = figure.bbox
+    defects = [f"cut off: {text!r}" for text, box in boxes
+               if box.x0 < frame.x0 - 1 or box.x1 > frame.x1 + 1
+               or box.y0 < frame.y0 - 1 or box.y1 > frame.y1 + 1]
+    for i, (text, box) in enumerate(boxes):
+        for other, other_box in boxes[i + 1:]:
+            if (min(box.x1, other_box.x1) - max(box.x0, other_box.x0) > 1
+                    and min(box.y1, other_box.y1) - max(box.y0, other_box.y0) > 1):
+                defects.append(f"overlap: {text!r} / {other!r}")
+    return defects

@@ -187,3 +187,75 @@ def test_dashboards_only_draw():
                 for path in (PACKAGE / "dashboards").glob("*.py")
                 if (writes := _store_writes(path.read_text(encoding="utf-8")))}
     assert offences == {}
+
+
+# One JSON codec (store/jsoncodec.py) spells NaN and the infinities; everything else asks it.
+CODEC = PACKAGE / "store" / "jsoncodec.py"
+NONFINITE_SPELLINGS = {"nan", "inf", "-inf", "NaN", "Infinity", "-Infinity", "Inf", "-Inf"}
+
+
+def _loose_json_writes(source: str) -> list[str]:
+    """``json.dumps``/``json.dump`` calls that leave ``allow_nan`` True: a NaN would become
+    the bare ``NaN`` token, which no strict parser (a browser's, SQLite's) reads."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (alias.name == "json" and alias.asname) or
+                (getattr(node, "module", None) == "json" and alias.name in ("dump", "dumps"))
+                for alias in node.names):
+            found.append(f"json imported under another name (line {node.lineno})")
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("dumps", "dump")
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "json"):
+            continue
+        strict = any(k.arg == "allow_nan" and isinstance(k.value, ast.Constant)
+                     and k.value.value is False for k in node.keywords)
+        if not strict:
+            found.append(f"json.{node.func.attr} without allow_nan=False (line {node.lineno})")
+    return found
+
+
+def _nonfinite_spellings(source: str) -> list[str]:
+    """Strings that spell a non-finite number, other than read by ``float()`` or compared
+    with: a module that writes them defines an encoding of its own."""
+    tree = ast.parse(source)
+    allowed = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "float":
+            allowed.update(id(arg) for arg in node.args)
+        elif isinstance(node, ast.Compare):
+            allowed.update(id(part) for part in (node.left, *node.comparators))
+    return [f"{node.value!r} (line {node.lineno})" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in NONFINITE_SPELLINGS
+            and id(node) not in allowed]
+
+
+def test_the_codec_checks_see_what_they_look_for():
+    assert _loose_json_writes("json.dumps(x)\njson.dumps(y, allow_nan=False)") == [
+        "json.dumps without allow_nan=False (line 1)"]
+    assert _loose_json_writes("json.dump(x, f, allow_nan=True)") == [
+        "json.dump without allow_nan=False (line 1)"]
+    assert _loose_json_writes("from json import dumps\nimport json as j") == [
+        "json imported under another name (line 1)",
+        "json imported under another name (line 2)"]
+    assert _nonfinite_spellings('flags = {"x": "nan"}\nf = float("inf")\nok = "inf" in t') == [
+        "'nan' (line 1)"]
+    assert _loose_json_writes(CODEC.read_text()) == []  # the codec itself writes strictly
+    assert _nonfinite_spellings(CODEC.read_text())  # and is where the names live
+
+
+def test_only_the_codec_encodes_nonfinite_numbers():
+    """Every JSON text is strict, and no module but the codec has its own NaN spelling
+    (``dashboards/`` shows numbers to people: "NaN" there is text on a screen)."""
+    offences = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path == CODEC:
+            continue
+        source = path.read_text(encoding="utf-8")
+        found = _loose_json_writes(source)
+        if path.parent.name != "dashboards":
+            found += _nonfinite_spellings(source)
+        if found:
+            offences[str(path.relative_to(PACKAGE))] = found
+    assert offences == {}

@@ -127,3 +127,59 @@ def test_migration_12_backfills_the_column_from_the_tag(tmp_path, monkeypatch):
     assert "runs_parent" in plan
     assert store.query("PRAGMA foreign_key_check") == []
     store.close()
+
+
+@pytest.fixture
+def search_like(store):
+    """A parent with seven children that vary ``depth`` (the fourth is the best), and
+    another run at top level."""
+    with mlops.start_run("other") as other:
+        mlops.log_params({"lr": 0.1})
+    with mlops.start_run("search") as parent:
+        mlops.log_metric("best_cv_score", 0.9)
+        children = [log_child_run(parent.run_id, name=f"c{i}", params={"depth": i, "fixed": 1},
+                                  metrics={"mean_test_score": i / 10},
+                                  tags={"best": "true"} if i == 3 else {})
+                    for i in range(7)]
+    return other.run_id, parent.run_id, children
+
+
+def test_mlops_runs_lists_children_under_their_parent(shell, search_like):
+    from support import assert_inert, parse
+
+    from jupyter_mlops.dashboards.runs import CHILDREN_SHOWN
+
+    other, parent, children = search_like
+    listing = shell.run_line_magic("mlops", "runs")
+    assert len(listing) == 9 and "parent_run_id" in listing.columns  # the frame: every run
+    markup = listing._repr_html_()
+    assert_inert(markup, "c3")
+    html = parse(markup)
+    rows = [t for t in html.tags if t[0] == "tr"][1:]  # after the header
+    texts = "".join(html.text)
+    assert texts.index("search") < texts.index("↳ c3") < texts.index("↳ c0") < texts.index(
+        "… 2 more") < texts.index("other")
+    assert [attrs.get("class") for _, attrs in rows] == [
+        None, *["child"] * (CHILDREN_SHOWN + 1), None]
+    assert f"parent_run_id = '{parent}'" in texts and "↳ c6" not in texts
+    header = [t for t in html.text if t.startswith("params.")]
+    assert header == ["params.depth", "params.lr"]  # varied by the children; a top-level one
+    assert "children" in html.text
+
+
+def test_compare_one_parent_compares_it_with_its_children(shell, search_like, monkeypatch):
+    from jupyter_mlops.tracking import compare as compare_module
+
+    other, parent, children = search_like
+    comparison = shell.run_line_magic("mlops", f"compare {parent[:8]}")
+    assert [r.run_id for r in comparison.runs] == [parent, children[3], *children[:3],
+                                                    *children[4:]]
+    assert comparison.params.loc["depth"].tolist()[1:3] == [3, 0]
+    monkeypatch.setattr(compare_module, "MAX_CHILDREN", 2)
+    both = shell.run_line_magic("mlops", f"compare {other[:8]} {parent[:8]} --children")
+    assert [r.name for r in both.runs] == ["other", "search", "c3", "c0"]
+    assert both.omitted == 5 and "5 more child runs not compared" in both._repr_html_()
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="one run that has child runs"):
+        shell.run_line_magic("mlops", f"compare {other[:8]}")

@@ -64,9 +64,10 @@ def test_usage_errors_are_one_line(shell):
         shell.run_line_magic("mlops", "bogus")
     with pytest.raises(UsageError, match="No run"):
         shell.run_line_magic("mlops", "show abcdef12")
+    with mlops.start_run("alone") as alone:
+        pass
     with pytest.raises(UsageError, match="at least two runs"):
-        mlops.search_runs()
-        shell.run_line_magic("mlops", "compare abcd")
+        shell.run_line_magic("mlops", f"compare {alone.run_id[:8]}")  # and no child runs
 
 
 def test_help_lists_subcommands(shell, capsys):

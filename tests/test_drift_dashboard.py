@@ -40,7 +40,7 @@ def test_html_has_banner_table_and_plots_with_every_string_escaped(report):
     assert "Not tested: when (datetime column: reported, not tested)" in html
     png = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
     assert base64.b64decode(png).startswith(b"\x89PNG")
-    rows = re.findall(r"<tr[^>]*><td>([^<]*)</td>", html)
+    rows = re.findall(r"<tr[^>]*><td[^>]*>([^<]*)</td>", html)
     assert rows[:2] == ["moved", dash.escape(HOSTILE)] or rows[:2] == [dash.escape(HOSTILE),
                                                                        "moved"]
     assert rows[2:] == ["calm", "when"]  # drifted first, untested last
@@ -60,7 +60,7 @@ def test_table_sorts_by_any_column(report):
 
 def test_plots_are_axes_of_reference_against_current(report):
     ax = dash.plot_column(report, "moved")
-    assert ax.get_title().startswith("moved: wasserstein = ") and "DRIFT" in ax.get_title()
+    assert ax.get_title().startswith("moved\nwasserstein = ") and "DRIFT" in ax.get_title()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reference", "current"]
     hist = report.distributions["moved"]
     assert hist["type"] == "hist" and sum(hist["reference"]) == 1500
@@ -78,7 +78,7 @@ def test_widget_tree_sorts_and_switches_plots(report):
     import ipywidgets as widgets
 
     box = dash.drift_widget(report)
-    banner, controls, table, pick, image = box.children
+    banner, controls, table, grid, pick, image = box.children
     assert isinstance(banner, widgets.HTML) and "2 of 3 columns drifted" in banner.value
     sort, descending, only = controls.children
     assert sort.value == "drifted" and descending.value is True
@@ -89,6 +89,7 @@ def test_widget_tree_sorts_and_switches_plots(report):
     only.value = True
     assert "calm" not in table.value
     assert isinstance(image, widgets.Image) and bytes(image.value).startswith(b"\x89PNG")
+    assert bytes(grid.value) == dash.grid_png(report)  # the grid the static view shows
     assert pick.options[0] in ("moved", HOSTILE) and "when" not in pick.options
     before = bytes(image.value)
     pick.value = "calm"
@@ -103,3 +104,78 @@ def test_a_report_read_back_from_the_store_renders_the_same(report):
     again = get_drift_report(report.report_id)
     assert dash.table_html(again) == dash.table_html(report)
     assert dash.grid_png(again) == dash.grid_png(report)
+
+
+def _shifted(store, moved: list[str], drift_share: float = 0.5):
+    ref = pd.DataFrame({name: np.random.default_rng(1).normal(size=800) for name in "abcdefg"})
+    cur = ref.copy()
+    cur[moved] += 1.0
+    return drift_report(ref, cur, drift_share=drift_share)
+
+
+def _banner_style(report) -> str:
+    return re.search(r'class="jp-mlops-drift-banner[^"]*" style="([^"]*)"',
+                     dash.banner_html(report)).group(1)
+
+
+def test_banner_is_green_only_when_no_column_drifted(store):
+    calm = _shifted(store, [])
+    some = _shifted(store, ["a", "b", "c"])  # 3 of 7: below the dataset threshold
+    dataset = _shifted(store, ["a", "b", "c", "d"])
+    assert (calm.n_drifted, some.n_drifted, dataset.n_drifted) == (0, 3, 4)
+    assert not some.drifted and dataset.drifted
+    kinds = [dash.banner_kind(r) for r in (calm, some, dataset)]
+    assert kinds == ["jp-mlops-drift-no", "jp-mlops-drift-some", "jp-mlops-drift-yes"]
+    green = "#2a5"
+    assert green in _banner_style(calm)
+    assert green not in _banner_style(some) and green not in _banner_style(dataset)
+    assert "rgba(255,170,0" in _banner_style(some)  # amber
+    assert "<b>No dataset drift</b>: 3 of 7 columns drifted" in dash.banner_html(some)
+
+
+def test_static_and_live_views_carry_no_style_sheet(report):
+    pytest.importorskip("ipywidgets")
+    markup = report._repr_html_()
+    assert "<style" not in markup
+    box = dash.drift_widget(report)
+    assert not any("<style" in child.value for child in box.children
+                   if isinstance(getattr(child, "value", None), str))
+    drifted = re.search(r'<tr class="jp-mlops-drifted">(<td[^>]*>)', markup).group(1)
+    assert "background:rgba(220,50,50" in drifted
+
+
+def test_the_live_widget_shows_its_images_at_their_figures_size(report):
+    """Not stretched to the output's width (a 396×230 PNG was blown up to 1216×706)."""
+    pytest.importorskip("ipywidgets")
+    from jupyter_mlops.dashboards.png import SCALE, display_size, pixel_size
+
+    box = dash.drift_widget(report)
+    grid, image = box.children[3], box.children[5]
+    for shown in (grid, image):
+        png = bytes(shown.value)
+        width, _ = display_size(png)
+        assert shown.layout.width == f"{width}px" and shown.layout.max_width == "100%"
+        assert pixel_size(png)[0] / width >= SCALE
+    assert display_size(bytes(image.value))[0] == 528  # 5.5 inches at 96 CSS px
+    assert display_size(bytes(grid.value))[0] == 921  # 3 plots of 3.2 inches, rounded down
+
+
+def test_grid_and_column_plots_keep_every_text_whole_and_apart(report, store):
+    """Titles of two lines fit over their plot; names under the bars stand upright when
+    they do not fit side by side; nothing is cut off at the figure's edge."""
+    from payloads import NAMES
+    from support import layout_defects
+
+    assert layout_defects(dash.drift_figure(report)) == []
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({name: rng.choice(NAMES[i:i + 9], 400) for i, name in
+                        enumerate(NAMES[:5])})
+    ref["city"] = rng.choice([f"city {k}" for k in range(30)], 400)
+    ref["income"] = rng.lognormal(10, 1, 400)
+    crowded = drift_report(ref, ref.sample(frac=1, random_state=0))
+    assert layout_defects(dash.drift_figure(crowded)) == []
+    for column in crowded.distributions:
+        figure = dash.drift_figure(crowded, [column], plot_size=dash.COLUMN_PLOT_SIZE)
+        assert layout_defects(figure) == [], column
+    city = dash.plot_column(crowded, "city")
+    assert {t.get_rotation() for t in city.get_xticklabels()} == {90}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pandas as pd
@@ -294,8 +297,61 @@ def test_infinite_and_nan_statistics_survive_the_store(store):
     assert math.isinf(report.column("c")["statistic"]) and report.column("c")["drifted"]
     stored = store.query("SELECT columns FROM drift_reports WHERE report_id = ?",
                          (report.report_id,))[0][0]
-    assert json.loads(stored)[0]["nonfinite"] == {"statistic": "inf"}
+    assert json.loads(stored)[0]["statistic"] == {"$float": "inf"}  # the codec's one form
     assert math.isinf(get_drift_report(report.report_id).column("c")["statistic"])
+
+
+# A row as drift_reports held it before the one JSON codec: plain JSON, a non-finite
+# statistic null and named in the record's "nonfinite" map.
+OLD_COLUMNS = ('[{"column":"c","kind":"categorical","test":"chisquare","statistic":null,'
+               '"p_value":0.0,"threshold":0.05,"drifted":true,"role":"feature",'
+               '"nonfinite":{"statistic":"inf"}},{"column":"s","kind":"categorical",'
+               '"test":null,"statistic":null,"p_value":null,"threshold":null,"drifted":false}]')
+OLD_DISTRIBUTIONS = '{"$set":{"labels":["a"],"reference":[1.0],"current":[1.0]}}'
+OLD_OPTIONS = '{"columns":null,"registered_profile":false,"profile_sampled":{"$date":3}}'
+
+
+def test_a_row_written_before_the_codec_still_reads(store):
+    with closing(sqlite3.connect(store.path / "mlops.db")) as raw, raw:
+        raw.execute(
+            "INSERT INTO drift_reports (report_id, run_id, model_uri, created, "
+            "reference_fingerprint, current_fingerprint, reference_rows, current_rows, "
+            "n_columns, n_drifted, share_drifted, drift_share, dataset_drift, columns, "
+            "options, distributions, reference_profile) VALUES (?, NULL, NULL, 1.0, NULL, "
+            "NULL, 600, 600, 1, 1, 1.0, 0.5, 1, ?, ?, ?, NULL)",
+            ("cd" * 16, OLD_COLUMNS, OLD_OPTIONS, OLD_DISTRIBUTIONS))
+    report = get_drift_report("cdcd")
+    assert report.column("c")["statistic"] == math.inf and report.column("c")["drifted"]
+    assert "nonfinite" not in report.column("c")
+    skipped = report.column("s")
+    assert all(math.isnan(skipped[k]) for k in ("statistic", "p_value", "threshold"))
+    # A column named like a tag, in JSON that never held tags, reads as it was written.
+    assert report.distributions == json.loads(OLD_DISTRIBUTIONS)
+    assert report.options == json.loads(OLD_OPTIONS)
+
+
+def test_a_profile_written_before_the_codec_still_reads(store):
+    ref = pd.DataFrame({"level": pd.Categorical([0.5, 1.5, math.inf] * 50),
+                        "city": ["Lyon", "Oslo"] * 75})
+    profile = drift_profile(ref)
+    archive = np.load(io.BytesIO(profile.to_bytes()))
+    arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(arrays["header"].tobytes())
+    assert header["format"] == 2
+    header["format"] = 1  # format 1 spelled float keys {"float": repr}, others {"text": ...}
+    for entry in header["columns"]:
+        entry["keys"] = [{"float": repr(float(k["$float"]))} if isinstance(k, dict) else
+                         {"float": repr(k)} if isinstance(k, float) else k
+                         for k in entry.get("keys", [])]
+    assert {"float": "inf"} in header["columns"][0]["keys"]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    old = DriftProfile.from_bytes(buffer.getvalue())
+    for name in ("level", "city"):
+        assert old.columns[name].side.keys.tolist() == profile.columns[name].side.keys.tolist()
+    pd.testing.assert_frame_equal(drift_report(old, ref).columns,
+                                  drift_report(profile, ref).columns)
 
 
 def test_report_inside_a_run_is_linked_to_it(store):

@@ -368,6 +368,49 @@ def test_permutation_importance_on_a_bounded_sample(store):
     np.testing.assert_allclose(record["mean"], direct.importances_mean, rtol=1e-12)
 
 
+@pytest.mark.parametrize("frame", [False, True])
+def test_permutation_importance_runs_over_a_bounded_number_of_features(store, frame):
+    # 80 one-hot-like columns: by default only the model's 50 most important are permuted.
+    X, y = make_classification(300, 80, n_informative=6, random_state=3)
+    X = (X > 0).astype(float)
+    if frame:
+        X = pd.DataFrame(X, columns=[f"onehot_{i}" for i in range(80)])
+    model = LogisticRegression(max_iter=2000).fit(X, y)
+    seen = []
+    result = evaluate(model, X, y, n_repeats=2, progress=lambda d, t: seen.append(t))
+    record = result.details["importance"]
+    ranked = np.argsort(-np.abs(model.coef_[0]), kind="stable")[:50]
+    chosen = sorted(int(i) for i in ranked)
+    assert record["n_features"] == 80 and len(record["features"]) == 50
+    assert record["features"] == [(f"onehot_{i}" if frame else f"x{i}") for i in chosen]
+    assert seen[-1] == 1 + 50 * 2
+    assert "ran over 50 of 80 features" in " ".join(result.notes)
+    assert "importance_features=None" in " ".join(result.notes)
+    # The same numbers scikit-learn gives those columns when it permutes all 80.
+    from sklearn.inspection import permutation_importance
+
+    direct = permutation_importance(model, X, y, scoring="accuracy", n_repeats=2,
+                                    random_state=0)
+    np.testing.assert_allclose(record["mean"], direct.importances_mean[chosen], rtol=1e-12)
+    every = evaluate(model, X, y, n_repeats=2, importance_features=None)
+    assert len(every.details["importance"]["features"]) == 80
+    assert not any("ran over" in note for note in every.notes)
+    with pytest.raises(ValidationError, match="importance_features"):
+        evaluate(model, X, y, importance_features=0)
+
+
+def test_without_its_own_ranking_the_bounded_features_are_a_seeded_choice(store):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = make_classification(200, 60, random_state=4)
+    model = KNeighborsClassifier().fit(X, y)
+    first = evaluate(model, X, y, n_repeats=1, importance_features=10)
+    again = evaluate(model, X, y, n_repeats=1, importance_features=10)
+    assert first.details["importance"]["features"] == again.details["importance"]["features"]
+    assert len(first.details["importance"]["features"]) == 10
+    assert "random choice" in " ".join(first.notes)
+
+
 def test_progress_bar_outside_a_kernel_writes_to_stderr(store, capsys):
     X, y = make_regression(80, 3, random_state=9)
     evaluate(Ridge().fit(X, y), X, y, n_repeats=1, progress=True)

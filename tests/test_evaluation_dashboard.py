@@ -8,7 +8,8 @@ from IPython.core.error import UsageError
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from support import HOSTILE, assert_inert, parse, run_cell, stream_text
+from payloads import NAMES
+from support import HOSTILE, assert_inert, layout_defects, parse, run_cell, stream_text
 from jupyter_mlops.evaluation import EvaluationResult, compare_evaluations, evaluate
 
 
@@ -113,6 +114,44 @@ def test_comparison_renders_escaped_html(store):
     assert "b &lt;v2&gt;" in markup
     rows = [attrs.get("class") for tag, attrs in parse(markup).tags if tag == "tr"]
     assert "jp-mlops-better-b" in rows
+
+
+def test_figures_keep_every_text_whole_and_apart(store):
+    """The breast-cancer example: 30 features with long names. The importance figure shows
+    the top 20 bars with the whole title over them and x ticks that do not run together;
+    no figure cuts off or overlaps a text."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data, data.target.map({0: "malignant", 1: "benign"})
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    result = evaluate(model, X.iloc[:150], y.iloc[:150], n_repeats=1)
+    importance = result.figures["permutation_importance"].axes[0]
+    assert importance.get_title() == "Permutation importance (top 20 of 30)"
+    assert len(importance.patches) == 20
+    for name in result.figures:
+        assert layout_defects(result.figures[name]) == [], name
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+def test_figures_fit_hostile_and_many_labels():
+    from jupyter_mlops.dashboards import evaluation as dash
+
+    for labels in (["no", "yes"], [f"class {i}" for i in range(12)], NAMES,
+                   [str(i) for i in range(40)]):
+        matrix = np.arange(len(labels) ** 2).reshape(len(labels), -1)
+        for normalize in (False, True):
+            figure = dash.plot_confusion_matrix(matrix, labels, normalize).figure
+            assert layout_defects(figure) == [], (len(labels), normalize)
+    features = [f"{name} {i}" for i, name in enumerate(NAMES * 2)]
+    means = list(np.linspace(-0.01, 0.03, len(features)))
+    for scale in (1, 1e5):  # a drop in accuracy, in squared error
+        figure = dash.plot_importance(features, [m * scale for m in means],
+                                      [0.004 * scale] * len(features), "score").figure
+        assert layout_defects(figure) == [], scale
 
 
 def test_magic_looks_names_up_and_returns_the_result(shell):

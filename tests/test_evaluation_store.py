@@ -3,8 +3,10 @@ comparisons of two evaluations."""
 
 import json
 import math
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -14,7 +16,6 @@ from sklearn.linear_model import LogisticRegression, Ridge
 import jupyter_mlops as mlops
 from jupyter_mlops import NotFoundError, ValidationError
 from jupyter_mlops.evaluation import compare_evaluations, evaluate, get_evaluation
-from jupyter_mlops.evaluation.storage import decode, encode
 from jupyter_mlops.tracking.datasets import fingerprint
 
 
@@ -77,8 +78,8 @@ def test_round_trip_restores_nan_and_infinity(store, binary):
     assert math.isnan(again.metrics["roc_auc"])
     assert {k: v for k, v in again.metrics.items() if k != "roc_auc"} == {
         k: v for k, v in result.metrics.items() if k != "roc_auc"}
-    (raw,) = store.query("SELECT details FROM evaluations")
-    assert _strict(raw[0])["nonfinite"]["metrics"] == {"/roc_auc": "nan"}
+    (raw,) = store.query("SELECT metrics FROM evaluations")
+    assert _strict(raw[0])["roc_auc"] == {"$float": "nan"}  # the codec's one form
 
 
 def test_full_details_round_trip(store, binary):
@@ -93,14 +94,29 @@ def test_full_details_round_trip(store, binary):
         result.task, result.n_rows, result.dataset_fingerprint)
 
 
-def test_encode_is_strict_and_reversible():
-    value = {"a": [1.0, math.nan, {"b/c": -math.inf, "~d": math.inf}], "e": "text", "f": None}
-    encoded, flags = encode(value)
-    text = json.dumps(encoded, allow_nan=False)
-    assert flags == {"/a/1": "nan", "/a/2/b~1c": "-inf", "/a/2/~0d": "inf"}
-    back = decode(json.loads(text), flags)
-    assert math.isnan(back["a"][1]) and back["a"][2] == {"b/c": -math.inf, "~d": math.inf}
-    assert back["e"] == "text" and back["f"] is None
+# A row as evaluations held it before the one JSON codec: plain JSON, each non-finite
+# number null and named by its JSON Pointer in details["nonfinite"].
+OLD_METRICS = '{"accuracy":0.5,"roc_auc":null,"log_loss":null}'
+OLD_DETAILS = ('{"labels":[0,1],"by_label":{"$bytes":"AP8="},'
+               '"per_class":{"$set":[1],"a/b":{"~x":null}},'
+               '"curves":{"roc":[{"thresholds":[null,0.5]}]},'
+               '"nonfinite":{"metrics":{"/roc_auc":"nan","/log_loss":"inf"},'
+               '"details":{"/per_class/a~1b/~0x":"-inf","/curves/roc/0/thresholds/0":"inf"}}}')
+
+
+def test_a_row_written_before_the_codec_still_reads(store):
+    with closing(sqlite3.connect(store.path / "mlops.db")) as raw, raw:
+        raw.execute(
+            "INSERT INTO evaluations (evaluation_id, run_id, model_uri, name, task, created, "
+            "dataset_fingerprint, target_fingerprint, n_rows, metrics, details, figures) "
+            "VALUES (?, NULL, NULL, 'old', 'binary', 1.0, NULL, NULL, 2, ?, ?, '{}')",
+            ("ab" * 16, OLD_METRICS, OLD_DETAILS))
+    again = get_evaluation("abab")
+    assert again.metrics["accuracy"] == 0.5 and math.isnan(again.metrics["roc_auc"])
+    assert again.metrics["log_loss"] == math.inf
+    assert again.details == {"labels": [0, 1], "by_label": {"$bytes": "AP8="},
+                             "per_class": {"$set": [1], "a/b": {"~x": -math.inf}},
+                             "curves": {"roc": [{"thresholds": [math.inf, 0.5]}]}}
 
 
 def test_figures_drawn_when_shown_are_kept_with_the_run(store, binary):

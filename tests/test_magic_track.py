@@ -78,7 +78,7 @@ def test_figures_made_in_the_cell_are_saved(shell, store):
                     "plt.figure('second')")
     run = only_run()
     names = sorted(a.name for a in run.artifacts if a.kind == "figure")
-    assert names == ["figures/figure_1.png", "figures/second.png"]
+    assert names == ["figures/fig.png", "figures/second.png"]  # its variable; its label
     digest = next(a.sha256 for a in run.artifacts if a.name == "figures/second.png")
     assert store.artifacts.read_verified(digest).startswith(b"\x89PNG")
 
@@ -255,3 +255,42 @@ def test_a_direct_call_of_the_magic_returns_the_last_value_and_logs(shell):
     run = mlops.get_run(mlops.search_runs()["run_id"].iloc[0])
     assert run.status == "FINISHED"
     assert run.params == {"alpha": 3} and run.metrics == {"score": 0.75}
+
+
+def test_figures_closed_or_shown_in_the_cell_are_saved_named_after_what_they_show(
+        shell, store, tmp_path):
+    run_cell(shell, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    shell.user_ns["saved_to"] = str(tmp_path / "loss.png")
+    result = run_cell(shell, """%%track
+fig, ax = plt.subplots()
+ax.plot([1, 2, 3])
+ax.set_title("Validation loss / epoch")
+fig.savefig(saved_to)
+plt.close(fig)
+grid = plt.figure()
+grid.suptitle("Residuals")
+plt.close("all")
+untitled, axes = plt.subplots()
+plt.subplots()[1].plot([3, 2])
+plt.subplots()[1].plot([1, 1])
+""")
+    assert result.success
+    run = only_run()
+    names = sorted(a.name for a in run.artifacts if a.kind == "figure")
+    assert names == ["figures/Residuals.png", "figures/Validation loss _ epoch.png",
+                     "figures/figure_2.png", "figures/figure_3.png", "figures/untitled.png"]
+    for artifact in run.artifacts:
+        assert store.artifacts.read_verified(artifact.sha256).startswith(b"\x89PNG")
+    import matplotlib
+
+    assert matplotlib.rcParams["figure.hooks"] == []  # taken out when the cell ended
+
+
+def test_a_figure_shown_by_the_inline_backend_is_saved(shell):
+    pytest.importorskip("matplotlib_inline")
+    run_cell(shell, "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.close('all')")
+    result = run_cell(shell, "%%track\nplt.plot([1, 2])\nplt.title('shown')\nplt.show()\n"
+                             "still_open = len(plt.get_fignums())")
+    assert result.success and shell.user_ns["still_open"] == 0  # show() closed it
+    names = [a.name for a in only_run().artifacts if a.kind == "figure"]
+    assert names == ["figures/shown.png"]

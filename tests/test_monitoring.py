@@ -1,7 +1,11 @@
 """Monitoring: drift and metrics on new data, alerts, exit codes, retrain and promote."""
 
+import datetime
 import json
+import math
 import re
+import sqlite3
+from contextlib import closing
 
 import nbformat
 import numpy as np
@@ -12,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import main
 from jupyter_mlops.monitoring.monitor import list_alerts, monitor, monitor_steps
+from jupyter_mlops.monitoring.trail import Trail
 from jupyter_mlops.serving import serve
 from test_serving import Client
 
@@ -198,3 +203,39 @@ def test_a_failing_notebook_is_recorded(registered, tmp_path):
     assert "RuntimeError: no data today" in result.retrain.message
     assert result.steps[-1]["status"] == "failed"
     assert mlops.get_store().query("SELECT status FROM retrains") == [("FAILED",)]
+
+
+def _a_monitor(store) -> str:
+    monitor_id = "ef" * 16
+    with store.write() as conn:
+        conn.execute("INSERT INTO monitors (monitor_id, created, name, version, model_uri, "
+                     "source, n_rows) VALUES (?, 1.0, 'clf', 1, 'models:/clf/1', 'batch', 3)",
+                     (monitor_id,))
+    return monitor_id
+
+
+def test_trail_details_keep_nan_and_odd_values_as_strict_json(store):
+    monitor_id = _a_monitor(store)
+    trail = Trail(store, monitor_id, [])
+    trail("metrics", "ok", "scored", {"value": math.nan, "worst": -math.inf,
+                                      "when": pd.Timestamp("2024-05-01 12:00"),
+                                      "columns": ("x1", "x2"), "rows": np.int64(3)})
+    (text,) = store.query("SELECT details FROM monitor_steps")[0]
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))
+    details = monitor_steps(monitor_id).loc[0, "details"]
+    assert math.isnan(details["value"]) and details["worst"] == -math.inf
+    assert details["when"] == datetime.datetime(2024, 5, 1, 12)
+    assert details["columns"] == ["x1", "x2"] and details["rows"] == 3
+
+
+def test_trail_lines_written_before_the_codec_still_read(store):
+    # Before the codec a trail line held NaN as null and other odd values as str().
+    monitor_id = _a_monitor(store)
+    old = '{"value":null,"when":"2024-05-01 12:00:00","sampled":{"$set":3}}'
+    with closing(sqlite3.connect(store.path / "mlops.db")) as raw, raw:
+        raw.execute("INSERT INTO monitor_steps (monitor_id, seq, created, step, status, "
+                    "message, details) VALUES (?, 1, 1.0, 'metrics', 'ok', 'scored', ?)",
+                    (monitor_id, old))
+    steps = monitor_steps(monitor_id)
+    assert steps.loc[0, "details"] == {"value": None, "when": "2024-05-01 12:00:00",
+                                       "sampled": {"$set": 3}}

@@ -1,4 +1,7 @@
+import json
 import math
+import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -109,3 +112,35 @@ def test_a_write_after_the_end_clears_the_summary(store):
     store.set_tags(run.run_id, {"late": "yes"})
     assert store.query("SELECT summary FROM runs")[0][0] is None
     assert mlops.search_runs().loc[0, "tags.late"] == "yes"
+
+
+# A summary as runs.summary held it before the one JSON codec: params spliced in as stored,
+# NaN and infinities null in "m" and named in "x".
+OLD_SUMMARY = ('{"p":{"C":0.1,"spec":{"$float": "nan"},"layers":[64, 32]},'
+               '"m":{"acc":0.5,"loss":null,"gain":null,"up":null},'
+               '"x":{"loss":"nan","gain":"-inf","up":"inf"},"t":{"team":"blue"}}')
+
+
+def test_a_summary_written_before_the_codec_still_reads(store):
+    with mlops.start_run("old") as run:
+        pass
+    with closing(sqlite3.connect(store.path / "mlops.db")) as raw, raw:
+        raw.execute("UPDATE runs SET summary = ? WHERE run_id = ?", (OLD_SUMMARY, run.run_id))
+    row = mlops.search_runs().iloc[0]
+    assert row["params.C"] == 0.1 and row["params.layers"] == [64, 32]
+    assert row["params.spec"] == {"$float": "nan"}  # a param of the user's, not a tag
+    assert row["metrics.acc"] == 0.5 and math.isnan(row["metrics.loss"])
+    assert row["metrics.gain"] == -math.inf and row["metrics.up"] == math.inf
+    assert row["tags.team"] == "blue"
+
+
+def test_a_summary_is_strict_json_in_the_codec(store):
+    with mlops.start_run("new") as run:
+        mlops.log_params({"spec": {"$float": "nan"}, "when": "2024"})
+        mlops.log_metrics({"loss": math.nan, "gain": -math.inf})
+    (text,) = store.query("SELECT summary FROM runs WHERE run_id = ?", (run.run_id,))[0]
+    parsed = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))
+    assert parsed["m"] == {"loss": {"$float": "nan"}, "gain": {"$float": "-inf"}}
+    row = mlops.search_runs().iloc[0]
+    assert row["params.spec"] == {"$float": "nan"} and row["params.when"] == "2024"
+    assert math.isnan(row["metrics.loss"]) and row["metrics.gain"] == -math.inf

@@ -133,3 +133,15 @@ def test_predictions_are_strict_json():
         "predictions": [None]}
     with pytest.raises(ValueError):
         dumps(float("nan"))
+
+
+def test_odd_predictions_are_plain_json_any_client_reads():
+    when = pd.Timestamp("2024-05-01 12:00:00")
+    assert jsonable(np.array(["2024-05-01T12:00:00.000000001"], dtype="datetime64[ns]")) == [
+        "2024-05-01T12:00:00"]  # not the nanoseconds since 1970 as text
+    assert jsonable(np.array([{"p": np.float32(0.5)}, (1, np.nan), None], dtype=object)) == [
+        {"p": 0.5}, [1, None], None]
+    frame = pd.DataFrame({"when": [when], "score": [np.inf], "label": ["a"]})
+    assert jsonable(frame) == [{"when": "2024-05-01T12:00:00", "score": None, "label": "a"}]
+    text = dumps({"predictions": jsonable(frame)})
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))

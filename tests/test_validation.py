@@ -100,6 +100,7 @@ def test_param_encoding_is_plain_and_stable():
     assert encode_param("p", (1, 2)) == "[1, 2]"
     assert encode_param("p", np.float64(0.5)) == "0.5"
     assert encode_param("p", {"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+    assert encode_param("p", np.array([[1, 2]])) == "[[1, 2]]"  # the codec's lists
     with pytest.warns(UserWarning, match="not a finite number"):
         assert json.loads(encode_param("p", math.inf)) == "inf"
 

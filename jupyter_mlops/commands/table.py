@@ -38,7 +38,10 @@ COMMANDS: tuple[Command, ...] = (
         arg("run", only=CLI, help="run id or unique prefix"),
     )),
     Command("compare", "Runs side by side, differences highlighted; or two evaluations.", (
-        arg("runs", nargs="+", help="run ids (prefixes), or two model URIs (name@alias, name/3)"),
+        arg("runs", nargs="+", help="run ids (prefixes), or two model URIs (name@alias, name/3); "
+                                    "one run alone: it and its child runs"),
+        arg("--children", action="store_true",
+            help="each run with its child runs (a search's candidates)"),
         arg("--evaluations", action="store_true",
             help="compare the latest evaluations of two runs, model versions or evaluation "
                  "ids: deltas and the better one per metric"),
@@ -206,6 +209,11 @@ COMMANDS: tuple[Command, ...] = (
         # The notebook gets the whole DataFrame.
         arg("-n", "--max-results", type=int, default=50, only=CLI),
     )),
+    Command("env", "The environment of this kernel session, or of the session that made RUN.", (
+        arg("run", nargs="?", default=None, metavar="RUN",
+            help="run id or unique prefix (default: this kernel's session)"),
+        arg("--session", default=None, help="a session id instead of a run"),
+    ), front_ends=MAGIC_ONLY),
     Command("execute", "Run a notebook headless in a fresh kernel and report what it stored.", (
         arg("notebook"),
         arg("--timeout", type=float, default=600, help="seconds per cell"),

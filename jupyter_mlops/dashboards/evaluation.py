@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .html import escape, format_value, png_img, section, table, wrap
+from .html import escape, format_value, mark, png_img, section, table, wrap
+from .plots import text_inches
 
 TITLES = {
     "roc_curve": "ROC curve",
@@ -27,12 +28,7 @@ TITLES = {
     "permutation_importance": "Permutation importance",
 }
 MAX_TEXT = 24
-EXTRA_STYLE = """<style>
-.jp-mlops .jp-mlops-figures{display:flex;flex-wrap:wrap;gap:8px}
-.jp-mlops .jp-mlops-figures img{max-width:100%}
-.jp-mlops tr.jp-mlops-better-b td{background:rgba(0,160,60,.15)}
-.jp-mlops tr.jp-mlops-better-a td{background:rgba(220,60,0,.13)}
-</style>"""
+FIGURES = "display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start"
 
 
 def _short(value: Any) -> str:
@@ -42,13 +38,13 @@ def _short(value: Any) -> str:
 
 # -- plots: each takes ax=None and returns the Axes it drew on ----------------------------
 
-def _axes(ax, size=(4.8, 3.6)):
+def _axes(ax, size=(4.8, 3.6), layout="constrained"):
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
 
     # A bare Figure, not pyplot: nothing is registered with the notebook's backend.
-    return Figure(figsize=size, layout="constrained").add_subplot()
+    return Figure(figsize=size, layout=layout).add_subplot()
 
 
 def _finish(ax, title: str, xlabel: str, ylabel: str, legend: bool = False):
@@ -64,9 +60,22 @@ def _finish(ax, title: str, xlabel: str, ylabel: str, legend: bool = False):
 def plot_confusion_matrix(matrix, labels, normalize: bool = False, ax=None):
     """Counts (or rows normalised to 1) with true labels down and predictions across."""
     import numpy as np
+    from matplotlib import rcParams
 
-    size = max(3.6, min(9.0, 1.2 + 0.45 * len(labels)))
-    ax = _axes(ax, (size + 0.8, size))
+    title = "Normalised by true class" if normalize else "Confusion matrix"
+    names = [_short(label) for label in labels]
+    widths = [text_inches(name, rcParams["xtick.labelsize"]) for name in names]
+    # The matrix is square and its title centred over it: at least as wide as the title.
+    side = max(2.6, min(7.0, 0.45 * len(names)),
+               text_inches(title, rcParams["axes.titlesize"]) + 0.2)
+    # Upright names when they do not fit side by side (the boxes of slanted ones overlap).
+    crowded = any(width + 0.08 > side / max(len(names), 1) for width in widths)
+    if ax is None:
+        longest = max(widths, default=0)
+        below = 0.8 + (longest if crowded else 0.2)
+        # "compressed": the constrained layout for a square image (a plain one can push
+        # the "actual" label off the edge).
+        ax = _axes(None, (longest + side + 1.7, side + below + 0.5), layout="compressed")
     values = np.asarray(matrix, dtype=float)
     if normalize:
         totals = values.sum(axis=1, keepdims=True)
@@ -74,18 +83,13 @@ def plot_confusion_matrix(matrix, labels, normalize: bool = False, ax=None):
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     ticks = range(len(labels))
-    names = [_short(label) for label in labels]
-    crowded = sum(len(name) for name in names) > 4 * size  # about what fits across
-    ax.set_xticks(ticks, names, rotation=40 if crowded else 0,
-                  ha="right" if crowded else "center", rotation_mode="anchor",
-                  parse_math=False)
+    ax.set_xticks(ticks, names, rotation=90 if crowded else 0, parse_math=False)
     ax.set_yticks(ticks, names, parse_math=False)
     if len(labels) <= 20:
         high = values.max() / 2 if values.size else 0
         for (i, j), value in np.ndenumerate(values):
             ax.text(j, i, f"{value:.2f}" if normalize else f"{int(value)}", ha="center",
                     va="center", fontsize=8, color="white" if value > high else "black")
-    title = "Normalised by true class" if normalize else "Confusion matrix"
     return _finish(ax, title, "predicted", "actual")
 
 
@@ -151,16 +155,29 @@ def plot_residual_histogram(counts, edges, ax=None):
 
 
 def plot_importance(features, mean, std, scoring: str, top: int = 20, ax=None):
+    """The ``top`` features by mean drop, largest first; a figure wide enough for the
+    longest name beside the bars and the whole title over them."""
     import numpy as np
+    from matplotlib import rcParams
+    from matplotlib.ticker import MaxNLocator
 
     order = np.argsort(-np.asarray(mean), kind="stable")[:top][::-1]
-    ax = _axes(ax, (4.8, max(2.4, 0.9 + 0.22 * len(order))))
+    names = [_short(features[i]) for i in order]
+    shown = f" (top {top} of {len(features)})" if len(features) > top else ""
+    title = "Permutation importance" + shown
+    if ax is None:
+        # Constrained layout makes room for the names, but centres the title over the
+        # bars without widening the figure: the bars must be at least as wide as it.
+        bars = max(3.2, text_inches(title, rcParams["axes.titlesize"]) + 0.2)
+        names_width = max((text_inches(name, rcParams["ytick.labelsize"]) for name in names),
+                          default=0)
+        ax = _axes(None, (names_width + bars + 0.6, max(2.4, 1.0 + 0.22 * len(order))))
     ax.barh(range(len(order)), [mean[i] for i in order], xerr=[std[i] for i in order],
             color="tab:blue", alpha=0.8)
-    ax.set_yticks(range(len(order)), [_short(features[i]) for i in order], parse_math=False)
+    ax.set_yticks(range(len(order)), names, parse_math=False)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # numbers as wide as "−0.005" fit
     ax.axvline(0, color="grey", linewidth=0.8)
-    shown = f" (top {top} of {len(features)})" if len(features) > top else ""
-    return _finish(ax, "Permutation importance" + shown, f"drop in {scoring}", "")
+    return _finish(ax, title, f"drop in {scoring}", "")
 
 
 # -- figures of a result, drawn on demand -------------------------------------------------
@@ -216,7 +233,7 @@ def _header(result) -> str:
 def _notes(result) -> str:
     items = [f"<li>{escape(k)} skipped: {escape(v)}</li>" for k, v in result.skipped.items()]
     items += [f"<li>{escape(note)}</li>" for note in result.notes]
-    return f'<ul class="warn">{"".join(items)}</ul>' if items else ""
+    return f'<ul {mark("warn")}>{"".join(items)}</ul>' if items else ""
 
 
 def metrics_html(result) -> str:
@@ -240,9 +257,9 @@ def _group_html(result, names: list[str], empty: str) -> str:
     figures = result.figures
     shown = [n for n in names if n in figures]
     if not shown:
-        return f'<p class="warn">{escape(empty)}</p>'
+        return f'<p {mark("warn")}>{escape(empty)}</p>'
     images = "".join(png_img(figures.png(n), TITLES[n]) for n in shown)
-    return f'<div class="jp-mlops-figures">{images}</div>'
+    return f'<div class="jp-mlops-figures" style="{FIGURES}">{images}</div>'
 
 
 def tab_groups(result) -> list[tuple[str, list[str], str]]:
@@ -277,7 +294,7 @@ def evaluation_html(result) -> str:
         if title == "Importance":
             body += _importance_table(result)
         parts.append(section(title, body))
-    return EXTRA_STYLE + wrap("".join(parts))
+    return wrap("".join(parts))
 
 
 def comparison_html(comparison) -> str:
@@ -289,14 +306,14 @@ def comparison_html(comparison) -> str:
     rows, classes = [], []
     for metric, row in frame.iterrows():
         direction = {True: "higher", False: "lower"}.get(row["higher_is_better"], "")
-        mark = {"a": "a", "b": "b", "tie": "="}.get(row["better"], "")
-        rows.append((metric, row["a"], row["b"], row["delta"], direction, mark))
+        better = {"a": "a", "b": "b", "tie": "="}.get(row["better"], "")
+        rows.append((metric, row["a"], row["b"], row["delta"], direction, better))
         classes.append(f"jp-mlops-better-{row['better']}" if row["better"] in ("a", "b")
                        else "")
     notes = "".join(f"<li>{escape(note)}</li>" for note in comparison.notes)
     body = head + table(["metric", "a", "b", "delta (b − a)", "better is", "better"], rows,
                         classes)
-    return EXTRA_STYLE + wrap(body + (f'<ul class="warn">{notes}</ul>' if notes else ""))
+    return wrap(body + (f'<ul {mark("warn")}>{notes}</ul>' if notes else ""))
 
 
 # -- widget -------------------------------------------------------------------------------
@@ -307,7 +324,7 @@ def evaluation_widget(result):
     import ipywidgets as widgets
 
     groups = tab_groups(result)
-    pages = [widgets.HTML(EXTRA_STYLE + wrap(metrics_html(result)))]
+    pages = [widgets.HTML(wrap(metrics_html(result)))]
     pages += [widgets.HTML(wrap("<p>Drawing…</p>")) for _ in groups]
     tab = widgets.Tab(children=pages, titles=["Metrics", *(g[0] for g in groups)])
     filled = {0}
@@ -320,7 +337,7 @@ def evaluation_widget(result):
         body = _group_html(result, names, empty)
         if title == "Importance":
             body += _importance_table(result)
-        pages[index].value = EXTRA_STYLE + wrap(body)
+        pages[index].value = wrap(body)
 
     tab.observe(lambda change: fill(change["new"]), names="selected_index")
     return tab

@@ -35,3 +35,31 @@ def plot_metric_histories(histories: dict[str, dict[str, list[Any]]], ax=None):
         for text in legend.get_texts():
             text.set_parse_math(False)
     return ax
+
+
+def text_inches(text: str, size) -> float:
+    """Width of one line of ``text`` (no math) in matplotlib's default font at ``size``."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    with warnings.catch_warnings():  # no glyph for an emoji: the box drawn is as wide
+        warnings.simplefilter("ignore", UserWarning)
+        width, _, _ = RendererAgg(1, 1, 72).get_text_width_height_descent(
+            text, FontProperties(size=size), ismath=False)
+    return width / 72
+
+
+KEPT = 11  # characters of a name every plot shows before cutting it with "…"
+
+
+def fit_text(text: str, size, width: float) -> str:
+    """``text`` cut with "…" to fit ``width`` inches, keeping at least its first ``KEPT``
+    characters (the part of a name that tells it apart)."""
+    if text_inches(text, size) <= width:
+        return text
+    keep = len(text)
+    while keep > KEPT and text_inches(text[:keep] + "…", size) > width:
+        keep -= max(1, (keep - KEPT) // 4)
+    return text[:max(keep, KEPT)] + "…"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .html import escape, pre, section, table, wrap
+from .html import Code, escape, mark, pre, section, table, wrap
 
 
 def _when(timestamp: float) -> str:
@@ -23,7 +23,7 @@ def version_html(version, lineage: dict[str, Any]) -> str:
         rows.append(("run", f"{run.run_id} ({run.name or 'unnamed'}, {run.status})"))
     for cell in lineage.get("cells", []):
         rows.append((f"cell [{cell.execution_count}]",
-                     cell.source if len(cell.source) < 400 else cell.source[:397] + "..."))
+                     Code(cell.source if len(cell.source) < 400 else cell.source[:397] + "...")))
     for dataset in lineage.get("datasets", []):
         rows.append((f"data ({dataset['role']})",
                      f"{dataset['name']} fingerprint {dataset['fingerprint']}"))
@@ -43,9 +43,9 @@ def version_html(version, lineage: dict[str, Any]) -> str:
 def replay_html(script) -> str:
     parts = []
     if script.verification is not None:
-        css = "" if script.verification.ok else "bad"
+        css = "" if script.verification.ok else " " + mark("bad")
         verdict = "verified" if script.verification.ok else "NOT verified"
-        parts.append(f'<p class="{css}"><b>{verdict}</b>: '
+        parts.append(f"<p{css}><b>{verdict}</b>: "
                      f"{escape(script.verification.message)}</p>")
     parts.append(section(f"Replay of {script.uri}", pre(script.source)))
     return wrap("".join(parts))

@@ -13,14 +13,17 @@ sketch): smaller, and the statistics become estimates; the report says so per co
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError, shorten
+from ..store import jsoncodec
 from .kinds import Side, StoredSide, prepare_reference
 
-PROFILE_FORMAT = 1
+# 2: the header through the one JSON codec. 1 (still read): a category key that is a float
+# written as {"float": repr(key)}, any other non-JSON key as {"text": str(key)}.
+PROFILE_FORMAT = 2
+READ_FORMATS = (1, 2)
 
 
 @dataclass
@@ -68,14 +71,14 @@ class DriftProfile:
             if side.values is not None:
                 arrays[f"values_{i}"] = np.ascontiguousarray(side.values, dtype=np.float64)
             elif side.keys is not None:
-                entry["keys"] = [_json_key(k) for k in side.keys]
+                entry["keys"] = list(side.keys)
                 arrays[f"counts_{i}"] = np.asarray(side.counts, dtype=np.int64)
             entries.append(entry)
         header = {"format": PROFILE_FORMAT, "n_rows": self.n_rows, "columns": entries,
                   "fingerprint": self.fingerprint, "prediction": self.prediction,
                   "target": self.target, "sampled": self.sampled}
         arrays["header"] = np.frombuffer(
-            json.dumps(header, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+            jsoncodec.dumps(header).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
@@ -86,14 +89,16 @@ class DriftProfile:
 
         try:
             archive = np.load(io.BytesIO(data), allow_pickle=False)
-            header = json.loads(archive["header"].tobytes().decode("utf-8"))
+            header = jsoncodec.loads(archive["header"].tobytes().decode("utf-8"))
         except (ValueError, KeyError, OSError) as exc:
             raise ValidationError(f"These bytes are not a drift profile ({exc}).") from None
-        if header.get("format") != PROFILE_FORMAT:
+        if header.get("format") not in READ_FORMATS:
             raise ValidationError(
                 f"Drift profile format {header.get('format')!r} is not one this jupyter_mlops "
-                f"reads ({PROFILE_FORMAT}); upgrade with pip install -U jupyter-mlops."
+                f"reads ({', '.join(map(str, READ_FORMATS))}); upgrade with pip install -U "
+                "jupyter-mlops."
             )
+        read_key = _format_1_key if header["format"] == 1 else None
         columns = {}
         for i, entry in enumerate(header["columns"]):
             values = keys = counts = None
@@ -101,7 +106,7 @@ class DriftProfile:
                 values = archive[f"values_{i}"]
             elif "keys" in entry:
                 keys = np.empty(len(entry["keys"]), dtype=object)
-                keys[:] = [_from_json_key(k) for k in entry["keys"]]
+                keys[:] = [read_key(k) for k in entry["keys"]] if read_key else entry["keys"]
                 counts = archive[f"counts_{i}"]
             side = Side(n_rows=entry["n_rows"], n_missing=entry["n_missing"], values=values,
                         keys=keys, counts=counts, integer=entry["integer"],
@@ -119,15 +124,7 @@ class DriftProfile:
         return digest
 
 
-def _json_key(key: Any) -> Any:
-    if key is None or isinstance(key, (bool, int, str)):
-        return key
-    if isinstance(key, float):
-        return {"float": repr(key)}
-    return {"text": str(key)}
-
-
-def _from_json_key(key: Any) -> Any:
+def _format_1_key(key: Any) -> Any:
     if isinstance(key, dict):
         return float(key["float"]) if "float" in key else key["text"]
     return key

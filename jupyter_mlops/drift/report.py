@@ -278,6 +278,9 @@ def drift_report(
             raise ValidationError("Give the model URI once: model='...' or model_uri='...'.")
         model_uri = model
     elif model is not None:
+        from ..tracking.frameworks import predictor
+
+        model = predictor(model)  # a native Booster predicts labels, as its wrapper would
         if not callable(getattr(model, "predict", None)):
             raise ValidationError(
                 f"model must be a model URI (str) or a fitted estimator with predict(); got "

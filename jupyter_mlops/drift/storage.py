@@ -1,46 +1,28 @@
-"""Drift reports in the store: one row of ``drift_reports``, numbers as strict JSON.
+"""Drift reports in the store: one row of ``drift_reports``, its JSON through the one codec
+(``store.jsoncodec``), so a NaN or infinite statistic (a chi-square against a value the
+reference never saw is infinite) reads back as the same float.
 
-SQLite and strict JSON have no NaN or infinity, and drift statistics have both (a
-chi-square against a value the reference never saw is infinite). A non-finite number is
-written as ``null`` and named in the record's ``nonfinite`` map (``{"statistic": "inf"}``),
-so it reads back as the same float.
+Rows written before the codec hold a non-finite number as ``null`` and name it in the
+record's ``nonfinite`` map (``{"statistic": "inf"}``); ``load_report`` still reads them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from ..store import jsoncodec
 from ..store.sqlite import write_datasets
 from .result import DriftReport
 
 FLOAT_FIELDS = ("statistic", "p_value", "threshold")
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-
-def encode_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A column result ready for strict JSON: non-finite floats as null plus a flag."""
+def read_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored column result; a float field left empty reads as NaN."""
     out = dict(record)
-    flags = {}
-    for key in FLOAT_FIELDS:
-        value = out.get(key)
-        if isinstance(value, float) and not math.isfinite(value):
-            flags[key] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-            out[key] = None
-    if flags:
-        out["nonfinite"] = flags
-    return out
-
-
-def decode_record(record: dict[str, Any]) -> dict[str, Any]:
-    out = dict(record)
-    for key, flag in out.pop("nonfinite", {}).items():
-        out[key] = _NONFINITE[flag]
+    for key, name in out.pop("nonfinite", {}).items():  # written before the codec
+        out[key] = float(name)
     for key in FLOAT_FIELDS:
         if out.get(key) is None:
             out[key] = math.nan
@@ -61,8 +43,8 @@ def save_report(store, report, datasets: list[tuple[str, str, dict[str, Any]]]) 
              report.reference_fingerprint, report.current_fingerprint, report.reference_rows,
              report.current_rows, report.n_columns, report.n_drifted, report.share_drifted,
              report.drift_share, int(report.drifted),
-             dumps([encode_record(r) for r in report.records]), dumps(report.options),
-             dumps(report.distributions), report.reference_profile),
+             jsoncodec.dumps(report.records), jsoncodec.dumps(report.options),
+             jsoncodec.dumps(report.distributions), report.reference_profile),
         )
 
 
@@ -96,10 +78,10 @@ def load_report(store, report_id: str):
     (rid, run_id, model_uri, created, ref_fp, cur_fp, ref_rows, cur_rows, drift_share,
      columns, options, distributions, profile) = rows[0]
     return DriftReport(
-        records=[decode_record(r) for r in json.loads(columns)],
+        records=[read_record(r) for r in jsoncodec.loads(columns)],
         drift_share=drift_share,
-        distributions=json.loads(distributions) if distributions else {},
-        options=json.loads(options) if options else {},
+        distributions=jsoncodec.loads(distributions) if distributions else {},
+        options=jsoncodec.loads(options) if options else {},
         report_id=rid, run_id=run_id, model_uri=model_uri, created=created,
         reference_fingerprint=ref_fp, current_fingerprint=cur_fp,
         reference_rows=ref_rows, current_rows=cur_rows, reference_profile=profile,

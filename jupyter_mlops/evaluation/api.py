@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ValidationError, shorten
+from ..store import jsoncodec
 from ..validation import check_name, metric_value
 from .result import EvaluationResult
 
@@ -30,13 +31,14 @@ def _check_uri(model_uri: object) -> str:
 def evaluate(
     model: Any,
     X: Any,
-    y: Any,
+    y: Any = None,
     name: str | None = None,
     model_uri: str | None = None,
     *,
     task: str | None = None,
     importance: bool = True,
     importance_rows: int = 2000,
+    importance_features: int | None = 50,
     n_repeats: int = 5,
     importance_scoring: str | None = None,
     random_state: int | None = 0,
@@ -48,8 +50,11 @@ def evaluate(
     ``predict`` and ``predict_proba`` are each called once on ``X``; every metric (values
     equal to scikit-learn's functions) and curve is computed from those predictions.
     Permutation importance runs on at most ``importance_rows`` rows with ``n_repeats``
-    shuffles per feature, with a progress bar when it would take more than a few seconds
-    (``progress=False`` never shows one; a callable receives ``(done, total)``).
+    shuffles per feature, over at most ``importance_features`` features (the model's most
+    important by its own ``feature_importances_`` or ``coef_``, else a seeded random
+    choice; ``None`` runs over all of them), with a progress bar when it would take more
+    than a few seconds (``progress=False`` never shows one; a callable receives
+    ``(done, total)``).
 
     The evaluation is stored with the active run, if any, whose metrics also get
     ``eval.<metric>`` (``eval.<name>.<metric>`` when ``name`` is given), with ``model_uri``
@@ -58,10 +63,14 @@ def evaluate(
 
     Parameters
     ----------
-    model : a fitted estimator with ``predict`` (scikit-learn API), or a registered model's
-        URI (``"churn@champion"``), which is loaded and linked as ``model_uri``
-    X : DataFrame, array or list of rows, passed to the model as given
-    y : Series, one-column DataFrame, array or list of true values (labels may be strings)
+    model : a fitted estimator with ``predict`` (scikit-learn API), a trained model of a
+        framework autolog recognises (a native XGBoost or LightGBM Booster, CatBoost,
+        Keras, statsmodels), or a registered model's URI (``"churn@champion"``), which is
+        loaded and linked as ``model_uri``
+    X : DataFrame, array or list of rows, passed to the model as given; or an XGBoost
+        DMatrix or LightGBM Dataset, whose rows are used
+    y : Series, one-column DataFrame, array or list of true values (labels may be
+        strings); None takes the labels a DMatrix or Dataset ``X`` carries
     name : a name for this evaluation, such as ``"holdout"``
     model_uri : the model version evaluated, such as ``"models:/churn/3"``
     task : ``"classification"`` or ``"regression"`` when the model does not say
@@ -96,8 +105,20 @@ def evaluate(
         model = load_model(version.uri)
     if model_uri is not None:
         _check_uri(model_uri)
+    from ..tracking.frameworks import plain_data, predictor
+
+    model_class = type(model)
+    # A native Booster predicts as its scikit-learn wrapper would; a DMatrix or an
+    # lgb.Dataset gives its rows (and its labels, when y is not given).
+    if y is None:
+        y = _labels(X)
+    X = plain_data(X)
+    model = predictor(model)
     for label, value, low in (("importance_rows", importance_rows, 2),
-                              ("n_repeats", n_repeats, 1)):
+                              ("n_repeats", n_repeats, 1),
+                              ("importance_features", importance_features, 1)):
+        if value is None and label == "importance_features":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValidationError(f"{label} must be an integer >= {low}; got {shorten(value)}.")
     kind = inputs.model_kind(model, task)
@@ -131,15 +152,21 @@ def evaluate(
     details = computed.details
     if importance:
         record, reason = _importance(model, X, y_array, kind, importance_rows, n_repeats,
-                                     importance_scoring, random_state, progress)
+                                     importance_scoring, random_state, progress,
+                                     importance_features)
         if record is not None:
             details["importance"] = record
             timings["importance_s"] = record["seconds"]
+            if record["features_chosen"]:
+                computed.notes.append(
+                    f"Permutation importance ran over {len(record['features'])} of "
+                    f"{record['n_features']} features ({record['features_chosen']}); pass "
+                    "importance_features=None to run it over all of them.")
         else:
             computed.notes.append(f"Permutation importance was skipped: {reason}")
     details["skipped"] = computed.skipped
     details["notes"] = computed.notes
-    details["model"] = {"class": type(model).__name__, "module": type(model).__module__}
+    details["model"] = {"class": model_class.__name__, "module": model_class.__module__}
     details["timings"] = timings
 
     run = active_run()
@@ -151,7 +178,8 @@ def evaluate(
                 for part, info in (("X", x_info), ("y", y_info)) if info is not None]
     result = EvaluationResult(
         evaluation_id=uuid.uuid4().hex, task=task_name,
-        metrics=storage.plain(computed.metrics), details=storage.plain(details), name=name,
+        metrics=jsoncodec.normalize(computed.metrics), details=jsoncodec.normalize(details),
+        name=name,
         model_uri=model_uri, run_id=run.run_id if run is not None else None,
         dataset_fingerprint=x_info["fingerprint"] if x_info else None,
         target_fingerprint=y_info["fingerprint"] if y_info else None,
@@ -165,6 +193,19 @@ def evaluate(
     return result
 
 
+def _labels(X: Any) -> Any:
+    """The labels a DMatrix or lgb.Dataset carries, for ``evaluate(booster, dtest)``."""
+    from ..tracking.datasets import data_kind
+
+    kind = data_kind(X)
+    label = (X.get_label() if kind == "dmatrix" else
+             X.get_label() if kind == "lgb_dataset" else None)
+    if label is None or len(label) == 0:
+        raise ValidationError("y is missing: pass the true values, or X as a DMatrix or "
+                              "lgb.Dataset that carries its labels.")
+    return label
+
+
 def _as_array(X: Any) -> Any:
     import numpy as np
 
@@ -176,12 +217,14 @@ def _as_array(X: Any) -> Any:
         return None
 
 
-def _importance(model, X, y, kind, rows, n_repeats, scoring, random_state, progress):
+def _importance(model, X, y, kind, rows, n_repeats, scoring, random_state, progress,
+                features):
     from .importance import permutation_importance
 
     return permutation_importance(model, X, y, kind, max_rows=rows, n_repeats=n_repeats,
                                   scoring=scoring, random_state=random_state,
-                                  progress=progress, open_display=_progress_display)
+                                  progress=progress, open_display=_progress_display,
+                                  max_features=features)
 
 
 def _progress_display(total: int, description: str):

@@ -1,19 +1,20 @@
-"""Evaluations in the store: one row of strict JSON, figures as artifacts once drawn.
+"""Evaluations in the store: one row of strict JSON (``store.jsoncodec``), figures as
+artifacts once drawn. Nothing here imports numpy, pandas or scikit-learn.
 
-SQLite and strict JSON have no NaN or infinity, so a non-finite number is written as
-``null`` and its JSON Pointer recorded beside it (``"nonfinite": {"/r2": "nan"}``); reading
-puts the number back. Nothing here imports numpy, pandas or scikit-learn.
+Rows written before the codec hold a non-finite number as ``null`` with its JSON Pointer
+recorded in ``details`` (``"nonfinite": {"metrics": {"/r2": "nan"}, "details": {...}}``);
+``load`` still reads them.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError, shorten
+from ..store import jsoncodec
 from ..store.sqlite import write_datasets
 
 _ID_PREFIX = re.compile(r"^[0-9a-f]{4,32}\Z")
@@ -21,75 +22,16 @@ _COLUMNS = ("evaluation_id, run_id, model_uri, name, task, created, dataset_fing
             "target_fingerprint, n_rows, metrics, details, figures")
 
 
-def plain(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars turned into lists and Python numbers."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return float(value)  # np.float64 is a float subclass: make it a plain float
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
-    if tolist is not None:
-        return plain(tolist())
-    return str(value)
-
-
-def _pointer_part(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def encode(value: Any) -> tuple[Any, dict[str, str]]:
-    """A strict-JSON copy of a plain value, and the JSON Pointers of the non-finite numbers."""
-    flags: dict[str, str] = {}
-
-    def walk(item: Any, path: str) -> Any:
-        if isinstance(item, float):
-            if math.isfinite(item):
-                return item
-            flags[path] = "nan" if math.isnan(item) else ("inf" if item > 0 else "-inf")
-            return None
-        if isinstance(item, dict):
-            return {k: walk(v, f"{path}/{_pointer_part(k)}") for k, v in item.items()}
-        if isinstance(item, list):
-            return [walk(v, f"{path}/{i}") for i, v in enumerate(item)]
-        return item
-
-    return walk(value, ""), flags
-
-
-def decode(value: Any, flags: dict[str, str]) -> Any:
-    """Undo ``encode``: put the flagged non-finite numbers back in place."""
-    for pointer, kind in flags.items():
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-        if not parts:
-            return float(kind)
-        target = value
-        for part in parts[:-1]:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        last = parts[-1]
-        target[int(last) if isinstance(target, list) else last] = float(kind)
-    return value
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-
-
 def insert(store, row: dict[str, Any], datasets: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Write one evaluation and the data it was computed on, in one transaction."""
-    metrics, metric_flags = encode(row["metrics"])
-    details, detail_flags = encode(row["details"])
-    details["nonfinite"] = {"metrics": metric_flags, "details": detail_flags}
     with store.write() as conn:
         write_datasets(conn, datasets, row["run_id"])
         conn.execute(
             f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row["evaluation_id"], row["run_id"], row["model_uri"], row["name"], row["task"],
              row["created"], row["dataset_fingerprint"], row["target_fingerprint"],
-             row["n_rows"], dumps(metrics), dumps(details), dumps({})),
+             row["n_rows"], jsoncodec.dumps(row["metrics"]),
+             jsoncodec.dumps(row["details"]), jsoncodec.dumps({})),
         )
 
 
@@ -101,12 +43,32 @@ def load(store, evaluation_id: str) -> dict[str, Any]:
         raise NotFoundError(f"No evaluation {evaluation_id!r} in {store.path}.")
     names = [c.strip() for c in _COLUMNS.split(",")]
     row = dict(zip(names, rows[0]))
-    details = json.loads(row["details"])
-    flags = details.pop("nonfinite", {"metrics": {}, "details": {}})
-    row["metrics"] = decode(json.loads(row["metrics"]), flags["metrics"])
-    row["details"] = decode(details, flags["details"])
-    row["figures"] = json.loads(row["figures"] or "{}")
+    details = jsoncodec.loads(row["details"])
+    if "nonfinite" in details:  # written before the codec
+        row["metrics"], row["details"] = _before_codec(row["metrics"], row["details"])
+    else:
+        row["metrics"], row["details"] = jsoncodec.loads(row["metrics"]), details
+    row["figures"] = jsoncodec.loads(row["figures"] or "{}")
     return row
+
+
+def _before_codec(metrics: str, details: str) -> tuple[Any, Any]:
+    """Metrics and details as rows written before the codec hold them: plain JSON, each
+    non-finite number null and named by its JSON Pointer in ``details["nonfinite"]``."""
+    values = {"metrics": json.loads(metrics), "details": json.loads(details)}
+    flags = values["details"].pop("nonfinite")
+    for part, pointers in flags.items():
+        for pointer, name in pointers.items():
+            keys = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+            if not keys:
+                values[part] = float(name)
+                continue
+            target = values[part]
+            for key in keys[:-1]:
+                target = target[int(key)] if isinstance(target, list) else target[key]
+            last = keys[-1]
+            target[int(last) if isinstance(target, list) else last] = float(name)
+    return values["metrics"], values["details"]
 
 
 def resolve(store, ref: str) -> str:
@@ -141,12 +103,12 @@ def add_figure(store, evaluation_id: str, run_id: str | None, artifact_name: str
     with store.write() as conn:
         (current,) = conn.execute("SELECT figures FROM evaluations WHERE evaluation_id = ?",
                                   (evaluation_id,)).fetchone()
-        figures = json.loads(current or "{}")
+        figures = jsoncodec.loads(current or "{}")
         if figures.get(figure) == digest:
             return digest
         figures[figure] = digest
         conn.execute("UPDATE evaluations SET figures = ? WHERE evaluation_id = ?",
-                     (dumps(figures), evaluation_id))
+                     (jsoncodec.dumps(figures), evaluation_id))
         if run_id is not None:
             conn.execute(
                 "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "

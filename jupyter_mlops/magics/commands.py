@@ -67,25 +67,11 @@ class MLOpsMagics(Magics):
 
     def _cmd_runs(self, args) -> Any:
         from ..dashboards.listing import listing
-        from ..dashboards.runs import frame_html
+        from ..dashboards.runs import runs_html
         from ..tracking.search import search_runs
 
         frame = search_runs(args.experiment, args.filter, args.order_by, args.max_results)
-
-        def render(view) -> str:
-            # The cell's own params and every metric; estimator params (model.*) stay in
-            # the DataFrame but would drown the table.
-            params = [c for c in view.columns if c.startswith("params.") and "." not in c[7:]]
-            metrics = [c for c in view.columns if c.startswith("metrics.")]
-            hidden = sum(c.startswith("params.") for c in view.columns) - len(params)
-            columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
-                       *params, *metrics]
-            shown = view.assign(run_id=[r[:8] for r in view["run_id"]])
-            note = f"{len(view)} runs" + (f"; {hidden} estimator param columns are in the "
-                                          "DataFrame, not shown" if hidden else "")
-            return frame_html(shown, columns, note=note)
-
-        return listing(frame, render)
+        return listing(frame, runs_html)
 
     def _cmd_show(self, args) -> Any:
         from ..tracking.runs import get_run
@@ -147,7 +133,7 @@ class MLOpsMagics(Magics):
             from ..evaluation import compare_evaluations
 
             return compare_evaluations(*args.runs)
-        return compare_runs(args.runs)
+        return compare_runs(args.runs, children=args.children or None)
 
     def _cmd_history(self, args) -> Any:
         from ..dashboards.listing import listing
@@ -175,6 +161,11 @@ class MLOpsMagics(Magics):
 
     def _cmd_alerts(self, args) -> Any:
         from .alerts_command import run
+
+        return run(self.shell, args)
+
+    def _cmd_env(self, args) -> Any:
+        from .env_command import run
 
         return run(self.shell, args)
 

@@ -14,17 +14,16 @@ from typing import Any
 
 import IPython
 
-from ..tracking.autolog import (
-    add_figures,
-    autolog,
-    early_params,
-    figure_numbers,
-    input_datasets,
-    new_figures,
-    save_figures,
-)
-from ..tracking.capture import CellCapture, CellRecord, install, uninstall
+from ..tracking.autolog import autolog, early_params, input_datasets
+from ..tracking.capture import CellCapture, CellRecord, install, start_sampling, uninstall
 from ..tracking.cellnames import CellNames, analyze
+from ..tracking.displayed import log_displayed
+from ..tracking.figures import FigureCollector, add_figures, save_figures
+from ..tracking.fits import FitRecorder
+from ..tracking.loops import LoopRecorder
+from ..tracking.rewrite import instrument
+from ..tracking.paramdicts import log_dict_params
+from ..tracking.resources import ResourceSampler, log_resources
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
 from .track import TrackOptions, TrackTransformer, track_header
@@ -38,8 +37,32 @@ class TrackedCell:
     run: ActiveRun
     options: TrackOptions
     names: CellNames
-    figures_before: set[int] = field(default_factory=set)
+    collector: FigureCollector | None = None  # the figures it draws, when autolog is on
     figures: list[tuple[str, str, int]] = field(default_factory=list)  # saved, not yet linked
+    loops: LoopRecorder | None = None  # its loop curves, when autolog is on
+    fits: FitRecorder | None = None  # its fits, for child runs
+    resources: ResourceSampler | None = None  # its system.* metrics
+
+
+class LoopRewriter:
+    """IPython's AST transformer slot, filled only while a tracked cell runs: it rewrites
+    the loops of that cell, and of code the magics in it compile (``%%capture``,
+    ``%time``), so they record their numbers (see ``jupyter_mlops.tracking.loops``)."""
+
+    def __init__(self, hooks: KernelHooks) -> None:
+        self.hooks = hooks
+
+    def visit(self, node: Any) -> Any:
+        tracked = self.hooks._tracked
+        if tracked is None or tracked.loops is None or not isinstance(node, ast.Module):
+            return node
+        try:
+            node = instrument(node, tracked.loops, tracked.fits)
+            # Hidden from %who; taken out again when the cell ends.
+            self.hooks.shell.push(_bindings(tracked), interactive=False)
+        except Exception as exc:  # noqa: BLE001 - IPython would unregister us: never raise
+            self.hooks._warn("could not prepare the cell's loops for loop curves", exc)
+        return node
 
 
 class KernelHooks:
@@ -47,10 +70,14 @@ class KernelHooks:
         self.shell = shell
         self.capture = CellCapture()
         self.transformer = TrackTransformer()
+        self.loop_rewriter = LoopRewriter(self)
         self._stack: list[Any] = []
         self._record: CellRecord | None = None
         self._tracked: TrackedCell | None = None
         self._warned: set[str] = set()
+        # Names bound to model.predict(X) by the cells run so far -> "X": a later cell that
+        # displays a metric of them names it after X.
+        self.predictions: dict[str, str] = {}
 
     # -- registration ----------------------------------------------------------------
 
@@ -86,6 +113,7 @@ class KernelHooks:
                 events.unregister(name, callback)
         if self.transformer in self.shell.input_transformers_cleanup:
             self.shell.input_transformers_cleanup.remove(self.transformer)
+        self._stop_autolog(self._tracked)
 
     # -- reporting -------------------------------------------------------------------
 
@@ -132,10 +160,13 @@ class KernelHooks:
             self.capture.ensure_session(store)
             self._record = self.capture.begin(store, raw, code, count, cell_id, run_id, names,
                                               self.shell.user_ns)
+            if self._tracked is not None:
+                self._tracked.resources = self._record.resources
         except Exception as exc:  # noqa: BLE001
             self._warn("could not record this cell", exc, once=run_id is None)
         if self._tracked is not None:
             self.transformer.tracking = True
+            self._start_autolog(self._tracked, raw)
 
     def _begin_run(self, store, raw: str, header: str, count: int, cell_id: str | None,
                    names: CellNames):
@@ -152,7 +183,7 @@ class KernelHooks:
                     session_id=self.capture.session_id, cell_id=cell_id,
                     execution_count=count, source=raw,
                 )
-                self._tracked = TrackedCell(run, options, names, figure_numbers())
+                self._tracked = TrackedCell(run, options, names)
                 if options.autolog:
                     store.log_params(run.run_id, early_params(names))
                 try:
@@ -171,12 +202,20 @@ class KernelHooks:
 
     def post_execute(self) -> None:
         tracked = self._tracked
-        if tracked is None or len(self._stack) != 1 or not tracked.options.autolog:
+        if tracked is None or len(self._stack) != 1:
             return
+        self._save_figures(tracked)
+
+    def _save_figures(self, tracked: TrackedCell) -> None:
+        """Drawn now, before the inline backend closes those still open; linked when the
+        run ends."""
+        collector, tracked.collector = tracked.collector, None
+        if collector is None:
+            return
+        collector.stop()
         try:
-            # Drawn now, before the inline backend closes them; linked when the run ends.
-            tracked.figures = save_figures(tracked.run.store,
-                                           new_figures(tracked.figures_before))
+            tracked.figures = save_figures(tracked.run.store, collector.figures(),
+                                           self.shell.user_ns)
         except Exception as exc:  # noqa: BLE001
             self._warn("could not save the cell's figures", exc)
 
@@ -191,14 +230,26 @@ class KernelHooks:
         count = result.execution_count
         tracked, self._tracked = self._tracked, None
         self.transformer.tracking = False
+        self._stop_autolog(tracked)
         if tracked is not None:
-            self._end_run(tracked, error, count)
+            self._end_run(tracked, error, count, getattr(result, "result", None))
         record, self._record = self._record, None
+        names = record.names if record is not None else (
+            tracked.names if tracked is not None else None)
+        if error is None and names is not None:
+            self._follow_predictions(names)
         if record is not None:
             try:
                 self.capture.end(record, count, error, self.shell.user_ns)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
+
+    def _follow_predictions(self, names: CellNames) -> None:
+        for name in names.defined:
+            if name in names.predictions:
+                self.predictions[name] = names.predictions[name]
+            else:
+                self.predictions.pop(name, None)
 
     def _report_capture_problems(self) -> None:
         writer = self.capture.writer
@@ -212,9 +263,75 @@ class KernelHooks:
                   "left out of the execution log. The cells themselves ran normally.",
                   file=sys.stderr)
 
-    def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int) -> None:
-        """Figures, autolog and the run's end: one write transaction."""
+    def _start_autolog(self, tracked: TrackedCell, source: str, *, rewrite: bool = True) -> None:
+        """What autolog follows while the cell runs: its figures, and its loops (the AST is
+        rewritten from now until it ends)."""
+        if not tracked.options.autolog:
+            return
+        try:
+            tracked.collector = FigureCollector(source)
+            tracked.collector.start()
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not follow the cell's figures", exc)
+        tracked.loops = LoopRecorder(self.shell.user_ns)
+        tracked.fits = FitRecorder(tracked.run.store, tracked.loops, self.shell.user_ns)
+        # Only while a tracked cell runs: other cells keep IPython's path untouched.
+        if rewrite and self.loop_rewriter not in self.shell.ast_transformers:
+            self.shell.ast_transformers.append(self.loop_rewriter)
+
+    def _stop_autolog(self, tracked: TrackedCell | None) -> None:
+        if tracked is not None and tracked.collector is not None:
+            tracked.collector.stop()
+            tracked.collector = None
+        if self.loop_rewriter in self.shell.ast_transformers:
+            self.shell.ast_transformers.remove(self.loop_rewriter)
+        if tracked is not None and tracked.loops is not None:
+            self.shell.drop_by_id(_bindings(tracked))
+
+    def _log_fits(self, tracked: TrackedCell, error: BaseException | None) -> None:
+        """Several fits (or any, in a failed cell) as child runs of the cell's run."""
+        if tracked.fits is None:
+            return
+        what = f"could not record the fits of run {tracked.run.run_id[:8]}"
+        try:
+            tracked.fits.log_children(tracked.run.run_id, failed=error is not None,
+                                      skip=set(tracked.names.literals))
+        except Exception as exc:  # noqa: BLE001
+            self._warn(what, exc)
+        if tracked.fits.problems:
+            self._warn(what, RuntimeError(tracked.fits.problems[0]))
+
+    def _log_loops(self, tracked: TrackedCell) -> None:
+        """The loop curves, also for a cell that failed: each point was a value it reached."""
+        if tracked.loops is None:
+            return
+        try:
+            notes = tracked.loops.log(tracked.run.store, tracked.run.run_id,
+                                      skip=set(tracked.names.literals))
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not record the loop curves", exc)
+            return
+        if notes:
+            print(f"jupyter_mlops: a loop name stopped being a number ({'; '.join(notes)}); "
+                  "its curve ends there and the points before it were kept.", file=sys.stderr)
+
+    def _log_untidy(self, tracked: TrackedCell, shown: Any) -> None:
+        """What notebooks say without binding it: the metric the cell displays, the dicts
+        of params it hands to fit or train calls."""
+        run, namespace = tracked.run, self.shell.user_ns
+        try:
+            log_displayed(run.store, run.run_id, tracked.names.displayed, shown, namespace,
+                          {**self.predictions, **tracked.names.predictions})
+            log_dict_params(run.store, run.run_id, tracked.names, namespace)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+
+    def _end_run(self, tracked: TrackedCell, error: BaseException | None, count: int,
+                 shown: Any = None) -> None:
+        """Loop curves, figures, autolog, resources and the run's end: one write transaction."""
         run = tracked.run
+        if tracked.resources is not None:
+            tracked.resources.stop()  # what follows is our work, not the cell's
         if error is None:
             status = "FINISHED"
         elif isinstance(error, KeyboardInterrupt):
@@ -223,12 +340,23 @@ class KernelHooks:
             status = "FAILED"
         try:
             with run.store.batch():
+                self._log_loops(tracked)  # before autolog, which leaves their keys alone
+                self._log_fits(tracked, error)
                 if error is None and tracked.options.autolog:
+                    self._log_untidy(tracked, shown)
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
                         autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
+                if tracked.resources is not None:
+                    try:
+                        log_resources(run.store, run.run_id, tracked.resources)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn(f"could not log the resources of run {run.run_id[:8]}", exc)
+                    if tracked.resources.error is not None:
+                        self._warn("resource sampling stopped early",
+                                   tracked.resources.error, once=True)
                 _end(run, status, error, execution_count=count)
         except Exception as exc:  # noqa: BLE001
             self._warn(f"could not end run {run.run_id[:8]}", exc)
@@ -256,32 +384,44 @@ class KernelHooks:
         self.capture.ensure_session(get_store(), now=True)  # the run refers to it
         run = start_run(options.name, options.experiment, options.tags, nested=True,
                         session_id=self.capture.session_id, source=body)
-        tracked = TrackedCell(run, options, names, figure_numbers())
+        tracked = TrackedCell(run, options, names)
         if options.autolog:
             run.store.log_params(run.run_id, early_params(names))
+        self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
+        shown = None
         self.transformer.tracking = True
         try:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 run.store.add_datasets(run.run_id, inputs)
-            return _run_body(code, self.shell.user_ns)
+            tracked.resources = start_sampling()
+            shown = _run_body(code, self.shell.user_ns, tracked)
+            return shown
         except BaseException as exc:
             error = exc
             raise
         finally:
             self.transformer.tracking = False
-            if error is None and tracked.options.autolog:
-                try:
-                    tracked.figures = save_figures(run.store, new_figures(tracked.figures_before))
-                except Exception as exc:  # noqa: BLE001
-                    self._warn("could not save the cell's figures", exc)
-            self._end_run(tracked, error, None)
+            self._save_figures(tracked)
+            self._stop_autolog(tracked)
+            self._end_run(tracked, error, None, shown)
 
 
-def _run_body(code: str, namespace: dict[str, Any]) -> Any:
+def _bindings(tracked: TrackedCell) -> dict[str, Any]:
+    """The objects a rewritten cell calls, by their reserved names."""
+    found = dict(tracked.loops.bindings) if tracked.loops is not None else {}
+    if tracked.fits is not None:
+        found.update(tracked.fits.bindings)
+    return found
+
+
+def _run_body(code: str, namespace: dict[str, Any], tracked: TrackedCell) -> Any:
     """Execute ``code`` in ``namespace``; the value of a last bare expression is returned."""
     tree = ast.parse(code, filename="<%%track>")
+    if tracked.loops is not None:
+        tree = instrument(tree, tracked.loops, tracked.fits)
+        namespace.update(_bindings(tracked))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compile(tree, "<%%track>", "exec"), namespace)  # noqa: S102 - the user's own cell
     if last is None:

@@ -15,7 +15,6 @@ retrain still leaves its trail. Nothing here renders or prints.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
-from .trail import Trail, dumps, known_metric
+from ..store.jsoncodec import dumps, loads
+from .trail import Trail, known_metric
 
 if TYPE_CHECKING:
     from .retrain import RetrainResult
@@ -407,7 +407,7 @@ def monitor_steps(monitor_id: str, *, store: Store | None = None):
                ValidationError(f"Monitor prefix {monitor_id!r} matches several; give more."))
     rows = store.query("SELECT seq, created, step, status, message, details FROM monitor_steps "
                        "WHERE monitor_id = ? ORDER BY seq", (ids[0][0],))
-    frame = pd.DataFrame([(*row[:5], json.loads(row[5]) if row[5] else {}) for row in rows],
+    frame = pd.DataFrame([(*row[:5], loads(row[5]) if row[5] else {}) for row in rows],
                          columns=["seq", "created", "step", "status", "message", "details"])
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
     return frame

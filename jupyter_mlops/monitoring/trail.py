@@ -1,21 +1,19 @@
 """The trail of a monitor: each step (drift, metrics, alert, retrain, promote) written as it
 happens, so an interrupted retrain still leaves its record. Shared by ``monitor`` and
-``retrain`` so neither imports the other."""
+``retrain`` so neither imports the other.
+
+Details, alerts and thresholds are JSON through the one codec (``store.jsoncodec``); rows
+written before it hold NaN and infinities as null, which read back as None.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
-
-
-def dumps(value: Any) -> str:
-    from ..serving.formats import _clean
-
-    return json.dumps(_clean(value), allow_nan=False, separators=(",", ":"))
+from ..store.jsoncodec import dumps
 
 
 class Trail:

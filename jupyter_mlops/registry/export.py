@@ -1,13 +1,20 @@
 """Export a registered version as an MLflow model folder, without needing MLflow installed.
 
 The folder holds what ``mlflow.pyfunc.load_model`` reads: ``MLmodel`` with the
-``python_function`` and ``sklearn`` flavours, the pickled model, its signature,
+``python_function`` flavour and MLflow's own flavour for the model's framework (``sklearn``,
+``xgboost``, ``lightgbm``, ``catboost``, ``keras``, ``statsmodels``, ``pytorch``; each
+family says what it writes), the model file in that flavour's format, its signature,
 ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml``.
 
+The requirements are the distributions the model's modules come from, at the versions
+recorded for the kernel session that made it (``registry.requirements``); a version with
+no such record falls back to the versions its own row keeps (scikit-learn, numpy, pandas).
+
 Those environment files are read by installers, so nothing from the store is copied into
-them as it stands: the version's row must carry this user's signature, and every version
-string is parsed as PEP 440 and written in its normalized form, every package name checked
-against PEP 508. Anything else is refused before a file is written.
+them as it stands: the version's row and the session's environment must carry this user's
+signature, and every version string is parsed as PEP 440 and written in its normalized
+form, every package name checked against PEP 508. Anything else is refused before a file
+is written.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from .requirements import model_requirements
 
 # PEP 508's rule for a distribution name.
 _PACKAGE_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
@@ -46,12 +54,12 @@ def _signature(signature: dict[str, Any] | None) -> dict[str, str] | None:
             if kind is None:
                 return None
             columns.append({"type": kind, "name": column["name"], "required": True})
-        return {"inputs": json.dumps(columns), "outputs": None, "params": None}
+        return {"inputs": json.dumps(columns, allow_nan=False), "outputs": None, "params": None}
     if signature.get("dtype") is None:
         return None
     spec = [{"type": "tensor", "tensor-spec": {"dtype": signature["dtype"],
                                                 "shape": signature["shape"]}}]
-    return {"inputs": json.dumps(spec), "outputs": None, "params": None}
+    return {"inputs": json.dumps(spec, allow_nan=False), "outputs": None, "params": None}
 
 
 def pep440(value: object, what: str) -> str:
@@ -90,13 +98,13 @@ def _yaml(value: Any, indent: int = 0) -> str:
             lines.append(_yaml(item, indent + 1))
         elif isinstance(item, list):
             lines.append(f"{pad}{key}:")
-            lines.extend(f"{pad}- {json.dumps(entry)}" for entry in item)
+            lines.extend(f"{pad}- {json.dumps(entry, allow_nan=False)}" for entry in item)
         elif isinstance(item, bool):
             lines.append(f"{pad}{key}: {'true' if item else 'false'}")
         elif isinstance(item, (int, float)):
             lines.append(f"{pad}{key}: {item}")
         else:
-            lines.append(f"{pad}{key}: {json.dumps(str(item))}")
+            lines.append(f"{pad}{key}: {json.dumps(str(item), allow_nan=False)}")
     return "\n".join(lines)
 
 
@@ -113,15 +121,17 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     >>> mlflow.pyfunc.load_model("exported/cancer").predict(frame)     # doctest: +SKIP
     """
     from ..store.current import get_store
-    from .versions import checked_version
+    from ..tracking.frameworks import family_named
+    from .versions import checked_version, load_version
 
     store = store or get_store()
     version, row = checked_version(uri, store=store, pickle="model",
                                    allow_pickle=allow_pickle)
-    if version.framework != "sklearn":
+    family = family_named(version.framework)
+    if family is None:
         raise ValidationError(
-            f"export_mlflow writes scikit-learn models; {version.name}/{version.version} is "
-            f"{version.class_name}."
+            f"export_mlflow writes the models of the frameworks autolog knows; "
+            f"{version.name}/{version.version} is {version.class_name}."
         )
     target = Path(path)
     if target.exists() and any(target.iterdir()):
@@ -135,19 +145,39 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
                               f"{version.version} are not readable: "
                               f"{shorten(row.library_versions)}. Nothing was exported.")
     python = pep440(versions.get("python", sys.version.split()[0]), "Python version")
-    sklearn_version = versions.get("sklearn")
-    requirements = [requirement("scikit-learn", sklearn_version)]
-    for module, package in (("numpy", "numpy"), ("pandas", "pandas")):
-        if module in versions:
-            requirements.append(requirement(package, versions[module]))
-    requirements.append(requirement("cloudpickle", None))
-    if sklearn_version is not None:
-        sklearn_version = pep440(sklearn_version, "scikit-learn version")
-    data = store.artifacts.read_verified(version.sha256)
+    if family.name == "sklearn":
+        flavor = family.flavor(None)  # the registered pickle, never unpickled here
+        flavor.flavor["sklearn_version"] = (pep440(versions["sklearn"], "scikit-learn version")
+                                            if versions.get("sklearn") else "unknown")
+    else:
+        # Loaded through the same checks as load_model, to be written in its own format.
+        flavor = family.flavor(load_version(uri, store=store, allow_pickle=allow_pickle)[1])
+    if flavor is None:
+        raise ValidationError(f"MLflow has no flavor for {version.class_name}; "
+                              f"{version.name}/{version.version} was not exported.")
+    # The flavor's own packages (pinned when their version was recorded), numpy and pandas
+    # when they were, then the flavor's unpinned helpers (cloudpickle).
+    requirements = [requirement(package, versions.get(module))
+                    for package, module in flavor.packages if module]
+    requirements += [requirement(package, versions[package]) for package in ("numpy", "pandas")
+                     if package in versions]
+    requirements += [requirement(package, None) for package, module in flavor.packages
+                     if not module]
+    captured = model_requirements(store, version, store.artifacts.read_verified(version.sha256))
+    if captured is not None:
+        # The distributions the model's modules come from, as its session had them.
+        python = pep440(captured[0] or versions.get("python", sys.version.split()[0]),
+                        "Python version")
+        requirements = [requirement(name, found) for name, found in captured[1]]
+    requirements = list(dict.fromkeys(requirements))
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:
-        (staging / "model.pkl").write_bytes(data)
+        if flavor.pickled is not None:
+            (staging / flavor.pickled).write_bytes(store.artifacts.read_verified(version.sha256))
+        for name, data in flavor.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
         (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (staging / "python_env.yaml").write_text(
             f"python: {python}\nbuild_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n")
@@ -160,17 +190,11 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
             "flavors": {
                 "python_function": {
                     "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
-                    "loader_module": "mlflow.sklearn",
-                    "model_path": "model.pkl",
-                    "predict_fn": "predict",
+                    "loader_module": flavor.loader_module,
+                    **flavor.pyfunc,
                     "python_version": python,
                 },
-                "sklearn": {
-                    "code": None,
-                    "pickled_model": "model.pkl",
-                    "serialization_format": "pickle",
-                    "sklearn_version": sklearn_version or "unknown",
-                },
+                flavor.name: flavor.flavor,
             },
             "model_uuid": uuid.uuid4().hex,
             "utc_time_created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),

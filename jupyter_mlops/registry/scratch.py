@@ -189,7 +189,8 @@ def _tables(namespace: dict[str, Any], expressions: list[str]):
         shape = getattr(value, "shape", None)
         if isinstance(shape, tuple):
             return len(shape) >= 2  # a target, or not data: a model takes a table
-        return type(value).__name__ == "DMatrix"  # XGBoost's own, which has no shape
+        # XGBoost's and LightGBM's own, which have no shape
+        return type(value).__name__ in ("DMatrix", "Dataset")
 
     for expression in expressions:
         try:
@@ -210,13 +211,16 @@ def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     from jupyter_mlops.registry.chain import as_pipeline, variable_parts
     from jupyter_mlops.registry.versions import load_model
     from jupyter_mlops.store import Store
-    from jupyter_mlops.tracking.datasets import fingerprint
+    from jupyter_mlops.tracking.datasets import data_kind, fingerprint
+    from jupyter_mlops.tracking.frameworks import plain_data, predictor
 
-    result: dict[str, Any] = {"fingerprints": {}, "missing": []}
+    result: dict[str, Any] = {"fingerprints": {}, "missing": [], "unreadable": []}
     for name in spec["datasets"]:
         value = namespace.get(name)
         info = fingerprint(value) if value is not None else None
         result["fingerprints"][name] = info["fingerprint"] if info else None
+        if value is not None and info is None and data_kind(value) == "lgb_dataset":
+            result["unreadable"].append(name)  # its rows were freed once trained on
     parts = variable_parts(spec["variable"])
     missing = [part for part in parts if namespace.get(part) is None]
     result["missing"].extend(missing)
@@ -227,10 +231,11 @@ def _compare(namespace: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     registered = load_model(spec["uri"], store=Store(spec["store"], read_only=True))
     for name, X in _tables(namespace, spec["train"]) if rebuilt is not None else ():
         try:
-            theirs = np.asarray(registered.predict(X))
+            X = plain_data(X)  # a DMatrix or lgb.Dataset: its rows
+            theirs = np.asarray(predictor(registered).predict(X))
         except Exception:  # noqa: BLE001 - not what this model predicts from; try the next
             continue
-        mine = np.asarray(rebuilt.predict(X))
+        mine = np.asarray(predictor(rebuilt).predict(X))
         result["rows"], result["compared_on"] = int(len(theirs)), name
         if mine.shape != theirs.shape:
             result["equal"] = False

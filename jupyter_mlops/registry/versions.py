@@ -8,7 +8,9 @@ bytes under the same name again returns the existing version.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -419,6 +421,12 @@ def signature_of(data: Any) -> dict[str, Any] | None:
 
 
 def _signature_from_model(model: Any) -> dict[str, Any] | None:
+    from ..tracking.frameworks import family_of
+
+    family = family_of(model)
+    declared = family.signature(model) if family is not None else None
+    if declared is not None:
+        return declared
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return {"kind": "dataframe", "columns": [{"name": str(n), "dtype": None} for n in names]}
@@ -505,9 +513,9 @@ def register_model(
             )
         artifact_name, sha = saved[0]
         variable = artifact_name.removeprefix("model/").removesuffix(".pkl")
-        data = store.artifacts.read_verified(sha)
-        model = load_verified(data, sha, f"Model {variable!r} of run {run_id[:8]}",
-                              signature=store.signature(sha), allow_pickle=allow_pickle)
+        model, size = _load_pickled(store, sha, f"Model {variable!r} of run {run_id[:8]}",
+                                    allow_pickle)
+        data, digest = None, sha  # already stored, under the digest just checked
     elif is_chain(model):
         model, variable, origin = chain_model(store, model, variable, run_id)
         data = dump(model)
@@ -516,9 +524,8 @@ def register_model(
         origin = find_origin(store, model, variable) if run_id is None else None
         refuse_unfitted(model, f"Model {variable!r}" if variable else "The model", origin)
         data = dump(model)
-    import hashlib
-
-    digest = hashlib.sha256(data).hexdigest()
+    if data is not None:
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
     run_id, cell, variable = _lineage(store, digest, run_id, variable, origin)
 
     datasets = []
@@ -538,6 +545,10 @@ def register_model(
         if not any(d["fingerprint"] == info["fingerprint"] for d in datasets):
             datasets.append({"name": "reference", "role": "reference",
                              "fingerprint": info["fingerprint"]})
+    if reference is not None:
+        from ..tracking.frameworks import plain_data
+
+        reference = plain_data(reference)  # a DMatrix or lgb.Dataset: its rows
     signature = signature_of(reference) if reference is not None else _signature_from_model(model)
     reference_sha = reference_count = None
     if reference is not None:
@@ -545,7 +556,8 @@ def register_model(
         reference_sha, _ = store.artifacts.put_bytes(dump(sample, "Reference sample"))
         reference_count = len(sample)
 
-    store.artifacts.put_bytes(data)
+    if data is not None:
+        store.artifacts.put_bytes(data, digest)
     module = type(model).__module__
     now = time.time()
     with store.write() as conn:
@@ -562,11 +574,12 @@ def register_model(
         else:
             version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions "
                                    "WHERE name = ?", (name,)).fetchone()[0]
-            values = (name, version, now, digest, len(data), SERIALIZER, module.split(".")[0],
+            values = (name, version, now, digest, size, SERIALIZER, module.split(".")[0],
                       f"{module}.{type(model).__qualname__}", run_id, cell, variable,
-                      json.dumps(signature) if signature else None, json.dumps(datasets),
+                      json.dumps(signature, allow_nan=False) if signature else None,
+                      json.dumps(datasets, allow_nan=False),
                       reference_count, reference_sha)
-            library_versions = json.dumps(_library_versions(model))
+            library_versions = json.dumps(_library_versions(model), allow_nan=False)
             row = _row_of(values + (library_versions, None, None, None))
             # Signed now, in the same transaction: the row, and the replay script cut from
             # the history as it stands (the same cut replay makes and checks later).
@@ -656,11 +669,17 @@ def _training_data(store: Store, run_id: str | None, datasets: list[dict[str, An
         rows = store.query("SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?",
                            (run_id, f"datasets/{dataset['name']}.sample.pkl"))
         if rows:
-            return load_verified(store.artifacts.read_verified(rows[0][0]), rows[0][0],
-                                 f"Sample of dataset {dataset['name']!r}",
-                                 signature=store.signature(rows[0][0]),
-                                 allow_pickle=allow_pickle)
+            return _load_pickled(store, rows[0][0], f"Sample of dataset {dataset['name']!r}",
+                                 allow_pickle)[0]
     return None
+
+
+def _load_pickled(store: Store, sha256: str, what: str, allow_pickle: bool) -> tuple[Any, int]:
+    """A pickled artifact of a run, read and hashed once, and its size in bytes."""
+    with store.artifacts.open(sha256) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        return load_verified(handle, sha256, what, signature=store.signature(sha256),
+                             allow_pickle=allow_pickle, size=size), size
 
 
 def _set_alias(conn, name: str, version: int, alias: str) -> None:

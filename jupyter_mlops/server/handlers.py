@@ -93,7 +93,7 @@ class MLOpsHandler(APIHandler):
                 self.set_header("Retry-After", "2")
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(json.dumps({"message": exc.message, "reason": None,
-                                    "error": exc.kind}))
+                                    "error": exc.kind}, allow_nan=False))
             return
         # jupyter_server's own answer: an HTTPError's message, or "Unhandled error" with
         # an empty traceback for anything unexpected (logged server-side in full).
@@ -123,7 +123,7 @@ class MLOpsHandler(APIHandler):
 
 
 class RunsHandler(MLOpsHandler):
-    """``GET runs?experiment=&status=&q=&filter=&sort=&order=&offset=&limit=``"""
+    """``GET runs?experiment=&status=&q=&filter=&sort=&order=&offset=&limit=&parent=``"""
 
     @tornado.web.authenticated
     @authorized
@@ -141,6 +141,7 @@ class RunsHandler(MLOpsHandler):
             descending=order == "desc",
             offset=self.int_argument("offset", 0),
             limit=self.int_argument("limit", 100),
+            parent=self.get_argument("parent", None) or None,
         )
         self.send_json(page)
 

@@ -104,6 +104,7 @@ def compare_versions(uri_a: str, uri_b: str, *, since: str | float | None = None
     import pandas as pd
 
     from ..registry.versions import get_model_version, load_model
+    from ..tracking.frameworks import predictor
     from ..store.current import get_store
     from .formats import InputSpec, jsonable
     from .predictions import load_traffic, parse_since
@@ -154,7 +155,7 @@ def compare_versions(uri_a: str, uri_b: str, *, since: str | float | None = None
             else:
                 values[index] = traffic[side].outputs[at]
         if missing:
-            models[side] = load_model(versions[side].uri, store=store)
+            models[side] = predictor(load_model(versions[side].uri, store=store))
             subset = specs[side].conform(take(inputs, missing), extra="drop")
             fresh = jsonable(models[side].predict(subset))
             for index, value in zip(missing, fresh):

@@ -68,7 +68,10 @@ def load_served(uri: str, store: Any) -> ServedModel:
     alias, the version's row and its bytes must all carry this user's signature."""
     from ..registry.versions import load_version
 
+    from ..tracking.frameworks import predictor
+
     version, model = load_version(uri, store=store)
+    model = predictor(model)  # a native Booster answers with labels, as its wrapper would
     if not callable(getattr(model, "predict", None)):
         raise ValidationError(
             f"Model {version.name}/{version.version} ({version.class_name}) has no predict "

@@ -7,7 +7,8 @@ header row. ``InputSpec.conform`` then checks what was sent against the version'
 column order, or an array of the signature's dtype. Every refusal is a :class:`BadRequest`
 whose one-line message names the column, the value and the row.
 
-``jsonable`` and ``dumps`` turn predictions into strict JSON (NaN and infinities as null).
+``jsonable`` and ``dumps`` turn predictions into strict JSON (NaN and infinities as null, as
+``store.jsoncodec.plain`` writes them for readers that know no tags).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest, UnsupportedMediaType, shorten
+from ..store import jsoncodec
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPE = "application/json"
@@ -634,44 +636,21 @@ def rows_of(body: str, content_type: str, spec: InputSpec) -> tuple[list[str] | 
 # -- outputs -----------------------------------------------------------------------------
 
 def jsonable(predictions: Any) -> Any:
-    """Predictions as lists and plain numbers, NaN and infinities as None."""
+    """Predictions as lists and plain numbers for any client (``jsoncodec.plain``): NaN and
+    infinities as null, datetimes as ISO 8601 text."""
     import numpy as np
     import pandas as pd
 
     if isinstance(predictions, pd.DataFrame):
-        return [{str(k): _clean(v) for k, v in row.items()}
-                for row in predictions.to_dict(orient="records")]
+        return jsoncodec.plain(predictions.to_dict(orient="records"))
     if isinstance(predictions, pd.Series):
         predictions = predictions.to_numpy()
     if isinstance(predictions, (list, tuple)):
-        return _clean(list(predictions))
+        return jsoncodec.plain(list(predictions))
     array = np.asarray(predictions)
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if finite.all():
-            return array.tolist()
-        array = array.astype(object)
-        array[~finite] = None
-        return array.tolist()
-    if array.dtype.kind in "Mm":
-        return [None if pd.isna(v) else str(v) for v in array.reshape(-1).tolist()]
-    if array.dtype.kind == "O":
-        return _clean(array.tolist())
-    return array.tolist()
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _clean(value.item())
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
+    if array.dtype.kind in "biu" or (array.dtype.kind == "f" and np.isfinite(array).all()):
+        return array.tolist()  # the usual answer, without a walk over every value
+    return jsoncodec.plain(array)
 
 
 def dumps(value: Any) -> str:

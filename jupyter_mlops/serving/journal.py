@@ -92,7 +92,7 @@ def encode(records: list[Any]) -> bytes:
         outputs = r.outputs.encode("utf-8")
         head = json.dumps([r.request_id, r.created, r.name, r.version, r.role, r.answered,
                            r.content_type, r.n_rows, r.latency_ms, len(r.body)],
-                          separators=(",", ":")).encode()
+                          allow_nan=False, separators=(",", ":")).encode()
         crc = zlib.crc32(outputs, zlib.crc32(r.body, zlib.crc32(head)))
         fields = _FRAME.pack(_MAGIC, len(head), len(r.body) + len(outputs), crc, 0)[:-4]
         parts += [fields, struct.pack("<I", zlib.crc32(fields)), head, r.body, outputs]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import NotFoundError, StoreError, ValidationError, shorten
+from ..store import jsoncodec
 from .formats import InputSpec, dumps, jsonable
 from .journal import PredictionLog, PredictionRecord, replay_journals, store_records
 
@@ -266,7 +267,6 @@ def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
     3
     """
     from ..store.current import get_store
-    from .formats import _clean
 
     store = store or get_store()
     if not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id):
@@ -278,7 +278,7 @@ def log_labels(request_id: str, labels: Any, *, store: Any = None) -> int:
     if not isinstance(values, list):
         values = [values]
     _refuse_odd_labels(values)
-    values = _clean(values)
+    values = jsoncodec.plain(values)
     rows = store.query("SELECT max(n_rows) FROM predictions WHERE request_id = ?", (request_id,))
     n_rows = rows[0][0] if rows else None
     if n_rows is None:

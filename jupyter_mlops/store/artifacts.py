@@ -58,8 +58,10 @@ class ArtifactStore:
         self._write_atomically(lambda: self.path_for(hasher.hexdigest()), copy)
         return hasher.hexdigest(), size
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        digest = hashlib.sha256(data).hexdigest()
+    def put_bytes(self, data: bytes, sha256: str | None = None) -> tuple[str, int]:
+        """Store ``data``; ``sha256`` is its digest when the caller has just computed it
+        (hashing 50 MB twice costs as much as reading it)."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
         target = self.path_for(digest)
         if not target.exists():
             self._write_atomically(lambda: target, lambda out: out.write(data))

@@ -418,6 +418,33 @@ MIGRATIONS += (
     ),
 )
 
+# What a session ran on and what each cell cost. An environment (Python, platform, installed
+# distributions) is one JSON record named by its sha256, shared by the sessions of one
+# interpreter and signed like the registry rows, because exports copy versions from it
+# into requirement files; a session holds its git state. A cell holds the process's CPU
+# time while it ran and its resident memory at the start and at the peak.
+MIGRATIONS += (
+    Migration(
+        13,
+        "environments and cell resources",
+        """
+        CREATE TABLE environments (
+            sha256 TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            hmac TEXT,
+            created REAL NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE sessions ADD COLUMN environment TEXT REFERENCES environments(sha256);
+        ALTER TABLE sessions ADD COLUMN git_commit TEXT;
+        ALTER TABLE sessions ADD COLUMN git_branch TEXT;
+        ALTER TABLE sessions ADD COLUMN git_dirty INTEGER;
+        ALTER TABLE cells ADD COLUMN cpu_time_s REAL;
+        ALTER TABLE cells ADD COLUMN start_rss INTEGER;
+        ALTER TABLE cells ADD COLUMN peak_rss INTEGER;
+        """,
+    ),
+)
+
 # What an execution changed, for lineage: ``unchanged`` lists the names it bound to the
 # value they already held (an import cell run again), which redefine nothing; ``modified``
 # the names whose object it may have changed in place (a method call, an item or attribute
@@ -426,7 +453,7 @@ MIGRATIONS += (
 # it raised (NULL: all of them), so the names those bound count too.
 MIGRATIONS += (
     Migration(
-        13,
+        14,
         "execution effects",
         """
         ALTER TABLE cells ADD COLUMN unchanged TEXT NOT NULL DEFAULT '[]';
@@ -441,7 +468,7 @@ MIGRATIONS += (
 # which model a pickle holds.
 MIGRATIONS += (
     Migration(
-        14,
+        15,
         "files cells write",
         """
         CREATE TABLE cell_files (

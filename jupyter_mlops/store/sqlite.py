@@ -18,7 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..entities import Artifact, CellExecution, DatasetInput, Metric, Run
+from ..entities import (
+    SYSTEM_METRIC_PREFIX,
+    Artifact,
+    CellExecution,
+    DatasetInput,
+    Metric,
+    Run,
+)
 from ..errors import (
     NotFoundError,
     SchemaVersionError,
@@ -32,6 +39,7 @@ from ..errors import (
     shorten,
 )
 from ..validation import MAX_STEP
+from . import jsoncodec
 from .artifacts import ArtifactStore
 from .files import FileIdentity, create_private_file, identity, make_private_folder
 from .process import current_process, is_alive
@@ -59,27 +67,36 @@ WHERE excluded.step >= latest_metrics.step
 """
 # Every write to a run also drops its summary: it is rebuilt when the run ends.
 _HEARTBEAT = "UPDATE runs SET heartbeat = ?, summary = NULL WHERE run_id = ?"
-_NONFINITE = {float("inf"): "inf", float("-inf"): "-inf"}
 
 
 def run_summary(conn: sqlite3.Connection, run_id: str) -> str:
-    """Params (their stored JSON as is), latest metrics and tags of a run as one JSON text.
-
-    Strict JSON: NaN and infinities go in ``x`` by name, with null in ``m``.
+    """Latest metrics, tags and params of a run as one JSON text (``jsoncodec``), so a
+    finished run is one decode for ``search_runs``: ``{"m": {...}, "t": {...}, "p": {...}}``.
     """
-    params = ",".join(f"{json.dumps(k)}:{v}" for k, v in conn.execute(
-        "SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
-    metrics, nonfinite = {}, {}
-    for key, value, is_nan in conn.execute(
-            "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,)):
-        if is_nan or value in _NONFINITE:
-            nonfinite[key] = "nan" if is_nan else _NONFINITE[value]
-            value = None
-        metrics[key] = value
+    metrics = {k: decode_metric(v, n) for k, v, n in conn.execute(
+        "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,))}
     tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
-    rest = json.dumps({"m": metrics, "x": nonfinite, "t": tags}, allow_nan=False)
-    return f'{{"p":{{{params}}},{rest[1:]}'
+    params = ",".join(f"{json.dumps(k, allow_nan=False)}:{_param_json(v)}" for k, v in
+                      conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+    head = jsoncodec.dumps({"m": metrics, "t": tags})
+    return f'{head[:-1]},"p":{{{params}}}}}'
 
+
+def _param_json(text: str) -> str:
+    # A param's stored JSON is plain JSON: spliced in as it is, unless a dict key in it
+    # might read like one of the codec's tags.
+    return jsoncodec.dumps(json.loads(text)) if '"$' in text else text
+
+
+def read_summary(text: str) -> dict[str, dict[str, Any]]:
+    """A summary ``run_summary`` wrote, or one written before the codec, which starts with
+    the params (``{"p":``) and holds a NaN or an infinity as null in ``m``, named in ``x``."""
+    if not text.startswith('{"p":'):
+        return jsoncodec.loads(text)
+    summary = json.loads(text)  # its params as stored: plain JSON, never tags
+    for key, name in summary.pop("x").items():
+        summary["m"][key] = float(name)
+    return summary
 
 
 def _statements(script: str) -> list[str]:
@@ -95,9 +112,8 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
         conn.execute(
             "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
             "created) VALUES (?, ?, ?, ?, ?, ?)",
-            (info["fingerprint"], info["kind"], json.dumps(info["shape"]),
-             None if info.get("columns") is None else json.dumps(info["columns"]),
-             None if info.get("dtypes") is None else json.dumps(info["dtypes"]), now),
+            (info["fingerprint"], info["kind"], _strict_json(info["shape"]),
+             _strict_json(info.get("columns")), _strict_json(info.get("dtypes")), now),
         )
         if run_id is not None:
             conn.execute(
@@ -105,6 +121,10 @@ def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, di
                 "VALUES (?, ?, ?, ?)",
                 (run_id, name, role, info["fingerprint"]),
             )
+
+
+def _strict_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
@@ -666,6 +686,26 @@ class Store:
             cache_key = (run_id, key)
             self._next_step[cache_key] = max(step, self._next_step.get(cache_key, 0))
 
+    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, float, int, float]]
+                          ) -> None:
+        """Append ``(key, value, step, timestamp)`` points that carry their own steps and
+        times, such as a loop's curves: thousands of rows, so no per-row work but the row."""
+        rows = [(run_id, key, step, None if value != value else value, int(value != value),
+                 when) for key, value, step, when in points]
+        if not rows:
+            return
+        latest: dict[str, tuple] = {}
+        for row in rows:
+            if row[1] not in latest or row[2] >= latest[row[1]][2]:
+                latest[row[1]] = row
+        with self.write() as conn:
+            conn.executemany(_INSERT_METRIC, rows)
+            conn.executemany(_UPSERT_LATEST, list(latest.values()))
+            conn.execute(_HEARTBEAT, (time.time(), run_id))
+        for key, row in latest.items():
+            cache_key = (run_id, key)
+            self._next_step[cache_key] = max(row[2] + 1, self._next_step.get(cache_key, 0))
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         with self.write() as conn:
             conn.executemany(
@@ -723,8 +763,8 @@ class Store:
             return conn.execute(
                 "INSERT INTO cells (session_id, execution_count, cell_id, source, defined, used, "
                 "started, status, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (session_id, execution_count, cell_id, source, json.dumps(defined),
-                 json.dumps(used), started, run_id),
+                (session_id, execution_count, cell_id, source, _strict_json(defined),
+                 _strict_json(used), started, run_id),
             ).lastrowid
 
     def finish_cell(
@@ -742,11 +782,13 @@ class Store:
         modified: list[str] | None = None,
         statements_run: int | None = None,
         files: Sequence[tuple[str, str | None, int | None]] = (),
+        usage: tuple[float | None, int | None, int | None] = (None, None, None),
     ) -> None:
         """The end of an execution; ``defined``, ``used``, ``unchanged`` and ``modified``
         say what it did, once known (None keeps what its start recorded); ``files`` the
-        files it wrote, as ``(path, sha256, size)``."""
-        as_json = [None if names is None else json.dumps(names)
+        files it wrote, as ``(path, sha256, size)``; ``usage`` its CPU seconds and resident
+        bytes at the start and at the peak."""
+        as_json = [None if names is None else json.dumps(names, allow_nan=False)
                    for names in (defined, used, unchanged, modified)]
         with self.write() as conn:
             conn.execute(
@@ -754,9 +796,9 @@ class Store:
                 "status = ?, error = ?, run_id = coalesce(?, run_id), "
                 "defined = coalesce(?, defined), used = coalesce(?, used), "
                 "unchanged = coalesce(?, unchanged), modified = coalesce(?, modified), "
-                "statements_run = ? WHERE id = ?",
+                "statements_run = ?, cpu_time_s = ?, start_rss = ?, peak_rss = ? WHERE id = ?",
                 (execution_count, duration_s, status, error, run_id, *as_json, statements_run,
-                 row_id),
+                 *usage, row_id),
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO cell_files (cell, path, sha256, size) VALUES (?, ?, ?, ?)",
@@ -799,14 +841,14 @@ class Store:
     def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
         rows = self.query(
             "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            "duration_s, status, error, run_id, modified, statements_run, unchanged FROM cells "
-            f"WHERE {where} ORDER BY id",
+            "duration_s, status, error, run_id, cpu_time_s, start_rss, peak_rss, modified, "
+            f"statements_run, unchanged FROM cells WHERE {where} ORDER BY id",
             params,
         )
         return [
             CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          r[7], r[8], r[9], r[10], r[11], json.loads(r[12]), r[13],
-                          json.loads(r[14]))
+                          r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+                          json.loads(r[15]), r[16], json.loads(r[17]))
             for r in rows
         ]
 
@@ -826,6 +868,7 @@ class Store:
         metrics = {k: decode_metric(v, n) for k, v, n in self.query(
             "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ? ORDER BY key",
             (run_id,))}
+        system = {k: metrics.pop(k) for k in list(metrics) if k.startswith(SYSTEM_METRIC_PREFIX)}
         tags = dict(self.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key",
                                (run_id,)))
         artifacts = [Artifact(*r) for r in self.query(
@@ -845,5 +888,6 @@ class Store:
             end_time=row[5], session_id=row[6], cell_id=row[7], execution_count=row[8],
             source=row[9], params=params, metrics=metrics, tags=tags, artifacts=artifacts,
             inputs=inputs, cells=self.cells("run_id = ?", (run_id,)), error_type=row[10],
-            error=row[11], traceback=row[12], parent_run_id=row[13], _store=self,
+            error=row[11], traceback=row[12], parent_run_id=row[13], system_metrics=system,
+            _store=self,
         )

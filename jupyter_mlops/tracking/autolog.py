@@ -2,8 +2,11 @@
 
 - names bound only to literals are params (``C = 0.5`` gives ``params.C``);
 - other real numbers the cell binds are metrics (``acc = accuracy_score(...)``);
-- fitted scikit-learn estimators give their ``get_params()`` as ``<var>.<param>`` params and
-  are saved as the run's model artifacts;
+- trained models of every framework family already imported (``frameworks``: scikit-learn,
+  XGBoost, LightGBM, CatBoost, Keras, PyTorch, statsmodels, transformers) give their params
+  as ``<var>.<param>``, their training histories as metric histories, their feature
+  importances as a table, and are saved as the run's model artifacts (pickle, and their
+  native format beside it);
 - DataFrames, Series and arrays the cell reads are fingerprinted as its inputs.
 
 Explicit ``log_*`` calls made in the cell win: autolog never overwrites a key they set.
@@ -11,9 +14,7 @@ Explicit ``log_*`` calls made in the cell win: autolog never overwrites a key th
 
 from __future__ import annotations
 
-import io
 import math
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,11 @@ from typing import Any
 from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
+from .frameworks import family_of
+from .frameworks.record import ModelRecord, container_sources, record_models
+from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
+from .searches import SearchLog, read_searches, search_kind
+from .training_metrics import cell_training_metrics
 from ..store.serialize import dump
 from ..store import Store
 from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
@@ -46,23 +52,6 @@ def _is_number(value: Any) -> bool:
             and getattr(value, "dtype", None) is not None and value.dtype.kind in "iuf")
 
 
-def fitted_estimator(value: Any) -> bool:
-    """A fitted scikit-learn estimator instance; never imports scikit-learn itself."""
-    if "sklearn" not in sys.modules or isinstance(value, type):
-        return False
-    from sklearn.base import BaseEstimator
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    if not isinstance(value, BaseEstimator):
-        return False
-    try:
-        check_is_fitted(value)
-    except (NotFittedError, TypeError):
-        return False
-    return True
-
-
 def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only: bool = True):
     """``(name, role, fingerprint)`` for the data the cell reads (roles from ``fit`` calls)."""
     roles: dict[str, str] = {}
@@ -72,7 +61,7 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         if y_name:
             roles.setdefault(y_name, "target")
     candidates = names.used if free_only else [n for n in roles if n not in names.used]
-    found = []
+    found, sources = [], []
     for name in candidates:
         value = namespace.get(name)
         if value is None or data_kind(value) is None:
@@ -80,6 +69,9 @@ def input_datasets(names: CellNames, namespace: Mapping[str, Any], *, free_only:
         info = fingerprint(value)
         if info is not None:
             found.append((name, roles.get(name, "input"), info))
+            sources.extend(container_sources(value, roles.get(name), namespace))
+    named = {name: role for name, role, _ in found}
+    found.extend(s for s in sources if named.get(s[0], "input") == "input")
     return found
 
 
@@ -116,7 +108,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
     params: dict[str, str] = {}
     metrics: list[tuple[str, float, int]] = []
-    models: list[tuple[str, Any]] = []
+    models: list[tuple[str, Any, Any]] = []  # (name, model, its framework family)
+    searches: list[tuple[str, Any]] = []
 
     explicit = existing_params | existing_metrics
 
@@ -144,63 +137,54 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
                     metrics.append((name, metric_value(name, value), 0))
                 except ValueError:
                     pass  # past what a float holds: autolog skips it, as a too-long param
-        elif fitted_estimator(value):
-            models.append((name, value))
-            for key, param in sorted(value.get_params(deep=True).items()):
-                if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
-                    add_param(f"{name}.{key}", param)
+        elif search_kind(value) is not None:  # its best model, never its base estimator
+            searches.append((name, value))
+        elif (family := family_of(value)) is not None:
+            models.append((name, value, family))
 
+    records = record_models(models, [*names.defined, *names.used], namespace)
+    for (name, _, _), record in zip(models, records):
+        for key, param in sorted(record.params.items()):
+            if _is_simple(param) and not (isinstance(param, float) and math.isnan(param)):
+                add_param(f"{name}.{key}", param)
+        metrics.extend(record.metric_rows(name, {m[0] for m in metrics} | explicit))
+
+    found = SearchLog()
+    if searches or names.calls:
+        (started,) = store.query("SELECT start_time FROM runs WHERE run_id = ?", (run_id,))[0]
+        found = read_searches(searches, names, namespace, started)
+    # A search's refitted best model is saved; its params came with the search's own.
+    for name, best in found.models:
+        if (family := family_of(best)) is not None:
+            models.append((name, best, family))
+            records.append(ModelRecord())
+    trained, notes = cell_training_metrics(
+        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)})
+    for key, value in found.params.items():
+        add_param(key, value)
+    taken = explicit | {key for key, _, _ in metrics}
+    metrics += [(k, v, 0) for k, v in {**found.metrics, **trained}.items() if k not in taken]
+    if notes:
+        store.set_tags(run_id, notes)
     store.log_params(run_id, params)
     if metrics:
         import time
 
         store.log_metrics(run_id, metrics, time.time())
     saved = 0
-    for name, model in models:
-        data = _model_bytes(name, model)
-        if data is None:
-            continue
-        digest, size = store.artifacts.put_bytes(data)
-        store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size, MODEL_MEDIA_TYPE,
-                           pickled=True)
-        saved += 1
+    for (name, model, family), record in zip(models, records):
+        data = _model_bytes(name, family.saved(model))
+        if data is not None:
+            digest, size = store.artifacts.put_bytes(data)
+            store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size,
+                               MODEL_MEDIA_TYPE, pickled=True)
+            saved += 1
+        for artifact in record.artifacts:
+            digest, size = store.artifacts.put_bytes(artifact.data)
+            store.add_artifact(run_id, artifact.name, artifact.kind, digest, size,
+                               artifact.media_type, pickled=artifact.signed)
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:
         store.add_datasets(run_id, outputs)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
-            "datasets": len(outputs)}
-
-
-def new_figures(before: set[int]) -> list[Any]:
-    """Figures opened since ``before`` was taken (matplotlib only when already imported)."""
-    helpers = sys.modules.get("matplotlib._pylab_helpers")
-    if helpers is None or "matplotlib.pyplot" not in sys.modules:
-        return []
-    # Read the figure managers directly: pyplot.figure(n) would change the current figure.
-    managers = helpers.Gcf.get_all_fig_managers()
-    return [m.canvas.figure for m in managers if m.num not in before]
-
-
-def figure_numbers() -> set[int]:
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    return set(pyplot.get_fignums()) if pyplot is not None else set()
-
-
-def save_figures(store: Store, figures: list[Any]) -> list[tuple[str, str, int]]:
-    """Draw ``figures`` as PNG files in the artifact folder (no database write, so it can
-    happen before the inline backend closes them); returns (name, sha256, size) each."""
-    saved = []
-    for figure in figures:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        digest, size = store.artifacts.put_bytes(buffer.getvalue())
-        label = (figure.get_label() or f"figure_{figure.number}").replace("/", "_")[:200]
-        saved.append((f"figures/{label}.png", digest, size))
-    return saved
-
-
-def add_figures(store: Store, run_id: str, saved: list[tuple[str, str, int]]) -> int:
-    """Link figures saved by ``save_figures`` to the run."""
-    for name, digest, size in saved:
-        store.add_artifact(run_id, name, "figure", digest, size, "image/png")
-    return len(saved)
+            "datasets": len(outputs), "children": found.write(store, run_id)}

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cellnames import CellNames, analyze
+from .environment import capture_environment, git_state, project_folder, write_environment
+from .resources import ResourceSampler
 from .effects import changes, failed_names, snapshot, statements_run
 from .notebook import SavedNotebook
 from .writes import recorder
@@ -41,8 +43,17 @@ class CellRecord:
     clock: float
     run_id: str | None = None
     queued: bool = False  # its start row is on its way: its end must follow
+    resources: ResourceSampler | None = None  # sampling while the cell runs
     before: dict[str, Any] = field(default_factory=dict)  # see effects.snapshot
     code: str = ""  # as IPython runs it, to tell how far a failed execution got
+
+
+def start_sampling() -> ResourceSampler | None:
+    """A sampler running from now on; None when it cannot start (the cell runs anyway)."""
+    try:
+        return ResourceSampler().start()
+    except Exception:  # noqa: BLE001 - no thread to spare: the cell runs unmeasured
+        return None
 
 
 class CaptureWriter:
@@ -119,6 +130,8 @@ class CellCapture:
         self.writer = CaptureWriter()
         self._sessions_in: set[str] = set()
         self._sessions_now: set[str] = set()
+        self._environment: tuple[dict | None, dict | None] | None = None
+        self._sampling: ResourceSampler | None = None  # the latest cell's
         # name -> (id of the object it holds, the execution that last bound or changed it)
         self._bindings: dict[str, tuple[int, CellRecord]] = {}
         self._notebook = SavedNotebook(notebook_path())
@@ -135,11 +148,30 @@ class CellCapture:
         if now and key not in self._sessions_now:
             store.start_session(*args)
             self._sessions_now.add(key)
-            self._sessions_in.add(key)
+            if key not in self._sessions_in:
+                self._sessions_in.add(key)
+                self._record_environment(store)
         elif key not in self._sessions_in:
             # Never dropped: every later cell row of this store refers to it.
             self.writer.submit(lambda own: own(store).start_session(*args), past_cap=True)
             self._sessions_in.add(key)
+            self._record_environment(store)
+
+    def _record_environment(self, store: Store) -> None:
+        """The session's environment and git state, found and written on the capture
+        thread: listing distributions and asking git take tens of milliseconds."""
+
+        def write(own) -> None:
+            if self._environment is None:
+                try:
+                    environment = capture_environment()
+                except Exception:  # noqa: BLE001 - unreadable metadata: no record
+                    environment = None
+                self._environment = (environment, git_state(project_folder(notebook_path())))
+            with own(store).write() as conn:
+                write_environment(conn, self.session_id, *self._environment)
+
+        self.writer.submit(write, past_cap=True)
 
     def begin(
         self,
@@ -168,6 +200,11 @@ class CellCapture:
                 started, run_id,
             )
 
+        # Before the row is queued: work done once the capture thread is woken makes the
+        # cell wait for the interpreter lock it then asks for.
+        if self._sampling is not None:
+            self._sampling.stop()  # a cell whose end never came (IPython skipped its hook)
+        record.resources = self._sampling = start_sampling()
         record.queued = self.writer.submit(write)
         return record
 
@@ -187,6 +224,7 @@ class CellCapture:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
             message = f"{type(error).__name__}: {error}"[:2000]
         duration = time.perf_counter() - record.clock
+        usage = record.resources.stop().as_row() if record.resources is not None else None
         files = recorder().stop()
         defined = used = unchanged = modified = ran = None
         if namespace is not None:
@@ -206,7 +244,7 @@ class CellCapture:
                 record.row_id, execution_count=execution_count, duration_s=duration,
                 status=status, error=message, run_id=record.run_id, defined=defined,
                 used=used, unchanged=unchanged, modified=modified, statements_run=ran,
-                files=files,
+                files=files, usage=usage or (None, None, None),
             )
 
         # Dropping the end of a queued start would leave a finished cell 'running'.

@@ -11,9 +11,16 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+# ``xgb.train(params, dtrain)`` and ``lgb.train(params, train_set)``: the data comes second.
+TRAIN_FUNCTIONS = frozenset({"train"})
+_TRAIN_KEYWORDS = ("dtrain", "train_set")
+# What a dict of hyperparameters is handed to: model.fit(X, y, **params), xgb.train(params, ...)
+PARAM_CALLS = FIT_METHODS | {"train"}
+# Calls whose result MLflow ties back to the data they were given (post-training metrics).
+PREDICT_METHODS = frozenset({"predict", "predict_proba", "predict_log_proba", "transform"})
 # Functions that change their first argument in place: ``np.random.shuffle(idx)``.
 INPLACE_FUNCTIONS = frozenset({"shuffle", "fill_diagonal", "copyto", "place", "putmask",
                                "heappush", "heappop", "heapify", "heapreplace", "heappushpop"})
@@ -31,13 +38,44 @@ class CellNames:
     # Literals bound once, by a statement at the cell's top level: known from the source
     # before the cell runs, so a run can show them from its first second.
     early_literals: dict[str, Any] = field(default_factory=dict)
+    # Each ``fit`` call whose model has a name, in source order, with the names of its
+    # X, y and sample_weight (None when not a plain name): what was fitted on what.
+    fit_calls: list[FitCall] = field(default_factory=list)
+    # ``name = f(...)`` at top level: the dotted name of the function (``hyperopt.fmin``).
+    calls: dict[str, str] = field(default_factory=dict)
+    # Names bound to model.predict(X) and the like -> "X".
+    predictions: dict[str, str] = field(default_factory=dict)
+    # The calls whose values the cell displays last (``rmse(y_val, y_pred)``).
+    displayed: list[DisplayedCall] = field(default_factory=list)
+    # Names handed to a fit or train call (dicts of params), and dicts written in such a call.
+    param_names: list[str] = field(default_factory=list)
+    param_literals: list[dict[Any, Any]] = field(default_factory=list)
+    dict_names: list[str] = field(default_factory=list)  # names bound to a {...} display
     # Names whose object the cell changes without binding them: item, attribute and
     # augmented stores into it, in-place functions given it.
     changed: list[str] = field(default_factory=list)
     # Method calls reached through a name: (name, method, inplace=True given, called on the
     # name's own object rather than on an attribute or item of it). Whether one changes the
     # object depends on what the name holds, so it is decided after the cell ran.
-    calls: list[tuple[str, str, bool, bool]] = field(default_factory=list)
+    method_calls: list[tuple[str, str, bool, bool]] = field(default_factory=list)
+
+
+class FitCall(NamedTuple):
+    model: str
+    x: str | None
+    y: str | None
+    sample_weight: str | None
+
+
+@dataclass(frozen=True)
+class DisplayedCall:
+    """A call in the cell's last expression: its dotted function name, per argument its
+    name (or None) and, when it is itself ``model.predict(X)``, that ``X``; and its place
+    in a displayed tuple (None when the call is the whole expression)."""
+
+    func: tuple[str, ...]
+    args: tuple[tuple[str | None, str | None], ...]
+    position: int | None = None
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
@@ -249,6 +287,38 @@ def _top_level_assignments(body: list[ast.stmt]):
             yield from _top_level_assignments(case.body)
 
 
+def _dotted_name(node: ast.AST) -> str | None:
+    """``"a.b.c"`` for a chain of names and attributes, else None."""
+    parts = _dotted(node)
+    return ".".join(parts) if parts is not None else None
+
+
+def _argument(call: ast.Call, position: int, keyword: str) -> str | None:
+    """The plain name passed at ``position`` or as ``keyword``, else None."""
+    node = call.args[position] if len(call.args) > position else next(
+        (k.value for k in call.keywords if k.arg == keyword), None)
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _fit_calls(tree: ast.Module) -> list[FitCall]:
+    # `gs = GridSearchCV(...).fit(X, y)` fits the object it binds: fit returns self.
+    bound = {}
+    for statement in _top_level_assignments(tree.body):
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            bound[id(statement.value)] = statement.targets[0].id
+    found = []
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS]
+    for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
+        owner = node.func.value
+        model = owner.id if isinstance(owner, ast.Name) else bound.get(id(node))
+        if model is not None:
+            found.append(FitCall(model, _argument(node, 0, "X"), _argument(node, 1, "y"),
+                                 _argument(node, 2, "sample_weight")))
+    return found
+
+
 def analyze(code: str) -> CellNames:
     """Names a cell defines and reads, its literal bindings and its ``fit`` calls."""
     try:
@@ -261,7 +331,7 @@ def analyze(code: str) -> CellNames:
         scope.visit(statement)
     result.defined = _unique(scope.stores)
     result.changed = _unique(scope.changes)
-    result.calls = list(dict.fromkeys(scope.calls))
+    result.method_calls = list(dict.fromkeys(scope.calls))
     result.used = _unique(n for n in scope.free if n not in _BUILTINS)
 
     literal_values: dict[str, Any] = {}
@@ -299,6 +369,8 @@ def analyze(code: str) -> CellNames:
             for name, value in pairs:
                 if name is None:
                     continue
+                if isinstance(value, ast.Call) and (callee := _dotted_name(value.func)):
+                    result.calls[name] = callee
                 ok, literal = _literal(value)
                 if ok:
                     literal_values[name] = literal
@@ -336,6 +408,12 @@ def analyze(code: str) -> CellNames:
             while len(args) < 2:
                 args.append(None)
             result.fit_inputs.append((args[0], args[1]))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in TRAIN_FUNCTIONS):
+            data = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg in _TRAIN_KEYWORDS), None)
+            if isinstance(data, ast.Name):
+                result.fit_inputs.append((data.id, None))
     result.literals = {k: v for k, v in literal_values.items() if k not in non_literal}
     # A cell that logs params itself may log one of these names with another value, and
     # explicit calls win: its literals wait for the end, as before.
@@ -344,4 +422,72 @@ def analyze(code: str) -> CellNames:
                                  if bindings.get(k) == 1 and k in outermost}
     result.assigned = _unique(n for n in assigned if n not in result.literals)
     result.fitted = _unique(result.fitted)
+    result.fit_calls = _fit_calls(tree)
+    _read_untidy(tree.body, result)
     return result
+
+
+def _dotted(node: ast.AST) -> tuple[str, ...] | None:
+    """``a.b.c`` as ("a", "b", "c"); None for anything but names and attributes."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return (node.id, *reversed(parts))
+
+
+def _predicted_from(node: ast.AST) -> str | None:
+    """``X`` for ``<model>.predict(X)`` (or ``predict_proba(X)[:, 1]``), else None."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in PREDICT_METHODS and node.args
+            and isinstance(node.args[0], ast.Name)):
+        return node.args[0].id
+    return None
+
+
+def _read_untidy(body: list[ast.stmt], result: CellNames) -> None:
+    """What notebooks bind without saying so: predictions, a displayed metric call, dicts
+    of params handed to a fit or train call."""
+    for statement in _top_level_assignments(body):
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+            if isinstance(target, ast.Name):
+                source = _predicted_from(statement.value)
+                if source is not None:
+                    result.predictions[target.id] = source
+                else:
+                    result.predictions.pop(target.id, None)
+                if isinstance(statement.value, ast.Dict):
+                    result.dict_names.append(target.id)
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in PARAM_CALLS):
+            continue
+        for value in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(value, ast.Name):
+                result.param_names.append(value.id)
+            elif isinstance(value, ast.Dict):
+                entries = {}
+                for key, item in zip(value.keys, value.values):
+                    ok_key, k = _literal(key) if key is not None else (False, None)
+                    ok_value, v = _literal(item)
+                    if ok_key and ok_value:
+                        entries[k] = v
+                if entries:
+                    result.param_literals.append(entries)
+    result.param_names = _unique(result.param_names)
+    last = body[-1] if body else None
+    if isinstance(last, ast.Expr):
+        several = isinstance(last.value, ast.Tuple)
+        for position, node in enumerate(last.value.elts if several else [last.value]):
+            func = _dotted(node.func) if isinstance(node, ast.Call) else None
+            if func is None:
+                continue
+            args = [*node.args, *(k.value for k in node.keywords)]
+            result.displayed.append(DisplayedCall(func, tuple(
+                (a.id if isinstance(a, ast.Name) else None, _predicted_from(a)) for a in args),
+                position if several else None))

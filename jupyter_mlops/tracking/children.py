@@ -17,7 +17,7 @@ from typing import Any
 from ..entities import TERMINAL_STATUSES
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
-from ..validation import check_name, check_tag, encode_param, metric_value
+from ..validation import check_name, check_tag, encode_param, metric_step, metric_value
 from .runs import new_run_id
 
 
@@ -34,11 +34,14 @@ class ChildArtifact:
 
 
 def _metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, float, int]]:
-    """``key -> number`` is one value at step 0; ``key -> sequence`` one value per step."""
+    """``key -> number`` is one value at step 0, ``key -> sequence`` one value per step
+    from 0, ``key -> {step: number}`` values at those steps."""
     rows = []
     for key, value in metrics.items():
         check_name("Metric name", key)
-        if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        if isinstance(value, Mapping):
+            rows.extend((key, metric_value(key, v), metric_step(s, key)) for s, v in value.items())
+        elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
             rows.extend((key, metric_value(key, v), step) for step, v in enumerate(value))
         else:
             rows.append((key, metric_value(key, value), 0))
@@ -63,7 +66,7 @@ def log_child_run(
 
     The child takes its parent's experiment, session and cell, and a ``parent_run_id``
     tag beside the column (MLflow keeps the parent in a tag). ``metrics`` maps a key to a
-    number (step 0) or to a sequence of numbers (steps 0, 1, ...).
+    number (step 0), a sequence of numbers (steps 0, 1, ...) or a ``{step: number}`` dict.
 
     Examples
     --------
@@ -95,12 +98,14 @@ def log_child_run(
     experiment, session_id, cell_id, execution_count = found[0]
     checked_tags.setdefault("parent_run_id", parent_run_id)
     run_id = new_run_id()
-    ended = time.time() if end_time is None else end_time
+    now = time.time()
+    ended = now if end_time is None else end_time
+    started = min(now, ended) if start_time is None else start_time
     with store.batch():
         store.create_run(
             run_id, experiment, name, checked_tags, session_id=session_id, cell_id=cell_id,
             execution_count=execution_count, parent_run_id=parent_run_id,
-            start_time=start_time)
+            start_time=started)
         store.log_params(run_id, encoded)
         if rows:
             store.log_metrics(run_id, rows, ended)

@@ -16,6 +16,7 @@ class RunComparison:
     params: Any  # DataFrame: one row a param, one column a run
     metrics: Any  # DataFrame: one row a metric, one column a run
     histories: dict[str, dict[str, list[Metric]]] = field(default_factory=dict)
+    omitted: int = 0  # children past MAX_CHILDREN, not compared
 
     @staticmethod
     def differs(frame) -> list[bool]:
@@ -44,9 +45,12 @@ class RunComparison:
         return comparison_html(self)
 
 
+_NAN = object()  # one key for every NaN, which equals nothing, not even itself
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
-        return "NaN"
+        return _NAN
     return repr(value)
 
 
@@ -54,17 +58,44 @@ def _label(run: Run) -> str:
     return f"{run.name or 'run'} ({run.run_id[:8]})"
 
 
-def compare_runs(run_refs: list[str], *, store: Store | None = None) -> RunComparison:
-    """Params and metrics of several runs side by side, with every metric's history."""
+MAX_CHILDREN = 50
+
+
+def _with_children(store: Store, runs: list[Run]) -> tuple[list[Run], int]:
+    """Each run followed by its children (a search's best candidate first), at most
+    MAX_CHILDREN of each; and how many were left out."""
+    found, omitted = [], 0
+    for run in runs:
+        found.append(run)
+        children = store.query(
+            "SELECT r.run_id FROM runs r LEFT JOIN tags t ON t.run_id = r.run_id "
+            "AND t.key = 'best' WHERE r.parent_run_id = ? "
+            "ORDER BY t.value IS NULL, r.start_time, r.rowid", (run.run_id,))
+        found += [store.get_run(run_id) for (run_id,) in children[:MAX_CHILDREN]]
+        omitted += max(0, len(children) - MAX_CHILDREN)
+    return found, omitted
+
+
+def compare_runs(run_refs: list[str], *, children: bool | None = None,
+                 store: Store | None = None) -> RunComparison:
+    """Params and metrics of several runs side by side, with every metric's history.
+
+    With ``children`` (the default when one run is given) each run comes with its child
+    runs, such as a search's candidates: at most ``MAX_CHILDREN`` per run.
+    """
     import pandas as pd
 
     from ..errors import ValidationError
     from ..store.current import get_store
 
-    if len(run_refs) < 2:
-        raise ValidationError("compare takes at least two runs, such as compare RUN1 RUN2.")
     store = store or get_store()
     runs = [store.get_run(ref) for ref in run_refs]
+    omitted = 0
+    if children or (children is None and len(runs) == 1):
+        runs, omitted = _with_children(store, runs)
+    if len(runs) < 2:
+        raise ValidationError("compare takes at least two runs, such as compare RUN1 RUN2, "
+                              "or one run that has child runs.")
     labels = [_label(run) for run in runs]
     param_keys = sorted({k for run in runs for k in run.params})
     metric_keys = sorted({k for run in runs for k in run.metrics})
@@ -83,4 +114,4 @@ def compare_runs(run_refs: list[str], *, store: Store | None = None) -> RunCompa
               for label, run in zip(labels, runs) if key in run.metrics}
         for key in metric_keys
     }
-    return RunComparison(runs, params, metrics, histories)
+    return RunComparison(runs, params, metrics, histories, omitted)

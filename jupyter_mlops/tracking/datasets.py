@@ -18,9 +18,16 @@ FINGERPRINT_LENGTH = 32
 
 
 def data_kind(value: Any) -> str | None:
-    """'dataframe', 'series' or 'ndarray' for data we fingerprint, else None; never imports."""
+    """'dataframe', 'series', 'ndarray', 'sparse' (a scipy sparse matrix or array), 'dmatrix'
+    (XGBoost) or 'lgb_dataset' (LightGBM) for data we fingerprint, else None; never imports."""
     cls = type(value)
     module = cls.__module__
+    if module.startswith("scipy.sparse") and hasattr(value, "tocsr") and hasattr(value, "shape"):
+        return "sparse"
+    if module.startswith("xgboost") and cls.__name__ in ("DMatrix", "QuantileDMatrix"):
+        return "dmatrix"
+    if module.startswith("lightgbm") and cls.__name__ == "Dataset":
+        return "lgb_dataset"
     if module.startswith("pandas"):
         if cls.__name__ == "DataFrame":
             return "dataframe"
@@ -43,14 +50,70 @@ def _pandas_bytes(obj: Any) -> bytes:
     return hashed.to_numpy().tobytes()
 
 
+def _container(value: Any, kind: str) -> tuple[list[int], Any, Any, list[Any]] | None:
+    """A DMatrix or lgb.Dataset as shape, columns, dtypes and the arrays that hold its
+    content (features and labels); None when its data is gone (a LightGBM Dataset frees
+    its raw data once trained, unless made with ``free_raw_data=False``)."""
+    import numpy as np
+
+    if kind == "dmatrix":
+        matrix = value.get_data()  # CSR: missing values are simply not stored
+        names, types = value.feature_names, value.feature_types
+        return ([int(value.num_row()), int(value.num_col())],
+                [str(n) for n in names] if names else None,
+                [str(t) for t in types] if types else None,
+                [matrix.data, matrix.indices, matrix.indptr, value.get_label(),
+                 value.get_weight()])
+    raw = value.data
+    if raw is None or data_kind(raw) not in ("dataframe", "ndarray"):
+        return None
+    inner = fingerprint(raw)
+    label = value.label if value.label is not None else value.get_label()
+    label = np.asarray(label if data_kind(label) != "series" else label.to_numpy(), dtype=float)
+    return (inner["shape"], inner["columns"], inner["dtypes"],
+            [np.frombuffer(inner["fingerprint"].encode(), dtype=np.uint8), label])
+
+
+def _sparse_bytes(matrix: Any) -> bytes:
+    """The content of a sparse matrix, the same whatever its format (CSR, CSC, COO, …), its
+    stored zeros or the order of its entries: canonical CSR's values, columns and row starts."""
+    import numpy as np
+
+    canonical = matrix.tocsr(copy=True)
+    canonical.sum_duplicates()  # also sorts the column indices of each row
+    canonical.eliminate_zeros()
+    return b"".join(np.ascontiguousarray(part).view(np.uint8).reshape(-1).tobytes()
+                    for part in (canonical.data, canonical.indices.astype(np.int64),
+                                 canonical.indptr.astype(np.int64)))
+
+
 def fingerprint(value: Any) -> dict[str, Any] | None:
-    """``{fingerprint, kind, shape, columns, dtypes}`` for a DataFrame, Series or array."""
+    """``{fingerprint, kind, shape, columns, dtypes}`` for a DataFrame, Series or array, an
+    XGBoost DMatrix or a LightGBM Dataset."""
     kind = data_kind(value)
     if kind is None:
         return None
     hasher = hashlib.sha256()
     columns = dtypes = None
-    if kind == "dataframe":
+    if kind in ("dmatrix", "lgb_dataset"):
+        import numpy as np
+
+        parts = _container(value, kind)
+        if parts is None:
+            return None
+        shape, columns, dtypes, arrays = parts
+        hasher.update(json.dumps([kind, shape, columns, dtypes], allow_nan=False,
+                                   separators=(",", ":")).encode())
+        for array in arrays:
+            array = np.ascontiguousarray(array)
+            hasher.update(str(array.dtype).encode() + b"\0")
+            hasher.update(array.view(np.uint8).reshape(-1).data)
+        return {"fingerprint": hasher.hexdigest()[:FINGERPRINT_LENGTH], "kind": kind,
+                "shape": shape, "columns": columns, "dtypes": dtypes}
+    if kind == "sparse":
+        dtypes = [str(value.dtype)]
+        body = _sparse_bytes(value)
+    elif kind == "dataframe":
         columns = [str(c) for c in value.columns]
         dtypes = [str(t) for t in value.dtypes]
         body = _pandas_bytes(value)
@@ -69,7 +132,7 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
         else:
             body = np.ascontiguousarray(value).view(np.uint8).reshape(-1).data
     shape = [int(n) for n in value.shape]
-    header = json.dumps([kind, shape, columns, dtypes], separators=(",", ":"))
+    header = json.dumps([kind, shape, columns, dtypes], allow_nan=False, separators=(",", ":"))
     hasher.update(header.encode())
     hasher.update(body)
     return {
@@ -82,8 +145,14 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
 
 
 def sample_rows(data: Any, limit: int = REFERENCE_ROWS) -> Any:
-    """At most ``limit`` rows, drawn with a fixed seed and kept in their original order."""
-    rows = len(data)
+    """At most ``limit`` rows, drawn with a fixed seed and kept in their original order (a
+    DMatrix or lgb.Dataset gives its features as a DataFrame or an array)."""
+    from .frameworks import plain_data
+
+    data = plain_data(data)
+    if data_kind(data) == "sparse":
+        data = data.tocsr()  # rows can be picked from CSR (not from COO)
+    rows = data.shape[0] if data_kind(data) == "sparse" else len(data)
     if rows <= limit:
         return data.copy()
     import numpy as np

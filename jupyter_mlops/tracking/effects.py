@@ -83,7 +83,7 @@ def changes(names: CellNames, before: Mapping[str, Any], namespace: Mapping[str,
         if _same(was, now):
             unchanged.append(name)
     modified = list(names.changed)
-    for name, method, inplace, direct in names.calls:
+    for name, method, inplace, direct in names.method_calls:
         if name not in modified and can_change(namespace.get(name, _MISSING), method,
                                                inplace, direct):
             modified.append(name)

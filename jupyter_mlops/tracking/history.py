@@ -24,11 +24,17 @@ from ..entities import CellExecution
 from ..store import Store
 from .capture import current_session_id, flush_capture
 from .notebook import SavedNotebook
+from .probes import MB
 
 COLUMNS = ["seq", "session_id", "execution_count", "cell_id", "source", "defined", "used",
            "unchanged", "modified", "started", "duration_s", "status", "error", "run_id",
-           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs", "files"]
+           "position", "out_of_order", "stale", "possibly_stale", "stale_inputs", "files",
+           "cpu_time_s", "peak_rss_mb", "peak_rss_added_mb"]
 REDEFINED, MODIFIED = "redefined", "possibly modified"
+
+
+def _mb(value: int | None) -> float | None:
+    return None if value is None else value / MB
 
 
 def notebook_positions(path: str | None) -> dict[str, int]:
@@ -60,6 +66,9 @@ def analyse(cells: Sequence[CellExecution], positions: dict[str, int]) -> list[d
             "status": cell.status, "error": cell.error, "run_id": cell.run_id,
             "position": position, "out_of_order": out_of_order, "stale": None,
             "possibly_stale": None, "stale_inputs": [], "files": [],
+            "cpu_time_s": cell.cpu_time_s, "peak_rss_mb": _mb(cell.peak_rss),
+            "peak_rss_added_mb": (None if cell.peak_rss is None or cell.start_rss is None
+                                  else _mb(cell.peak_rss - cell.start_rss)),
         })
     for i, row in enumerate(rows):
         if row["run_id"] is not None:
@@ -130,7 +139,9 @@ def cell_history(session_id: str | None = None, *, store: Store | None = None):
     ``session_id=None`` means this kernel's session (else the most recent one); ``"all"``
     means every session. Columns: ``seq, session_id, execution_count, cell_id, source,
     defined, used, started, duration_s, status, error, run_id, position, out_of_order,
-    stale``.
+    stale, cpu_time_s, peak_rss_mb, peak_rss_added_mb`` (the process's CPU time while the
+    cell ran, its highest resident memory, and how far that was above the memory at the
+    cell's start: the memory the cell itself took, at its peak).
     """
     import pandas as pd
 

@@ -266,7 +266,8 @@ def log_figure(figure: Any, name: str, dpi: int | None = None) -> str:
 
 
 def log_dataset(data: Any, name: str, role: str = "input") -> str:
-    """Fingerprint a DataFrame, Series or array and link it to the run; returns the fingerprint.
+    """Fingerprint a DataFrame, Series, array or sparse matrix and link it to the run; returns
+    the fingerprint.
 
     With ``role="train"`` a bounded sample (10,000 rows at most) is kept too: a model
     registered from the run takes it as its reference data.
@@ -278,7 +279,8 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
     info = fingerprint(data)
     if info is None:
         raise ValidationError(
-            f"log_dataset takes a pandas DataFrame or Series or a numpy array; got "
+            f"log_dataset takes a pandas DataFrame or Series, a numpy array or a scipy sparse "
+            f"matrix; got "
             f"{type(data).__name__}."
         )
     run = _run_for_logging()
@@ -296,10 +298,21 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
 
 
 def get_run(run_id: str):
-    """The stored run with this id (or a unique prefix of it), with params, metrics and more."""
+    """The stored run with this id (or a unique prefix of it), with params, metrics and more.
+
+    ``.environment`` is what its kernel session ran on (Python, platform, distributions, git
+    commit); ``.system_metrics`` and ``metric_history("system.process_memory_rss_megabytes")``
+    are what its cell used while it ran.
+    """
+
+    import dataclasses
+
+    from .environment import session_environment
 
     flush_capture()  # its cell executions may still be on their way to the store
-    return get_store().get_run(run_id)
+    store = get_store()
+    run = store.get_run(run_id)
+    return dataclasses.replace(run, environment=session_environment(store, run.session_id))
 
 
 def _media_type(name: str) -> str | None:

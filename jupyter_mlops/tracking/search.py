@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from ..store.sqlite import read_summary
 
 ATTRIBUTES = {
     "run_id": "r.run_id",
@@ -366,7 +367,7 @@ def search_runs(
     where, where_params = filter_sql(filter)
     if experiment is not None:
         # One JSON parameter however many names: SQLite caps the number of parameters.
-        names = json.dumps(_strings("experiment", experiment))
+        names = json.dumps(_strings("experiment", experiment), allow_nan=False)
         where = f"({where}) AND e.name IN (SELECT value FROM json_each(?))"
         where_params = [*where_params, names]
     limit = ""
@@ -396,24 +397,22 @@ def search_runs(
 
     # Finished runs carry a summary: one JSON decode per run.
     unsummarized: dict[str, int] = {}
-    loads = json.loads
     for i, row in enumerate(rows):
         if row[11] is None:
             unsummarized[row[0]] = i
             continue
-        summary = loads(row[11])
+        summary = read_summary(row[11])
         for key, value in summary["p"].items():
             put(params_columns, key, i, value)
-        nonfinite = summary["x"]
         for key, value in summary["m"].items():
-            put(metric_columns, key, i, _NONFINITE[nonfinite[key]] if value is None else value)
+            put(metric_columns, key, i, value)
         for key, value in summary["t"].items():
             put(tag_columns, key, i, value)
 
     # Running (or killed) runs: read their rows.
     if unsummarized:
         selection = "WHERE run_id IN (SELECT value FROM json_each(?))"
-        selection_params = [json.dumps(list(unsummarized))]
+        selection_params = [json.dumps(list(unsummarized), allow_nan=False)]
         for columns, sql_text, fix in (
             (params_columns, "SELECT run_id, key, json_extract(value, '$'), json_type(value) "
                              "FROM params", _param_value),
@@ -442,9 +441,6 @@ def search_runs(
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     from ..dashboards.frames import TextFrame
     return TextFrame(frame)
-
-
-_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
 def _param_value(value: Any, json_type: str) -> Any:

@@ -27,9 +27,13 @@ interface IRunBase {
   cell_id: string | null;
   execution_count: number | null;
   error_type: string | null;
+  /** The run this one is a child of (a search's candidate), or null. */
+  parent_run_id: string | null;
 }
 
 export interface IRunSummary extends IRunBase {
+  /** How many child runs it has; they are listed with ``parent=<run_id>``. */
+  children: number;
   metrics: Record<string, number | null>;
   nonfinite?: Record<string, NonFinite>;
 }

@@ -3,6 +3,7 @@ signature before unpickling; a pickle planted in the store together with a match
 is refused by every entry point that loads models, and its code never runs."""
 
 import ast
+import hashlib
 import os
 import pickle
 import stat
@@ -299,3 +300,127 @@ def test_the_server_extension_never_loads_models():
         source = path.read_text()
         for name in ("load_model", "reference_sample", "serialize", "load_verified", "pickle"):
             assert name not in source, f"{path.name} mentions {name}"
+
+
+# -- large models: the checked bytes are the model's memory, read once ----------------------
+
+
+def _memory_of(array: np.ndarray):
+    """What an array's data lives in, past the array views numpy stacks on it."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base
+
+
+def _knn(rows: int):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = np.random.default_rng(3).normal(size=(rows, 20))
+    return KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(X, X[:, 0] > 0), X[:50]
+
+
+@pytest.mark.parametrize("rows", [5_000, 150_000])  # 0.8 MB; 24 MB, hashed by a helper thread
+def test_a_large_models_arrays_are_slices_of_the_checked_bytes(store, own_key, rows):
+    from jupyter_mlops.store import serialize
+
+    model, sample = _knn(rows)
+    version = mlops.register_model(model, "knn")
+    assert (version.size > serialize._OVERLAP_FROM) == (rows > 100_000)
+    loaded = mlops.load_model("knn/1")
+    np.testing.assert_array_equal(loaded.predict(sample), model.predict(sample))
+    np.testing.assert_array_equal(loaded._fit_X, model._fit_X)
+    # not a bytearray the unpickler copied the array into: the very buffer the file was
+    # read into and hashed, and still writable and aligned like an array of its own
+    memory = _memory_of(loaded._fit_X)
+    assert hashlib.sha256(memory).hexdigest() == version.sha256
+    assert loaded._fit_X.flags.writeable and loaded._fit_X.flags.aligned
+    loaded._fit_X[0, 0] = 42.0  # the user's own copy: the next load is unchanged
+    assert mlops.load_model("knn/1")._fit_X[0, 0] == model._fit_X[0, 0]
+
+
+@pytest.mark.parametrize("where", ["array", "index", "mark", "pickle head", "cut", "longer"])
+def test_a_changed_byte_anywhere_in_an_indexed_file_is_refused(store, own_key, tmp_path, where):
+    model, _ = _knn(5_000)
+    version = mlops.register_model({"model": model, "code": Planted(tmp_path / "ran")}, "knn")
+    path = store.artifacts.path_for(version.sha256)
+    raw = bytearray(path.read_bytes())
+    assert raw.endswith(b"MLOPSIDX")  # the file carries an index of its buffers
+    flip = {"array": len(raw) // 2, "index": -20, "mark": -1, "pickle head": 3}
+    if where in flip:
+        raw[flip[where]] ^= 0x01
+    changed = {"cut": raw[:-1], "longer": raw + b"\0"}.get(where, raw)
+    path.write_bytes(bytes(changed))
+    with pytest.raises(mlops.IntegrityError, match="changed after it was stored"):
+        mlops.load_model("knn/1")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_planted_file_with_an_index_is_refused_before_it_is_read(store, own_key, tmp_path):
+    from jupyter_mlops.store import serialize
+
+    model, _ = _knn(5_000)
+    version = mlops.register_model(model, "knn")
+    marker = tmp_path / "planted-code-ran"
+    payload = serialize.dump({"model": model, "code": Planted(marker)})
+    digest, size = store.artifacts.put_bytes(payload)
+    with store.write() as conn:
+        conn.execute("UPDATE model_versions SET sha256 = ?, size = ? WHERE version = ?",
+                     (digest, size, version.version))
+    with pytest.raises(mlops.UntrustedPickleError):
+        mlops.load_model("knn/1")
+    assert not marker.exists()
+
+
+def test_a_model_stored_as_one_plain_pickle_still_loads(store, own_key, monkeypatch):
+    """Files an older jupyter_mlops wrote have no index: they load by copying, as before."""
+    from jupyter_mlops.registry import versions
+
+    model, sample = _knn(5_000)
+    with monkeypatch.context() as patched:
+        patched.setattr(versions, "dump", lambda obj, what="Model": pickle.dumps(obj, 5))
+        version = mlops.register_model(model, "knn")
+    assert store.artifacts.path_for(version.sha256).read_bytes()[-1:] == b"."
+    loaded = mlops.load_model("knn/1")
+    np.testing.assert_array_equal(loaded.predict(sample), model.predict(sample))
+    assert isinstance(_memory_of(loaded._fit_X), bytearray)
+
+
+def test_an_index_that_does_not_describe_its_pickle_is_never_followed():
+    from jupyter_mlops.store import serialize
+
+    value = {"a": np.arange(20_000.0), "b": b"x" * 100}
+    plain = pickle.dumps(value, 5)
+    # entries pointing into the middle of the pickle, past its end, or overlapping
+    for entries in ([(10, 8)], [(len(plain) - 4, 100)], [(200, 80_000), (250, 10)]):
+        tail = b"".join(serialize._ENTRY.pack(*e) for e in entries)
+        tail += serialize._TAIL.pack(len(entries), serialize._INDEX_MARK)
+        loaded = serialize._unpickle(bytearray(plain + tail))
+        np.testing.assert_array_equal(loaded["a"], value["a"])
+        assert loaded["b"] == value["b"]
+
+
+def test_a_load_opens_and_reads_the_model_file_once(store, own_key, monkeypatch):
+    """Counted by the kernel (bytes this process read, all threads) and by a spy on the
+    one place artifact files are opened, on the second load (the first imports modules)."""
+    from jupyter_mlops.store.artifacts import ArtifactStore
+
+    io_file = Path("/proc/self/io")
+    if not io_file.exists():
+        pytest.skip("needs Linux's per-process I/O counters")
+
+    def bytes_read() -> int:
+        return int(dict(line.split(": ") for line in io_file.read_text().splitlines())["rchar"])
+
+    model, _ = _knn(150_000)
+    version = mlops.register_model(model, "knn")
+    mlops.load_model("knn/1")
+    opened = []
+    real_open = ArtifactStore.open
+    monkeypatch.setattr(ArtifactStore, "open",
+                        lambda self, sha256: opened.append(sha256) or real_open(self, sha256))
+    before = bytes_read()
+    mlops.load_model("knn/1")
+    read = bytes_read() - before
+    assert opened == [version.sha256]
+    assert version.size <= read < 1.5 * version.size, (read, version.size)

@@ -12,6 +12,7 @@ import ast
 import functools
 import html
 import inspect
+import re
 import shlex
 from html.parser import HTMLParser
 from pathlib import Path
@@ -40,7 +41,10 @@ COLUMNS = pytest.mark.parametrize("payload", [*NAMES, LONG_TEXT], ids=label)
 # Every tag our views (and pandas' DataFrame view) write; anything else came from data.
 ALLOWED_TAGS = {"style", "div", "p", "b", "span", "br", "h4", "pre", "ul", "li", "img",
                 "table", "thead", "tbody", "tr", "th", "td"}
-ALLOWED_ATTRIBUTES = {"class", "alt", "src", "border", "style", "scoped"}
+ALLOWED_ATTRIBUTES = {"class", "alt", "src", "border", "style", "scoped", "title", "width",
+                      "height"}
+# Our inline styles: properties and plain values only (no quotes, url() or markup).
+SAFE_STYLE = re.compile(r"[-\w\s:;.,()#%]*")
 
 
 @functools.cache
@@ -48,11 +52,7 @@ def known_styles() -> frozenset[str]:
     """The stylesheets we (and pandas) emit: a <style> holding anything else came from data."""
     import pandas as pd
 
-    from jupyter_mlops.dashboards import drift, evaluation
-    from jupyter_mlops.dashboards.html import STYLE
-
-    sources = [STYLE, evaluation.EXTRA_STYLE, drift._STYLE,
-               pd.DataFrame({"a": [1]})._repr_html_()]
+    sources = [pd.DataFrame({"a": [1]})._repr_html_()]  # ours are inline, never a sheet
     return frozenset(sheet for source in sources for sheet in _Markup.of(source).styles)
 
 
@@ -139,6 +139,8 @@ def assert_inert(markup: str) -> str:
         assert set(attrs) <= ALLOWED_ATTRIBUTES, (tag, attrs)
         for value in attrs.values():
             assert "javascript:" not in (value or "").lower().replace(" ", ""), (tag, attrs)
+        style = attrs.get("style") or ""
+        assert SAFE_STYLE.fullmatch(style) and "url(" not in style, (tag, attrs)
         if tag == "img":
             assert attrs["src"].startswith("data:image/png;base64,"), attrs
     assert set(parsed.styles) <= known_styles(), parsed.styles
@@ -314,6 +316,19 @@ def test_registry_views_show_names_as_text(world, payload):
     assert_inert(versions)
     assert_not_typeset(versions)
     assert_shown_as_text(made.replay._repr_html_(), payload)
+
+
+@ALL
+def test_environment_view_shows_names_as_text(payload):
+    """A session's environment: the notebook's path and a git branch are the user's names."""
+    from jupyter_mlops.entities import Environment
+
+    environment = Environment(
+        session_id="5" * 32, started=0.0, notebook=f"/notebooks/{payload}.ipynb", cwd="/",
+        python="3.11.7", implementation="cpython", platform=payload, machine="x86_64",
+        packages={payload: "1.0", "numpy": payload}, git_commit="0" * 40, git_branch=payload,
+        git_dirty=True)
+    assert_shown_as_text(environment._repr_html_(), payload)
 
 
 @ALL
@@ -633,6 +648,7 @@ HTML_VIEWS = {
     "EvaluationResult": test_evaluation_dashboard_shows_class_labels_as_text,
     "EvaluationComparison": test_evaluation_views_show_names_features_and_labels_as_text,
     "DriftReport": test_drift_views_show_columns_as_text,
+    "Environment": test_environment_view_shows_names_as_text,
 }
 
 

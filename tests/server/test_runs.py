@@ -218,3 +218,36 @@ async def test_unknown_run_is_404_json(api, seeded):
     assert code == 404
     assert body["error"] == "not_found"
     assert "f" * 32 in body["message"]
+
+
+async def test_children_are_counted_under_their_parent_and_listed_on_request(api, seeded):
+    from jupyter_mlops.tracking.children import log_child_run
+
+    with mlops.start_run(name="grid", experiment="search") as parent:
+        mlops.log_metric("best_cv_score", 0.9)
+        children = [log_child_run(parent.run_id, name=f"grid[{i}]",
+                                  metrics={"mean_test_score": i / 10}) for i in range(3)]
+    code, page = await api("runs")
+    assert code == 200 and page["total"] == 12  # the 11 seeded and the parent
+    rows = {run["name"]: run for run in page["runs"]}
+    assert rows["grid"]["children"] == 3 and rows["grid"]["parent_run_id"] is None
+    assert rows["alpha"]["children"] == 0
+    assert not any(name.startswith("grid[") for name in rows)
+
+    code, page = await api("runs", params={"parent": parent.run_id, "sort": "name",
+                                           "order": "asc"})
+    assert code == 200 and page["total"] == 3
+    assert [run["run_id"] for run in page["runs"]] == children
+    assert {run["parent_run_id"] for run in page["runs"]} == {parent.run_id}
+    assert page["runs"][2]["metrics"] == {"mean_test_score": pytest.approx(0.2)}
+
+    # A search looks at every run, children too.
+    code, page = await api("runs", params={"q": "grid["})
+    assert page["total"] == 3
+    code, page = await api("runs", params={"filter": "metrics.mean_test_score > 0.05"})
+    assert {run["name"] for run in page["runs"]} == {"grid[1]", "grid[2]"}
+    code, detail = await api("runs", children[0])
+    assert detail["parent_run_id"] == parent.run_id
+
+    code, body = await api("runs", params={"parent": "../x"})
+    assert code == 400 and "run id" in body["message"]

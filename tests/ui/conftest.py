@@ -172,8 +172,13 @@ def browser():
 
 @pytest.fixture
 def page(browser, lab, request):
-    """A fresh browser page; page errors and dialogs are collected and fail the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    """A fresh browser page; page errors and dialogs are collected and fail the test.
+
+    Its device pixel ratio is 1, or the parameter of an indirect parametrization
+    (``@pytest.mark.parametrize("page", [1, 2], indirect=True)``)."""
+    scale = getattr(request, "param", 1)
+    context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                  device_scale_factor=scale)
     page = context.new_page()
     page.set_default_timeout(30_000)
     page.errors = []  # type: ignore[attr-defined]

@@ -206,7 +206,7 @@ def test_hostile_names_in_notebook_outputs_and_timeline_are_text(page, lab, seed
     for output in (listing, details):
         shown = text_of(output)
         assert [name for name in HOSTILE if name not in shown] == []
-        assert_nothing_injected(page, output, allow_style=True)
+        assert_nothing_injected(page, output)  # our views style inline: no <style>
     screenshot(page, "ui-11-hostile-outputs")
 
     open_sidebar(page)
@@ -252,6 +252,41 @@ def test_metric_history_chart_and_image_preview(page, lab, seeded_store):
     page.wait_for_function(
         "() => document.querySelector('img.jp-mlops-preview')?.naturalWidth > 0")
     screenshot(page, "ui-09-history-and-preview")
+    assert page.errors == []
+
+
+def test_child_runs_fold_under_their_parent(page, lab, seeded_store):
+    from playwright.sync_api import expect
+
+    open_lab(page, lab)
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    panel.locator("select[aria-label='Experiment']").select_option("searches")
+    names = panel.locator(".jp-mlops-run-name")
+    expect(names).to_have_text(["grid-search"])  # its children are folded
+    toggle = panel.locator("button.jp-mlops-toggle")
+    expect(toggle).to_have_text("▸ 7")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    children = panel.locator("li.jp-mlops-child")
+    expect(children).to_have_count(7)
+    expect(children.locator(".jp-mlops-run-name")).to_have_text(
+        [f"grid[{i}]" for i in range(7)])  # in the order the search tried them
+    expect(panel.locator("button.jp-mlops-toggle")).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "ui-10-child-runs")
+    # The list polls: the children stay open, then fold again on a second click.
+    page.wait_for_timeout(2500)
+    expect(children).to_have_count(7)
+    panel.locator("button.jp-mlops-toggle").click()
+    expect(children).to_have_count(0)
+    # A search over every run finds the children, each marked as one.
+    panel.locator(".jp-mlops-filter").fill("grid[3")
+    expect(names).to_have_text(["grid[3]"])
+    expect(panel.locator(".jp-mlops-child-mark")).to_have_count(1)
+    names.first.click()
+    expect(panel.locator(".jp-mlops-detail-title")).to_have_text("grid[3]")
+    expect(panel.locator(".jp-mlops-facts")).to_contain_text(
+        f"Child of{seeded_store['grid-search']}")
     assert page.errors == []
 
 

@@ -35,8 +35,8 @@ def seed_store(path: Path) -> dict[str, str]:
     """A run named after each hostile string (each with a dataset of that name, and a
     version of the model ``hostile-lineage``), one run with every hostile string as a
     param, tag, metric and artifact name, a run whose artifacts are images and script
-    (``preview_artifacts``), and a registered model ``iris`` with the alias
-    ``champion``."""
+    (``preview_artifacts``), a search with seven child runs, and a registered model
+    ``iris`` with the alias ``champion``."""
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
@@ -72,6 +72,15 @@ def seed_store(path: Path) -> dict[str, str]:
             for name, data, media_type in preview_artifacts():
                 mlops.log_bytes(data, name, media_type=media_type)
             ids["previews"] = run.run_id
+
+        with mlops.start_run(name="grid-search", experiment="searches") as run:
+            from jupyter_mlops.tracking.children import log_child_run
+
+            mlops.log_metric("best_cv_score", 0.9)
+            for i in range(7):
+                log_child_run(run.run_id, name=f"grid[{i}]", params={"C": 10.0 ** (i - 3)},
+                              metrics={"mean_test_score": 0.5 + i / 20})
+            ids["grid-search"] = run.run_id
 
         with mlops.start_run(name="iris-train", experiment="models") as run:
             model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
@@ -213,3 +222,99 @@ def open_lab(page, lab, notebook: str | None = None) -> None:
 def open_sidebar(page) -> None:
     page.locator(SIDEBAR_TAB).click()
     page.locator(PANEL).wait_for(state="visible")
+
+
+def customers(n, moved, seed):
+    """The drift example's customers: age, income and region move when ``moved``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.normal(41 + 4 * moved, 11, n).round(),
+        "income": rng.lognormal(10.4 + 0.15 * moved, 0.45, n),
+        "tenure_months": rng.exponential(30, n),
+        "support_calls": rng.poisson(1.2, n),
+        "region": rng.choice(["north", "south", "east", "west"], n,
+                             p=[.3, .2 + .15 * moved, .25, .25 - .15 * moved]),
+        "plan": rng.choice(["basic", "plus", "premium"], n, p=[.5, .35, .15]),
+        "autopay": rng.random(n) < 0.6,
+    })
+
+
+def cancer_model(rows=120):
+    """The evaluation example, 30 features with long names: (model, X, y) of ``rows``."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cancer = load_breast_cancer(as_frame=True)
+    labels = cancer.target.map({0: "malignant", 1: "benign"})
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(cancer.data, labels)
+    return model, cancer.data.iloc[:rows], labels.iloc[:rows]
+
+
+TINY, NAN_METRIC = 0.00715545, "not a number"
+
+
+def write_static_dashboards(path: Path, store: Path, extra: str = "") -> None:
+    """A notebook holding, as saved outputs (so it opens untrusted, sanitized), our static
+    views: the drift dashboard with 3 of 7 columns drifted, an evaluation of the breast
+    cancer example with its 30 features, a run with a tiny and a NaN metric, and ``extra``
+    HTML last."""
+    import contextlib
+    import io
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.drift import drift_report
+    from jupyter_mlops.evaluation import evaluate
+
+    mlops.set_store(store)
+    try:
+        report = drift_report(customers(4000, 0, 1), customers(3000, 1, 3))
+        with contextlib.redirect_stderr(io.StringIO()):  # the progress line
+            result = evaluate(*cancer_model(), name="holdout", n_repeats=1)
+        with mlops.start_run(name="numbers") as run:
+            mlops.log_params({"source": "x = 1"})
+            mlops.log_metrics({"tiny": TINY, NAN_METRIC: float("nan")})
+        views = [report._repr_html_(), result._repr_html_(),
+                 mlops.get_run(run.run_id)._repr_html_()] + ([extra] if extra else [])
+    finally:
+        mlops.reset_store()
+    cells = [nbformat.v4.new_code_cell(
+        f"# view {i}", id=f"view-{i}", execution_count=i + 1,
+        outputs=[nbformat.v4.new_output("display_data", data={"text/html": view,
+                                                             "text/plain": f"view {i}"})])
+        for i, view in enumerate(views)]
+    _save_notebook(path, cells)
+
+
+def write_live_dashboards(path: Path) -> None:
+    """The same views from a kernel: the drift widget, the evaluation widget and
+    ``%mlops history`` (cell sources in a table)."""
+    import inspect
+
+    sources = [
+        "%load_ext jupyter_mlops",
+        inspect.getsource(customers) + "\nfrom jupyter_mlops.drift import drift_report\n"
+        "drift_report(customers(4000, 0, 1), customers(3000, 1, 3))",
+        inspect.getsource(cancer_model) + "\nfrom jupyter_mlops.evaluation import evaluate\n"
+        "evaluate(*cancer_model(), name='holdout', n_repeats=1)",
+        "%mlops history",
+    ]
+    _save_notebook(path, [nbformat.v4.new_code_cell(source, id=f"live-{i}")
+                          for i, source in enumerate(sources)])
+
+
+# What a user sees of each image: its pixels, and the CSS pixels it takes on the page.
+IMAGES_JS = """root => [...root.querySelectorAll('img')].map(img => {
+  const box = img.getBoundingClientRect();
+  return {alt: img.alt, natural: img.naturalWidth, shown: box.width,
+          attribute: Number(img.getAttribute('width') || 0), complete: img.complete};
+})"""
+CELL_JS = """cell => {
+  const style = getComputedStyle(cell);
+  return {align: style.textAlign, font: style.fontFamily, background: style.backgroundColor,
+          title: cell.getAttribute('title'), text: cell.textContent};
+}"""

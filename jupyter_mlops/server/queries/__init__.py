@@ -2,7 +2,8 @@
 
 Handlers call these in a worker thread and serialise the result with
 ``json.dumps(..., allow_nan=False)``: a float that is NaN or infinite never reaches the
-JSON; it becomes ``null`` with a marker beside it (``"nonfinite": "nan" | "inf" | "-inf"``).
+JSON; it becomes ``null`` with a marker beside it (``"nonfinite": "nan" | "inf" | "-inf"``,
+the names ``store.jsoncodec`` gives them).
 A ``store`` of None means no kernel has created the store yet: lists are empty and any
 single thing asked for is not found. One module per concept; handlers use only the names
 exported here.

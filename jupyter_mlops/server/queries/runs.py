@@ -12,7 +12,7 @@ from typing import Any
 from ...errors import NotFoundError, ValidationError, shorten
 from ...tracking.search import filter_sql
 from ...store import Store
-from ...entities import RUN_STATUSES
+from ...entities import RUN_STATUSES, SYSTEM_METRIC_PREFIX
 from ...validation import RUN_ID_RE
 from .values import Relative, like_pattern, metric_value, number, plain
 
@@ -64,7 +64,7 @@ def _metric_key(sort: str) -> str | None:
 
 
 _RUN_COLUMNS = ("r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
-                "r.cell_id, r.execution_count, r.error_type")
+                "r.cell_id, r.execution_count, r.error_type, r.parent_run_id")
 _RUNS_FROM = "runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
 
 
@@ -99,16 +99,27 @@ def _metric_page(store: Store, key: str, descending: bool, where: str, params: l
 
 
 def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str | None,
-                filter_text: str | None) -> tuple[str, list[Any], bool]:
-    """WHERE clause, its params, and whether it reads the experiments table."""
+                filter_text: str | None, parent: str | None = None
+                ) -> tuple[str, list[Any], bool]:
+    """WHERE clause, its params, and whether it reads the experiments table.
+
+    Child runs are listed under their parent (``parent``), or where a text or a filter
+    looks for runs; otherwise the list holds top-level runs, each with its count of
+    children.
+    """
     clauses: list[str] = []
     params: list[Any] = []
     uses_experiment = False
+    if parent is not None:
+        clauses.append("r.parent_run_id = ?")
+        params.append(check_run_id(parent))
+    elif not text and not (filter_text and filter_text.strip()):
+        clauses.append("r.parent_run_id IS NULL")
     if experiments:
         # One JSON parameter however many names a URL lists: SQLite caps parameters.
         clauses.append("r.experiment_id IN (SELECT experiment_id FROM experiments WHERE name "
                        "IN (SELECT value FROM json_each(?)))")
-        params.append(json.dumps(list(experiments)))
+        params.append(json.dumps(list(experiments), allow_nan=False))
     if statuses:
         wrong = [s for s in statuses if s not in STATUSES]
         if wrong:
@@ -159,11 +170,13 @@ def _as_membership(sql: str) -> str:
 
 def _rank_metric_keys(rows: list[tuple[str, str]], first: str | None) -> list[str]:
     """Metric keys in the order rows show them: the sort key, then the keys most runs of
-    the page have, the cell's own names (no dot) before an estimator's nested ones."""
+    the page have, the cell's own names (no dot) before an estimator's nested ones, and
+    what the cells cost (system.*) last."""
     counts: dict[str, int] = {}
     for _, key in rows:
         counts[key] = counts.get(key, 0) + 1
-    ranked = sorted(counts, key=lambda k: ("." in k, -counts[k], k))
+    ranked = sorted(counts, key=lambda k: (k.startswith(SYSTEM_METRIC_PREFIX), "." in k,
+                                           -counts[k], k))
     return ([first] if first else []) + [k for k in ranked if k != first]
 
 
@@ -178,8 +191,12 @@ def list_runs(
     descending: bool = True,
     offset: int = 0,
     limit: int = 100,
+    parent: str | None = None,
 ) -> dict[str, Any]:
     """One page of runs, newest first unless sorted otherwise, with the total count.
+
+    Top-level runs carry ``children``, their number of child runs; ``parent=RUN`` lists
+    those children. A text or a filter searches every run, children too.
 
     Examples
     --------
@@ -192,7 +209,7 @@ def list_runs(
         raise ValidationError(f"limit must be a whole number from 1 to {MAX_PAGE}; "
                               f"got {shorten(limit)}.")
     where, where_params, uses_experiment = _run_filter(experiments, statuses, text,
-                                                       filter_text)
+                                                       filter_text, parent)
     sort_key = _metric_key(sort)
     order = None if sort_key else _order(sort, descending)
     page: dict[str, Any] = {"runs": [], "total": 0, "offset": offset, "limit": limit,
@@ -223,7 +240,7 @@ def list_runs(
         "SELECT name FROM experiments ORDER BY name COLLATE NOCASE")]
     if not rows:
         return page
-    ids = json.dumps([row[0] for row in rows])
+    ids = json.dumps([row[0] for row in rows], allow_nan=False)
     metric_rows = store.query(
         "SELECT m.run_id, m.key, m.value, m.is_nan FROM latest_metrics m "
         "WHERE m.run_id IN (SELECT value FROM json_each(?))", (ids,))
@@ -237,15 +254,19 @@ def list_runs(
     shown = {run_id: dict(sorted(values.items(), key=lambda kv: rank[kv[0]])[:MAIN_METRICS])
              for run_id, values in by_run.items()}
     page["metric_keys"] = ranked[:MAX_METRIC_KEYS]
+    children = dict(store.query(
+        "SELECT parent_run_id, count(*) FROM runs WHERE parent_run_id IN "
+        "(SELECT value FROM json_each(?)) GROUP BY parent_run_id", (ids,)))
     for (run_id, experiment, name, status, start, end, session_id, cell_id, count,
-         error_type) in rows:
+         error_type, parent_run_id) in rows:
         values = shown.get(run_id, {})
         run = {
             "run_id": run_id, "name": name, "experiment": experiment, "status": status,
             "start_time": start, "end_time": end,
             "duration_s": None if end is None else end - start,
             "session_id": session_id, "cell_id": cell_id, "execution_count": count,
-            "error_type": error_type,
+            "error_type": error_type, "parent_run_id": parent_run_id,
+            "children": children.get(run_id, 0),
             "metrics": {k: v for k, (v, _) in values.items()},
         }
         nonfinite = {k: mark for k, (_, mark) in values.items() if mark}
@@ -313,6 +334,7 @@ def run_detail(store: Store | None, run_id: str, relative: Relative) -> dict[str
         "status": run.status, "start_time": run.start_time, "end_time": run.end_time,
         "duration_s": run.duration_s, "session_id": run.session_id,
         "cell_id": run.cell_id, "execution_count": run.execution_count,
+        "parent_run_id": run.parent_run_id,
         "notebook_path": relative(notebook),
         "notebook_name": notebook.replace("\\", "/").rsplit("/", 1)[-1] if notebook else None,
         "source": cell.source if cell else run.source,

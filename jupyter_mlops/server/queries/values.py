@@ -1,14 +1,19 @@
 """JSON-ready values from the store: non-finite numbers named, JSON columns decoded, and
-tables read over whatever columns they have (the registry's may grow)."""
+tables read over whatever columns they have (the registry's may grow).
+
+The sidebar reads plain JSON: a NaN or infinite metric is ``null`` with its name
+(``jsoncodec.nonfinite_name``: ``"nan"``, ``"inf"``, ``"-inf"``) in a ``nonfinite`` marker
+beside it, and one nested in a param or a registry column is its name in place
+(``jsoncodec.plain(..., nonfinite="name")``).
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...store import Store
+from ...store import Store, jsoncodec
 
 # Maps a notebook's absolute path to its path under the server root (None outside it).
 Relative = Callable[[str | None], str | None]
@@ -18,28 +23,17 @@ def number(value: float | None) -> tuple[float | None, str | None]:
     """``(JSON number or None, marker)``: the marker names a NaN or an infinity."""
     if value is None:
         return None, None
-    if math.isnan(value):
-        return None, "nan"
-    if math.isinf(value):
-        return None, "inf" if value > 0 else "-inf"
-    return value, None
+    name = jsoncodec.nonfinite_name(value)
+    return (value, None) if name is None else (None, name)
 
 
 def plain(value: Any) -> Any:
     """A value decoded from the store with every non-finite float replaced by its name."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return number(value)[1]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
+    return jsoncodec.plain(value, nonfinite="name")
 
 
 def metric_value(value: float | None, is_nan: int) -> tuple[float | None, str | None]:
-    if is_nan:
-        return None, "nan"
-    return number(value)
+    return number(float("nan") if is_nan else value)  # SQLite keeps NaN as NULL and a flag
 
 
 def json_or_text(text: Any) -> Any:

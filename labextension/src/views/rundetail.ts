@@ -124,6 +124,7 @@ export class RunDetailView {
           { class: 'jp-mlops-facts' },
           ...fact('Experiment', run.experiment),
           ...fact('Run id', run.run_id),
+          ...fact('Child of', run.parent_run_id),
           ...fact('Started', formatTime(run.start_time)),
           ...fact('Duration', duration),
           ...fact(

@@ -11,6 +11,8 @@ import { RunDetailView } from './rundetail';
 import { IPanelHost, IView } from './view';
 
 const PAGE_SIZE = 100;
+// Child runs listed under an expanded parent; a search may have a thousand.
+const CHILDREN_PAGE = 50;
 // A filter that starts like "metrics.acc >" or "status =" is search_runs' filter syntax;
 // anything else is plain text matched against names, experiments and run ids.
 const ATTRIBUTES = [
@@ -48,6 +50,9 @@ export class RunsView implements IView {
   private signature = '';
   private selected: string | null = null;
   private debounce = 0;
+  // Parents whose child runs are shown, and the children last fetched for each.
+  private readonly expanded = new Set<string>();
+  private children = new Map<string, IRunPage>();
 
   constructor(
     bridge: NotebookBridge,
@@ -151,17 +156,43 @@ export class RunsView implements IView {
     }
     this.updateExperiments(page.experiments);
     this.updateSortOptions(page.metric_keys.slice(0, 3));
+    this.children = await this.fetchChildren(page);
     const running = page.runs.some(run => run.status === 'RUNNING');
     const signature = JSON.stringify([
       page.runs,
       page.total,
       page.metric_keys,
-      page.offset
+      page.offset,
+      Array.from(this.children.entries())
     ]);
     if (signature !== this.signature || running) {
       this.signature = signature;
       this.render(page);
     }
+  }
+
+  /** The child runs of the expanded parents on this page, in the page's order. */
+  private async fetchChildren(page: IRunPage): Promise<Map<string, IRunPage>> {
+    const query = this.query();
+    // Newest first lists a search's candidates backwards: children keep their order.
+    const order = query.sort === 'start_time' ? 'asc' : query.order;
+    const parents = page.runs.filter(
+      run => run.children > 0 && this.expanded.has(run.run_id)
+    );
+    const pages = await Promise.all(
+      parents.map(run =>
+        api.runs({ parent: run.run_id, sort: query.sort, order, limit: CHILDREN_PAGE })
+      )
+    );
+    return new Map(parents.map((run, i) => [run.run_id, pages[i]]));
+  }
+
+  private toggle(runId: string): void {
+    if (!this.expanded.delete(runId)) {
+      this.expanded.add(runId);
+    }
+    this.signature = '';
+    this.host.requestRefresh();
   }
 
   /** Show one run's details (from the list, the timeline or a model's lineage). */
@@ -267,12 +298,53 @@ export class RunsView implements IView {
         )
       );
     } else {
-      this.list.replaceChildren(...runs.map(run => this.row(run, page)));
+      this.list.replaceChildren(...runs.flatMap(run => this.rowWithChildren(run, page)));
     }
     this.renderPager(total, offset, runs.length);
   }
 
-  private row(run: IRunSummary, page: IRunPage): HTMLLIElement {
+  private rowWithChildren(run: IRunSummary, page: IRunPage): HTMLLIElement[] {
+    const children = this.children.get(run.run_id);
+    if (!children) {
+      return [this.row(run, page)];
+    }
+    const rows = [
+      this.row(run, page),
+      ...children.runs.map(child => this.row(child, children, true))
+    ];
+    const more = children.total - children.runs.length;
+    if (more > 0) {
+      rows.push(
+        h(
+          'li',
+          { class: 'jp-mlops-child-more' },
+          `… ${more.toLocaleString()} more: filter parent_run_id = '${run.run_id}'`
+        )
+      );
+    }
+    return rows;
+  }
+
+  private childToggle(run: IRunSummary): HTMLElement | null {
+    if (run.children === 0) {
+      return null;
+    }
+    const open = this.expanded.has(run.run_id);
+    const count = `${run.children.toLocaleString()} child run${run.children === 1 ? '' : 's'}`;
+    return h(
+      'button',
+      {
+        class: 'jp-mlops-toggle',
+        'data-toggle': run.run_id,
+        'aria-expanded': open ? 'true' : 'false',
+        'aria-label': `${open ? 'Hide' : 'Show'} ${count}`,
+        title: `${open ? 'Hide' : 'Show'} ${count}`
+      },
+      `${open ? '▾' : '▸'} ${run.children.toLocaleString()}`
+    );
+  }
+
+  private row(run: IRunSummary, page: IRunPage, nested = false): HTMLLIElement {
     const running = run.status === 'RUNNING';
     const duration = running
       ? formatDuration(page.now - run.start_time)
@@ -287,10 +359,22 @@ export class RunsView implements IView {
         formatMetric(run.metrics[key], run.nonfinite?.[key])
       )
     );
+    // A child found by a search over every run says whose child it is.
+    const mark =
+      !nested && run.parent_run_id
+        ? h(
+            'span',
+            {
+              class: 'jp-mlops-child-mark',
+              title: `child run of ${run.parent_run_id.slice(0, 8)}`
+            },
+            '↳'
+          )
+        : null;
     return h(
       'li',
       {
-        class: 'jp-mlops-run',
+        class: nested ? 'jp-mlops-run jp-mlops-child' : 'jp-mlops-run',
         role: 'option',
         tabindex: 0,
         'data-run-id': run.run_id,
@@ -305,11 +389,13 @@ export class RunsView implements IView {
           'data-status': run.status,
           title: run.status.toLowerCase()
         }),
+        mark,
         h(
           'span',
           { class: 'jp-mlops-run-name', title: run.name ?? run.run_id },
           run.name ?? `(unnamed) ${run.run_id.slice(0, 8)}`
         ),
+        this.childToggle(run),
         h(
           'span',
           { class: 'jp-mlops-run-duration' },
@@ -377,6 +463,12 @@ export class RunsView implements IView {
   }
 
   private clicked(event: Event): void {
+    const toggle = (event.target as HTMLElement).closest('[data-toggle]');
+    const parent = toggle?.getAttribute('data-toggle');
+    if (parent) {
+      this.toggle(parent);
+      return;
+    }
     const item = (event.target as HTMLElement).closest('li.jp-mlops-run');
     const runId = item?.getAttribute('data-run-id');
     if (runId) {
@@ -391,7 +483,18 @@ export class RunsView implements IView {
     if (!item) {
       return;
     }
-    if (event.key === 'Enter' || event.key === ' ') {
+    if ((event.target as HTMLElement).closest('[data-toggle]')) {
+      return; // the toggle button's own Enter and Space click it
+    }
+    const toggle = item.querySelector('[data-toggle]');
+    const open = toggle?.getAttribute('aria-expanded') === 'true';
+    if (
+      toggle &&
+      ((event.key === 'ArrowRight' && !open) || (event.key === 'ArrowLeft' && open))
+    ) {
+      event.preventDefault();
+      this.toggle(toggle.getAttribute('data-toggle') as string);
+    } else if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();
       const runId = item.getAttribute('data-run-id');
       if (runId) {
