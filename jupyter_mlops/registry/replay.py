@@ -117,7 +117,7 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
         Path(spec).write_text(json.dumps({
             "datasets": [d["name"] for d in version.datasets], "variable": script.variable,
             "uri": script.uri, "store": str(store.path), "train": train, "out": out,
-            "script": path, "root": str(scratch.root)}), encoding="utf-8")
+            "script": path, "root": str(scratch.root)}, allow_nan=False), encoding="utf-8")
         started = time.perf_counter()
         done = subprocess.run([sys.executable, scratch_module.__file__, spec],
                               cwd=scratch.work, env=scratch.environment(dict(os.environ)),

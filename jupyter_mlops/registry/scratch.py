@@ -273,7 +273,7 @@ def _main(spec_path: str) -> None:
     guard.active = False
     result = _compare(main.__dict__, spec)
     result["script_s"], result["compare_s"] = ran_s, time.perf_counter() - started - ran_s
-    Path(spec["out"]).write_text(json.dumps(result), encoding="utf-8")
+    Path(spec["out"]).write_text(json.dumps(result, allow_nan=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -646,7 +646,7 @@ def _add_lineage(conn, store: Store, name: str, version: int, lineage: tuple) ->
     values[8], values[9] = current[8] or run_id, cell
     values[10] = current[10] or variable
     if not json.loads(current[12]):
-        values[12] = json.dumps(datasets)
+        values[12] = json.dumps(datasets, allow_nan=False)
     row = _row_of((*values, current[15], None, None, None))
     replay = _replay_of(store, _version_from_row(store, tuple(values)))
     conn.execute(

@@ -9,10 +9,6 @@ import { IPanelHost, IView } from './view';
 
 const FAILED = new Set(['error', 'interrupted', 'killed']);
 
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
 export class TimelineView implements IView {
   readonly node: HTMLElement;
   private readonly header: HTMLElement;
@@ -155,9 +151,9 @@ export class TimelineView implements IView {
           'span',
           {
             class: 'jp-mlops-mark jp-mlops-mark-maybe',
-            title: `Inputs changed in place since, which may or may not change the run: ${cell.possibly_stale}`
+            title: `Possibly modified: inputs changed in place since, which may or may not change the run (${cell.possibly_stale})`
           },
-          'possibly modified'
+          'modified?'
         )
       );
     }
@@ -169,7 +165,7 @@ export class TimelineView implements IView {
             class: 'jp-mlops-mark jp-mlops-mark-files',
             title: `Wrote ${cell.files.join(', ')}`
           },
-          `wrote ${cell.files.length === 1 ? basename(cell.files[0]) : `${cell.files.length} files`}`
+          cell.files.length === 1 ? 'wrote' : `wrote ${cell.files.length}`
         )
       );
     }
