@@ -94,7 +94,8 @@ def test_a_failed_execution_is_replayed_up_to_the_statement_that_raised():
 
     source = "%%track\n%cd data\na = 1\n@decorate\ndef f():\n    pass\nb = f()\nc = 3"
     failed = CellExecution(1, "s", 1, None, source, ["a", "f"], [], 0.0, 0.0, "error",
-                           "NameError: name 'decorate' is not defined", None, [], 2)
+                           "NameError: name 'decorate' is not defined", None,
+                           statements_run=2)
     lines = _replayed_part(failed).splitlines()
     assert lines[0] == "# This execution raised NameError: name 'decorate' is not defined"
     assert lines[2:] == ["__import__('os').chdir('data')", "a = 1", "# | @decorate",
@@ -102,5 +103,5 @@ def test_a_failed_execution_is_replayed_up_to_the_statement_that_raised():
     assert [c.id for c in backward_slice(
         [_cell(0, ["x"], []), failed, _cell(2, ["m"], ["a"])], 2)] == [1, 2]
     nothing_ran = CellExecution(1, "s", 1, None, "1/0", [], [], 0.0, 0.0, "error", "E", None,
-                                [], 0)
+                                statements_run=0)
     assert [c.id for c in backward_slice([nothing_ran, _cell(2, [], ["x"])], 1)] == [2]

@@ -554,7 +554,7 @@ def register_model(
     if reference is not None:
         sample = sample_rows(reference)
         reference_sha, _ = store.artifacts.put_bytes(dump(sample, "Reference sample"))
-        reference_count = len(sample)
+        reference_count = sample.shape[0] if data_kind(sample) == "sparse" else len(sample)
 
     if data is not None:
         store.artifacts.put_bytes(data, digest)

@@ -174,7 +174,20 @@ export interface ICellExecution {
   run_id: string | null;
   position: number | null;
   out_of_order: boolean;
+  /** Inputs of the run a later execution redefined: "alpha redefined in [7]". */
   stale: string | null;
+  /** Inputs whose object a later execution may have changed in place. */
+  possibly_stale: string | null;
+  stale_inputs: IStaleInput[];
+  /** Files the execution wrote, relative to the server root. */
+  files: string[];
+}
+
+export interface IStaleInput {
+  name: string;
+  change: 'redefined' | 'possibly modified';
+  seq: number;
+  execution_count: number | null;
 }
 
 export interface ICellPage {

@@ -20,6 +20,7 @@ from .ui_support import (
     open_sidebar,
     screenshot,
     write_hostile_notebook,
+    write_lineage_notebook,
     write_notebook,
 )
 
@@ -92,11 +93,12 @@ def test_run_appears_live_details_and_go_to_cell(page, lab):
         re.compile(r"\[5\]"), timeout=30_000)
     panel.locator(".jp-mlops-tab[data-tab='timeline']").click()
     executions = panel.locator("li.jp-mlops-exec")
-    # Capture starts once the extension is loaded: from the cell after %load_ext on.
-    expect(executions).to_have_count(4, timeout=5_000)
+    # Capture starts with the cell that loads the extension.
+    expect(executions).to_have_count(5, timeout=5_000)
     expect(executions.locator(".jp-mlops-exec-source")).to_have_text(
-        ["a = 2", "%%track -n ui-run -e ui-test", "1 / 0", "a = 2"])
-    expect(executions.locator(".jp-mlops-prompt")).to_have_text(["[2]", "[3]", "[4]", "[5]"])
+        ["%load_ext jupyter_mlops", "a = 2", "%%track -n ui-run -e ui-test", "1 / 0", "a = 2"])
+    expect(executions.locator(".jp-mlops-prompt")).to_have_text(
+        ["[1]", "[2]", "[3]", "[4]", "[5]"])
     expect(panel.locator("li.jp-mlops-exec[data-status='error']")).to_have_count(1)
     expect(panel.locator("li.jp-mlops-exec[data-status='error'] .jp-mlops-mark-failed")
            ).to_have_text("failed")
@@ -112,6 +114,33 @@ def test_run_appears_live_details_and_go_to_cell(page, lab):
 
     assert page.errors == []
     assert page.dialogs == []
+
+
+def test_timeline_tells_possibly_modified_from_stale_and_shows_files(page, lab):
+    from playwright.sync_api import expect
+
+    write_lineage_notebook(lab.root / "lineage.ipynb")
+    open_lab(page, lab, "lineage.ipynb")
+    open_sidebar(page)
+    panel = page.locator(PANEL)
+    run_cell(page, "%load_ext jupyter_mlops")
+    for _ in range(4):
+        page.keyboard.press("Shift+Enter")
+    expect(cell(page, "pickle.dump").locator(".jp-InputPrompt")).to_have_text(
+        re.compile(r"\[5\]"), timeout=60_000)
+    panel.locator(".jp-mlops-tab[data-tab='timeline']").click()
+    executions = panel.locator("li.jp-mlops-exec")
+    expect(executions).to_have_count(5, timeout=10_000)
+    tracked = executions.nth(2)
+    expect(tracked.locator(".jp-mlops-mark-maybe")).to_have_text("modified?")
+    expect(tracked.locator(".jp-mlops-mark-maybe")).to_have_attribute(
+        "title", re.compile(r"^Possibly modified: .*\(data possibly modified in \[4\]\)"))
+    expect(tracked.locator(".jp-mlops-mark-stale")).to_have_count(0)
+    wrote = executions.nth(4).locator(".jp-mlops-mark-files")
+    expect(wrote).to_have_text("wrote")
+    expect(wrote).to_have_attribute("title", "Wrote data.pkl")
+    screenshot(page, "ui-05-timeline-lineage")
+    assert page.errors == []
 
 
 def assert_nothing_injected(page, root, allow_style: bool = False) -> None:

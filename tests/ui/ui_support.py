@@ -164,6 +164,19 @@ def write_notebook(path: Path, fillers: int = 30) -> None:
     _save_notebook(path, cells)
 
 
+def write_lineage_notebook(path: Path) -> None:
+    """A run whose input a later cell changes in place, and a cell that writes a file."""
+    sources = [
+        "%load_ext jupyter_mlops",
+        "import pickle\ndata = [1, 2]",
+        "%%track -n lineage-run\ntotal = sum(data)",
+        "data.append(3)",
+        "with open('data.pkl', 'wb') as f:\n    pickle.dump(data, f)",
+    ]
+    _save_notebook(path, [nbformat.v4.new_code_cell(source, id=f"lineage-{i}")
+                          for i, source in enumerate(sources)])
+
+
 def write_hostile_notebook(path: Path, name: str) -> None:
     """Shows our HTML of the hostile runs as notebook outputs, and tracks a cell whose
     run name and source hold ``name``."""

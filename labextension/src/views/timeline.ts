@@ -145,6 +145,30 @@ export class TimelineView implements IView {
         )
       );
     }
+    if (cell.possibly_stale) {
+      marks.push(
+        h(
+          'span',
+          {
+            class: 'jp-mlops-mark jp-mlops-mark-maybe',
+            title: `Possibly modified: inputs changed in place since, which may or may not change the run (${cell.possibly_stale})`
+          },
+          'modified?'
+        )
+      );
+    }
+    if (cell.files?.length) {
+      marks.push(
+        h(
+          'span',
+          {
+            class: 'jp-mlops-mark jp-mlops-mark-files',
+            title: `Wrote ${cell.files.join(', ')}`
+          },
+          cell.files.length === 1 ? 'wrote' : `wrote ${cell.files.length}`
+        )
+      );
+    }
     let runLink: HTMLElement | null = null;
     if (cell.run_id) {
       const runId = cell.run_id;
