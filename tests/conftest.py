@@ -16,6 +16,9 @@ from jupyter_mlops.tracking import runs as tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The corpus notebooks are run by test_corpus.py, in the order a user ran them, not by nbval.
+collect_ignore_glob = ["corpus/*"]
+
 # Models are signed with a per-user key (~/.jupyter_mlops/key); the tests, and the kernels
 # and servers they start, use a key of their own instead of touching the home folder.
 os.environ["JUPYTER_MLOPS_KEY_FILE"] = str(
