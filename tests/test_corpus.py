@@ -30,7 +30,8 @@ def test_the_corpus_is_large_enough():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_model_of_the_notebook_replays(name, tmp_path):
     folder = tmp_path / "project"
-    shutil.copytree(CORPUS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CORPUS, folder, ignore=shutil.ignore_patterns(
+        "__pycache__", ".mlops", "mlruns", "catboost_info"))
     path = folder / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
     expected = notebook.metadata["corpus"]

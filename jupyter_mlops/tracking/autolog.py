@@ -126,7 +126,10 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
             continue
         add_param(name, namespace[name] if _is_simple(namespace[name]) else literal)
 
-    candidates = list(dict.fromkeys([*names.assigned, *names.fitted, *names.defined]))
+    # Objects the cell only called methods on count too: ``study.optimize(...)`` in a later
+    # cell trains the study it did not bind.
+    called = [name for name, *_ in names.method_calls]
+    candidates = list(dict.fromkeys([*names.assigned, *names.fitted, *names.defined, *called]))
     for name in candidates:
         if name.startswith("_") or name not in namespace or name in names.literals:
             continue
