@@ -113,17 +113,6 @@ GRID_SETUP = (
 )
 GRID_CELL = "gs = GridSearchCV(LogisticRegression(max_iter=1000), GRID, cv=3).fit(X, y)\n"
 GRID_CANDIDATES = 20
-# Holds the write lock of the store at argv[1] until a line arrives on stdin.
-LOCK_HOLDER = ("import sqlite3, sys\n"
-               "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-               "conn.execute('BEGIN IMMEDIATE'); print('locked', flush=True)\n"
-               "sys.stdin.readline(); conn.execute('COMMIT')\n")
-# Back-to-back cells also measure how capture interacts with IPython's own history thread;
-# cells this far apart, as a person runs them, let every background write finish first.
-PAUSE_BETWEEN_CELLS = 0.02
-# With two BLAS threads on a small machine the fit itself swings between 2 and 70 ms, which
-# would drown the few milliseconds being measured; both tools get the same single thread.
-ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 FULL = {
     "loop_iterations": 10_000, "loop_blocks": 10, "slow_iterations": 300, "slow_blocks": 6,
