@@ -1,7 +1,3 @@
 """Monitoring: checks of a served version (``monitor``), retraining and promotion
-(``retrain``) and the trail of steps they write (``trail``)."""
-
-from .monitor import list_alerts, monitor
-from .retrain import retrain_model
-
-__all__ = ["list_alerts", "monitor", "retrain_model"]
+(``retrain``) and the trail of steps they write (``trail``). The public names are exported
+once, by ``jupyter_mlops`` itself."""
