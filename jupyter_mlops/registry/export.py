@@ -155,26 +155,28 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
     if flavor is None:
         raise ValidationError(f"MLflow has no flavor for {version.class_name}; "
                               f"{version.name}/{version.version} was not exported.")
-    # The flavor's own packages (pinned when their version was recorded), numpy and pandas
-    # when they were, then the flavor's unpinned helpers (cloudpickle).
-    requirements = [requirement(package, versions.get(module))
-                    for package, module in flavor.packages if module]
-    requirements += [requirement(package, versions[package]) for package in ("numpy", "pandas")
-                     if package in versions]
-    requirements += [requirement(package, None) for package, module in flavor.packages
-                     if not module]
-    captured = model_requirements(store, version, store.artifacts.read_verified(version.sha256))
+    data = store.artifacts.read_verified(version.sha256)  # read and checked once
+    captured = model_requirements(store, version, data)
     if captured is not None:
         # The distributions the model's modules come from, as its session had them.
         python = pep440(captured[0] or versions.get("python", sys.version.split()[0]),
                         "Python version")
         requirements = [requirement(name, found) for name, found in captured[1]]
+    else:
+        # The flavor's own packages (pinned when their version was recorded), numpy and
+        # pandas when they were, then the flavor's unpinned helpers (cloudpickle).
+        requirements = [requirement(package, versions.get(module))
+                        for package, module in flavor.packages if module]
+        requirements += [requirement(package, versions[package])
+                         for package in ("numpy", "pandas") if package in versions]
+        requirements += [requirement(package, None) for package, module in flavor.packages
+                         if not module]
     requirements = list(dict.fromkeys(requirements))
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:
         if flavor.pickled is not None:
-            (staging / flavor.pickled).write_bytes(store.artifacts.read_verified(version.sha256))
+            (staging / flavor.pickled).write_bytes(data)
         for name, data in flavor.files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
