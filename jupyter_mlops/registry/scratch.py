@@ -181,6 +181,8 @@ def _display(*objects: Any, **options: Any) -> None:
 def _tables(namespace: dict[str, Any], expressions: list[str]):
     """``(expression, value)`` of the data a model may predict from: the ``expressions``
     first (names, or what a cell passed to ``fit``), then every table the script bound."""
+    from jupyter_mlops.tracking.datasets import data_kind
+
     def table(value: Any) -> bool:
         if isinstance(value, type):
             return False
@@ -190,7 +192,7 @@ def _tables(namespace: dict[str, Any], expressions: list[str]):
         if isinstance(shape, tuple):
             return len(shape) >= 2  # a target, or not data: a model takes a table
         # XGBoost's and LightGBM's own, which have no shape
-        return type(value).__name__ in ("DMatrix", "Dataset")
+        return data_kind(value) in ("dmatrix", "lgb_dataset")
 
     for expression in expressions:
         try:
