@@ -1,3 +1,23 @@
 """The model registry: versions and aliases (``versions``), the replay that rebuilds a
-version from the cells that made it (``replay``) and exports (``export``). The public names
-are exported once, by ``jupyter_mlops`` itself."""
+version from the cells that made it (``replay``) and exports (``export``)."""
+
+from .export import export_mlflow
+from .replay import ReplayScript, replay
+from .versions import (
+    ModelVersion,
+    delete_alias,
+    get_model_version,
+    list_models,
+    load_model,
+    model_versions,
+    reference_sample,
+    register_model,
+    set_alias,
+    trust_model,
+)
+
+__all__ = [
+    "ModelVersion", "ReplayScript", "delete_alias", "export_mlflow", "get_model_version",
+    "list_models", "load_model", "model_versions", "reference_sample", "register_model",
+    "replay", "set_alias", "trust_model",
+]
