@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from .commands import CLI, COMMANDS, COMMON, Command, add_commands
 from .errors import MLOpsError
+from .tracking import storage
 
 
 def _store(args):
@@ -76,7 +77,7 @@ def cmd_runs(args) -> int:
 
 def cmd_show(args) -> int:
     store = _store(args)
-    run = store.get_run(args.run)
+    run = storage.get_run(store, args.run)
     print(f"run {run.run_id}  {run.status}  {run.experiment} / {run.name or '(unnamed)'}")
     for title, mapping in (("params", run.params), ("metrics", run.metrics), ("tags", run.tags)):
         for key, value in mapping.items():

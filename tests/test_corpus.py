@@ -16,6 +16,7 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
 from jupyter_mlops.tracking.runner import run_notebook
+from jupyter_mlops.tracking import storage
 
 CORPUS = Path(__file__).parent / "corpus"
 NOTEBOOKS = sorted(p.stem for p in CORPUS.glob("*.ipynb"))
@@ -56,7 +57,7 @@ def test_every_model_of_the_notebook_replays(name, tmp_path):
         timings = {}
         for model, lineage in expected["models"].items():
             version = mlops.get_model_version(model, store=store)
-            (cell,) = store.cells("id = ?", (version.cell,))
+            (cell,) = storage.cells(store, "id = ?", (version.cell,))
             assert cell.cell_id == lineage["cell"], model
             script = mlops.replay(model, verify=True, store=store)
             assert script.verification.ok, (model, script.verification.message,

@@ -3,6 +3,7 @@
 import pytest
 
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -12,7 +13,7 @@ def figure_artifacts(tmp_path, name):
     try:
         (run_id,) = store.query("SELECT run_id FROM runs WHERE name = ?", (name,))[0]
         return sorted((a.name, store.artifacts.read_verified(a.sha256)[:4])
-                      for a in store.get_run(run_id).artifacts if a.kind == "figure")
+                      for a in storage.get_run(store, run_id).artifacts if a.kind == "figure")
     finally:
         store.close()
 

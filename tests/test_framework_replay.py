@@ -5,6 +5,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(300)]
 
@@ -50,8 +51,8 @@ def test_native_booster_tracked_registered_and_replayed(framework, kernel, tmp_p
     try:
         version = mlops.get_model_version("native-booster/1", store=store)
         assert version.framework == framework and version.variable == "bst"
-        run = store.get_run(version.run_id)
-        assert len(store.metric_history(run.run_id, METRIC[framework])) == 15
+        run = storage.get_run(store, version.run_id)
+        assert len(storage.metric_history(store, run.run_id, METRIC[framework])) == 15
         assert {"model/bst.pkl", "model/bst.importance.csv"} <= {a.name for a in run.artifacts}
         roles = {d.name: d.role for d in run.inputs}
         assert roles["dtrain"] == "train"

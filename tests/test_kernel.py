@@ -8,6 +8,7 @@ import pytest
 
 from jupyter_mlops.errors import SchemaVersionError
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -32,10 +33,10 @@ def runs(tmp_path, settled: int | None = None):
     while True:
         store = Store(tmp_path / ".mlops")
         try:
-            cells = store.cells()
+            cells = storage.cells(store)
             done = [c for c in cells if c.status != "running"]
             if settled is None or len(done) >= settled or time.monotonic() > deadline:
-                return {r.name: r for r in (store.get_run(i) for (i,) in store.query(
+                return {r.name: r for r in (storage.get_run(store, i) for (i,) in store.query(
                     "SELECT run_id FROM runs ORDER BY start_time"))}, cells
         finally:
             store.close()
@@ -117,9 +118,9 @@ def test_kill_9_mid_run_leaves_a_clean_store_and_a_killed_run(kernel, tmp_path):
     store = Store(tmp_path / ".mlops")
     assert store.query("PRAGMA integrity_check")[0][0] == "ok"
     (run_id,) = store.query("SELECT run_id FROM runs")[0]
-    run = store.get_run(run_id)
+    run = storage.get_run(store, run_id)
     assert run.status == "KILLED" and run.end_time is not None
     assert len(run.metric_history("loss")) >= 50
-    assert store.cells()[-1].status == "killed"
-    store.create_run("f" * 32, "default", "after")  # the store takes new writes at once
+    assert storage.cells(store)[-1].status == "killed"
+    storage.create_run(store, "f" * 32, "default", "after")  # the store takes new writes at once
     store.close()

@@ -7,6 +7,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 from support import stream_text
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(300)]
@@ -253,7 +254,7 @@ def test_headless_runs_recover_cell_ids_from_the_saved_notebook(tmp_path, monkey
     store = _store(tmp_path)
     try:
         history = mlops.cell_history("all", store=store)
-        run = store.get_run(store.query("SELECT run_id FROM runs")[0][0])
+        run = storage.get_run(store, store.query("SELECT run_id FROM runs")[0][0])
     finally:
         store.close()
     assert list(history["cell_id"]) == ids
@@ -316,7 +317,7 @@ def test_the_same_bytes_registered_again_with_lineage_gain_it(kernel, tmp_path):
     store = _store(tmp_path)
     try:
         version = mlops.get_model_version("late", store=store)
-        (cell,) = store.cells("id = ?", (version.cell,))
+        (cell,) = storage.cells(store, "id = ?", (version.cell,))
     finally:
         store.close()
     assert version.version == 1 and version.variable == "model"

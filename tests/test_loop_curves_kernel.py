@@ -5,6 +5,7 @@ import re
 import pytest
 
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 from support import stream_text
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
@@ -25,7 +26,7 @@ for epoch in range(5):
 def stored_runs(tmp_path):
     store = Store(tmp_path / ".mlops")
     try:
-        return {run.name: run for run in (store.get_run(i) for (i,) in store.query(
+        return {run.name: run for run in (storage.get_run(store, i) for (i,) in store.query(
             "SELECT run_id FROM runs ORDER BY start_time"))}
     finally:
         store.close()

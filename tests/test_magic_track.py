@@ -3,6 +3,7 @@
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops.tracking import storage
 from support import run_cell
 
 SETUP = """
@@ -104,10 +105,10 @@ def test_a_tracked_cell_costs_two_write_transactions_on_the_kernel_thread(shell,
 def test_a_write_that_fails_inside_a_batch_is_undone_alone(store):
     with mlops.start_run("batched") as run:
         with store.batch():
-            store.log_params(run.run_id, {"kept": "1"})
+            storage.log_params(store, run.run_id, {"kept": "1"})
             with pytest.raises(Exception):
-                store.log_params(run.run_id, {"lost": "2", "kept": "changed"})
-            store.log_params(run.run_id, {"also": "3"})
+                storage.log_params(store, run.run_id, {"lost": "2", "kept": "changed"})
+            storage.log_params(store, run.run_id, {"also": "3"})
     assert mlops.get_run(run.run_id).params == {"kept": 1, "also": 3}
 
 

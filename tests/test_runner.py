@@ -7,6 +7,7 @@ import pytest
 
 from jupyter_mlops.store import Store
 from jupyter_mlops.tracking.runner import run_notebook
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -37,9 +38,9 @@ def test_cells_run_in_order_with_their_ids_in_the_execution_log(tmp_path):
     assert outcomes[2].expected_error and outcomes[2].error.startswith("ZeroDivisionError")
     store = Store(store_path)
     try:
-        cells = store.cells()
+        cells = storage.cells(store)
         assert [c.cell_id for c in cells] == ids  # the %load_ext cell included
-        (run,) = [store.get_run(i) for (i,) in store.query("SELECT run_id FROM runs")]
+        (run,) = [storage.get_run(store, i) for (i,) in store.query("SELECT run_id FROM runs")]
         assert run.name == "fit" and run.params == {"C": 0.5} and run.metrics == {"score": 1.0}
     finally:
         store.close()

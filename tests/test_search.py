@@ -7,6 +7,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops import ValidationError
+from jupyter_mlops.tracking import storage
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_finished_and_running_runs_read_the_same(store):
 def test_a_write_after_the_end_clears_the_summary(store):
     with mlops.start_run("r") as run:
         mlops.log_metric("m", 1.0)
-    store.set_tags(run.run_id, {"late": "yes"})
+    storage.set_tags(store, run.run_id, {"late": "yes"})
     assert store.query("SELECT summary FROM runs")[0][0] is None
     assert mlops.search_runs().loc[0, "tags.late"] == "yes"
 

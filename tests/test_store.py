@@ -12,6 +12,7 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops.store import SCHEMA_VERSION, Store, default_store_path
 from jupyter_mlops.store import schema as schema_module
+from jupyter_mlops.tracking import storage
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "data", "stores")
 
@@ -55,9 +56,9 @@ def test_old_store_upgrades_without_losing_a_row(tmp_path, version):
     assert _content(folder / "mlops.db") == before
     assert len(before["runs"]) == 20 and len(before["metrics"]) == 100
     # Migration 4 derives latest_metrics from the old rows, NaN flag included.
-    run = store.get_run(f"{3:032x}")
+    run = storage.get_run(store, f"{3:032x}")
     assert run.metrics["loss"] != run.metrics["loss"]  # NaN at the last step
-    assert store.get_run(f"{5:032x}").metrics == {"loss": 5.4}
+    assert storage.get_run(store, f"{5:032x}").metrics == {"loss": 5.4}
     assert store.query("PRAGMA integrity_check")[0][0] == "ok"
     steps = [v for (v,) in store.query("SELECT version FROM _migrations ORDER BY version")]
     assert steps == list(range(1, SCHEMA_VERSION + 1))
@@ -98,7 +99,7 @@ def test_simultaneous_openers_apply_each_migration_once(tmp_path):
 def test_newer_schema_is_refused_and_file_untouched(tmp_path):
     folder = tmp_path / "future"
     writer = Store(folder)
-    writer.create_run("a" * 32, "Default", "kept")
+    storage.create_run(writer, "a" * 32, "Default", "kept")
     writer.close()
     conn = sqlite3.connect(folder / "mlops.db")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
@@ -110,7 +111,7 @@ def test_newer_schema_is_refused_and_file_untouched(tmp_path):
     reader = Store(folder, read_only=True)  # listing still works
     assert reader.query("SELECT name FROM runs") == [("kept",)]
     with pytest.raises(mlops.StoreReadOnlyError):
-        reader.create_run("b" * 32, "Default", "new")
+        storage.create_run(reader, "b" * 32, "Default", "new")
     reader.close()
     assert hashlib.sha256((folder / "mlops.db").read_bytes()).hexdigest() == digest
 
@@ -154,7 +155,7 @@ def test_run_of_a_dead_process_is_marked_killed_on_next_open(tmp_path):
     assert raw.execute("SELECT status FROM runs").fetchone()[0] == "RUNNING"
     raw.close()
     store = Store(folder)
-    run = store.get_run(run_id)
+    run = storage.get_run(store, run_id)
     assert run.status == "KILLED" and run.error_type == "ProcessDied"
     assert run.metrics == {"loss": 0.5}
     assert run.end_time is not None
@@ -164,12 +165,12 @@ def test_run_of_a_dead_process_is_marked_killed_on_next_open(tmp_path):
 def test_read_only_store_refuses_writes_but_reads(tmp_path):
     folder = tmp_path / "s"
     writable = Store(folder)
-    writable.create_run("a" * 32, "default", "r")
+    storage.create_run(writable, "a" * 32, "default", "r")
     writable.close()
     reader = Store(folder, read_only=True)
-    assert reader.get_run("a" * 32).name == "r"
+    assert storage.get_run(reader, "a" * 32).name == "r"
     with pytest.raises(mlops.StoreReadOnlyError, match="read-only"):
-        reader.create_run("b" * 32, "default", "r2")
+        storage.create_run(reader, "b" * 32, "default", "r2")
     reader.close()
 
 
@@ -185,6 +186,6 @@ def test_full_disk_gives_store_full_error_and_keeps_data(tmp_path):
     with pytest.raises(mlops.StoreFullError, match="full"):
         with mlops.start_run():
             mlops.log_metrics({f"m{i}": float(i) for i in range(5000)})
-    assert current.get_run(run.run_id).metrics == {"kept": 1.0}
+    assert storage.get_run(current, run.run_id).metrics == {"kept": 1.0}
     assert current.query("PRAGMA integrity_check")[0][0] == "ok"
     mlops.reset_store()

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ..store import jsoncodec
-from ..store.sqlite import write_datasets
+from ..tracking.storage import write_datasets
 from .result import DriftReport
 
 FLOAT_FIELDS = ("statistic", "p_value", "threshold")

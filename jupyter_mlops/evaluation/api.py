@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import jsoncodec
+from ..tracking import storage as run_storage
 from ..validation import check_name, metric_value
 from .result import EvaluationResult
 
@@ -189,7 +190,7 @@ def evaluate(
     if run is not None:
         logged = [(check_name("Metric name", f"{prefix}.{key}"), metric_value(key, value), None)
                   for key, value in result.metrics.items()]
-        store.log_metrics(run.run_id, logged, time.time())
+        run_storage.log_metrics(store, run.run_id, logged, time.time())
     return result
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError, shorten
+from ..tracking import storage as run_storage
 from .directions import higher_is_better, ordered
 from .result import EvaluationResult
 
@@ -102,7 +103,7 @@ def resolve(ref: Any, store=None) -> EvaluationResult:
     except (NotFoundError, ValidationError):
         pass
     try:
-        run_id = store.resolve_run_id(ref)
+        run_id = run_storage.resolve_run_id(store, ref)
     except (NotFoundError, ValidationError):
         run_id = None
     found = run_id and storage.latest_for(store, "run_id", run_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import jsoncodec
-from ..store.sqlite import write_datasets
+from ..tracking.storage import write_datasets
 
 _ID_PREFIX = re.compile(r"^[0-9a-f]{4,32}\Z")
 _COLUMNS = ("evaluation_id, run_id, model_uri, name, task, created, dataset_fingerprint, "

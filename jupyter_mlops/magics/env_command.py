@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from ..tracking import storage
 
 
 def run(shell, args) -> Any:
@@ -14,7 +15,7 @@ def run(shell, args) -> Any:
     flush_capture(timeout=10.0)  # the session's record is written on the capture thread
     store = get_store()
     if args.run is not None:
-        run_id = store.resolve_run_id(args.run)
+        run_id = storage.resolve_run_id(store, args.run)
         session = store.query("SELECT session_id FROM runs WHERE run_id = ?", (run_id,))[0][0]
         where = f"run {run_id[:8]}"
     else:

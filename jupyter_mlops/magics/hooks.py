@@ -14,6 +14,7 @@ from typing import Any
 
 import IPython
 
+from ..tracking import storage
 from ..tracking.autolog import autolog, early_params, input_datasets
 from ..tracking.capture import CellCapture, CellRecord, install, start_sampling, uninstall
 from ..tracking.cellnames import CellNames, analyze
@@ -185,11 +186,11 @@ class KernelHooks:
                 )
                 self._tracked = TrackedCell(run, options, names)
                 if options.autolog:
-                    store.log_params(run.run_id, early_params(names))
+                    storage.log_params(store, run.run_id, early_params(names))
                 try:
                     inputs = input_datasets(names, self.shell.user_ns)
                     if inputs:
-                        store.add_datasets(run.run_id, inputs)
+                        storage.add_datasets(store, run.run_id, inputs)
                 except Exception as exc:  # noqa: BLE001
                     self._warn("could not fingerprint the cell's input data", exc)
         except Exception as exc:  # noqa: BLE001
@@ -386,7 +387,7 @@ class KernelHooks:
                         session_id=self.capture.session_id, source=body)
         tracked = TrackedCell(run, options, names)
         if options.autolog:
-            run.store.log_params(run.run_id, early_params(names))
+            storage.log_params(run.store, run.run_id, early_params(names))
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         shown = None
@@ -394,7 +395,7 @@ class KernelHooks:
         try:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
-                run.store.add_datasets(run.run_id, inputs)
+                storage.add_datasets(run.store, run.run_id, inputs)
             tracked.resources = start_sampling()
             shown = _run_body(code, self.shell.user_ns, tracked)
             return shown

@@ -16,6 +16,7 @@ from typing import Any
 from ..entities import CellExecution
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
+from ..tracking import storage
 from ..tracking.effects import first_statements, took_effect
 from .chain import variable_parts
 from .side_effects import MARK, mark_side_effects
@@ -144,14 +145,14 @@ def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
             f"Model {label} was not made in a captured cell, so there is no history to "
             "replay. Register models made in a notebook with %load_ext jupyter_mlops loaded."
         )
-    producers = store.cells("id = ?", (version.cell,))
+    producers = storage.cells(store, "id = ?", (version.cell,))
     if not producers:
         raise NotFoundError(
             f"Model {label} names cell execution {shorten(version.cell)}, which is not in "
             "the store; there is no history to replay."
         )
     producer = producers[0]
-    history = store.cells("session_id = ? AND id <= ?", (producer.session_id, producer.id))
+    history = storage.cells(store, "session_id = ? AND id <= ?", (producer.session_id, producer.id))
     kept = backward_slice(history, len(history) - 1, variable_parts(version.variable))
     header = [
         (f"# Rebuilds model {comment_text(version.name)} version "

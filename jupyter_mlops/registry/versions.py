@@ -22,6 +22,7 @@ from ..store import Store
 from ..store.serialize import SERIALIZER, check_signed, dump, load_verified
 from ..store.signing import KeyUnavailable, user_key, verify
 from ..store.sqlite import write_signature
+from ..tracking import storage
 from ..tracking.capture import flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
 from ..validation import check_name
@@ -397,8 +398,8 @@ def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:
     flush_capture()
     store = _store(store)
     version = get_model_version(uri, store=store)
-    run = store.get_run(version.run_id) if version.run_id else None
-    cells = store.cells("id = ?", (version.cell,)) if version.cell else []
+    run = storage.get_run(store, version.run_id) if version.run_id else None
+    cells = storage.cells(store, "id = ?", (version.cell,)) if version.cell else []
     if run is not None:
         seen = {c.id for c in cells}
         cells += [c for c in run.cells if c.id not in seen]
@@ -492,7 +493,7 @@ def register_model(
         check_alias(alias)
     flush_capture()  # the cell executions the lineage points at
     if run_id is not None:
-        run_id = store.resolve_run_id(run_id)
+        run_id = storage.resolve_run_id(store, run_id)
 
     origin = None
     if model is None:

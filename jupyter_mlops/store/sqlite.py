@@ -8,24 +8,15 @@ upgrades its lock late and gets SQLITE_BUSY without waiting).
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..entities import (
-    SYSTEM_METRIC_PREFIX,
-    Artifact,
-    CellExecution,
-    DatasetInput,
-    Metric,
-    Run,
-)
 from ..errors import (
     NotFoundError,
     SchemaVersionError,
@@ -35,15 +26,12 @@ from ..errors import (
     StoreLockedError,
     StoreMissingError,
     StoreReadOnlyError,
-    ValidationError,
     shorten,
 )
-from ..validation import MAX_STEP
-from . import jsoncodec
 from .artifacts import ArtifactStore
 from .files import FileIdentity, create_private_file, identity, make_private_folder
-from .process import current_process, is_alive
 from .readonly import Fallback, open_read_only
+from .recovery import reap_dead_runs
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "mlops.db"
@@ -55,76 +43,8 @@ BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
 WAL_CHECKPOINT_BYTES = 8 * 2**20
 CHECKPOINT_WAIT_S = 2.0
 
-_INSERT_METRIC = (
-    "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_UPSERT_LATEST = """
-INSERT INTO latest_metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id, key) DO UPDATE SET
-    step = excluded.step, value = excluded.value, is_nan = excluded.is_nan,
-    timestamp = excluded.timestamp
-WHERE excluded.step >= latest_metrics.step
-"""
-# Every write to a run also drops its summary: it is rebuilt when the run ends.
-_HEARTBEAT = "UPDATE runs SET heartbeat = ?, summary = NULL WHERE run_id = ?"
-
-
-def run_summary(conn: sqlite3.Connection, run_id: str) -> str:
-    """Latest metrics, tags and params of a run as one JSON text (``jsoncodec``), so a
-    finished run is one decode for ``search_runs``: ``{"m": {...}, "t": {...}, "p": {...}}``.
-    """
-    metrics = {k: decode_metric(v, n) for k, v, n in conn.execute(
-        "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,))}
-    tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
-    params = ",".join(f"{json.dumps(k, allow_nan=False)}:{_param_json(v)}" for k, v in
-                      conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
-    head = jsoncodec.dumps({"m": metrics, "t": tags})
-    return f'{head[:-1]},"p":{{{params}}}}}'
-
-
-def _param_json(text: str) -> str:
-    # A param's stored JSON is plain JSON: spliced in as it is, unless a dict key in it
-    # might read like one of the codec's tags.
-    return jsoncodec.dumps(json.loads(text)) if '"$' in text else text
-
-
-def read_summary(text: str) -> dict[str, dict[str, Any]]:
-    """A summary ``run_summary`` wrote, or one written before the codec, which starts with
-    the params (``{"p":``) and holds a NaN or an infinity as null in ``m``, named in ``x``."""
-    if not text.startswith('{"p":'):
-        return jsoncodec.loads(text)
-    summary = json.loads(text)  # its params as stored: plain JSON, never tags
-    for key, name in summary.pop("x").items():
-        summary["m"][key] = float(name)
-    return summary
-
-
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
-
-
-def write_datasets(conn: sqlite3.Connection, inputs: Iterable[tuple[str, str, dict[str, Any]]],
-                   run_id: str | None) -> None:
-    """Record ``(name, role, fingerprint record)`` data inside the caller's transaction, and
-    link it to ``run_id`` when there is one."""
-    now = time.time()
-    for name, role, info in inputs:
-        conn.execute(
-            "INSERT OR IGNORE INTO datasets (fingerprint, kind, shape, columns, dtypes, "
-            "created) VALUES (?, ?, ?, ?, ?, ?)",
-            (info["fingerprint"], info["kind"], _strict_json(info["shape"]),
-             _strict_json(info.get("columns")), _strict_json(info.get("dtypes")), now),
-        )
-        if run_id is not None:
-            conn.execute(
-                "INSERT OR REPLACE INTO run_datasets (run_id, name, role, fingerprint) "
-                "VALUES (?, ?, ?, ?)",
-                (run_id, name, role, info["fingerprint"]),
-            )
-
-
-def _strict_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
@@ -136,11 +56,6 @@ def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
     if signature is not None:
         conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created) VALUES (?, ?, ?)",
                      (sha256, signature, time.time()))
-
-
-def decode_metric(value: float | None, is_nan: int) -> float:
-    # SQLite turns NaN into NULL, so NaN is kept as a flag beside a NULL value.
-    return float("nan") if is_nan else float(value)  # type: ignore[arg-type]
 
 
 class Store:
@@ -170,7 +85,9 @@ class Store:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
-        self._next_step: dict[tuple[str, str], int] = {}
+        # Counts the connections this object opened, so caches of what the database holds
+        # (tracking.storage's next steps) know when to start over.
+        self.generation = 0
         self._wal_path = self.path / f"{DB_NAME}-wal"
         self._checkpoint_at = WAL_CHECKPOINT_BYTES
         self._batch: sqlite3.Connection | None = None  # see batch()
@@ -191,9 +108,9 @@ class Store:
                 if self._conn is None or self._pid != os.getpid():
                     self._conn = self._open()
                     self._pid = os.getpid()
-                    self._next_step.clear()
+                    self.generation += 1
                     if not self.read_only:
-                        self.reap_dead_runs()
+                        reap_dead_runs(self)
         return self._conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -510,384 +427,3 @@ class Store:
         import sqlite_utils
 
         return sqlite_utils.Database(self.connection())
-
-    # -- liveness --------------------------------------------------------------------
-
-    def reap_dead_runs(self) -> list[str]:
-        """Mark KILLED the RUNNING runs whose process is gone; returns their ids."""
-        rows = self.query(
-            "SELECT run_id, pid, host, proc_start FROM runs WHERE status = 'RUNNING'"
-        )
-        dead = [run_id for run_id, pid, host, start in rows if not is_alive(pid, host, start)]
-        sessions = self.query(
-            "SELECT DISTINCT s.session_id, s.pid, s.host, s.proc_start FROM sessions s "
-            "JOIN cells c ON c.session_id = s.session_id WHERE c.status = 'running'"
-        )
-        dead_sessions = [s for s, pid, host, start in sessions if not is_alive(pid, host, start)]
-        if not dead and not dead_sessions:
-            return []
-        with self.write() as conn:
-            conn.executemany(
-                "UPDATE runs SET status = 'KILLED', end_time = heartbeat, "
-                "error_type = 'ProcessDied', error = 'The process running this run ended "
-                "before the run did (killed or crashed).' "
-                "WHERE run_id = ? AND status = 'RUNNING'",
-                [(run_id,) for run_id in dead],
-            )
-            conn.executemany(
-                "UPDATE cells SET status = 'killed' WHERE session_id = ? AND status = 'running'",
-                [(session,) for session in dead_sessions],
-            )
-        return dead
-
-    # -- runs --------------------------------------------------------------------------
-
-    def _experiment_id(self, conn: sqlite3.Connection, name: str) -> int:
-        row = conn.execute(
-            "SELECT experiment_id FROM experiments WHERE name = ?", (name,)
-        ).fetchone()
-        if row:
-            return row[0]
-        return conn.execute(
-            "INSERT INTO experiments (name, created) VALUES (?, ?)", (name, time.time())
-        ).lastrowid
-
-    def create_run(
-        self,
-        run_id: str,
-        experiment: str,
-        name: str | None,
-        tags: dict[str, str] | None = None,
-        *,
-        session_id: str | None = None,
-        cell_id: str | None = None,
-        execution_count: int | None = None,
-        source: str | None = None,
-        parent_run_id: str | None = None,
-        start_time: float | None = None,
-    ) -> float:
-        """Insert a RUNNING run; returns its start time (now unless ``start_time`` is given,
-        as for a search's candidate that ran before it was recorded)."""
-        pid, host, start = current_process()
-        now = time.time()
-        started = now if start_time is None else start_time
-        with self.write() as conn:
-            experiment_id = self._experiment_id(conn, experiment)
-            conn.execute(
-                "INSERT INTO runs (run_id, experiment_id, name, status, start_time, heartbeat, "
-                "pid, host, proc_start, session_id, cell_id, execution_count, source, "
-                "parent_run_id) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, experiment_id, name, started, now, pid, host, start, session_id,
-                 cell_id, execution_count, source, parent_run_id),
-            )
-            if tags:
-                conn.executemany(
-                    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
-                    [(run_id, k, v) for k, v in tags.items()],
-                )
-        return started
-
-    def finish_run(
-        self,
-        run_id: str,
-        status: str,
-        *,
-        error_type: str | None = None,
-        error: str | None = None,
-        traceback: str | None = None,
-        execution_count: int | None = None,
-        end_time: float | None = None,
-    ) -> None:
-        now = time.time()
-        ended = now if end_time is None else end_time
-        with self.write() as conn:
-            updated = conn.execute(
-                "UPDATE runs SET status = ?, end_time = ?, heartbeat = ?, error_type = ?, "
-                "error = ?, traceback = ?, execution_count = coalesce(?, execution_count) "
-                "WHERE run_id = ? AND status = 'RUNNING'",
-                (status, ended, now, error_type, error, traceback, execution_count, run_id),
-            ).rowcount
-            if not updated:
-                row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                if row is None:
-                    raise NotFoundError(f"No run {run_id!r} in {self.path}.")
-            else:
-                conn.execute("UPDATE runs SET summary = ? WHERE run_id = ?",
-                             (run_summary(conn, run_id), run_id))
-        self._forget_steps(run_id)
-
-    def _forget_steps(self, run_id: str) -> None:
-        for key in [k for k in self._next_step if k[0] == run_id]:
-            del self._next_step[key]
-
-    def log_params(self, run_id: str, encoded: dict[str, str]) -> None:
-        """Params are write-once: the same value again is fine, a different one is refused."""
-        if not encoded:
-            return
-        with self.write() as conn:
-            existing = dict(
-                conn.execute(
-                    f"SELECT key, value FROM params WHERE run_id = ? AND key IN "
-                    f"({','.join('?' * len(encoded))})",
-                    (run_id, *encoded),
-                ).fetchall()
-            )
-            for key, value in encoded.items():
-                if key in existing and existing[key] != value:
-                    raise ValidationError(
-                        f"Param {key!r} was already logged as {shorten(existing[key])}; "
-                        f"got {shorten(value)}. Params are write-once: log a metric or a "
-                        "tag for values that change, or start a new run."
-                    )
-            conn.executemany(
-                "INSERT OR IGNORE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                [(run_id, k, v) for k, v in encoded.items()],
-            )
-            conn.execute(_HEARTBEAT, (time.time(), run_id))
-
-    def next_step(self, conn: sqlite3.Connection, run_id: str, key: str) -> int:
-        cache_key = (run_id, key)
-        step = self._next_step.get(cache_key)
-        if step is None:
-            row = conn.execute(
-                "SELECT max(step) FROM metrics WHERE run_id = ? AND key = ?", (run_id, key)
-            ).fetchone()
-            step = 0 if row[0] is None else row[0] + 1
-        return step
-
-    def log_metrics(
-        self, run_id: str, values: Iterable[tuple[str, float, int | None]], timestamp: float
-    ) -> None:
-        """Append metric values; a ``None`` step means one past the key's last step."""
-        with self.write() as conn:
-            rows = []
-            latest: dict[str, tuple] = {}
-            pending: dict[str, int] = {}
-            for key, value, step in values:
-                if step is None:
-                    step = pending.get(key)
-                    if step is None:
-                        step = self.next_step(conn, run_id, key)
-                    if step > MAX_STEP:
-                        raise ValidationError(
-                            f"Metric {key!r} is at step {MAX_STEP}, the last a step can "
-                            "hold; log it with an explicit step or under another name."
-                        )
-                is_nan = value != value
-                row = (run_id, key, step, None if is_nan else value, int(is_nan), timestamp)
-                rows.append(row)
-                if key not in latest or step >= latest[key][2]:
-                    latest[key] = row
-                pending[key] = max(step + 1, pending.get(key, 0))
-            conn.executemany(_INSERT_METRIC, rows)
-            conn.executemany(_UPSERT_LATEST, list(latest.values()))
-            conn.execute(_HEARTBEAT, (timestamp, run_id))
-        for key, step in pending.items():
-            cache_key = (run_id, key)
-            self._next_step[cache_key] = max(step, self._next_step.get(cache_key, 0))
-
-    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, float, int, float]]
-                          ) -> None:
-        """Append ``(key, value, step, timestamp)`` points that carry their own steps and
-        times, such as a loop's curves: thousands of rows, so no per-row work but the row."""
-        rows = [(run_id, key, step, None if value != value else value, int(value != value),
-                 when) for key, value, step, when in points]
-        if not rows:
-            return
-        latest: dict[str, tuple] = {}
-        for row in rows:
-            if row[1] not in latest or row[2] >= latest[row[1]][2]:
-                latest[row[1]] = row
-        with self.write() as conn:
-            conn.executemany(_INSERT_METRIC, rows)
-            conn.executemany(_UPSERT_LATEST, list(latest.values()))
-            conn.execute(_HEARTBEAT, (time.time(), run_id))
-        for key, row in latest.items():
-            cache_key = (run_id, key)
-            self._next_step[cache_key] = max(row[2] + 1, self._next_step.get(cache_key, 0))
-
-    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        with self.write() as conn:
-            conn.executemany(
-                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-                [(run_id, k, v) for k, v in tags.items()],
-            )
-            conn.execute(_HEARTBEAT, (time.time(), run_id))
-
-    def add_artifact(
-        self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None,
-        *, pickled: bool = False,
-    ) -> None:
-        """Record an artifact of a run; ``pickled`` ones are signed (see ``signature``)."""
-        with self.write() as conn:
-            if pickled:
-                write_signature(conn, sha256)
-            conn.execute(
-                "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "
-                "kind = excluded.kind, sha256 = excluded.sha256, size = excluded.size, "
-                "media_type = excluded.media_type, created = excluded.created",
-                (run_id, name, kind, sha256, size, media_type, time.time()),
-            )
-            conn.execute(_HEARTBEAT, (time.time(), run_id))
-
-    def add_datasets(self, run_id: str, inputs: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """Link fingerprinted data to a run: ``(name, role, fingerprint record)`` triples."""
-        with self.write() as conn:
-            write_datasets(conn, inputs, run_id)
-
-    # -- sessions and cells ----------------------------------------------------------
-
-    def start_session(self, session_id: str, notebook: str | None, python: str) -> None:
-        pid, host, start = current_process()
-        with self.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO sessions (session_id, pid, host, proc_start, started, "
-                "notebook, python, cwd) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, pid, host, start, time.time(), notebook, python, os.getcwd()),
-            )
-
-    def start_cell(
-        self,
-        session_id: str,
-        execution_count: int | None,
-        cell_id: str | None,
-        source: str,
-        defined: list[str],
-        used: list[str],
-        started: float,
-        run_id: str | None = None,
-    ) -> int:
-        with self.write() as conn:
-            return conn.execute(
-                "INSERT INTO cells (session_id, execution_count, cell_id, source, defined, used, "
-                "started, status, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (session_id, execution_count, cell_id, source, _strict_json(defined),
-                 _strict_json(used), started, run_id),
-            ).lastrowid
-
-    def finish_cell(
-        self,
-        row_id: int,
-        *,
-        execution_count: int | None,
-        duration_s: float,
-        status: str,
-        error: str | None,
-        run_id: str | None,
-        defined: list[str] | None = None,
-        used: list[str] | None = None,
-        unchanged: list[str] | None = None,
-        modified: list[str] | None = None,
-        statements_run: int | None = None,
-        files: Sequence[tuple[str, str | None, int | None]] = (),
-        usage: tuple[float | None, int | None, int | None] = (None, None, None),
-    ) -> None:
-        """The end of an execution; ``defined``, ``used``, ``unchanged`` and ``modified``
-        say what it did, once known (None keeps what its start recorded); ``files`` the
-        files it wrote, as ``(path, sha256, size)``; ``usage`` its CPU seconds and resident
-        bytes at the start and at the peak."""
-        as_json = [None if names is None else json.dumps(names, allow_nan=False)
-                   for names in (defined, used, unchanged, modified)]
-        with self.write() as conn:
-            conn.execute(
-                "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
-                "status = ?, error = ?, run_id = coalesce(?, run_id), "
-                "defined = coalesce(?, defined), used = coalesce(?, used), "
-                "unchanged = coalesce(?, unchanged), modified = coalesce(?, modified), "
-                "statements_run = ?, cpu_time_s = ?, start_rss = ?, peak_rss = ? WHERE id = ?",
-                (execution_count, duration_s, status, error, run_id, *as_json, statements_run,
-                 *usage, row_id),
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO cell_files (cell, path, sha256, size) VALUES (?, ?, ?, ?)",
-                [(row_id, path, sha256, size) for path, sha256, size in files])
-
-    # -- reading -----------------------------------------------------------------------
-
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        rows = self.query(
-            "SELECT step, value, is_nan, timestamp FROM metrics WHERE run_id = ? AND key = ? "
-            "ORDER BY step, timestamp, rowid",
-            (run_id, key),
-        )
-        return [Metric(key, decode_metric(v, n), step, ts) for step, v, n, ts in rows]
-
-    def resolve_run_id(self, ref: str) -> str:
-        """A full run id from a full id or a unique prefix of at least 4 hex characters."""
-        ref = (ref or "").strip().lower()
-        if len(ref) == 32 and all(c in "0123456789abcdef" for c in ref):
-            if self.query("SELECT 1 FROM runs WHERE run_id = ?", (ref,)):
-                return ref
-        elif len(ref) >= 4 and all(c in "0123456789abcdef" for c in ref):
-            rows = self.query(
-                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? LIMIT 2",
-                (ref, ref + "g"),
-            )
-            if len(rows) == 1:
-                return rows[0][0]
-            if len(rows) > 1:
-                raise ValidationError(
-                    f"Run prefix {ref!r} matches several runs; give more characters."
-                )
-        else:
-            raise ValidationError(
-                f"A run is named by its id or an id prefix of at least 4 hex characters; "
-                f"got {shorten(ref)}."
-            )
-        raise NotFoundError(f"No run {ref!r} in {self.path}. List runs with %mlops runs.")
-
-    def cells(self, where: str = "1", params: Sequence[Any] = ()) -> list[CellExecution]:
-        rows = self.query(
-            "SELECT id, session_id, execution_count, cell_id, source, defined, used, started, "
-            "duration_s, status, error, run_id, modified, statements_run, unchanged, "
-            f"cpu_time_s, start_rss, peak_rss FROM cells WHERE {where} ORDER BY id",
-            params,
-        )
-        return [
-            CellExecution(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                          r[7], r[8], r[9], r[10], r[11], json.loads(r[12]), r[13],
-                          json.loads(r[14]), r[15], r[16], r[17])
-            for r in rows
-        ]
-
-    def get_run(self, run_ref: str) -> Run:
-        from ..validation import decode_param
-
-        run_id = self.resolve_run_id(run_ref)
-        (row,) = self.query(
-            "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
-            "r.cell_id, r.execution_count, r.source, r.error_type, r.error, r.traceback, "
-            "r.parent_run_id FROM runs r JOIN experiments e USING (experiment_id) "
-            "WHERE r.run_id = ?",
-            (run_id,),
-        )
-        params = {k: decode_param(v) for k, v in self.query(
-            "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
-        metrics = {k: decode_metric(v, n) for k, v, n in self.query(
-            "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ? ORDER BY key",
-            (run_id,))}
-        system = {k: metrics.pop(k) for k in list(metrics) if k.startswith(SYSTEM_METRIC_PREFIX)}
-        tags = dict(self.query("SELECT key, value FROM tags WHERE run_id = ? ORDER BY key",
-                               (run_id,)))
-        artifacts = [Artifact(*r) for r in self.query(
-            "SELECT name, kind, sha256, size, media_type FROM artifacts WHERE run_id = ? "
-            "ORDER BY id", (run_id,))]
-        inputs = [
-            DatasetInput(name, role, fp, kind, tuple(json.loads(shape)),
-                         None if cols is None else json.loads(cols),
-                         None if dtypes is None else json.loads(dtypes))
-            for name, role, fp, kind, shape, cols, dtypes in self.query(
-                "SELECT rd.name, rd.role, d.fingerprint, d.kind, d.shape, d.columns, d.dtypes "
-                "FROM run_datasets rd JOIN datasets d USING (fingerprint) WHERE rd.run_id = ? "
-                "ORDER BY rd.role, rd.name", (run_id,))
-        ]
-        return Run(
-            run_id=row[0], experiment=row[1], name=row[2], status=row[3], start_time=row[4],
-            end_time=row[5], session_id=row[6], cell_id=row[7], execution_count=row[8],
-            source=row[9], params=params, metrics=metrics, tags=tags, artifacts=artifacts,
-            inputs=inputs, cells=self.cells("run_id = ?", (run_id,)), error_type=row[10],
-            error=row[11], traceback=row[12], parent_run_id=row[13], system_metrics=system,
-            _store=self,
-        )

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
@@ -168,26 +169,26 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     taken = explicit | {key for key, _, _ in metrics}
     metrics += [(k, v, 0) for k, v in {**found.metrics, **trained}.items() if k not in taken]
     if notes:
-        store.set_tags(run_id, notes)
-    store.log_params(run_id, params)
+        storage.set_tags(store, run_id, notes)
+    storage.log_params(store, run_id, params)
     if metrics:
         import time
 
-        store.log_metrics(run_id, metrics, time.time())
+        storage.log_metrics(store, run_id, metrics, time.time())
     saved = 0
     for (name, model, family), record in zip(models, records):
         data = _model_bytes(name, family.saved(model))
         if data is not None:
             digest, size = store.artifacts.put_bytes(data)
-            store.add_artifact(run_id, f"model/{name}.pkl", "model", digest, size,
+            storage.add_artifact(store, run_id, f"model/{name}.pkl", "model", digest, size,
                                MODEL_MEDIA_TYPE, pickled=True)
             saved += 1
         for artifact in record.artifacts:
             digest, size = store.artifacts.put_bytes(artifact.data)
-            store.add_artifact(run_id, artifact.name, artifact.kind, digest, size,
+            storage.add_artifact(store, run_id, artifact.name, artifact.kind, digest, size,
                                artifact.media_type, pickled=artifact.signed)
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:
-        store.add_datasets(run_id, outputs)
+        storage.add_datasets(store, run_id, outputs)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
             "datasets": len(outputs), "children": found.write(store, run_id)}

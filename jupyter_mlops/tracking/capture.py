@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import storage
 from .cellnames import CellNames, analyze
 from .environment import capture_environment, git_state, project_folder, write_environment
 from .resources import ResourceSampler
@@ -146,14 +147,14 @@ class CellCapture:
         key = f"{store.path}@{store.file_identity}"  # a store made again needs its row again
         args = (self.session_id, notebook_path(), platform.python_version())
         if now and key not in self._sessions_now:
-            store.start_session(*args)
+            storage.start_session(store, *args)
             self._sessions_now.add(key)
             if key not in self._sessions_in:
                 self._sessions_in.add(key)
                 self._record_environment(store)
         elif key not in self._sessions_in:
             # Never dropped: every later cell row of this store refers to it.
-            self.writer.submit(lambda own: own(store).start_session(*args), past_cap=True)
+            self.writer.submit(lambda own: storage.start_session(own(store), *args), past_cap=True)
             self._sessions_in.add(key)
             self._record_environment(store)
 
@@ -195,9 +196,9 @@ class CellCapture:
         recorder().start(exclude=str(store.path))
 
         def write(own) -> None:
-            record.row_id = own(store).start_cell(
-                self.session_id, execution_count, cell_id, raw_cell, names.defined, names.used,
-                started, run_id,
+            record.row_id = storage.start_cell(
+                own(store), self.session_id, execution_count, cell_id, raw_cell, names.defined,
+                names.used, started, run_id,
             )
 
         # Before the row is queued: work done once the capture thread is woken makes the
@@ -240,10 +241,11 @@ class CellCapture:
         def write(own) -> None:
             if record.row_id is None:
                 return  # its start was dropped or failed; nothing to finish
-            own(record.store).finish_cell(
-                record.row_id, execution_count=execution_count, duration_s=duration,
-                status=status, error=message, run_id=record.run_id, defined=defined,
-                used=used, unchanged=unchanged, modified=modified, statements_run=ran,
+            storage.finish_cell(
+                own(record.store), record.row_id, execution_count=execution_count,
+                duration_s=duration, status=status, error=message, run_id=record.run_id,
+                defined=defined, used=used, unchanged=unchanged, modified=modified,
+                statements_run=ran,
                 files=files, usage=usage or (None, None, None),
             )
 

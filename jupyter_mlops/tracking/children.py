@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import storage
 from ..entities import TERMINAL_STATUSES
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import Store
@@ -102,19 +103,19 @@ def log_child_run(
     ended = now if end_time is None else end_time
     started = min(now, ended) if start_time is None else start_time
     with store.batch():
-        store.create_run(
-            run_id, experiment, name, checked_tags, session_id=session_id, cell_id=cell_id,
+        storage.create_run(
+            store, run_id, experiment, name, checked_tags, session_id=session_id, cell_id=cell_id,
             execution_count=execution_count, parent_run_id=parent_run_id,
             start_time=started)
-        store.log_params(run_id, encoded)
+        storage.log_params(store, run_id, encoded)
         if rows:
-            store.log_metrics(run_id, rows, ended)
+            storage.log_metrics(store, run_id, rows, ended)
         for artifact in artifacts:
-            store.add_artifact(run_id, artifact.name, artifact.kind, artifact.sha256,
+            storage.add_artifact(store, run_id, artifact.name, artifact.kind, artifact.sha256,
                                artifact.size, artifact.media_type, pickled=artifact.pickled)
         if datasets:
-            store.add_datasets(run_id, datasets)
-        store.finish_run(run_id, status, end_time=ended)
+            storage.add_datasets(store, run_id, datasets)
+        storage.finish_run(store, run_id, status, end_time=ended)
     return run_id
 
 

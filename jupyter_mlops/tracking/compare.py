@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import storage
 from ..entities import Metric, Run
 from ..store import Store
 
@@ -71,7 +72,7 @@ def _with_children(store: Store, runs: list[Run]) -> tuple[list[Run], int]:
             "SELECT r.run_id FROM runs r LEFT JOIN tags t ON t.run_id = r.run_id "
             "AND t.key = 'best' WHERE r.parent_run_id = ? "
             "ORDER BY t.value IS NULL, r.start_time, r.rowid", (run.run_id,))
-        found += [store.get_run(run_id) for (run_id,) in children[:MAX_CHILDREN]]
+        found += [storage.get_run(store, run_id) for (run_id,) in children[:MAX_CHILDREN]]
         omitted += max(0, len(children) - MAX_CHILDREN)
     return found, omitted
 
@@ -89,7 +90,7 @@ def compare_runs(run_refs: list[str], *, children: bool | None = None,
     from ..store.current import get_store
 
     store = store or get_store()
-    runs = [store.get_run(ref) for ref in run_refs]
+    runs = [storage.get_run(store, ref) for ref in run_refs]
     omitted = 0
     if children or (children is None and len(runs) == 1):
         runs, omitted = _with_children(store, runs)
@@ -110,7 +111,7 @@ def compare_runs(run_refs: list[str], *, children: bool | None = None,
     )
     metrics.index = pd.Index(metric_keys, name="metric")
     histories = {
-        key: {label: store.metric_history(run.run_id, key)
+        key: {label: storage.metric_history(store, run.run_id, key)
               for label, run in zip(labels, runs) if key in run.metrics}
         for key in metric_keys
     }

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from .cellnames import DisplayedCall
 
 # As MLflow: scorer factories are not metrics.
@@ -114,5 +115,5 @@ def log_displayed(store: Any, run_id: str, calls: list[DisplayedCall], value: An
         "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
     rows = [(key, number, 0) for key, number in found.items() if key not in existing]
     if rows:
-        store.log_metrics(run_id, rows, time.time())
+        storage.log_metrics(store, run_id, rows, time.time())
     return len(rows)

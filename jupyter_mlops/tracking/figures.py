@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from ..store import Store
 
 HOOK = f"{__name__}:_created"
@@ -158,5 +159,5 @@ def save_figures(store: Store, figures: list[Any], namespace: Mapping[str, Any] 
 def add_figures(store: Store, run_id: str, saved: list[tuple[str, str, int]]) -> int:
     """Link figures saved by ``save_figures`` to the run."""
     for name, digest, size in saved:
-        store.add_artifact(run_id, name, "figure", digest, size, "image/png")
+        storage.add_artifact(store, run_id, name, "figure", digest, size, "image/png")
     return len(saved)

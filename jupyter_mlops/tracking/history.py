@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import storage
 from ..entities import CellExecution
 from ..store import Store
 from .capture import current_session_id, flush_capture
@@ -121,7 +122,7 @@ def history_rows(store: Store, session_id: str | None = None) -> list[dict[str, 
     for session in sessions:
         notebook = store.query("SELECT notebook FROM sessions WHERE session_id = ?", (session,))
         positions = notebook_positions(notebook[0][0] if notebook else None)
-        found = analyse(store.cells("session_id = ?", (session,)), positions)
+        found = analyse(storage.cells(store, "session_id = ?", (session,)), positions)
         files: dict[int, list[str]] = {}
         for cell, path in store.query(
                 "SELECT f.cell, f.path FROM cell_files f JOIN cells c ON c.id = f.cell "

@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from .curves import MAX_POINTS, Curve, Point
 from ..validation import MAX_NAME_LENGTH
 
@@ -251,7 +252,7 @@ class LoopRecorder:
         existing = {k for (k,) in store.query(
             "SELECT key FROM latest_metrics WHERE run_id = ?", (run_id,))}
         merged, notes = self.curves(set(skip) | existing)
-        store.log_metric_points(run_id, ((name, value, step, when)
+        storage.log_metric_points(store, run_id, ((name, value, step, when)
                                          for name, points in merged.items()
                                          for step, value, when in points))
         return notes

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import storage
 from .cellnames import CellNames
 from ..errors import ValidationError
 from ..validation import check_name, encode_param
@@ -47,5 +48,5 @@ def log_dict_params(store: Any, run_id: str, names: CellNames,
             encoded[check_name("Param name", key)] = encode_param(key, value, warn=False)
         except (ValidationError, ValueError):
             continue  # a key or value no param can hold: skipped, as autolog skips them
-    store.log_params(run_id, encoded)
+    storage.log_params(store, run_id, encoded)
     return len(encoded)

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import storage
 from ..entities import CellExecution
 from ..errors import NotFoundError
 from ..store import Store
@@ -122,7 +123,7 @@ def provenance(path: str | os.PathLike[str], *, store: Store | None = None) -> P
             "opened with."
         )
     written = {cell: sha for cell, sha in rows}
-    writes = store.cells(f"id IN ({', '.join('?' * len(written))})", tuple(written))
+    writes = storage.cells(store, f"id IN ({', '.join('?' * len(written))})", tuple(written))
     now = fingerprint_file(absolute)
     sha256, size = (now[1], now[2]) if now else (None, None)
     # The execution whose bytes are on disk; else the last one that wrote the path.
@@ -133,7 +134,7 @@ def provenance(path: str | os.PathLike[str], *, store: Store | None = None) -> P
 
 
 def _sources(store: Store, writer: CellExecution) -> list[Source]:
-    history = store.cells("session_id = ? AND id < ?", (writer.session_id, writer.id))
+    history = storage.cells(store, "session_id = ? AND id < ?", (writer.session_id, writer.id))
     sources = []
     for name in writer.used:
         binder = next((e for e in reversed(history) if took_effect(e)

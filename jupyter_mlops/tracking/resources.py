@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from . import storage
 from ..entities import SYSTEM_METRIC_PREFIX
 from .probes import MB, forget_gpus, gpu_handles, gpu_values, process_probe
 
@@ -275,6 +276,6 @@ def log_resources(store, run_id: str, sampler: ResourceSampler) -> int:
     for timestamp, values in rows:
         values = [v for v in values if v[0] not in explicit]
         if values:
-            store.log_metrics(run_id, values, timestamp)
+            storage.log_metrics(store, run_id, values, timestamp)
             written += len(values)
     return written

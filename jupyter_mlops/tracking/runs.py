@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from . import storage
 from ..entities import TERMINAL_STATUSES
 from ..errors import ValidationError, shorten
 from ..store import Store
@@ -102,8 +103,8 @@ def start_run(
         checked_tags.setdefault("parent_run_id", parent.run_id)
     store = store or get_store()
     run = ActiveRun(store, new_run_id(), name, experiment)
-    run.start_time = store.create_run(
-        run.run_id, experiment, name, checked_tags,
+    run.start_time = storage.create_run(
+        store, run.run_id, experiment, name, checked_tags,
         parent_run_id=None if parent is None else parent.run_id, **origin)
     run.parent = parent
     run._token = _active.set(run)
@@ -137,8 +138,9 @@ def _end(run: ActiveRun, status: str, exc: BaseException | None = None, **extra:
             traceback_module.format_exception(type(exc), exc, exc.__traceback__)))
     run.ended = True
     try:
-        run.store.finish_run(
-            run.run_id, status, error_type=error_type, error=error, traceback=trace, **extra
+        storage.finish_run(
+            run.store, run.run_id, status, error_type=error_type, error=error, traceback=trace,
+            **extra
         )
     finally:
         _forget(run)
@@ -193,7 +195,7 @@ def log_params(params: dict[str, Any]) -> None:
     """Record several params in one transaction."""
     encoded = {check_name("Param name", k): encode_param(k, v) for k, v in params.items()}
     run = _run_for_logging()
-    run.store.log_params(run.run_id, encoded)
+    storage.log_params(run.store, run.run_id, encoded)
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
@@ -209,7 +211,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     step = metric_step(step, next(iter(metrics), None))
     values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
     run = _run_for_logging()
-    run.store.log_metrics(run.run_id, values, time.time())
+    storage.log_metrics(run.store, run.run_id, values, time.time())
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -221,7 +223,7 @@ def set_tags(tags: dict[str, Any]) -> None:
     """Set several tags at once (mutable, unlike params)."""
     checked = {check_name("Tag key", k): check_tag(k, v) for k, v in tags.items()}
     run = _run_for_logging()
-    run.store.set_tags(run.run_id, checked)
+    storage.set_tags(run.store, run.run_id, checked)
 
 
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
@@ -237,7 +239,7 @@ def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
         artifact_name = check_name("Artifact name", name if file == source and name else
                                    (f"{name}/{relative}" if name else relative))
         digest, size = run.store.artifacts.put_file(file)
-        run.store.add_artifact(run.run_id, artifact_name, "file", digest, size,
+        storage.add_artifact(run.store, run.run_id, artifact_name, "file", digest, size,
                                _media_type(artifact_name))
     return digest
 
@@ -247,7 +249,8 @@ def log_bytes(data: bytes, name: str, kind: str = "file", media_type: str | None
     check_name("Artifact name", name)
     run = _run_for_logging()
     digest, size = run.store.artifacts.put_bytes(data)
-    run.store.add_artifact(run.run_id, name, kind, digest, size, media_type or _media_type(name))
+    storage.add_artifact(run.store, run.run_id, name, kind, digest, size,
+                         media_type or _media_type(name))
     return digest
 
 
@@ -284,7 +287,7 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
             f"{type(data).__name__}."
         )
     run = _run_for_logging()
-    run.store.add_datasets(run.run_id, [(name, role, info)])
+    storage.add_datasets(run.store, run.run_id, [(name, role, info)])
     if role == "train":
         # Keep a bounded sample, so a model registered from this run has reference data
         # for drift checks even once the notebook's variables are gone.
@@ -292,7 +295,7 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
         from ..store.serialize import dump
 
         digest, size = run.store.artifacts.put_bytes(dump(sample_rows(data), "Dataset sample"))
-        run.store.add_artifact(run.run_id, f"datasets/{name}.sample.pkl", "dataset_sample",
+        storage.add_artifact(run.store, run.run_id, f"datasets/{name}.sample.pkl", "dataset_sample",
                                digest, size, "application/x-python-pickle", pickled=True)
     return info["fingerprint"]
 
@@ -311,7 +314,7 @@ def get_run(run_id: str):
 
     flush_capture()  # its cell executions may still be on their way to the store
     store = get_store()
-    run = store.get_run(run_id)
+    run = storage.get_run(store, run_id)
     return dataclasses.replace(run, environment=session_environment(store, run.session_id))
 
 

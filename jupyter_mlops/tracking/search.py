@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
-from ..store.sqlite import read_summary
+from .storage import read_summary
 
 ATTRIBUTES = {
     "run_id": "r.run_id",

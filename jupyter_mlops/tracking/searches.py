@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import storage
 from ..errors import warn as _warn
 from .cellnames import CellNames
 from .children import log_child_run
@@ -54,7 +55,7 @@ class SearchLog:
         """Link the tables and write the children; returns how many children."""
         for name, data in self.tables:
             digest, size = store.artifacts.put_bytes(data)
-            store.add_artifact(run_id, name, "table", digest, size, TABLE_MEDIA_TYPE)
+            storage.add_artifact(store, run_id, name, "table", digest, size, TABLE_MEDIA_TYPE)
         for child in self.children:
             log_child_run(run_id, store=store, **child)
         return len(self.children)

@@ -8,6 +8,7 @@ import pytest
 
 from jupyter_mlops.tracking.runner import collect, execute_request
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kernel, pytest.mark.timeout(300)]
 
@@ -26,7 +27,7 @@ def test_a_thousand_cells_are_logged_completely_and_in_order(kernel, tmp_path, s
     kernel.execute("after_unload = 1")
 
     store = Store(tmp_path / ".mlops", read_only=True)
-    cells = store.cells()
+    cells = storage.cells(store)
     store.close()
     # The %load_ext cell, those, the %%capture cell, the %unload_ext cell.
     assert len(cells) == cells_run + 3

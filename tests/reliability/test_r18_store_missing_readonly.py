@@ -23,6 +23,7 @@ from jupyter_mlops.store import current
 from jupyter_mlops.tracking import runs as tracking
 from jupyter_mlops.server.context import ServerContext
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -41,13 +42,13 @@ def assert_one_line_missing(caught, store):
 
 def test_a_store_deleted_between_two_writes_refuses_the_second(tmp_path):
     store = Store(tmp_path / ".mlops")
-    store.create_run("a" * 32, "default", "first")
+    storage.create_run(store, "a" * 32, "default", "first")
     shutil.rmtree(store.path)  # rm -rf .mlops, with the store open
     with pytest.raises(mlops.StoreMissingError) as caught:
-        store.create_run("b" * 32, "default", "second")
+        storage.create_run(store, "b" * 32, "default", "second")
     assert_one_line_missing(caught, store)
     with pytest.raises(mlops.StoreMissingError):
-        store.log_metrics("a" * 32, [("m", 1.0, None)], 0.0)
+        storage.log_metrics(store, "a" * 32, [("m", 1.0, None)], 0.0)
     assert not store.path.exists()  # not silently made again either
     store.close()
 
@@ -56,9 +57,9 @@ def test_a_store_deleted_between_two_writes_refuses_the_second(tmp_path):
 def test_a_replaced_store_refuses_the_write_and_leaves_the_replacement_alone(tmp_path,
                                                                              replaced):
     store = Store(tmp_path / ".mlops")
-    store.create_run("a" * 32, "default", "first")
+    storage.create_run(store, "a" * 32, "default", "first")
     other = Store(tmp_path / "other")
-    other.create_run("c" * 32, "default", "theirs")
+    storage.create_run(other, "c" * 32, "default", "theirs")
     other.close()
     if replaced == "file":  # mv other/mlops.db .mlops/mlops.db
         os.replace(tmp_path / "other" / "mlops.db", store.db_path)
@@ -67,7 +68,7 @@ def test_a_replaced_store_refuses_the_write_and_leaves_the_replacement_alone(tmp
         os.rename(tmp_path / "other", store.path)
     digest = hashlib.sha256(store.db_path.read_bytes()).hexdigest()
     with pytest.raises(mlops.StoreMissingError) as caught:
-        store.create_run("b" * 32, "default", "second")
+        storage.create_run(store, "b" * 32, "default", "second")
     assert_one_line_missing(caught, store)
     assert hashlib.sha256(store.db_path.read_bytes()).hexdigest() == digest
     store.close()
@@ -79,12 +80,12 @@ def test_a_replaced_store_refuses_the_write_and_leaves_the_replacement_alone(tmp
 
 def test_a_store_made_again_by_another_process_gets_none_of_the_old_ones_writes(tmp_path):
     old = Store(tmp_path / ".mlops")
-    old.create_run("a" * 32, "default", "first")
+    storage.create_run(old, "a" * 32, "default", "first")
     shutil.rmtree(old.path)
     new = Store(tmp_path / ".mlops")  # another kernel opens the same path: a new store
-    new.create_run("d" * 32, "default", "new")
+    storage.create_run(new, "d" * 32, "default", "new")
     with pytest.raises(mlops.StoreMissingError):
-        old.create_run("b" * 32, "default", "lost")
+        storage.create_run(old, "b" * 32, "default", "lost")
     assert new.query("SELECT name FROM runs") == [("new",)]
     old.close()
     new.close()
@@ -134,7 +135,7 @@ def test_a_tracked_cell_on_a_deleted_store_still_runs_and_says_so_in_one_line(
 def test_the_server_context_lets_go_of_a_deleted_or_replaced_store(tmp_path):
     path = tmp_path / ".mlops"
     writer = Store(path)
-    writer.create_run("a" * 32, "default", "first")
+    storage.create_run(writer, "a" * 32, "default", "first")
     context = ServerContext(path, tmp_path)
     try:
         assert context.store().query("SELECT name FROM runs") == [("first",)]
@@ -142,7 +143,7 @@ def test_the_server_context_lets_go_of_a_deleted_or_replaced_store(tmp_path):
         assert context.store() is None  # nothing on disk: nothing to show, nothing created
         assert not path.exists()
         again = Store(path)
-        again.create_run("b" * 32, "default", "second")
+        storage.create_run(again, "b" * 32, "default", "second")
         assert context.store().query("SELECT name FROM runs") == [("second",)]
         again.close()
     finally:
@@ -158,6 +159,7 @@ READER = """
     from jupyter_mlops.server import queries
     from jupyter_mlops.server.context import ServerContext
     from jupyter_mlops.store import Store
+    from jupyter_mlops.tracking import storage
 
     original, copy, run_id, uid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 
@@ -165,7 +167,7 @@ READER = """
         store = Store(path, read_only=True)
         try:
             frame = mlops.search_runs(store=store)
-            run = store.get_run(run_id)
+            run = storage.get_run(store, run_id)
             return {"names": sorted(frame["name"]), "run": run.name,
                     "metrics": run.metrics, "params": run.params}
         finally:
@@ -296,10 +298,10 @@ def test_a_store_whose_path_holds_uri_characters_is_read_read_only(tmp_path):
     name are escaped, not taken for its query or fragment."""
     path = tmp_path / "odd ?mode=rw#x %41" / ".mlops"
     writer = Store(path)
-    writer.create_run("a" * 32, "default", "odd")
+    storage.create_run(writer, "a" * 32, "default", "odd")
     reader = Store(path, read_only=True)
     assert reader.query("SELECT name FROM runs") == [("odd",)]
     with pytest.raises(mlops.StoreReadOnlyError):
-        reader.create_run("b" * 32, "default", "refused")
+        storage.create_run(reader, "b" * 32, "default", "refused")
     reader.close()
     writer.close()

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
 
@@ -253,6 +254,6 @@ def test_r2_random_kill_9_keeps_every_acknowledged_batch_whole(tmp_path, scale):
                                     "GROUP BY step", (run_id,)))
         assert set(per_step.values()) <= {10}, per_step  # batches all or nothing
         assert set(acknowledged) <= set(per_step)
-        assert store.get_run(run_id).status == "KILLED"
-        store.create_run(f"{iteration:032x}", "default", "after")  # no stale lock
+        assert storage.get_run(store, run_id).status == "KILLED"
+        storage.create_run(store, f"{iteration:032x}", "default", "after")  # no stale lock
         store.close()

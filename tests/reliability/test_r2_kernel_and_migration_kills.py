@@ -15,6 +15,7 @@ from queue import Empty
 
 import pytest
 
+from jupyter_mlops.tracking import storage
 from jupyter_mlops.tracking.runner import execute_request
 from jupyter_mlops.store import SCHEMA_VERSION, Store
 from jupyter_mlops.store.schema import MIGRATIONS
@@ -97,16 +98,16 @@ def test_r2_a_killed_kernel_leaves_a_whole_store_and_a_killed_run(kernel, tmp_pa
                                 "GROUP BY step", (run_id,)))
     assert set(per_step.values()) == {10}, per_step  # batches all or nothing
     assert acknowledged and acknowledged <= set(per_step)
-    run = store.get_run(run_id)
+    run = storage.get_run(store, run_id)
     assert run.status == "KILLED"
     if how == "kill":
         assert run.error_type == "ProcessDied"  # marked by the reaper, not by the kernel
     last_write = store.query("SELECT max(timestamp) FROM metrics WHERE run_id = ?",
                              (run_id,))[0][0]
     assert run.end_time >= last_write
-    assert store.cells("status = 'running'") == []
-    store.create_run("a" * 32, "default", "after the kill")  # no lock was left behind
-    store.finish_run("a" * 32, "FINISHED")
+    assert storage.cells(store, "status = 'running'") == []
+    storage.create_run(store, "a" * 32, "default", "after the kill")  # no lock was left behind
+    storage.finish_run(store, "a" * 32, "FINISHED")
     store.close()
 
     if how == "restart":

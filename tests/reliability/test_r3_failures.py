@@ -16,6 +16,7 @@ from support import hold_lock, release, run_cell
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -200,7 +201,7 @@ def test_kernel_replies_error_and_run_all_stops(kernel, tmp_path):
 
     store = Store(tmp_path / ".mlops", read_only=True)
     try:
-        runs = {store.get_run(i).name: store.get_run(i)
+        runs = {storage.get_run(store, i).name: storage.get_run(store, i)
                 for (i,) in store.query("SELECT run_id FROM runs")}
         assert store.query("SELECT count(*) FROM runs WHERE status = 'RUNNING'")[0][0] == 0
     finally:

@@ -4,6 +4,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.errors import StoreFullError
+from jupyter_mlops.tracking import storage
 
 pytestmark = pytest.mark.reliability
 
@@ -19,7 +20,7 @@ def test_store_failures_in_hooks_print_one_line_and_the_cell_runs(shell, store, 
     def broken(*args, **kwargs):
         raise StoreFullError("disk full (test)")
 
-    monkeypatch.setattr(type(store), method, broken)
+    monkeypatch.setattr(storage, method, broken)
     _run(shell, "import numpy as np\ndata = np.arange(3.0)")
     result = _run(shell, "%%track\nC = 1\ntotal = float(data.sum()) * C\ntotal")
     assert result.success and result.result == 3.0

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jupyter_mlops as mlops
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
 
@@ -513,6 +514,6 @@ def test_a_write_cut_by_the_file_size_limit_leaves_no_file_and_no_row(tmp_path):
     store = Store(store_path, read_only=True)
     try:
         assert store.query("SELECT count(*) FROM artifacts")[0][0] == 0
-        assert store.get_run(outcome["run_id"]).status == "FINISHED"
+        assert storage.get_run(store, outcome["run_id"]).status == "FINISHED"
     finally:
         store.close()

@@ -12,6 +12,7 @@ from support import hold_lock
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import SCHEMA_VERSION, Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -135,7 +136,7 @@ def test_a_newer_store_in_rollback_journal_mode_is_refused_byte_for_byte(
     rewritten bytes 18-19 of the header of the store it then refused."""
     folder = tmp_path / "future"
     writer = Store(folder)
-    writer.create_run("a" * 32, "Default", "kept")
+    storage.create_run(writer, "a" * 32, "Default", "kept")
     writer.close()
     conn = sqlite3.connect(folder / "mlops.db", isolation_level=None)
     conn.execute(f"PRAGMA journal_mode = {journal_mode}")

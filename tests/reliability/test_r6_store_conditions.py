@@ -10,6 +10,7 @@ from support import hold_lock
 import jupyter_mlops as mlops
 from jupyter_mlops.store import current
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -36,12 +37,12 @@ def test_a_held_lock_gives_store_locked_error_after_the_busy_timeout(tmp_path):
     try:
         started = time.monotonic()
         with pytest.raises(mlops.StoreLockedError, match="JUPYTER_MLOPS_BUSY_TIMEOUT"):
-            store.create_run("a" * 32, "default", "blocked")
+            storage.create_run(store, "a" * 32, "default", "blocked")
         assert time.monotonic() - started >= 0.9
         assert store.query("SELECT count(*) FROM runs")[0][0] == 0  # reads still work
     finally:
         holder.wait(timeout=30)
-    store.create_run("b" * 32, "default", "after")
+    storage.create_run(store, "b" * 32, "default", "after")
     assert store.query("SELECT count(*) FROM runs")[0][0] == 1
     store.close()
 

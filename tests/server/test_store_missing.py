@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from jupyter_mlops.store import Store
+from jupyter_mlops.tracking import storage
 
 pytestmark = pytest.mark.reliability
 
@@ -26,7 +27,7 @@ async def test_the_api_lets_go_of_a_deleted_store_and_reads_the_one_made_again(a
     assert not seeded.store.path.exists()  # the server never makes a store
 
     made_again = Store(seeded.store.path)  # a kernel starts a new store at the same path
-    made_again.create_run("e" * 32, "fresh", "new-store")
+    storage.create_run(made_again, "e" * 32, "fresh", "new-store")
     made_again.close()
     code, page = await api("runs")
     assert (code, [run["name"] for run in page["runs"]]) == (200, ["new-store"])

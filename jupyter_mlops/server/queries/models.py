@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import NotFoundError
 from ...registry.versions import check_model_name
 from ...store import Store
+from ...tracking import storage
 from .values import Relative, has_table, json_or_text, plain, table_rows
 
 
@@ -86,7 +87,7 @@ def _lineage(store: Store, version: dict[str, Any], relative: Relative) -> dict[
                               "status": status, "cell_id": cell_id}
     cell_row = version.get("cell")
     if isinstance(cell_row, int):
-        cells = store.cells("id = ?", (cell_row,))
+        cells = storage.cells(store, "id = ?", (cell_row,))
         if cells:
             cell = cells[0]
             session_id = cell.session_id

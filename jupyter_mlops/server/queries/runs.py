@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import NotFoundError, ValidationError, shorten
+from ...tracking import storage
 from ...tracking.search import filter_sql
 from ...store import Store
 from ...entities import RUN_STATUSES, SYSTEM_METRIC_PREFIX
@@ -311,7 +312,7 @@ def run_detail(store: Store | None, run_id: str, relative: Relative) -> dict[str
     check_run_id(run_id)
     if store is None or not store.query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
         raise NotFoundError(f"No run {run_id!r} in the store.")
-    run = store.get_run(run_id)
+    run = storage.get_run(store, run_id)
     counts = dict(store.query(
         "SELECT key, count(*) FROM metrics WHERE run_id = ? GROUP BY key", (run_id,)))
     metrics = []
