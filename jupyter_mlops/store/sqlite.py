@@ -41,6 +41,7 @@ from ..errors import (
 from ..validation import MAX_STEP
 from . import jsoncodec
 from .artifacts import ArtifactStore
+from .chunks import Chunks
 from .files import FileIdentity, create_private_file, identity, make_private_folder
 from .process import current_process, is_alive
 from .readonly import Fallback, open_read_only
@@ -127,15 +128,33 @@ def _strict_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, allow_nan=False)
 
 
-def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
-    """Sign pickled bytes we just stored, inside the caller's transaction (a no-op, with one
-    warning, when this user has no usable key)."""
+def write_signature(conn: sqlite3.Connection, sha256: str, chunks: Chunks | None = None) -> None:
+    """Sign pickled bytes we just stored, and the digests of their chunks when the caller
+    computed them from the same bytes, inside the caller's transaction (a no-op, with one
+    warning, when this user has no usable key).
+
+    Without ``chunks``, digests already recorded stay only beside the same signature (this
+    user's, of the same bytes); beside any other they would never verify, so they go.
+    """
     from .signing import sign
 
     signature = sign(sha256)
-    if signature is not None:
-        conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created) VALUES (?, ?, ?)",
-                     (sha256, signature, time.time()))
+    if signature is None:
+        return
+    if chunks is not None:
+        conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created, chunk_size, "
+                     "chunks, chunks_hmac) VALUES (?, ?, ?, ?, ?, ?)",
+                     (sha256, signature, time.time(), chunks.size, chunks.digests,
+                      chunks.sign(sha256)))
+        return
+    # Every expression of an UPDATE reads the row as it was, so hmac there is the old one.
+    conn.execute("INSERT INTO signatures (sha256, hmac, created) VALUES (?, ?, ?) "
+                 "ON CONFLICT (sha256) DO UPDATE SET hmac = excluded.hmac, "
+                 "created = excluded.created, "
+                 "chunk_size = CASE WHEN hmac = excluded.hmac THEN chunk_size END, "
+                 "chunks = CASE WHEN hmac = excluded.hmac THEN chunks END, "
+                 "chunks_hmac = CASE WHEN hmac = excluded.hmac THEN chunks_hmac END",
+                 (sha256, signature, time.time()))
 
 
 def decode_metric(value: float | None, is_nan: int) -> float:
@@ -717,12 +736,13 @@ class Store:
 
     def add_artifact(
         self, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None,
-        *, pickled: bool = False,
+        *, pickled: bool = False, chunks: Chunks | None = None,
     ) -> None:
-        """Record an artifact of a run; ``pickled`` ones are signed (see ``signature``)."""
+        """Record an artifact of a run; ``pickled`` ones are signed (see ``signature``),
+        with the digests of their chunks when given (see ``chunks.digests``)."""
         with self.write() as conn:
             if pickled:
-                write_signature(conn, sha256)
+                write_signature(conn, sha256, chunks)
             conn.execute(
                 "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "
