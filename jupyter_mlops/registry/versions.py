@@ -8,7 +8,6 @@ bytes under the same name again returns the existing version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, UntrustedRecordError, ValidationError, shorten
-from ..store import Store
+from ..store import Store, chunks
 from ..store.serialize import SERIALIZER, check_signed, dump, load_verified
 from ..store.signing import KeyUnavailable, user_key, verify
 from ..store.sqlite import write_signature
@@ -257,7 +256,7 @@ def load_version(uri: str, *, store: Store | None = None,
     with _open_artifact(store, version, version.sha256) as handle:
         model = load_verified(handle, version.sha256, f"Model {version.name}/{version.version}",
                               signature=hmac, allow_pickle=allow_pickle,
-                              size=version.size)
+                              size=version.size, chunks=chunks.stored(store, version.sha256))
     return version, model
 
 
@@ -288,7 +287,8 @@ def reference_sample(uri: str, *, store: Store | None = None, allow_pickle: bool
     with _open_artifact(store, version, version.reference_sha256) as handle:
         return load_verified(handle, version.reference_sha256,
                              f"Reference sample of {version.name}/{version.version}",
-                             signature=hmac, allow_pickle=allow_pickle)
+                             signature=hmac, allow_pickle=allow_pickle,
+                             chunks=chunks.stored(store, version.reference_sha256))
 
 
 def _replay_of(store: Store, version: ModelVersion) -> tuple[str, Any, int] | None:
@@ -321,9 +321,10 @@ def trust_model(uri: str, *, store: Store | None = None) -> ModelVersion:
         raise UntrustedRecordError(f"Nothing was signed: {exc}.") from None
     version, row, alias_signature = _find(store, uri, check_alias=False)
     alias = parse_model_uri(uri)[2]
-    store.artifacts.read_verified(version.sha256)
-    if version.reference_sha256 is not None:
-        store.artifacts.read_verified(version.reference_sha256)
+    # The bytes as they are now, checked against their content address; the digests of
+    # their chunks are signed from these very bytes.
+    pieces = {sha: chunks.chunk_digests(store.artifacts.read_verified(sha))
+              for sha in (version.sha256, version.reference_sha256) if sha is not None}
     replay = _replay_of(store, version)
     plan = plan_trust(store, row, replay=replay,
                       alias=(alias, alias_signature) if alias is not None else None)
@@ -332,7 +333,7 @@ def trust_model(uri: str, *, store: Store | None = None) -> ModelVersion:
         return version
     with store.write() as conn:
         for digest in plan.digests:
-            write_signature(conn, digest)
+            write_signature(conn, digest, pieces[digest])
         if plan.row:
             conn.execute("UPDATE model_versions SET hmac = ? WHERE name = ? AND version = ?",
                          (sign_version(row, vouched=True), row.name, row.version))
@@ -525,8 +526,9 @@ def register_model(
         origin = find_origin(store, model, variable) if run_id is None else None
         refuse_unfitted(model, f"Model {variable!r}" if variable else "The model", origin)
         data = dump(model)
+    pieces = None
     if data is not None:
-        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        (digest, pieces), size = chunks.digests(data), len(data)
     run_id, cell, variable = _lineage(store, digest, run_id, variable, origin)
 
     datasets = []
@@ -562,7 +564,7 @@ def register_model(
     module = type(model).__module__
     now = time.time()
     with store.write() as conn:
-        write_signature(conn, digest)
+        write_signature(conn, digest, pieces)
         if reference_sha is not None:
             write_signature(conn, reference_sha)
         conn.execute("INSERT OR IGNORE INTO models (name, created) VALUES (?, ?)", (name, now))
@@ -680,7 +682,8 @@ def _load_pickled(store: Store, sha256: str, what: str, allow_pickle: bool) -> t
     with store.artifacts.open(sha256) as handle:
         size = os.fstat(handle.fileno()).st_size
         return load_verified(handle, sha256, what, signature=store.signature(sha256),
-                             allow_pickle=allow_pickle, size=size), size
+                             allow_pickle=allow_pickle, size=size,
+                             chunks=chunks.stored(store, sha256)), size
 
 
 def _set_alias(conn, name: str, version: int, alias: str) -> None:

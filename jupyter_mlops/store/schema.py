@@ -483,4 +483,19 @@ MIGRATIONS += (
     ),
 )
 
+# The sha256 of each 4 MB chunk of a large pickled file, signed as a statement binding them
+# to the file's sha256 (see jupyter_mlops.store.chunks), so a load checks the chunks on two
+# threads instead of hashing the whole file on one. NULL: the file is checked whole.
+MIGRATIONS += (
+    Migration(
+        16,
+        "chunk digests",
+        """
+        ALTER TABLE signatures ADD COLUMN chunk_size INTEGER;
+        ALTER TABLE signatures ADD COLUMN chunks TEXT;
+        ALTER TABLE signatures ADD COLUMN chunks_hmac TEXT;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

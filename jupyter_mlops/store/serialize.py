@@ -9,7 +9,9 @@ matching digest). Bytes that fail the second check load only with ``allow_pickle
 A stored file is read once, into memory of this process's own: its sha256 is computed as
 the chunks arrive (for a large file a helper thread hashes while the next chunk is read;
 hashlib releases the GIL), and the bytes unpickled are exactly the bytes hashed, never
-read from the file again. A map of the file would let a writer change pages between the
+read from the file again. A large file stored with signed digests of its chunks
+(``chunks``) is read and checked chunk by chunk by two threads, each chunk checked in
+that same memory. A map of the file would let a writer change pages between the
 check and the unpickling; a large buffer is an anonymous private mapping instead: no file
 behind it, copied on write by a fork, its pages (huge ones where the kernel offers them)
 faulted in by the read itself rather than cleared by Python first.
@@ -41,6 +43,7 @@ import threading
 from typing import Any, BinaryIO
 
 from ..errors import IntegrityError, ModelSerializationError, UntrustedPickleError
+from .chunks import Chunks, read_checked
 from .signing import verify
 
 SERIALIZER = "pickle"
@@ -221,22 +224,63 @@ def _fill_hashing(handle: BinaryIO, view: memoryview, size: int, hasher: Any) ->
 
 def load_verified(source: BinaryIO, expected_sha256: str, what: str, *,
                   signature: str | None, allow_pickle: bool = False,
-                  size: int | None = None) -> Any:
+                  size: int | None = None, chunks: Chunks | None = None) -> Any:
     """Unpickle the file ``source`` (read once) only if it hashes to ``expected_sha256``
     and that digest is signed by this user (or the caller opted in with ``allow_pickle``).
-    A file whose length is not ``size`` is refused before it is read."""
+    A file whose length is not ``size`` is refused before it is read. With ``chunks`` (as
+    the store recorded them) signed by this user for ``expected_sha256``, the file is
+    checked chunk by chunk on two threads instead; chunks not signed by this user are
+    tampering, unless ``allow_pickle`` trusts the store, which checks the whole file."""
     if not allow_pickle:
         check_signed(expected_sha256, signature, what)
+    chunks = _trusted(chunks, expected_sha256, what, allow_pickle)
     length = os.fstat(source.fileno()).st_size
     if size is not None and length != size:
         raise _changed(what, f"its file holds {length} bytes, the store recorded {size}")
-    data, actual, done = _read_hashed(source, length)
-    if done != length:
-        raise _changed(what, f"its file shrank from {length} to {done} bytes while it was read")
-    if actual != expected_sha256:
-        raise _changed(what, f"its sha256 is {actual[:12]}…, the store recorded "
-                             f"{str(expected_sha256)[:12]}…")
+    if chunks is None:
+        data, actual, done = _read_hashed(source, length)
+        if done != length:
+            raise _shrank(what, length, done)
+        if actual != expected_sha256:
+            raise _changed(what, f"its sha256 is {actual[:12]}…, the store recorded "
+                                 f"{str(expected_sha256)[:12]}…")
+        return _unpickle(data)
+    if not chunks.covers(length):
+        raise _changed(what, f"its file holds {length} bytes, more or fewer than the "
+                             f"{chunks.count} chunks signed for {expected_sha256[:12]}…")
+    data = _private_buffer(length)
+    with memoryview(data) as view:
+        wrong = read_checked(source, view, chunks)
+    if wrong is not None:
+        index, short = wrong
+        if short:
+            raise _shrank(what, length, index * chunks.size)
+        raise _changed(what, f"its chunk {index + 1} of {chunks.count} (from byte "
+                             f"{index * chunks.size}) does not match the digest signed for "
+                             f"{expected_sha256[:12]}…")
     return _unpickle(data)
+
+
+def _trusted(chunks: Chunks | None, sha256: str, what: str, allow_pickle: bool
+             ) -> Chunks | None:
+    """``chunks`` if this user signed them for ``sha256``; None if there are none, or if
+    they are not signed but ``allow_pickle`` trusts the store."""
+    if chunks is None:
+        return None
+    reason = chunks.verify(sha256)
+    if reason is None:
+        return chunks
+    if allow_pickle:
+        return None
+    raise UntrustedPickleError(
+        f"{what} was not loaded: its bytes carry your signature, but the digests of their "
+        f"chunks recorded beside it do not ({reason}): the store was changed by someone "
+        "else. Register the model again from its source."
+    )
+
+
+def _shrank(what: str, length: int, done: int) -> IntegrityError:
+    return _changed(what, f"its file shrank from {length} to {done} bytes while it was read")
 
 
 def _changed(what: str, how: str) -> IntegrityError:

@@ -8,7 +8,8 @@ the bytes it pickled. Signing the sha256 rather than the bytes costs microsecond
 strong, because the bytes are checked against that sha256 before anything trusts them.
 
 The same key signs *statements* about store rows that decide what runs: which bytes a
-model version is, which version an alias names, which script replay may run. Each kind of
+model version is, which version an alias names, which script replay may run, which
+digests the chunks of a large pickled file have (``chunks``). Each kind of
 statement has its own domain string, and its fields are encoded as a JSON list, so a
 signature made for one kind or one set of fields never stands for another.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 KEY_FILE_ENV = "JUPYTER_MLOPS_KEY_FILE"
 _DOMAIN = b"jupyter_mlops pickled bytes v1\0"
 STATEMENT_KINDS = ("model version", "vouched model version", "alias", "replay script",
-                   "environment")
+                   "environment", "chunk digests")
 # Keys read so far, by where they were looked up (the setting and the home folder): a
 # load checks several signatures, and building a Path each time costs more than the HMACs.
 _keys: dict[tuple[str | None, str | None], bytes] = {}

@@ -29,6 +29,7 @@ from ..errors import (
     shorten,
 )
 from .artifacts import ArtifactStore
+from .chunks import Chunks
 from .files import FileIdentity, create_private_file, identity, make_private_folder
 from .readonly import Fallback, open_read_only
 from .recovery import reap_dead_runs
@@ -47,15 +48,33 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
-def write_signature(conn: sqlite3.Connection, sha256: str) -> None:
-    """Sign pickled bytes we just stored, inside the caller's transaction (a no-op, with one
-    warning, when this user has no usable key)."""
+def write_signature(conn: sqlite3.Connection, sha256: str, chunks: Chunks | None = None) -> None:
+    """Sign pickled bytes we just stored, and the digests of their chunks when the caller
+    computed them from the same bytes, inside the caller's transaction (a no-op, with one
+    warning, when this user has no usable key).
+
+    Without ``chunks``, digests already recorded stay only beside the same signature (this
+    user's, of the same bytes); beside any other they would never verify, so they go.
+    """
     from .signing import sign
 
     signature = sign(sha256)
-    if signature is not None:
-        conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created) VALUES (?, ?, ?)",
-                     (sha256, signature, time.time()))
+    if signature is None:
+        return
+    if chunks is not None:
+        conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created, chunk_size, "
+                     "chunks, chunks_hmac) VALUES (?, ?, ?, ?, ?, ?)",
+                     (sha256, signature, time.time(), chunks.size, chunks.digests,
+                      chunks.sign(sha256)))
+        return
+    # Every expression of an UPDATE reads the row as it was, so hmac there is the old one.
+    conn.execute("INSERT INTO signatures (sha256, hmac, created) VALUES (?, ?, ?) "
+                 "ON CONFLICT (sha256) DO UPDATE SET hmac = excluded.hmac, "
+                 "created = excluded.created, "
+                 "chunk_size = CASE WHEN hmac = excluded.hmac THEN chunk_size END, "
+                 "chunks = CASE WHEN hmac = excluded.hmac THEN chunks END, "
+                 "chunks_hmac = CASE WHEN hmac = excluded.hmac THEN chunks_hmac END",
+                 (sha256, signature, time.time()))
 
 
 class Store:

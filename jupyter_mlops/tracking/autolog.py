@@ -29,7 +29,7 @@ from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
 from .searches import SearchLog, read_searches, search_kind
 from .training_metrics import cell_training_metrics
 from ..store.serialize import dump
-from ..store import Store
+from ..store import Store, chunks
 from ..validation import MAX_NAME_LENGTH, encode_param, metric_value
 
 MODEL_MEDIA_TYPE = "application/x-python-pickle"
@@ -179,9 +179,10 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     for (name, model, family), record in zip(models, records):
         data = _model_bytes(name, family.saved(model))
         if data is not None:
-            digest, size = store.artifacts.put_bytes(data)
-            storage.add_artifact(store, run_id, f"model/{name}.pkl", "model", digest, size,
-                               MODEL_MEDIA_TYPE, pickled=True)
+            digest, pieces = chunks.digests(data)
+            store.artifacts.put_bytes(data, digest)
+            storage.add_artifact(store, run_id, f"model/{name}.pkl", "model", digest, len(data),
+                                 MODEL_MEDIA_TYPE, pickled=True, chunks=pieces)
             saved += 1
         for artifact in record.artifacts:
             digest, size = store.artifacts.put_bytes(artifact.data)

@@ -24,6 +24,7 @@ from ..entities import (
 )
 from ..errors import NotFoundError, ValidationError, shorten
 from ..store import jsoncodec
+from ..store.chunks import Chunks
 from ..store.process import current_process
 from ..store.sqlite import Store, write_signature
 from ..validation import MAX_STEP, decode_param
@@ -317,12 +318,13 @@ def set_tags(store: Store, run_id: str, tags: dict[str, str]) -> None:
 
 def add_artifact(
     store: Store, run_id: str, name: str, kind: str, sha256: str, size: int, media_type: str | None,
-    *, pickled: bool = False,
+    *, pickled: bool = False, chunks: Chunks | None = None,
 ) -> None:
-    """Record an artifact of a run; ``pickled`` ones are signed (see ``signature``)."""
+    """Record an artifact of a run; ``pickled`` ones are signed (see ``Store.signature``),
+    with the digests of their chunks when given (see ``store.chunks``)."""
     with store.write() as conn:
         if pickled:
-            write_signature(conn, sha256)
+            write_signature(conn, sha256, chunks)
         conn.execute(
             "INSERT INTO artifacts (run_id, name, kind, sha256, size, media_type, created) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET "

@@ -111,7 +111,8 @@ def test_a_planted_pickle_with_a_rewritten_digest_is_refused(registered, store, 
                              (registered.sha256,))[0]
     for forged in (genuine, "0" * 64, signing._mac(b"k" * 32, digest)):
         with store.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO signatures VALUES (?, ?, 0)", (digest, forged))
+            conn.execute("INSERT OR REPLACE INTO signatures (sha256, hmac, created) "
+                         "VALUES (?, ?, 0)", (digest, forged))
         with pytest.raises(mlops.UntrustedPickleError, match="does not match your key"):
             mlops.load_model("clf/1")
     assert not marker.exists()
@@ -424,3 +425,142 @@ def test_a_load_opens_and_reads_the_model_file_once(store, own_key, monkeypatch)
     read = bytes_read() - before
     assert opened == [version.sha256]
     assert version.size <= read < 1.5 * version.size, (read, version.size)
+
+
+# -- large models: checked chunk by chunk, against digests signed with the bytes -----------
+
+
+def _signed_chunks(store, version):
+    from jupyter_mlops.store import chunks
+
+    signed = chunks.stored(store, version.sha256)
+    assert signed is not None and signed.verify(version.sha256) is None
+    return signed
+
+
+def _flip_in_a_buffer(raw: bytearray, start: int, stop: int) -> None:
+    """Change a byte of an array's buffer between ``start`` and ``stop``: bytes that would
+    unpickle without complaint (and run the rest of the file) were they not checked."""
+    from jupyter_mlops.store import serialize
+
+    _, buffers = serialize._buffer_index(memoryview(raw))
+    raw[next(max(start, offset) for offset, length in buffers
+             if offset < stop and offset + length > start)] ^= 0x01
+
+
+def test_a_large_models_chunk_digests_are_signed_with_its_bytes(store, own_key):
+    model, sample = _knn(150_000)
+    version = mlops.register_model(model, "knn")
+    raw = store.artifacts.path_for(version.sha256).read_bytes()
+    signed = _signed_chunks(store, version)
+    assert signed.count == -(-len(raw) // signed.size) >= 3
+    assert bytes.fromhex(signed.digests) == b"".join(
+        hashlib.sha256(raw[start:start + signed.size]).digest()
+        for start in range(0, len(raw), signed.size))
+    other = mlops.register_model(LogisticRegression().fit(model._fit_X[:50], sample[:50, 0] > 0),
+                                 "small")
+    assert signed.verify(other.sha256) is not None  # bound to the bytes they were made from
+    assert store.query("SELECT chunks FROM signatures WHERE sha256 = ?", (other.sha256,)) == [
+        (None,)]  # a small file is checked whole
+    np.testing.assert_array_equal(mlops.load_model("knn/1").predict(sample),
+                                  model.predict(sample))
+
+
+@pytest.mark.parametrize("chunk", ["first", "middle", "last"])
+def test_a_flipped_byte_in_any_chunk_is_refused_before_unpickling(store, own_key, tmp_path,
+                                                                  chunk):
+    from jupyter_mlops.store import serialize
+
+    marker = tmp_path / "planted-code-ran"
+    model, _ = _knn(150_000)
+    version = mlops.register_model({"model": model, "code": Planted(marker)}, "knn")
+    signed = _signed_chunks(store, version)
+    index = {"first": 0, "middle": signed.count // 2, "last": signed.count - 1}[chunk]
+    path = store.artifacts.path_for(version.sha256)
+    raw = bytearray(path.read_bytes())
+    _flip_in_a_buffer(raw, index * signed.size, min((index + 1) * signed.size, len(raw)))
+    path.write_bytes(bytes(raw))
+    with pytest.raises(mlops.IntegrityError,
+                       match=f"its chunk {index + 1} of {signed.count} .* does not match"):
+        mlops.load_model("knn/1")
+    assert not marker.exists()
+    serialize._unpickle(raw)  # the control: these bytes, unchecked, run the planted code
+    assert marker.exists()
+
+
+def test_chunk_digests_changed_in_the_store_are_refused(store, own_key, tmp_path):
+    from jupyter_mlops.store import chunks
+
+    marker = tmp_path / "planted-code-ran"
+    model, _ = _knn(150_000)
+    version = mlops.register_model({"model": model, "code": Planted(marker)}, "knn")
+    other = mlops.register_model(_knn(150_001)[0], "other")
+    signed, theirs = _signed_chunks(store, version), _signed_chunks(store, other)
+    # what a store writer does: change the bytes of a chunk, and write its digest in the list
+    path = store.artifacts.path_for(version.sha256)
+    raw = bytearray(path.read_bytes())
+    _flip_in_a_buffer(raw, 0, signed.size)
+    path.write_bytes(bytes(raw))
+    digests = chunks.chunk_digests(bytes(raw)).digests
+    assert digests != signed.digests
+    forgeries = {
+        "a digest rewritten": (signed.size, digests, signed.signature),
+        "the list of other bytes": (theirs.size, theirs.digests, theirs.signature),
+        "signed with another key": (signed.size, digests, signing._statement_mac(
+            b"k" * 32, "chunk digests", [version.sha256, signed.size, digests])),
+        "no signature": (signed.size, digests, None),
+        "another chunk size": (signed.size // 2, digests, signed.signature),
+    }
+    for how, forged in forgeries.items():
+        with store.write() as conn:
+            conn.execute("UPDATE signatures SET chunk_size = ?, chunks = ?, chunks_hmac = ? "
+                         "WHERE sha256 = ?", (*forged, version.sha256))
+        with pytest.raises(mlops.UntrustedPickleError, match="digests of their chunks"):
+            mlops.load_model("knn/1")
+        # trusting the store as a whole checks the whole file, which was changed
+        with pytest.raises(mlops.IntegrityError, match="its sha256 is"):
+            mlops.load_model("knn/1", allow_pickle=True)
+        assert not marker.exists(), how
+
+
+def test_a_large_model_stored_without_chunk_digests_still_loads(store, own_key, monkeypatch):
+    """Files signed by an older jupyter_mlops carry no chunk digests: checked whole."""
+    from jupyter_mlops.store import serialize
+
+    model, sample = _knn(150_000)
+    version = mlops.register_model(model, "knn")
+    with store.write() as conn:
+        conn.execute("UPDATE signatures SET chunk_size = NULL, chunks = NULL, "
+                     "chunks_hmac = NULL")
+    monkeypatch.setattr(serialize, "read_checked", None)  # never reached
+    loaded = mlops.load_model("knn/1")
+    np.testing.assert_array_equal(loaded.predict(sample), model.predict(sample))
+    path = store.artifacts.path_for(version.sha256)
+    raw = bytearray(path.read_bytes())
+    raw[-100] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(mlops.IntegrityError, match="its sha256 is"):
+        mlops.load_model("knn/1")
+
+
+def test_chunk_digests_follow_a_tracked_model_and_a_vouched_one(shell, store, own_key,
+                                                                tmp_path, monkeypatch):
+    """A model a tracked cell saved is registered with its chunk digests; signing its bytes
+    again keeps them, and trusting a colleague's version signs them anew with your key."""
+    from support import run_cell
+
+    run_cell(shell, "import numpy as np\nfrom sklearn.neighbors import KNeighborsClassifier\n"
+                    "X = np.random.default_rng(3).normal(size=(150_000, 20))")
+    run_cell(shell, "%%track\nmodel = KNeighborsClassifier(algorithm='brute')"
+                    ".fit(X, X[:, 0] > 0)")
+    run_id = mlops.search_runs().iloc[0]["run_id"]
+    version = mlops.register_model(None, "knn", run_id=run_id)
+    signed = _signed_chunks(store, version)
+    assert mlops.load_model("knn/1").predict(shell.user_ns["X"][:5]).shape == (5,)
+    # now another user, who trusts this store
+    monkeypatch.setenv(signing.KEY_FILE_ENV, str(tmp_path / "me" / "key"))
+    signing._keys.clear()
+    assert signed.verify(version.sha256) is not None
+    mlops.trust_model("knn/1")
+    assert _signed_chunks(store, version).digests == signed.digests
+    assert mlops.load_model("knn/1").predict(shell.user_ns["X"][:5]).shape == (5,)
