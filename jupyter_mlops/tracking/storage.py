@@ -396,8 +396,7 @@ def finish_cell(
     say what it did, once known (None keeps what its start recorded); ``files`` the
     files it wrote, as ``(path, sha256, size)``; ``usage`` its CPU seconds and resident
     bytes at the start and at the peak."""
-    as_json = [None if names is None else json.dumps(names, allow_nan=False)
-               for names in (defined, used, unchanged, modified)]
+    as_json = [_strict_json(names) for names in (defined, used, unchanged, modified)]
     with store.write() as conn:
         conn.execute(
             "UPDATE cells SET execution_count = coalesce(?, execution_count), duration_s = ?, "
