@@ -35,7 +35,8 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         if self.manager.is_alive():
-            self.manager.shutdown_kernel(now=True)
+            # Gracefully, as Jupyter does: the capture's queued rows are written at exit.
+            self.manager.shutdown_kernel(now=False)
 
 
 def stream_text(outputs, name: str = "stdout") -> str:

@@ -13,6 +13,7 @@ wait for what is queued first.
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import queue
@@ -78,6 +79,9 @@ class CaptureWriter:
             self.dropped += 1
             return False
         if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
+                # A kernel shut down (or restarted) right after a cell still writes its row.
+                atexit.register(self.flush, 5.0)
             self._thread = threading.Thread(target=self._loop, name="jupyter_mlops-capture",
                                             daemon=True)
             self._thread.start()

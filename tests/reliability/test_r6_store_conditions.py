@@ -163,15 +163,18 @@ def test_a_full_disk_fails_the_logging_cell_and_keeps_what_was_stored(shell, sto
 
 
 def _write_runs_until(path, deadline):
-    """R1's workload, without the bookkeeping: 10 params and 5 batches of 10 metrics."""
+    """R1's workload, without the bookkeeping: 10 params and 5 batches of 10 metrics; one
+    run at least, however long a loaded machine took to start this process."""
     import jupyter_mlops as mlops
 
     mlops.set_store(path)
-    while time.time() < deadline:
+    while True:
         with mlops.start_run("starver"):
             mlops.log_params({f"p{k}": k for k in range(10)})
             for step in range(5):
                 mlops.log_metrics({f"m{k}": float(k) for k in range(10)}, step=step)
+        if time.time() >= deadline:
+            break
 
 
 def _poll_runs_until(path, deadline):
@@ -317,3 +320,28 @@ def test_a_real_full_disk_under_the_database_is_store_full_and_writes_resume(tmp
     assert outcome["kept_metrics"] == 50
     assert outcome["full_rows"] == [1, 0]  # the refused batch left nothing; "after" is there
     assert outcome["integrity"] == "ok"
+
+
+def test_rows_queued_behind_a_lock_are_written_when_the_kernel_shuts_down(tmp_path):
+    """Closing a notebook right after a cell, while another process holds the store, still
+    logs the cell: the kernel's exit waits for the queued rows (a few seconds at most)."""
+    from support import Kernel
+
+    kernel = Kernel(tmp_path / ".mlops", tmp_path)
+    try:
+        reply, _ = kernel.execute("%load_ext jupyter_mlops")
+        assert reply["status"] == "ok"
+        store = Store(tmp_path / ".mlops")
+        holder = hold_lock(store.db_path, seconds=2)
+        try:
+            reply, _ = kernel.execute("last = 'before the shutdown'")
+            assert reply["status"] == "ok"
+            assert holder.poll() is None  # the cell ran; its row waits for the lock
+        finally:
+            kernel.shutdown()
+            holder.wait(timeout=30)
+        sources = [row[0] for row in store.query("SELECT source FROM cells")]
+        store.close()
+    finally:
+        kernel.shutdown()
+    assert "last = 'before the shutdown'" in sources
