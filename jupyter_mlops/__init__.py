@@ -46,6 +46,7 @@ from .evaluation import (
 )
 from .registry.export import export_mlflow
 from .tracking.history import cell_history
+from .tracking.notebook_runs import NotebookRun, run_notebook
 from .tracking.provenance import Provenance, provenance
 from .registry.versions import (
     ModelVersion,
@@ -107,7 +108,7 @@ __all__ = [
     "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
-    "Provenance", "provenance",
+    "Provenance", "provenance", "NotebookRun", "run_notebook",
 ]
 
 

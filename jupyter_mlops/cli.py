@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from .commands import CLI, COMMANDS, COMMON, Command, add_commands
-from .errors import MLOpsError
+from .errors import MLOpsError, ValidationError
 from .tracking import storage
 
 
@@ -130,6 +130,50 @@ def cmd_execute(args) -> int:
     print_runs(store)
     print_history(store)
     return 1 if failed else 0
+
+
+def _run_parameters(args) -> dict:
+    """-f's mapping, then -p (values read as papermill does) and -r (strings) over it."""
+    from .tracking.notebook_runs import parse_value
+
+    parameters: dict = {}
+    if args.parameters_file:
+        import yaml
+
+        try:
+            with open(args.parameters_file, encoding="utf-8") as file:
+                loaded = yaml.safe_load(file)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValidationError(f"Cannot read parameters from {args.parameters_file}: "
+                                  f"{exc}".split("\n", 1)[0]) from None
+        if not isinstance(loaded, dict):
+            raise ValidationError(f"{args.parameters_file} must hold a YAML mapping of "
+                                  "parameter names to values (C: 0.5).")
+        parameters.update(loaded)
+    for items, read in ((args.parameter, parse_value), (args.raw, str)):
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValidationError(f"Parameter {item!r} has no value: write NAME=VALUE.")
+            parameters[name.strip()] = read(value)
+    return parameters
+
+
+def cmd_run(args) -> int:
+    from .tracking.notebook_runs import run_notebook
+
+    store = _store(args)
+    parameters = _run_parameters(args)
+    print(f"Running {args.notebook} in a fresh kernel, store {store.path}"
+          + (f", parameters {parameters}" if parameters else ""))
+    result = run_notebook(args.notebook, parameters, output=args.output,
+                          experiment=args.experiment, name=args.name, store=store,
+                          timeout=args.timeout)
+    children = store.query("SELECT count(*) FROM runs WHERE parent_run_id = ?",
+                           (result.run_id,))[0][0]
+    print(f"run {result.run_id[:8]} {result.status}: {len(result.outcomes)} code cell(s) ran, "
+          f"{children} tracked run(s)" + (f"; {result.error}" if result.error else ""))
+    return 1 if result.failed else 0
 
 
 def cmd_models(args) -> int:
@@ -292,7 +336,7 @@ def cmd_alerts(args) -> int:
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance}
+            "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -218,4 +218,18 @@ COMMANDS: tuple[Command, ...] = (
         arg("notebook"),
         arg("--timeout", type=float, default=600, help="seconds per cell"),
     ), front_ends=CLI_ONLY),
+    Command("run", "Run a notebook with parameters (papermill's conventions) as one run whose "
+            "children are its tracked cells; exits 1 when a cell fails.", (
+        arg("notebook"),
+        arg("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+            help="a parameter; numbers, True/False and None are read as such"),
+        arg("-r", "--raw", action="append", default=[], metavar="NAME=VALUE",
+            help="a parameter kept as a string"),
+        arg("-f", "--parameters-file", default=None, metavar="YAML",
+            help="parameters from a YAML mapping (-p and -r win)"),
+        arg("-o", "--output", default=None, help="write the executed notebook here too"),
+        arg("-e", "--experiment", default="default"),
+        arg("--name", default=None, help="the run's name (default: the notebook's)"),
+        arg("--timeout", type=float, default=600, help="seconds per cell"),
+    ), front_ends=CLI_ONLY),
 )

@@ -63,17 +63,19 @@ def collect(client: Any, msg_id: str, timeout: float) -> tuple[dict, list[dict]]
 
 def run_notebook(path: str | os.PathLike[str], *, env: dict[str, str] | None = None,
                  timeout: float = 600, stop_on_error: bool = True,
-                 order: Sequence[int] | None = None) -> list[CellOutcome]:
+                 order: Sequence[int] | None = None, notebook: Any = None) -> list[CellOutcome]:
     """Execute every code cell of ``path`` in order in a fresh kernel.
 
     ``order`` runs the cells a user ran, as they ran them instead: indices into the
     notebook's cells, a cell repeated when it was run again, earlier ones after later ones.
+    ``notebook`` runs these cells (a parameterized copy) as the notebook at ``path``.
     """
     import nbformat
     from jupyter_client import KernelManager
 
     notebook_path = Path(path).resolve()
-    notebook = nbformat.read(notebook_path, as_version=4)
+    if notebook is None:
+        notebook = nbformat.read(notebook_path, as_version=4)
     kernel_env = dict(os.environ, **(env or {}))
     kernel_env["JPY_SESSION_NAME"] = str(notebook_path)
     sockets = tempfile.mkdtemp(prefix="jupyter-mlops-kernel-")  # 0700, this user's only

@@ -26,6 +26,17 @@ from ..store.current import get_store
 from ..validation import check_name, check_tag, encode_param, metric_step, metric_value
 from .capture import flush_capture
 
+# Set in the kernel of a notebook run (``run_notebook``): the runs it starts are children.
+NOTEBOOK_RUN_ENV = "JUPYTER_MLOPS_NOTEBOOK_RUN"
+NOTEBOOK_RUN_TAG = "jupyter_mlops.notebook_run"
+
+
+def notebook_run_parent() -> str | None:
+    """The notebook run this process runs under (its run id), or None."""
+    value = os.environ.get(NOTEBOOK_RUN_ENV, "")
+    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+
+
 MAX_TRACEBACK = 64 * 1024
 
 _active: ContextVar[ActiveRun | None] = ContextVar("jupyter_mlops_active_run", default=None)
@@ -99,13 +110,15 @@ def start_run(
         check_name("Run name", name)
     check_name("Experiment name", experiment)
     checked_tags = {check_name("Tag key", k): check_tag(k, v) for k, v in (tags or {}).items()}
-    if parent is not None:
-        checked_tags.setdefault("parent_run_id", parent.run_id)
+    parent_id = None if parent is None else parent.run_id
+    if parent is None and (notebook_run := notebook_run_parent()) is not None:
+        parent_id = checked_tags[NOTEBOOK_RUN_TAG] = notebook_run  # a cell of a notebook run
+    if parent_id is not None:
+        checked_tags.setdefault("parent_run_id", parent_id)
     store = store or get_store()
     run = ActiveRun(store, new_run_id(), name, experiment)
     run.start_time = storage.create_run(
-        store, run.run_id, experiment, name, checked_tags,
-        parent_run_id=None if parent is None else parent.run_id, **origin)
+        store, run.run_id, experiment, name, checked_tags, parent_run_id=parent_id, **origin)
     run.parent = parent
     run._token = _active.set(run)
     if threading.current_thread() is threading.main_thread():
