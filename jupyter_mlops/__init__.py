@@ -60,6 +60,7 @@ from .registry.versions import (
     set_alias,
     trust_model,
 )
+from .monitoring.gates import CheckResult, MetricThreshold, check
 from .monitoring.monitor import list_alerts, monitor
 from .registry.replay import ReplayScript, replay
 from .monitoring.retrain import retrain_model
@@ -109,6 +110,7 @@ __all__ = [
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "NotebookRun", "run_notebook",
+    "CheckResult", "MetricThreshold", "check",
 ]
 
 

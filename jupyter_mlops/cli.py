@@ -176,6 +176,22 @@ def cmd_run(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_check(args) -> int:
+    from .monitoring.gates import check
+
+    result = check(args.candidate, args.against, data=args.data, target=args.target,
+                   thresholds=args.threshold, min_delta=args.min_delta,
+                   min_relative=args.min_relative, max_drift=args.max_drift,
+                   verify_replay=not args.no_replay, store=_store(args))
+    report = result.markdown()
+    print(report, end="")
+    for path, text in ((args.json, result.to_json()), (args.markdown, report)):
+        if path:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+    return 0 if result.passed else 1
+
+
 def cmd_models(args) -> int:
     from .registry.versions import list_models
 
@@ -336,7 +352,7 @@ def cmd_alerts(args) -> int:
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "provenance": cmd_provenance}
+            "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

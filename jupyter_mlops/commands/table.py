@@ -218,6 +218,25 @@ COMMANDS: tuple[Command, ...] = (
         arg("notebook"),
         arg("--timeout", type=float, default=600, help="seconds per cell"),
     ), front_ends=CLI_ONLY),
+    Command("check", "Gate a candidate version on a holdout against another version (metrics "
+            "as MLflow's MetricThreshold, signature, drift, lineage, replay); exits 1 when a "
+            "gate fails.", (
+        arg("candidate", metavar="CANDIDATE", help="the candidate version, e.g. churn/4"),
+        arg("--against", default=None, metavar="URI", help="the baseline, e.g. churn@champion"),
+        arg("--data", required=True, metavar="FILE", help="the holdout, CSV or Parquet"),
+        arg("--target", required=True, metavar="COLUMN", help="the holdout's label column"),
+        arg("--threshold", action="append", default=[], metavar="METRIC=VALUE",
+            help="the candidate's value must reach VALUE"),
+        arg("--min-delta", action="append", default=[], metavar="METRIC=VALUE",
+            help="the candidate must beat the baseline by VALUE"),
+        arg("--min-relative", action="append", default=[], metavar="METRIC=SHARE",
+            help="the candidate must beat the baseline by SHARE of its value"),
+        arg("--max-drift", type=float, default=None, metavar="SHARE",
+            help="at most this share of columns may drift from the training sample"),
+        arg("--no-replay", action="store_true", help="do not verify the candidate's replay"),
+        arg("--json", default=None, metavar="FILE", help="write the result as JSON here"),
+        arg("--markdown", default=None, metavar="FILE", help="write the report here too"),
+    ), front_ends=CLI_ONLY),
     Command("run", "Run a notebook with parameters (papermill's conventions) as one run whose "
             "children are its tracked cells; exits 1 when a cell fails.", (
         arg("notebook"),
