@@ -143,3 +143,36 @@ def test_metric_gates_agree_with_mlflows_model_validation():
         assert ours == theirs, (candidate, baseline, threshold, absolute, relative, higher)
         checked += 1
     assert checked > 500
+
+
+def test_the_pytest_fixture_fails_a_test_with_the_report(store, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    assert "jupyter_mlops.pytest_plugin" in [e.value for e in entry_points(group="pytest11")]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200)})
+    frame["t"] = 3 * frame.a + rng.normal(scale=0.1, size=200)
+    mlops.register_model(LinearRegression().fit(frame[["a"]], frame.t), "lin", store=store)
+    mlops.register_model(LinearRegression().fit(frame[["a"]], -frame.t), "lin", store=store)
+    frame.to_csv(tmp_path / "holdout.csv", index=False)
+    (tmp_path / "test_models.py").write_text(
+        "def test_good(mlops_check):\n"
+        "    mlops_check('lin/1', 'lin/2', data='holdout.csv', target='t')\n"
+        "def test_bad(mlops_check):\n"
+        "    mlops_check('lin/2', 'lin/1', data='holdout.csv', target='t')\n")
+    env = dict(os.environ, JUPYTER_MLOPS_STORE=str(store.path),
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "jupyter_mlops.pytest_plugin",
+                           "-p", "no:cacheprovider", "-q", "test_models.py"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 failed, 1 passed" in done.stdout
+    assert "Model check: `models:/lin/2` against `models:/lin/1`: FAILED" in done.stdout
+    assert "| metric rmse | **FAIL** |" in done.stdout
