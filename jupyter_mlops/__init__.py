@@ -62,6 +62,7 @@ from .registry.versions import (
 )
 from .monitoring.gates import CheckResult, MetricThreshold, check
 from .monitoring.monitor import list_alerts, monitor
+from .monitoring.triggers import list_schedules, schedule, unschedule
 from .registry.replay import ReplayScript, replay
 from .monitoring.retrain import retrain_model
 from .tracking.search import search_runs
@@ -110,7 +111,7 @@ __all__ = [
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "NotebookRun", "run_notebook",
-    "CheckResult", "MetricThreshold", "check",
+    "CheckResult", "MetricThreshold", "check", "list_schedules", "schedule", "unschedule",
 ]
 
 

@@ -192,6 +192,41 @@ def cmd_check(args) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_scheduler(args) -> int:
+    import logging
+
+    from .monitoring.scheduler import Scheduler
+    from .monitoring.triggers import list_schedules
+
+    store = _store(args)
+    if args.list:
+        frame = list_schedules(store=store)
+        print(frame.to_string(index=False) if len(frame) else "No triggers; schedule() adds one.")
+        return 0
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
+    scheduler = Scheduler(store, interval=args.interval, log=logging.getLogger("jupyter_mlops"))
+    if args.once:
+        fired = scheduler.tick(wait=True)
+        for firing in fired:
+            row = store.query("SELECT status, message FROM firings WHERE firing_id = ?",
+                              (firing.firing_id,))[0]
+            print(f"{firing.trigger}: {row[0]} ({firing.reason}): {row[1]}")
+        return 1 if any(store.query("SELECT 1 FROM firings WHERE firing_id = ? AND status IN "
+                                    "('failed', 'refused')", (f.firing_id,)) for f in fired) else 0
+    import signal
+    import time
+
+    print(f"Checking the triggers of {store.path} every {args.interval:g} s; Ctrl-C stops.")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            scheduler.tick()
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        scheduler.join(timeout=60)
+    return 0
+
+
 def cmd_models(args) -> int:
     from .registry.versions import list_models
 
@@ -352,7 +387,8 @@ def cmd_alerts(args) -> int:
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check, "provenance": cmd_provenance}
+            "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
+            "scheduler": cmd_scheduler, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -142,3 +142,17 @@ def layout_defects(figure) -> list[str]:
                     and min(box.y1, other_box.y1) - max(box.y0, other_box.y0) > 1):
                 defects.append(f"overlap: {text!r} / {other!r}")
     return defects
+
+
+def write_notebook(path, *cells):
+    """A notebook of code cells at ``path``: each a source, or a ``(source, tags)`` pair."""
+    import nbformat
+
+    made = []
+    for cell in cells:
+        source, tags = cell if isinstance(cell, tuple) else (cell, [])
+        made.append(nbformat.v4.new_code_cell(source))
+        if tags:
+            made[-1].metadata["tags"] = tags
+    nbformat.write(nbformat.v4.new_notebook(cells=made), path)
+    return path

@@ -4,6 +4,7 @@ import json
 
 import nbformat
 import pytest
+from support import write_notebook
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import main
@@ -21,21 +22,9 @@ TRAIN = ("%%track -n fit\n"
          "accuracy = model.score(X, y)")
 
 
-def _notebook(path, *cells):
-    """cells: sources, or (source, tags) pairs."""
-    made = []
-    for cell in cells:
-        source, tags = cell if isinstance(cell, tuple) else (cell, [])
-        made.append(nbformat.v4.new_code_cell(source))
-        if tags:
-            made[-1].metadata["tags"] = tags
-    nbformat.write(nbformat.v4.new_notebook(cells=made), path)
-    return path
-
-
 def test_a_parameters_cell_gets_the_injected_cell_after_it_and_the_cells_run_as_children(
         tmp_path):
-    path = _notebook(tmp_path / "train.ipynb", "%load_ext jupyter_mlops",
+    path = write_notebook(tmp_path / "train.ipynb", "%load_ext jupyter_mlops",
                      ("C = 1.0\nmax_iter = 200", ["parameters"]), TRAIN)
     store = Store(tmp_path / ".mlops")
     result = mlops.run_notebook(path, {"C": 0.05}, store=store,
@@ -65,7 +54,7 @@ def test_a_parameters_cell_gets_the_injected_cell_after_it_and_the_cells_run_as_
 
 
 def test_without_a_parameters_cell_the_literal_assignments_are_rebound(tmp_path):
-    path = _notebook(tmp_path / "ridge.ipynb", "%load_ext jupyter_mlops",
+    path = write_notebook(tmp_path / "ridge.ipynb", "%load_ext jupyter_mlops",
                      "%%track -n ridge\nfrom sklearn.datasets import load_diabetes\n"
                      "from sklearn.linear_model import Ridge\n"
                      "alpha = 1.0  # the default\n"
@@ -84,7 +73,7 @@ def test_without_a_parameters_cell_the_literal_assignments_are_rebound(tmp_path)
 
 
 def test_a_failing_cell_fails_the_run_with_the_cell_named_and_the_cli_exits_1(tmp_path):
-    path = _notebook(tmp_path / "fails.ipynb", "%load_ext jupyter_mlops",
+    path = write_notebook(tmp_path / "fails.ipynb", "%load_ext jupyter_mlops",
                      ("limit = 10", ["parameters"]),
                      "%%track -n check\nif limit < 0:\n    raise ValueError('limit < 0')",
                      "after = 1")
@@ -125,7 +114,7 @@ def test_rebinding_leaves_magics_comments_and_computed_values_alone():
 
 
 def test_bad_parameters_get_one_line_that_says_what_to_do(tmp_path):
-    path = _notebook(tmp_path / "nb.ipynb", "x = 1")
+    path = write_notebook(tmp_path / "nb.ipynb", "x = 1")
     store = Store(tmp_path / ".mlops")
     with pytest.raises(mlops.ValidationError, match="No cell binds y to a literal.*'parameters'"):
         mlops.run_notebook(path, {"y": 2}, store=store)

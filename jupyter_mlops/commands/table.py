@@ -237,6 +237,13 @@ COMMANDS: tuple[Command, ...] = (
         arg("--json", default=None, metavar="FILE", help="write the result as JSON here"),
         arg("--markdown", default=None, metavar="FILE", help="write the report here too"),
     ), front_ends=CLI_ONLY),
+    Command("scheduler", "Fire the store's triggers (schedules, watched folders, alerts, code "
+            "changes) without JupyterLab; --list shows them.", (
+        arg("--interval", type=float, default=15.0, metavar="SECONDS",
+            help="how often the triggers are checked"),
+        arg("--once", action="store_true", help="check once, wait for the firings, exit"),
+        arg("--list", action="store_true", help="list the triggers and their last firing"),
+    ), front_ends=CLI_ONLY),
     Command("run", "Run a notebook with parameters (papermill's conventions) as one run whose "
             "children are its tracked cells; exits 1 when a cell fails.", (
         arg("notebook"),

@@ -18,6 +18,8 @@ from ..store.locate import ENV_VAR, STORE_DIR, check_owned
 
 __all__ = ["setup", "store_path_for"]
 
+SCHEDULER_ENV = "JUPYTER_MLOPS_SCHEDULER"  # off: this server fires no triggers
+
 
 def store_path_for(root_dir: str | os.PathLike[str]) -> Path:
     """The store the server uses: ``$JUPYTER_MLOPS_STORE``, set to ``<root>/.mlops`` if unset.
@@ -48,3 +50,10 @@ def setup(server_app: Any) -> None:
     add_routes(server_app.web_app, context)
     server_app.log.info("jupyter_mlops: store %s, API under %s", context.store_path,
                         "/jupyter-mlops/api/")
+    if os.environ.get(SCHEDULER_ENV, "on").strip().lower() not in ("0", "off", "false", "no"):
+        from ..monitoring.scheduler import Scheduler
+
+        # The store's triggers fire from here: no daemon of our own to keep running.
+        interval = float(os.environ.get(SCHEDULER_ENV + "_INTERVAL", "15"))
+        context.scheduler = Scheduler(opener=context.store, interval=interval,
+                                      log=server_app.log).start()

@@ -498,4 +498,46 @@ MIGRATIONS += (
     ),
 )
 
+# Schedules and triggers (monitoring/triggers.py): what fires a notebook run, signed by its
+# author since firing runs code; and every firing, missed ones included.
+MIGRATIONS += (
+    Migration(
+        17,
+        "triggers",
+        """
+        CREATE TABLE triggers (
+            name TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            kind TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            notebook TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            model TEXT,
+            gate TEXT,
+            webhook TEXT,
+            hmac TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            state TEXT,
+            last_checked REAL
+        );
+        CREATE TABLE firings (
+            firing_id TEXT PRIMARY KEY,
+            trigger TEXT NOT NULL,
+            started REAL NOT NULL,
+            finished REAL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            pid INTEGER,
+            host TEXT,
+            proc_start TEXT,
+            run_id TEXT,
+            version INTEGER,
+            promoted INTEGER NOT NULL DEFAULT 0,
+            message TEXT
+        );
+        CREATE INDEX firings_trigger ON firings(trigger, started);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

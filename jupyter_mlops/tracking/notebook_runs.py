@@ -150,7 +150,8 @@ def _rebind(source: str, parameters: Mapping[str, Any], found: dict[str, int]) -
 
 def run_notebook(path: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None, *,
                  output: str | os.PathLike[str] | None = None, experiment: str = "default",
-                 name: str | None = None, store=None, timeout: float = 600) -> NotebookRun:
+                 name: str | None = None, store=None, timeout: float = 600,
+                 tags: Mapping[str, str] | None = None) -> NotebookRun:
     """Run the notebook at ``path`` headless with ``parameters``, as one run of the store.
 
     The parent run logs the parameters and the executed notebook (also written to
@@ -175,8 +176,8 @@ def run_notebook(path: str | os.PathLike[str], parameters: Mapping[str, Any] | N
         raise ValidationError(f"{source} is not a notebook nbformat can read: {exc}") from None
     prepared, how = parameterize(notebook, checked)
     store = store or get_store()
-    run = start_run(name or source.stem, experiment, {"jupyter_mlops.notebook": str(source)},
-                    store=store)
+    run = start_run(name or source.stem, experiment,
+                    {**(tags or {}), "jupyter_mlops.notebook": str(source)}, store=store)
     try:
         if checked:
             log_params(checked)
