@@ -61,6 +61,7 @@ from .registry.versions import (
     trust_model,
 )
 from .monitoring.gates import CheckResult, MetricThreshold, check
+from .monitoring.maturity import maturity
 from .monitoring.monitor import list_alerts, monitor
 from .monitoring.triggers import list_schedules, schedule, unschedule
 from .registry.replay import ReplayScript, replay
@@ -112,6 +113,7 @@ __all__ = [
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "NotebookRun", "run_notebook",
     "CheckResult", "MetricThreshold", "check", "list_schedules", "schedule", "unschedule",
+    "maturity",
 ]
 
 

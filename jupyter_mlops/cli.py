@@ -192,6 +192,21 @@ def cmd_check(args) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_status(args) -> int:
+    from .monitoring.maturity import LEVELS, maturity
+
+    frame = maturity(store=_store(args))
+    if not len(frame):
+        print("No registered models yet: register one with %mlops register NAME.")
+        return 0
+    for row in frame.itertuples(index=False):
+        marks = " ".join(f"{level}:{'yes' if getattr(row, level) else 'no'}" for level in LEVELS)
+        print(f"{row.model:<24} level {row.level}/{len(LEVELS)}  {marks}")
+        if row.next:
+            print(f"{'':<24} next: {row.next}")
+    return 0
+
+
 def cmd_scheduler(args) -> int:
     import logging
 
@@ -388,7 +403,7 @@ HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models"
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
-            "scheduler": cmd_scheduler, "provenance": cmd_provenance}
+            "scheduler": cmd_scheduler, "status": cmd_status, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

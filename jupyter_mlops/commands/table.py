@@ -58,6 +58,8 @@ COMMANDS: tuple[Command, ...] = (
         arg("--alias", default=None),
     ), front_ends=MAGIC_ONLY),
     Command("models", "List registered models."),
+    Command("status", "How far each model is: tracked, lineage, gated, served, monitored, "
+            "retrained automatically, and the next step."),
     Command("alias", "Point NAME@ALIAS at VERSION (--delete removes it).", (
         arg("name"),
         arg("version", nargs="?", type=int),

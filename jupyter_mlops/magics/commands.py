@@ -104,6 +104,14 @@ class MLOpsMagics(Magics):
 
         return listing(list_models(), lambda view: frame_html(view, note=f"{len(view)} models"))
 
+    def _cmd_status(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import frame_html
+        from ..monitoring.maturity import maturity
+
+        return listing(maturity(), lambda view: frame_html(
+            view, note="levels reached by each registered model, in order"))
+
     def _cmd_alias(self, args) -> Any:
         from ..registry.versions import delete_alias, set_alias
 
