@@ -44,6 +44,7 @@ from .evaluation import (
     evaluate,
     get_evaluation,
 )
+from .registry.cards import ModelCard, describe, model_card
 from .registry.export import export_mlflow
 from .tracking.history import cell_history
 from .tracking.notebook_runs import NotebookRun, run_notebook
@@ -113,7 +114,7 @@ __all__ = [
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "NotebookRun", "run_notebook",
     "CheckResult", "MetricThreshold", "check", "list_schedules", "schedule", "unschedule",
-    "maturity",
+    "maturity", "ModelCard", "describe", "model_card",
 ]
 
 

@@ -192,6 +192,17 @@ def cmd_check(args) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_card(args) -> int:
+    from .registry.cards import model_card
+
+    card = model_card(args.uri, store=_store(args))
+    if args.output:
+        print(f"Wrote {card.save(args.output)}")
+    else:
+        print(card.markdown(), end="")
+    return 0
+
+
 def cmd_status(args) -> int:
     from .monitoring.maturity import LEVELS, maturity
 
@@ -403,7 +414,8 @@ HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models"
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
-            "scheduler": cmd_scheduler, "status": cmd_status, "provenance": cmd_provenance}
+            "scheduler": cmd_scheduler, "status": cmd_status,
+            "card": cmd_card, "provenance": cmd_provenance}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -58,6 +58,12 @@ COMMANDS: tuple[Command, ...] = (
         arg("--alias", default=None),
     ), front_ends=MAGIC_ONLY),
     Command("models", "List registered models."),
+    Command("card", "The model card of a version: data, evaluations, drift, lineage, "
+            "environment, gates and what its owner says of it.", (
+        arg("uri", metavar="URI", help="a version, e.g. churn@champion or churn/3"),
+        arg("-o", "--output", default=None, metavar="FILE",
+            help="write it as Markdown (.md) or a standalone HTML page (.html)"),
+    )),
     Command("status", "How far each model is: tracked, lineage, gated, served, monitored, "
             "retrained automatically, and the next step."),
     Command("alias", "Point NAME@ALIAS at VERSION (--delete removes it).", (

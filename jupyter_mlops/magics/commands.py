@@ -104,6 +104,14 @@ class MLOpsMagics(Magics):
 
         return listing(list_models(), lambda view: frame_html(view, note=f"{len(view)} models"))
 
+    def _cmd_card(self, args) -> Any:
+        from ..registry.cards import model_card
+
+        card = model_card(args.uri)
+        if args.output:
+            card.save(args.output)
+        return card
+
     def _cmd_status(self, args) -> Any:
         from ..dashboards.listing import listing
         from ..dashboards.runs import frame_html

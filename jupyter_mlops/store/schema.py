@@ -540,4 +540,23 @@ MIGRATIONS += (
     ),
 )
 
+# What a person says about a version (registry/cards.py): description, intended use, owner,
+# limitations and tags, as MLflow's model version description and tags.
+MIGRATIONS += (
+    Migration(
+        18,
+        "version notes",
+        """
+        CREATE TABLE version_notes (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (name, version, key)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
