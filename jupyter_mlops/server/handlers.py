@@ -119,7 +119,7 @@ class MLOpsHandler(APIHandler):
         """The request's body as a JSON object, or a 400 that shows the expected shape."""
         try:
             body = json.loads(self.request.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
             body = None
         if not isinstance(body, dict):
             raise ApiError(400, 'The body is a JSON object, such as {"alias": "champion", '

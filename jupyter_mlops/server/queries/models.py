@@ -130,7 +130,7 @@ def set_alias(store: Store | None, name: str, alias: Any, version: Any) -> dict[
     where it pointed before (None when new)."""
     check_model_name(name)
     registry.check_alias(alias)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 2**53:
         raise ValidationError(f"version is a whole number ≥ 1, such as 2; got "
                               f"{shorten(version)}.")
     if store is None or not has_table(store, "aliases"):
