@@ -115,6 +115,17 @@ class MLOpsHandler(APIHandler):
             raise ApiError(400, f"{name} is out of range; got {shorten(raw)}.", "invalid")
         return value
 
+    def json_body(self) -> dict[str, Any]:
+        """The request's body as a JSON object, or a 400 that shows the expected shape."""
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+            body = None
+        if not isinstance(body, dict):
+            raise ApiError(400, 'The body is a JSON object, such as {"alias": "champion", '
+                                '"version": 2}.', "invalid")
+        return body
+
     def list_argument(self, name: str) -> list[str]:
         values = []
         for raw in self.get_arguments(name):
@@ -171,6 +182,28 @@ class ModelHandler(MLOpsHandler):
     @authorized
     async def get(self, name: str) -> None:
         self.send_json(await self.call(queries.model_detail, name, self.mlops.relative))
+
+
+class AliasesHandler(MLOpsHandler):
+    """``POST models/<name>/aliases`` with ``{"alias": "champion", "version": 2}``: point
+    the alias at that version (set or move), signed by the registry as ``set_alias`` signs
+    it. A write: jupyter_server checks the XSRF token of a cookie-authenticated call."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        self.send_json(await self.call(queries.set_alias, name, body.get("alias"),
+                                       body.get("version")))
+
+
+class AliasHandler(MLOpsHandler):
+    """``DELETE models/<name>/aliases/<alias>``: remove the alias; the version stays."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str, alias: str) -> None:
+        self.send_json(await self.call(queries.delete_alias, name, alias))
 
 
 class SessionsHandler(MLOpsHandler):

@@ -17,6 +17,9 @@ ROUTES: list[tuple[str, type[handlers.MLOpsHandler], str]] = [
     (r"runs/(?P<run_id>[^/]+)", handlers.RunHandler, "runs/" + "0" * 32),
     (r"models", handlers.ModelsHandler, "models"),
     (r"models/(?P<name>[^/]+)", handlers.ModelHandler, "models/some-model"),
+    (r"models/(?P<name>[^/]+)/aliases", handlers.AliasesHandler, "models/some-model/aliases"),
+    (r"models/(?P<name>[^/]+)/aliases/(?P<alias>[^/]+)", handlers.AliasHandler,
+     "models/some-model/aliases/champion"),
     (r"sessions", handlers.SessionsHandler, "sessions"),
     (r"cells", handlers.CellsHandler, "cells?session=" + "0" * 32),
     # Anything after artifacts/ reaches the handler, so '..' and encoded slashes are

@@ -36,6 +36,10 @@ export interface IRunSummary extends IRunBase {
   children: number;
   metrics: Record<string, number | null>;
   nonfinite?: Record<string, NonFinite>;
+  /** The file name of the notebook the run's kernel ran, or null. */
+  notebook_name?: string | null;
+  /** When the run's kernel started (its session), or null. */
+  session_started?: number | null;
 }
 
 export interface IRunPage {
@@ -135,7 +139,20 @@ export interface IModelVersion {
   variable?: string | null;
   aliases: string[];
   lineage: ILineage;
+  /** The latest values of its run's main metrics (a few), in the order to show them. */
+  metrics?: Record<string, number | null>;
+  nonfinite?: Record<string, NonFinite>;
   [column: string]: unknown;
+}
+
+/** What setting, moving or removing an alias did. */
+export interface IAliasChange {
+  name: string;
+  alias: string;
+  /** Where it points now; null once removed. */
+  version: number | null;
+  /** Where it pointed before; null when it is new. */
+  previous: number | null;
 }
 
 export interface IModelDetail {
@@ -222,11 +239,15 @@ function apiUrl(path: string[], query?: Query): string {
   return text ? `${url}?${text}` : url;
 }
 
-async function send(path: string[], query?: Query): Promise<Response> {
+async function send(
+  path: string[],
+  query?: Query,
+  init: RequestInit = {}
+): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(apiUrl(path, query), {}, settings);
+    response = await ServerConnection.makeRequest(apiUrl(path, query), init, settings);
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
@@ -262,6 +283,24 @@ export async function fetchArtifact(sha256: string): Promise<Blob> {
   return await response.blob();
 }
 
+/**
+ * POST (or DELETE) to one endpoint and parse its JSON answer. makeRequest adds the token
+ * and the XSRF header, which the server checks on every write.
+ */
+export async function writeAPI<T>(
+  path: string[],
+  method: 'POST' | 'DELETE',
+  body?: unknown
+): Promise<T> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  const response = await send(path, undefined, init);
+  return (await response.json()) as T;
+}
+
 export const api = {
   runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
   run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
@@ -270,5 +309,9 @@ export const api = {
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
   cells: (session: string) =>
     requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),
-  version: () => requestAPI<IVersion>(['version'])
+  version: () => requestAPI<IVersion>(['version']),
+  setAlias: (name: string, alias: string, version: number) =>
+    writeAPI<IAliasChange>(['models', name, 'aliases'], 'POST', { alias, version }),
+  deleteAlias: (name: string, alias: string) =>
+    writeAPI<IAliasChange>(['models', name, 'aliases', alias], 'DELETE')
 };

@@ -127,7 +127,28 @@ export function formatTime(epochSeconds: number | null | undefined): string {
   if (date.toDateString() === now.toDateString()) {
     return time;
   }
-  return `${date.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+  const day = date.toLocaleDateString([], {
+    month: 'short',
+    day: 'numeric',
+    year: date.getFullYear() === now.getFullYear() ? undefined : 'numeric'
+  });
+  return `${day} ${time}`;
+}
+
+/** A moment in full (weekday, date, time with seconds), for a hover. */
+export function formatDateTime(epochSeconds: number | null | undefined): string {
+  if (epochSeconds === null || epochSeconds === undefined) {
+    return '';
+  }
+  return new Date(epochSeconds * 1000).toLocaleString([], {
+    weekday: 'short',
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit'
+  });
 }
 
 export function formatBytes(size: number): string {

@@ -101,10 +101,12 @@ def jp_server_config(seeded):
 
 @pytest.fixture
 def api(jp_fetch):
-    """``await api("runs", params={...})`` → (status, parsed JSON), never raising on 4xx."""
-    async def call(*parts: str, params=None, headers=None):
+    """``await api("runs", params={...})`` → (status, parsed JSON), never raising on 4xx;
+    ``method="POST"`` sends an empty JSON object."""
+    async def call(*parts: str, params=None, headers=None, method="GET"):
         response = await jp_fetch("jupyter-mlops", "api", *parts, params=params,
-                                  headers=headers, raise_error=False)
+                                  headers=headers, raise_error=False, method=method,
+                                  body="{}" if method in ("POST", "PUT", "PATCH") else None)
         body = response.body.decode()
         data = json.loads(body, parse_constant=_refuse_constant) if body else None
         return response.code, data

@@ -33,6 +33,11 @@ ROUTE_METHODS = [(example, method) for _, handler, example in routes.ROUTES
 OTHER_METHODS = [(example, method) for _, handler, example in routes.ROUTES
                  for method in not_implemented(handler)]
 
+# (example path, the method it is for): GET where a route has it, else its write.
+ROUTE_MAIN_METHOD = [(example, "GET" if "GET" in implemented(handler) else
+                      next(m for m in implemented(handler) if m != "OPTIONS"))
+                     for _, handler, example in routes.ROUTES]
+
 
 def split(example: str) -> tuple[str, dict | None]:
     """``"cells?session=x"`` → ``("cells", {"session": "x"})``."""

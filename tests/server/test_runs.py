@@ -251,3 +251,26 @@ async def test_children_are_counted_under_their_parent_and_listed_on_request(api
 
     code, body = await api("runs", params={"parent": "../x"})
     assert code == 400 and "run id" in body["message"]
+
+
+async def test_each_run_names_its_notebook_and_kernel_start(api, seeded, tmp_path):
+    """What lets the list tell runs of two notebooks and two kernels apart: the notebook's
+    file name (never the folders of this machine) and when its kernel started."""
+    from jupyter_mlops.tracking import storage
+
+    store = seeded.store
+    folder = tmp_path / "private-folder"
+    for session, notebook in (("a" * 32, "train.ipynb"), ("b" * 32, "eval.ipynb")):
+        storage.start_session(store, session, str(folder / notebook), "3.11")
+        with mlops.start_run(f"from-{notebook}", "origins", session_id=session):
+            pass
+    code, page = await api("runs", params={"experiment": "origins"})
+    assert code == 200
+    started = dict(store.query("SELECT session_id, started FROM sessions"))
+    runs = {run["name"]: run for run in page["runs"]}
+    assert runs["from-train.ipynb"]["notebook_name"] == "train.ipynb"
+    assert runs["from-eval.ipynb"]["notebook_name"] == "eval.ipynb"
+    assert runs["from-eval.ipynb"]["session_started"] == started["b" * 32]
+    assert str(folder) not in json.dumps(page)
+    code, page = await api("runs", params={"experiment": "exp-a"})
+    assert {run["notebook_name"] for run in page["runs"]} == {None}  # no kernel made them

@@ -331,3 +331,9 @@ CELL_JS = """cell => {
   return {align: style.textAlign, font: style.fontFamily, background: style.backgroundColor,
           title: cell.getAttribute('title'), text: cell.textContent};
 }"""
+
+
+def write_notebook_cells(path: Path, sources: list[str]) -> None:
+    """A notebook of code cells with these sources, ids cell-0, cell-1, …"""
+    _save_notebook(path, [nbformat.v4.new_code_cell(source, id=f"cell-{i}")
+                          for i, source in enumerate(sources)])

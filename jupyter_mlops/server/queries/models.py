@@ -1,19 +1,25 @@
-"""Registered models, their versions, aliases and lineage.
+"""Registered models, their versions, aliases, lineage and key metrics; setting and
+removing an alias.
 
 The registry's tables may be missing (a store of an older schema): then there are no
 models. Rows are read over whatever columns the tables have, so columns the registry adds
-later reach the sidebar without a change here.
+later reach the sidebar without a change here. Aliases are written by the registry's own
+``set_alias`` and ``delete_alias``, which sign them as any other alias is signed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...errors import NotFoundError
+from ...entities import SYSTEM_METRIC_PREFIX
+from ...errors import NotFoundError, ValidationError, shorten
+from ...registry import versions as registry
 from ...registry.versions import check_model_name
 from ...store import Store
 from ...tracking import storage
-from .values import Relative, has_table, json_or_text, plain, table_rows
+from .values import Relative, has_table, json_or_text, metric_value, plain, table_rows
+
+KEY_METRICS = 4
 
 
 def list_models(store: Store | None) -> dict[str, Any]:
@@ -65,6 +71,7 @@ def model_detail(store: Store | None, name: str, relative: Relative) -> dict[str
                        else plain(v) for k, v in row.items()}
             version["aliases"] = sorted(a for a, v in aliases.items() if v == row.get("version"))
             version["lineage"] = _lineage(store, row, relative)
+            version.update(_key_metrics(store, row.get("run_id")))
             versions.append(version)
     return {"name": name, "created": found[0].get("created"), "aliases": aliases,
             "versions": versions}
@@ -100,3 +107,49 @@ def _lineage(store: Store, version: dict[str, Any], relative: Relative) -> dict[
     datasets = json_or_text(version.get("datasets"))
     lineage["datasets"] = datasets if isinstance(datasets, list) else []
     return lineage
+
+
+def _key_metrics(store: Store, run_id: Any) -> dict[str, Any]:
+    """The latest values of the run's main metrics (the cell's own names first, then an
+    estimator's nested ones, what the cell cost last), as the runs list shows them."""
+    if not isinstance(run_id, str):
+        return {"metrics": {}}
+    rows = store.query("SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?",
+                       (run_id,))
+    rows.sort(key=lambda r: (r[0].startswith(SYSTEM_METRIC_PREFIX), "." in r[0], r[0]))
+    values = {key: metric_value(value, is_nan) for key, value, is_nan in rows[:KEY_METRICS]}
+    out: dict[str, Any] = {"metrics": {k: v for k, (v, _) in values.items()}}
+    nonfinite = {k: mark for k, (_, mark) in values.items() if mark}
+    if nonfinite:
+        out["nonfinite"] = nonfinite
+    return out
+
+
+def set_alias(store: Store | None, name: str, alias: Any, version: Any) -> dict[str, Any]:
+    """Point ``name@alias`` at ``version`` through the registry (which signs it); says
+    where it pointed before (None when new)."""
+    check_model_name(name)
+    registry.check_alias(alias)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 2**53:
+        raise ValidationError(f"version is a whole number ≥ 1, such as 2; got "
+                              f"{shorten(version)}.")
+    if store is None or not has_table(store, "aliases"):
+        raise NotFoundError(f"No model {name!r} in the store (no model is registered yet).")
+    before = store.query("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+                         (name, alias))
+    registry.set_alias(name, version, alias, store=store)
+    return {"name": name, "alias": alias, "version": version,
+            "previous": before[0][0] if before else None}
+
+
+def delete_alias(store: Store | None, name: str, alias: str) -> dict[str, Any]:
+    """Remove ``name@alias`` through the registry; the version stays."""
+    check_model_name(name)
+    registry.check_alias(alias)
+    if store is None or not has_table(store, "aliases"):
+        raise NotFoundError(f"No model {name!r} in the store (no model is registered yet).")
+    before = store.query("SELECT version FROM aliases WHERE name = ? AND alias = ?",
+                         (name, alias))
+    registry.delete_alias(name, alias, store=store)
+    return {"name": name, "alias": alias, "version": None,
+            "previous": before[0][0] if before else None}

@@ -258,9 +258,15 @@ def list_runs(
     children = dict(store.query(
         "SELECT parent_run_id, count(*) FROM runs WHERE parent_run_id IN "
         "(SELECT value FROM json_each(?)) GROUP BY parent_run_id", (ids,)))
+    # Which notebook and kernel each run came from, so the list tells them apart.
+    session_ids = json.dumps(sorted({row[6] for row in rows if row[6]}), allow_nan=False)
+    sessions = {sid: (notebook, started) for sid, notebook, started in store.query(
+        "SELECT session_id, notebook, started FROM sessions WHERE session_id IN "
+        "(SELECT value FROM json_each(?))", (session_ids,))}
     for (run_id, experiment, name, status, start, end, session_id, cell_id, count,
          error_type, parent_run_id) in rows:
         values = shown.get(run_id, {})
+        notebook, session_started = sessions.get(session_id, (None, None))
         run = {
             "run_id": run_id, "name": name, "experiment": experiment, "status": status,
             "start_time": start, "end_time": end,
@@ -268,6 +274,7 @@ def list_runs(
             "session_id": session_id, "cell_id": cell_id, "execution_count": count,
             "error_type": error_type, "parent_run_id": parent_run_id,
             "children": children.get(run_id, 0),
+            "notebook_name": _file_name(notebook), "session_started": session_started,
             "metrics": {k: v for k, (v, _) in values.items()},
         }
         nonfinite = {k: mark for k, (_, mark) in values.items() if mark}
@@ -275,6 +282,11 @@ def list_runs(
             run["nonfinite"] = nonfinite
         page["runs"].append(run)
     return page
+
+
+def _file_name(path: str | None) -> str | None:
+    """The last part of a notebook's path: the list never shows this machine's folders."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1] if path else None
 
 
 def _history(store: Store, run_id: str, key: str, count: int) -> list[dict[str, Any]]:
@@ -337,7 +349,7 @@ def run_detail(store: Store | None, run_id: str, relative: Relative) -> dict[str
         "cell_id": run.cell_id, "execution_count": run.execution_count,
         "parent_run_id": run.parent_run_id,
         "notebook_path": relative(notebook),
-        "notebook_name": notebook.replace("\\", "/").rsplit("/", 1)[-1] if notebook else None,
+        "notebook_name": _file_name(notebook),
         "source": cell.source if cell else run.source,
         "params": plain(run.params), "metrics": metrics, "tags": run.tags,
         "artifacts": [

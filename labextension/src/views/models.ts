@@ -1,16 +1,41 @@
 /**
  * Models: registered names with their versions and aliases; a model's versions with their
- * lineage (run, cell, notebook, data); "Insert load code" writes the line that loads one
- * into the active notebook.
+ * key metrics and lineage (run, cell, notebook, data). An alias is set, moved or removed
+ * here through the server, which signs it as set_alias does. "Insert load code" writes
+ * the line that loads the model into the active notebook: by @champion when there is one,
+ * else by the latest version number, and shows that line before and after.
  */
+import { Notification } from '@jupyterlab/apputils';
+
 import { api, IModelDetail, IModelSummary, IModelVersion } from '../api';
-import { formatBytes, formatTime, h, notice } from '../dom';
+import { formatBytes, formatDateTime, formatMetric, formatTime, h, notice } from '../dom';
+import { breakable } from '../names';
 import { NotebookBridge } from '../notebook';
 import { IPanelHost, IView } from './view';
+
+/** The alias "Insert load code" prefers: MLflow's name for the version in use. */
+export const PREFERRED_ALIAS = 'champion';
+const SUGGESTED_ALIASES = [PREFERRED_ALIAS, 'challenger'];
+const DATALIST_ID = 'jp-mlops-alias-names';
 
 /** The code that loads `uri` (name@alias or name/version) in a notebook. */
 export function loadCode(uri: string): string {
   return `import jupyter_mlops\n\nmodel = jupyter_mlops.load_model(${JSON.stringify(uri)})`;
+}
+
+/** The one line of loadCode that says what it loads. */
+function loadLine(uri: string): string {
+  return `model = jupyter_mlops.load_model(${JSON.stringify(uri)})`;
+}
+
+/** What to load a model by: @champion when set, else its latest version (not whichever
+ * alias sorts first). */
+export function preferredUri(model: IModelDetail): string | null {
+  if (PREFERRED_ALIAS in model.aliases) {
+    return `${model.name}@${PREFERRED_ALIAS}`;
+  }
+  const latest = model.versions[0];
+  return latest ? `${model.name}/${latest.version}` : null;
 }
 
 export class ModelsView implements IView {
@@ -21,6 +46,12 @@ export class ModelsView implements IView {
   private readonly detailView: HTMLElement;
   private selected: string | null = null;
   private signature = '';
+  // What the last alias change did (or why it failed); kept across redraws.
+  private readonly status = h('div', {
+    class: 'jp-mlops-alias-status',
+    role: 'status',
+    hidden: true
+  });
 
   constructor(
     private readonly bridge: NotebookBridge,
@@ -35,6 +66,7 @@ export class ModelsView implements IView {
     back.addEventListener('click', () => {
       this.selected = null;
       this.signature = '';
+      this.say(null);
       this.detailView.hidden = true;
       this.listView.hidden = false;
       this.host.requestRefresh();
@@ -95,6 +127,7 @@ export class ModelsView implements IView {
   private open(name: string): void {
     this.selected = name;
     this.signature = '';
+    this.say(null);
     this.listView.hidden = true;
     this.detailView.hidden = false;
     this.detailBody.replaceChildren(notice('Loading…'));
@@ -138,38 +171,59 @@ export class ModelsView implements IView {
       'button',
       {
         class: 'jp-mlops-button jp-mlops-insert',
-        title: `Add model = jupyter_mlops.load_model("${uri}") to the active notebook`,
+        title: `Add ${loadLine(uri)} to the active notebook, below its active cell`,
         'data-uri': uri
       },
       label
     );
-    button.addEventListener('click', () => this.bridge.insertCode(loadCode(uri)));
+    button.addEventListener('click', () => this.insert(uri));
     return button;
   }
 
+  private insert(uri: string): void {
+    const notebook = this.bridge.active()?.path;
+    if (this.bridge.insertCode(loadCode(uri))) {
+      Notification.info(`Inserted ${loadLine(uri)} into ${notebook}.`, {
+        autoClose: 5000
+      });
+    }
+  }
+
   private renderDetail(model: IModelDetail): void {
-    const aliases = Object.keys(model.aliases).sort();
-    const latest = model.versions[0];
-    const uri = aliases.length
-      ? `${model.name}@${aliases[0]}`
-      : latest
-        ? `${model.name}/${latest.version}`
-        : null;
+    const uri = preferredUri(model);
+    const why =
+      uri && uri.includes('@')
+        ? `@${PREFERRED_ALIAS}: the version marked for use, wherever it is moved`
+        : `the latest version; set @${PREFERRED_ALIAS} to load the one marked for use`;
     this.detailBody.replaceChildren(
       h(
         'div',
         { class: 'jp-mlops-detail-head' },
         h('h3', { class: 'jp-mlops-detail-title' }, model.name),
         h('div', { class: 'jp-mlops-row-sub' }, ...aliasChips(model.aliases)),
+        uri
+          ? h(
+              'div',
+              { class: 'jp-mlops-load' },
+              h(
+                'div',
+                { class: 'jp-mlops-actions' },
+                this.insertButton(
+                  uri,
+                  `Insert load code (${uri.slice(model.name.length)})`
+                )
+              ),
+              h('code', { class: 'jp-mlops-load-code', title: why }, loadLine(uri)),
+              h('div', { class: 'jp-mlops-muted jp-mlops-load-why' }, `Loads ${why}.`)
+            )
+          : null,
+        this.status,
         h(
-          'div',
-          { class: 'jp-mlops-actions' },
-          uri
-            ? this.insertButton(
-                uri,
-                `Insert load code (${uri.slice(model.name.length)})`
-              )
-            : null
+          'datalist',
+          { id: DATALIST_ID },
+          ...Array.from(new Set([...SUGGESTED_ALIASES, ...Object.keys(model.aliases)]))
+            .sort()
+            .map(alias => h('option', { value: alias }))
         )
       ),
       h(
@@ -189,7 +243,7 @@ export class ModelsView implements IView {
 
   private version(name: string, version: IModelVersion): HTMLElement {
     const lineage = version.lineage;
-    const facts: [string, string][] = [];
+    const facts: [string, string, string?][] = [];
     if (version.class_name || version.framework) {
       facts.push([
         'Model',
@@ -197,7 +251,11 @@ export class ModelsView implements IView {
       ]);
     }
     if (version.created) {
-      facts.push(['Registered', formatTime(version.created)]);
+      facts.push([
+        'Registered',
+        formatTime(version.created),
+        formatDateTime(version.created)
+      ]);
     }
     if (typeof version.size === 'number') {
       facts.push(['Size', formatBytes(version.size)]);
@@ -238,14 +296,16 @@ export class ModelsView implements IView {
         'div',
         { class: 'jp-mlops-row-main' },
         h('span', { class: 'jp-mlops-version-number' }, `v${version.version}`),
-        ...version.aliases.map(alias =>
-          h('span', { class: 'jp-mlops-alias' }, `@${alias}`)
-        )
+        ...version.aliases.map(alias => this.aliasOnVersion(name, alias))
       ),
+      keyMetrics(version),
       h(
         'dl',
         { class: 'jp-mlops-facts' },
-        ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { title: v }, v)]),
+        ...facts.flatMap(([k, v, full]) => [
+          h('dt', {}, k),
+          h('dd', { title: full ?? v }, v)
+        ]),
         run ? h('dt', {}, 'Run') : null,
         run ? h('dd', {}, runLink) : null,
         lineage.cell ? h('dt', {}, 'Cell') : null,
@@ -271,12 +331,126 @@ export class ModelsView implements IView {
           `Insert load code (v${version.version})`
         ),
         ...version.aliases.map(alias =>
-          this.insertButton(`${name}@${alias}`, `@${alias}`)
+          this.insertButton(`${name}@${alias}`, `Insert load code (@${alias})`)
         ),
         goToCell
-      )
+      ),
+      this.aliasForm(name, version.version)
     );
   }
+
+  /** An alias on a version, with a button that removes it. */
+  private aliasOnVersion(name: string, alias: string): HTMLElement {
+    const remove = h(
+      'button',
+      {
+        class: 'jp-mlops-alias-remove',
+        title: `Remove @${alias} (the version stays)`,
+        'aria-label': `Remove @${alias}`
+      },
+      '×'
+    );
+    remove.addEventListener('click', () =>
+      this.changeAlias(async () => {
+        const change = await api.deleteAlias(name, alias);
+        return `Removed @${alias} (it pointed to v${change.previous}).`;
+      })
+    );
+    return h(
+      'span',
+      { class: 'jp-mlops-alias-chip', 'data-alias': alias },
+      h('span', { class: 'jp-mlops-alias' }, `@${alias}`),
+      remove
+    );
+  }
+
+  /** "Set alias": points an alias (new, or moved from another version) at this one. */
+  private aliasForm(name: string, version: number): HTMLElement {
+    const input = h('input', {
+      class: 'jp-mlops-alias-input jp-mod-styled',
+      type: 'text',
+      list: DATALIST_ID,
+      placeholder: `alias, e.g. ${PREFERRED_ALIAS}`,
+      spellcheck: 'false',
+      'aria-label': `Alias to point at v${version}`
+    });
+    const form = h(
+      'form',
+      { class: 'jp-mlops-alias-form', 'data-version': version },
+      input,
+      h(
+        'button',
+        {
+          class: 'jp-mlops-button',
+          type: 'submit',
+          title: `Point the alias at v${version}, moving it from any other version`
+        },
+        'Set alias'
+      )
+    );
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      const alias = input.value.trim();
+      if (!alias) {
+        this.say(`Type an alias for v${version}, such as ${PREFERRED_ALIAS}.`, true);
+        return;
+      }
+      this.changeAlias(async () => {
+        const change = await api.setAlias(name, alias, version);
+        if (change.previous === null) {
+          return `Set @${alias} on v${version}.`;
+        }
+        if (change.previous === version) {
+          return `@${alias} already pointed to v${version}.`;
+        }
+        return `Moved @${alias} from v${change.previous} to v${version}.`;
+      });
+    });
+    return form;
+  }
+
+  /** Run one alias change, then show what it did (or the server's reason) and refresh. */
+  private changeAlias(change: () => Promise<string>): void {
+    change().then(
+      text => {
+        this.say(text);
+        this.signature = '';
+        this.host.requestRefresh();
+      },
+      (error: Error) => this.say(error.message, true)
+    );
+  }
+
+  private say(text: string | null, error = false): void {
+    this.status.hidden = text === null;
+    this.status.textContent = text ?? '';
+    this.status.classList.toggle('jp-mlops-notice-error', error);
+  }
+}
+
+/** The version's run's main metrics, as chips like the runs list's. */
+function keyMetrics(version: IModelVersion): HTMLElement | null {
+  const metrics = Object.entries(version.metrics ?? {});
+  if (!metrics.length) {
+    return null;
+  }
+  return h(
+    'div',
+    { class: 'jp-mlops-row-sub jp-mlops-version-metrics' },
+    ...metrics.map(([key, value]) =>
+      h(
+        'span',
+        {
+          class: 'jp-mlops-chip',
+          'data-key': key,
+          title: `${key} of the run that made it`
+        },
+        h('span', { class: 'jp-mlops-chip-key' }, breakable(key)),
+        ' ',
+        formatMetric(value, version.nonfinite?.[key])
+      )
+    )
+  );
 }
 
 function plural(count: number, noun: string): string {

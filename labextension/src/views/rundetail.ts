@@ -1,11 +1,14 @@
 /**
  * One run: params, metrics with a small history chart, tags, artifacts (images
  * previewed), input data, the cell source and the error; "Go to cell" opens the notebook
- * at the cell that made the run.
+ * at the cell that made the run, "Open in a tab" shows the same view in the main area,
+ * where it has room. Long names wrap; an estimator's params show short names (`C`, not
+ * `model.logistic__C`) with the full key on hover.
  */
 import { api, fetchArtifact, IArtifact, IRunDetail } from '../api';
 import {
   formatBytes,
+  formatDateTime,
   formatDuration,
   formatMetric,
   formatTime,
@@ -16,10 +19,20 @@ import {
   sparkline,
   statusBadge
 } from '../dom';
+import { breakable, owner, shortNames } from '../names';
 import { NotebookBridge } from '../notebook';
 import { isRasterType, RasterPreviews } from '../preview';
 
 const PREVIEW_LIMIT = 8 * 1024 * 1024;
+
+export interface IRunDetailOptions {
+  /** Offer "Open in a tab", which calls this with the run's id. */
+  openInTab?: (runId: string) => void;
+  /** Shown in a main-area tab: no way back to a list. */
+  inTab?: boolean;
+  /** Called with each version of the run it shows (a tab names itself after it). */
+  loaded?: (run: IRunDetail) => void;
+}
 
 export class RunDetailView {
   readonly node: HTMLElement;
@@ -31,7 +44,8 @@ export class RunDetailView {
 
   constructor(
     private readonly bridge: NotebookBridge,
-    back: () => void
+    back: () => void,
+    private readonly options: IRunDetailOptions = {}
   ) {
     const backButton = h(
       'button',
@@ -46,7 +60,7 @@ export class RunDetailView {
     this.node = h(
       'div',
       { class: 'jp-mlops-detail jp-mlops-scroll' },
-      h('div', { class: 'jp-mlops-detail-nav' }, backButton),
+      options.inTab ? null : h('div', { class: 'jp-mlops-detail-nav' }, backButton),
       this.body
     );
   }
@@ -85,6 +99,7 @@ export class RunDetailView {
     if (signature !== this.signature) {
       this.signature = signature;
       this.render(run);
+      this.options.loaded?.(run);
     }
   }
 
@@ -109,6 +124,18 @@ export class RunDetailView {
       goToCell.title = `Open ${path} at the cell that made this run`;
       goToCell.addEventListener('click', () => void this.bridge.goToCell(path, cellId));
     }
+    const openInTab = this.options.openInTab;
+    const tabButton = openInTab
+      ? h(
+          'button',
+          {
+            class: 'jp-mlops-button jp-mlops-open-tab',
+            title: 'Show this run in a tab of the main area, where it has room'
+          },
+          'Open in a tab'
+        )
+      : null;
+    tabButton?.addEventListener('click', () => openInTab!(run.run_id));
     const sections: HTMLElement[] = [
       h(
         'div',
@@ -125,7 +152,11 @@ export class RunDetailView {
           ...fact('Experiment', run.experiment),
           ...fact('Run id', run.run_id),
           ...fact('Child of', run.parent_run_id),
-          ...fact('Started', formatTime(run.start_time)),
+          ...fact(
+            'Started',
+            formatTime(run.start_time),
+            formatDateTime(run.start_time)
+          ),
           ...fact('Duration', duration),
           ...fact(
             'Cell',
@@ -136,7 +167,7 @@ export class RunDetailView {
                 : null
           )
         ),
-        h('div', { class: 'jp-mlops-actions' }, goToCell)
+        h('div', { class: 'jp-mlops-actions' }, goToCell, tabButton)
       )
     ];
     if (run.error || run.error_type) {
@@ -205,7 +236,7 @@ export class RunDetailView {
       h(
         'tr',
         { class: 'jp-mlops-metric', 'data-key': metric.key },
-        h('th', { scope: 'row', title: metric.key }, metric.key),
+        h('th', { scope: 'row', title: metric.key }, breakable(metric.key)),
         h(
           'td',
           { class: 'jp-mlops-num' },
@@ -232,9 +263,34 @@ export class RunDetailView {
     if (!entries.length) {
       return section('Params', notice('No params.'));
     }
-    // The cell's own settings first; an estimator's nested get_params() folded away.
+    // The cell's own settings first; each estimator's nested get_params() folded away
+    // under the variable it was read from, by short names.
     const own = entries.filter(([key]) => !key.includes('.'));
-    const nested = entries.filter(([key]) => key.includes('.'));
+    const owners = new Map<string, [string, unknown][]>();
+    for (const entry of entries.filter(([key]) => key.includes('.'))) {
+      const name = owner(entry[0]);
+      owners.set(name, [...(owners.get(name) ?? []), entry]);
+    }
+    const groups = Array.from(owners.entries()).map(([name, nested]) => {
+      const short = shortNames(nested.map(([key]) => key));
+      return h(
+        'details',
+        {
+          class: 'jp-mlops-nested',
+          'data-owner': name,
+          open: own.length === 0 && owners.size === 1
+        },
+        h(
+          'summary',
+          { title: `Params of ${name}, read with get_params()` },
+          `${name}: estimator params (${nested.length})`
+        ),
+        table(
+          nested.map(([key, v]) => [short.get(key) ?? key, formatValue(v), key]),
+          'jp-mlops-params'
+        )
+      );
+    });
     return section(
       'Params',
       own.length
@@ -243,17 +299,7 @@ export class RunDetailView {
             'jp-mlops-params'
           )
         : null,
-      nested.length
-        ? h(
-            'details',
-            { class: 'jp-mlops-nested', open: own.length === 0 },
-            h('summary', {}, `Estimator params (${nested.length})`),
-            table(
-              nested.map(([k, v]) => [k, formatValue(v)]),
-              'jp-mlops-params'
-            )
-          )
-        : null
+      ...groups
     );
   }
 
@@ -332,25 +378,29 @@ function section(title: string, ...content: (HTMLElement | null)[]): HTMLElement
   );
 }
 
-function fact(label: string, value: string | null): HTMLElement[] {
+function fact(label: string, value: string | null, title?: string): HTMLElement[] {
   if (value === null || value === '') {
     return [];
   }
-  return [h('dt', {}, label), h('dd', { title: value }, value)];
+  return [h('dt', {}, label), h('dd', { title: title || value }, value)];
 }
 
-function table(rows: [string, string][], className = ''): HTMLElement {
+/** Rows of [shown key, value, the full key when the shown one is short]. */
+function table(
+  rows: ([string, string] | [string, string, string])[],
+  className = ''
+): HTMLElement {
   return h(
     'table',
     { class: `jp-mlops-table ${className}` },
     h(
       'tbody',
       {},
-      ...rows.map(([key, value]) =>
+      ...rows.map(([key, value, full]) =>
         h(
           'tr',
-          {},
-          h('th', { scope: 'row', title: key }, key),
+          { 'data-key': full ?? key },
+          h('th', { scope: 'row', title: full ?? key }, breakable(key)),
           h('td', { title: value }, value)
         )
       )

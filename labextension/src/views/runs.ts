@@ -1,13 +1,24 @@
 /**
  * Runs: a paged, filtered list (status, name, experiment, start, duration, main metrics)
- * and, for the selected run, its details.
+ * and, for the selected run, its details. Runs of different notebooks and kernels are
+ * told apart: sorted by time, each kernel's runs sit under a line naming its notebook and
+ * when it started; sorted otherwise, each run names its notebook.
  */
 import { ServerConnection } from '@jupyterlab/services';
 
 import { api, IRunPage, IRunSummary, Query, RUN_STATUSES } from '../api';
-import { formatDuration, formatMetric, formatTime, h, notice } from '../dom';
+import {
+  formatDateTime,
+  formatDuration,
+  formatMetric,
+  formatTime,
+  h,
+  notice
+} from '../dom';
+import { breakable } from '../names';
 import { NotebookBridge } from '../notebook';
 import { RunDetailView } from './rundetail';
+import { openRunTab } from './runtab';
 import { IPanelHost, IView } from './view';
 
 const PAGE_SIZE = 100;
@@ -61,7 +72,7 @@ export class RunsView implements IView {
     this.filterInput = h('input', {
       class: 'jp-mlops-filter jp-mod-styled',
       type: 'search',
-      placeholder: 'Filter: text, or metrics.acc > 0.9',
+      placeholder: 'Text, or metrics.acc > 0.9',
       'aria-label': 'Filter runs',
       spellcheck: 'false'
     });
@@ -87,7 +98,11 @@ export class RunsView implements IView {
       h('option', { value: 'status:asc' }, 'Status')
     );
     for (const select of [this.experimentSelect, this.statusSelect, this.sortSelect]) {
-      select.addEventListener('change', () => this.filterChanged(0));
+      select.addEventListener('change', () => {
+        showChoice(select);
+        this.filterChanged(0);
+      });
+      showChoice(select);
     }
     this.filterHint = h('div', { class: 'jp-mlops-filter-hint', hidden: true });
     this.summary = h('span', { class: 'jp-mlops-summary' });
@@ -119,7 +134,9 @@ export class RunsView implements IView {
       h('div', { class: 'jp-mlops-scroll' }, this.list),
       this.pager
     );
-    this.detail = new RunDetailView(bridge, () => this.back());
+    this.detail = new RunDetailView(bridge, () => this.back(), {
+      openInTab: runId => openRunTab(bridge, runId)
+    });
     this.detail.node.hidden = true;
     this.node = h(
       'div',
@@ -255,6 +272,7 @@ export class RunsView implements IView {
       ...names.map(name => h('option', { value: name }, name))
     );
     this.experimentSelect.value = names.includes(current) ? current : '';
+    showChoice(this.experimentSelect);
   }
 
   private updateSortOptions(keys: string[]): void {
@@ -274,6 +292,7 @@ export class RunsView implements IView {
       this.sortSelect.appendChild(h('option', { value }, `Highest ${key}`));
     }
     this.sortSelect.value = current;
+    showChoice(this.sortSelect);
   }
 
   private render(page: IRunPage): void {
@@ -298,18 +317,36 @@ export class RunsView implements IView {
         )
       );
     } else {
-      this.list.replaceChildren(...runs.flatMap(run => this.rowWithChildren(run, page)));
+      const origins = new Origins(runs);
+      // Sorted by time, a kernel's runs are consecutive: a line above them names it.
+      const grouped = origins.mixed && this.sortSelect.value.startsWith('start_time:');
+      let last: string | null = null;
+      const items: HTMLLIElement[] = [];
+      for (const run of runs) {
+        const key = run.session_id ?? '';
+        if (grouped && key !== last) {
+          items.push(origins.heading(run));
+        }
+        last = key;
+        const marked = !grouped && origins.mixed ? origins : null;
+        items.push(...this.rowWithChildren(run, page, marked));
+      }
+      this.list.replaceChildren(...items);
     }
     this.renderPager(total, offset, runs.length);
   }
 
-  private rowWithChildren(run: IRunSummary, page: IRunPage): HTMLLIElement[] {
+  private rowWithChildren(
+    run: IRunSummary,
+    page: IRunPage,
+    origins: Origins | null
+  ): HTMLLIElement[] {
     const children = this.children.get(run.run_id);
     if (!children) {
-      return [this.row(run, page)];
+      return [this.row(run, page, false, origins)];
     }
     const rows = [
-      this.row(run, page),
+      this.row(run, page, false, origins),
       ...children.runs.map(child => this.row(child, children, true))
     ];
     const more = children.total - children.runs.length;
@@ -344,7 +381,12 @@ export class RunsView implements IView {
     );
   }
 
-  private row(run: IRunSummary, page: IRunPage, nested = false): HTMLLIElement {
+  private row(
+    run: IRunSummary,
+    page: IRunPage,
+    nested = false,
+    origins: Origins | null = null
+  ): HTMLLIElement {
     const running = run.status === 'RUNNING';
     const duration = running
       ? formatDuration(page.now - run.start_time)
@@ -354,7 +396,7 @@ export class RunsView implements IView {
       h(
         'span',
         { class: 'jp-mlops-chip', title: key },
-        h('span', { class: 'jp-mlops-chip-key' }, key),
+        h('span', { class: 'jp-mlops-chip-key' }, breakable(key)),
         ' ',
         formatMetric(run.metrics[key], run.nonfinite?.[key])
       )
@@ -410,7 +452,12 @@ export class RunsView implements IView {
           { class: 'jp-mlops-run-experiment', title: 'experiment' },
           run.experiment
         ),
-        h('span', { class: 'jp-mlops-run-start' }, formatTime(run.start_time)),
+        h(
+          'span',
+          { class: 'jp-mlops-run-start', title: formatDateTime(run.start_time) },
+          formatTime(run.start_time)
+        ),
+        origins && !nested ? origins.label(run) : null,
         ...metrics
       )
     );
@@ -502,12 +549,96 @@ export class RunsView implements IView {
       }
     } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
       event.preventDefault();
-      const sibling = (
-        event.key === 'ArrowDown'
-          ? item.nextElementSibling
-          : item.previousElementSibling
-      ) as HTMLElement | null;
-      sibling?.focus();
+      // The next run, past the lines that name a kernel or count hidden children.
+      let sibling = item as Element | null;
+      do {
+        sibling =
+          event.key === 'ArrowDown'
+            ? sibling!.nextElementSibling
+            : sibling!.previousElementSibling;
+      } while (sibling && !sibling.matches('li.jp-mlops-run'));
+      (sibling as HTMLElement | null)?.focus();
     }
   }
+}
+
+/** A select's choice in full on hover, whatever width the sidebar leaves it. */
+function showChoice(select: HTMLSelectElement): void {
+  const label = select.getAttribute('aria-label') ?? '';
+  const chosen = select.selectedOptions[0]?.textContent ?? '';
+  select.title = `${label}: ${chosen}`;
+}
+
+/** Where a page's runs came from: their notebooks and kernels (sessions). */
+class Origins {
+  /** Whether the page holds runs of more than one kernel (or some of none). */
+  readonly mixed: boolean;
+  // Notebooks with runs of more than one kernel on the page: their labels add the time.
+  private readonly restarted = new Set<string>();
+
+  constructor(runs: IRunSummary[]) {
+    const sessions = new Map<string, string>();
+    for (const run of runs) {
+      sessions.set(run.session_id ?? '', notebookOf(run));
+    }
+    this.mixed = sessions.size > 1;
+    const seen = new Set<string>();
+    for (const notebook of sessions.values()) {
+      if (seen.has(notebook)) {
+        this.restarted.add(notebook);
+      }
+      seen.add(notebook);
+    }
+  }
+
+  /** The line above a kernel's runs: its notebook and when the kernel started. */
+  heading(run: IRunSummary): HTMLLIElement {
+    const notebook = notebookOf(run);
+    const started = run.session_started
+      ? `kernel started ${formatTime(run.session_started)}`
+      : '';
+    return h(
+      'li',
+      {
+        class: 'jp-mlops-origin',
+        role: 'presentation',
+        'data-session': run.session_id ?? '',
+        title: describe(run)
+      },
+      h('span', { class: 'jp-mlops-origin-notebook' }, notebook),
+      started ? h('span', { class: 'jp-mlops-origin-time' }, started) : null
+    );
+  }
+
+  /** A run's own mark of its origin, for lists not grouped by kernel. */
+  label(run: IRunSummary): HTMLElement {
+    const notebook = notebookOf(run);
+    const again = this.restarted.has(notebook) && run.session_started;
+    return h(
+      'span',
+      {
+        class: 'jp-mlops-run-notebook',
+        'data-session': run.session_id ?? '',
+        title: describe(run)
+      },
+      again ? `${notebook} · ${formatTime(run.session_started)}` : notebook
+    );
+  }
+}
+
+function notebookOf(run: IRunSummary): string {
+  if (run.notebook_name) {
+    return run.notebook_name;
+  }
+  return run.session_id ? 'a kernel without a notebook' : 'outside a kernel';
+}
+
+function describe(run: IRunSummary): string {
+  if (!run.session_id) {
+    return 'Logged outside a Jupyter kernel (a script or a plain Python process)';
+  }
+  const started = run.session_started
+    ? `, kernel started ${formatDateTime(run.session_started)}`
+    : '';
+  return `${notebookOf(run)}${started} (session ${run.session_id.slice(0, 8)})`;
 }
