@@ -46,5 +46,34 @@ def setup(server_app: Any) -> None:
     named = bool(os.environ.get(ENV_VAR))
     context = ServerContext(store_path_for(root_dir), root_dir, check_owner=not named)
     add_routes(server_app.web_app, context)
+    _follow_renames(server_app, context)
     server_app.log.info("jupyter_mlops: store %s, API under %s", context.store_path,
                         "/jupyter-mlops/api/")
+
+
+def _follow_renames(server_app: Any, context: Any) -> None:
+    """Listen to the contents manager's renames: sessions recorded under the old path (or
+    folder) take the new one, so their runs and Go to cell follow the notebook."""
+    from .renames import CONTENTS_EVENTS, follow_rename, rename_paths
+
+    event_logger = getattr(server_app, "event_logger", None)
+    if event_logger is None:  # a jupyter_server without an event bus
+        return
+
+    async def on_contents(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # Called by keyword (logger=, schema_id=, data=), as a task: it may not raise.
+        paths = rename_paths(data, context.absolute)
+        if paths is None:
+            return
+        try:
+            store = context.store()
+            if store is not None:
+                moved = await context.run(follow_rename, store, *paths)
+                if moved:
+                    server_app.log.info("jupyter_mlops: %d session(s) follow %s -> %s", moved,
+                                        data["source_path"], data["path"])
+        except Exception as exc:  # noqa: BLE001 - a listener must never break a rename
+            server_app.log.warning("jupyter_mlops: could not follow the rename of %s: %s",
+                                   data.get("source_path"), exc)
+
+    event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=on_contents)
