@@ -92,6 +92,8 @@ export interface IRunDetail extends IRunBase {
   error: string | null;
   traceback: string | null;
   now: number;
+  /** The kernel of this server that made the run, while it runs; else null. */
+  kernel_id?: string | null;
 }
 
 export interface IModelSummary {
@@ -200,6 +202,8 @@ export interface ICellPage {
 export interface IVersion {
   version: string;
   store: { exists: boolean; path: string; schema_version: number | null };
+  /** With ?kernel_store=PATH: is the store a kernel named the one the server reads? */
+  kernel_store?: { same: boolean; path: string };
 }
 
 export type Query = Record<string, string | number | undefined | null>;
@@ -270,5 +274,7 @@ export const api = {
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
   cells: (session: string) =>
     requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),
-  version: () => requestAPI<IVersion>(['version'])
+  version: () => requestAPI<IVersion>(['version']),
+  compareStore: (kernelStore: string) =>
+    requestAPI<IVersion>(['version'], { kernel_store: kernelStore })
 };
