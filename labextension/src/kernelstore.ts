@@ -13,7 +13,7 @@ import { api, IVersion } from './api';
 
 export const COMM_TARGET = 'jupyter_mlops';
 const PROBE_TIMEOUT_MS = 3000;
-const PROBE_EVERY_MS = 5000;
+const RETRY_MS = 5000;
 const SERVER_EVERY_MS = 10000;
 
 export interface IKernelAnswer {
@@ -43,22 +43,37 @@ interface ICached<T> {
   value: T;
 }
 
-const probes = new Map<string, ICached<KernelProbe>>();
+interface IKnown extends ICached<KernelProbe> {
+  /** The kernel ran code since it answered: the store may have changed. */
+  ranSince: boolean;
+}
+
+const probes = new Map<string, IKnown>();
 const pending = new Map<string, Promise<KernelProbe>>();
 const comparisons = new Map<string, boolean>();
 let server: ICached<IVersion> | null = null;
 const watched = new WeakSet<Kernel.IKernelConnection>();
 
-/** A restarted kernel has lost its extension: what it said before no longer holds. */
+/**
+ * Only code can change where a kernel records, so the kernel is asked again only once it
+ * has run some (an `execute_input` on iopub, from any client); a restart forgets it all.
+ */
 function watch(kernel: Kernel.IKernelConnection): void {
-  if (!watched.has(kernel)) {
-    watched.add(kernel);
-    kernel.statusChanged.connect((_, status) => {
-      if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
-        probes.delete(kernel.id);
-      }
-    });
+  if (watched.has(kernel)) {
+    return;
   }
+  watched.add(kernel);
+  kernel.statusChanged.connect((_, status) => {
+    if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
+      probes.delete(kernel.id);
+    }
+  });
+  kernel.iopubMessage.connect((_, msg) => {
+    const known = probes.get(kernel.id);
+    if (known && msg.header.msg_type === 'execute_input') {
+      known.ranSince = true;
+    }
+  });
 }
 
 function ask(kernel: Kernel.IKernelConnection): Promise<KernelProbe> {
@@ -85,8 +100,9 @@ function ask(kernel: Kernel.IKernelConnection): Promise<KernelProbe> {
 }
 
 /**
- * What the kernel says of its store: asked at most every few seconds, never while it is
- * busy (the question would wait behind the cell), the last known answer in between.
+ * What the kernel says of its store: asked once, then again only after it ran code (and
+ * is idle again: a question would wait behind the cell), the last answer in between. A
+ * kernel that did not answer in time is asked again after a few seconds.
  */
 export async function probeKernel(
   kernel: Kernel.IKernelConnection | null | undefined
@@ -96,7 +112,10 @@ export async function probeKernel(
   }
   watch(kernel);
   const known = probes.get(kernel.id);
-  const stale = !known || Date.now() - known.at > PROBE_EVERY_MS;
+  const stale =
+    !known ||
+    known.ranSince ||
+    (known.value.state === 'unknown' && Date.now() - known.at > RETRY_MS);
   if (!stale || kernel.status !== 'idle') {
     return known?.value ?? { state: 'unknown' };
   }
@@ -106,10 +125,14 @@ export async function probeKernel(
     pending.set(kernel.id, asking);
   }
   const probe = await asking;
-  if (probe.state !== 'unknown' || !known) {
-    probes.set(kernel.id, { at: Date.now(), value: probe });
+  if (probe.state === 'unknown' && known) {
+    // No answer in time: keep the last one until the kernel runs code again.
+    known.at = Date.now();
+    known.ranSince = false;
+    return known.value;
   }
-  return probe.state === 'unknown' && known ? known.value : probe;
+  probes.set(kernel.id, { at: Date.now(), value: probe, ranSince: false });
+  return probe;
 }
 
 async function serverVersion(): Promise<IVersion> {
