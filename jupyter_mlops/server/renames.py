@@ -43,11 +43,13 @@ def follow_rename(store: Store, old: str, new: str) -> int:
     with store.write() as conn:
         moved = conn.execute("UPDATE sessions SET notebook = ? WHERE notebook = ?",
                              (new, old)).rowcount
-        # substr, not LIKE: '_' and '%' are ordinary characters of a file name.
+        # The paths under the folder, as a range of the index on notebook: from "old/" up
+        # to "old0" ('0' follows '/'); not LIKE, as '_' and '%' are ordinary in file names.
         moved += conn.execute(
             "UPDATE sessions SET notebook = ? || substr(notebook, ?) "
-            "WHERE substr(notebook, 1, ?) = ?",
-            (new.rstrip(os.sep) + os.sep, len(prefix) + 1, len(prefix), prefix)).rowcount
+            "WHERE notebook >= ? AND notebook < ?",
+            (new.rstrip(os.sep) + os.sep, len(prefix) + 1, prefix,
+             prefix[:-1] + chr(ord(prefix[-1]) + 1))).rowcount
     return moved
 
 

@@ -61,8 +61,12 @@ export class TimelineView implements IView {
       limit: 5
     });
     const own = check.kernel.state === 'loaded' ? check.kernel.answer.session_id : null;
-    const session: ISession | undefined =
+    let session: ISession | undefined =
       sessions.find(s => s.session_id === own) ?? sessions[0];
+    if (own && session?.session_id !== own) {
+      // A kernel the server cannot tie to its process (a remote one): its own session.
+      session = (await this.ownSession(own)) ?? session;
+    }
     if (!session) {
       this.show(`none:${active.path}:${check.kernel.state}`, active.path, [
         notice(
@@ -101,6 +105,27 @@ export class TimelineView implements IView {
     );
     if (atBottom) {
       this.scroller.scrollTop = this.scroller.scrollHeight;
+    }
+  }
+
+  /** The kernel's session as the store has it (undefined until its first row is written). */
+  private async ownSession(sessionId: string): Promise<ISession | undefined> {
+    try {
+      const page = await api.cells(sessionId);
+      const first = page.cells[0];
+      return {
+        session_id: sessionId,
+        started: first?.started ?? 0,
+        notebook_path: page.notebook_path,
+        notebook_name: null,
+        python: null,
+        cells: page.total,
+        last_started: page.cells[page.cells.length - 1]?.started ?? null,
+        alive: true,
+        current: true
+      };
+    } catch {
+      return undefined; // not written yet: the next refresh finds it
     }
   }
 
