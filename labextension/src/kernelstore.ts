@@ -56,7 +56,9 @@ const watched = new WeakSet<Kernel.IKernelConnection>();
 
 /**
  * Only code can change where a kernel records, so the kernel is asked again only once it
- * has run some (an `execute_input` on iopub, from any client); a restart forgets it all.
+ * has run some (an `execute_input` on iopub, from any client); a kernel without the
+ * extension only once it ran code that names it (`%load_ext jupyter_mlops`), since each
+ * question it cannot answer costs a line in its log. A restart forgets it all.
  */
 function watch(kernel: Kernel.IKernelConnection): void {
   if (watched.has(kernel)) {
@@ -71,7 +73,10 @@ function watch(kernel: Kernel.IKernelConnection): void {
   kernel.iopubMessage.connect((_, msg) => {
     const known = probes.get(kernel.id);
     if (known && msg.header.msg_type === 'execute_input') {
-      known.ranSince = true;
+      const code = String((msg.content as { code?: unknown }).code ?? '');
+      if (known.value.state !== 'not-loaded' || /jupyter_mlops|load_ext/.test(code)) {
+        known.ranSince = true;
+      }
     }
   });
 }

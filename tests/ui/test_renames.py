@@ -40,6 +40,11 @@ def test_a_renamed_new_notebook_keeps_its_timeline_and_go_to_cell(page, lab, tmp
            ).to_have_text(re.compile(r"^Untitled\d*\.ipynb$"))
     page.locator(".jp-StatusBar-Widget").get_by_text(re.compile(r"\|\s*Idle")).wait_for(
         timeout=60_000)
+    # Before %load_ext, the kernel says it records nothing: the Timeline asks for it.
+    panel = page.locator(PANEL)
+    panel.locator(".jp-mlops-tab[data-tab='timeline']").click()
+    expect(panel.locator(".jp-mlops-timeline")).to_contain_text(
+        "Run %load_ext jupyter_mlops", timeout=15_000)
     notebook.locator(".jp-Cell .jp-InputPrompt").first.click()
     type_cell(page, "%load_ext jupyter_mlops")
     type_cell(page, "%%track -n renamed-run -e renames\nlr = 0.5\nscore = lr * 2")
