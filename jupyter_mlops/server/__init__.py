@@ -66,12 +66,11 @@ def _follow_renames(server_app: Any, context: Any) -> None:
         if paths is None:
             return
         try:
-            store = context.store()
-            if store is not None:
-                moved = await context.run(follow_rename, store, *paths)
-                if moved:
-                    server_app.log.info("jupyter_mlops: %d session(s) follow %s -> %s", moved,
-                                        data["source_path"], data["path"])
+            # The store is opened (on first use) in the pool too, never on the event loop.
+            moved = await context.run(lambda: follow_rename(context.store(), *paths))
+            if moved:
+                server_app.log.info("jupyter_mlops: %d session(s) follow %s -> %s", moved,
+                                    data["source_path"], data["path"])
         except Exception as exc:  # noqa: BLE001 - a listener must never break a rename
             server_app.log.warning("jupyter_mlops: could not follow the rename of %s: %s",
                                    data.get("source_path"), exc)

@@ -11,6 +11,7 @@ anything else → 500 with neither a traceback nor a path of this machine.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import quote
@@ -101,12 +102,12 @@ class MLOpsHandler(APIHandler):
         """Bring the sessions of running kernels to the notebook each serves now (a
         notebook renamed since its kernel started); returns the live kernels."""
         kernels = await self.live_kernels()
-        store = self.mlops.store() if kernels else None
-        if store is not None:
+        if kernels:
             try:
-                await self.mlops.run(renames.follow_kernels, store, kernels)
-            except MLOpsError as exc:  # a locked store: the next request tries again
-                self.log.warning("jupyter_mlops: could not follow renamed notebooks: %s", exc)
+                await self.call(renames.follow_kernels, kernels)
+            except ApiError as exc:  # a locked store: the next request tries again
+                self.log.warning("jupyter_mlops: could not follow renamed notebooks: %s",
+                                 exc.message)
         return kernels
 
     def _kernel_pid(self, kernel_id: str) -> int | None:
@@ -315,8 +316,6 @@ class VersionHandler(MLOpsHandler):
 
 def same_folder(a: str, b: Any) -> bool:
     """Whether two paths name one folder (through links; by name when missing)."""
-    import os
-
     try:
         return os.path.samefile(a, b)
     except OSError:

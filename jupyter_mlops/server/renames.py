@@ -33,11 +33,11 @@ class LiveKernel(NamedTuple):
     notebook: str | None  # absolute path; None for a console or a kernel without a file
 
 
-def follow_rename(store: Store, old: str, new: str) -> int:
+def follow_rename(store: Store | None, old: str, new: str) -> int:
     """Sessions recorded under ``old`` (a file, or a folder holding notebooks) move to
     ``new``; both absolute. Returns how many sessions changed."""
     old, new = os.path.normpath(old), os.path.normpath(new)
-    if old == new or store.read_only:
+    if store is None or old == new or store.read_only:
         return 0
     prefix = old.rstrip(os.sep) + os.sep
     with store.write() as conn:
@@ -53,9 +53,11 @@ def follow_rename(store: Store, old: str, new: str) -> int:
     return moved
 
 
-def follow_kernels(store: Store, kernels: list[LiveKernel]) -> int:
+def follow_kernels(store: Store | None, kernels: list[LiveKernel]) -> int:
     """The sessions of each live kernel's process take the notebook it serves now.
     Reads one row set; writes only when a path differs. Returns how many changed."""
+    if store is None:
+        return 0
     host = hostname()
     changes = []
     for kernel in kernels:
@@ -74,10 +76,10 @@ def follow_kernels(store: Store, kernels: list[LiveKernel]) -> int:
     return len(changes)
 
 
-def kernel_of_session(store: Store, session_id: str | None,
+def kernel_of_session(store: Store | None, session_id: str | None,
                       kernels: list[LiveKernel]) -> LiveKernel | None:
     """The live kernel whose process recorded ``session_id``, if this server runs it."""
-    if not session_id:
+    if store is None or not session_id:
         return None
     rows = store.query("SELECT pid, host, proc_start FROM sessions WHERE session_id = ?",
                        (session_id,))
