@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 _hooks = None
+_probe = None
 
 
 def load(shell: Any) -> None:
-    global _hooks
+    global _hooks, _probe
     from .commands import MLOpsMagics
     from .hooks import KernelHooks
+    from .probe import StoreProbe
     from .track import TrackMagics
 
     if _hooks is not None and _hooks.shell is shell:
@@ -21,6 +23,10 @@ def load(shell: Any) -> None:
     _hooks = KernelHooks(shell)
     _hooks.register()
     shell.register_magics(TrackMagics(shell, _hooks), MLOpsMagics(shell))
+    if _probe is not None:
+        _probe.unregister()
+    _probe = StoreProbe(shell, _hooks.capture.session_id)
+    _probe.register()
 
 
 def _say_where() -> None:
@@ -37,7 +43,10 @@ def _say_where() -> None:
 
 
 def unload(shell: Any) -> None:
-    global _hooks
+    global _hooks, _probe
+    if _probe is not None:
+        _probe.unregister()
+        _probe = None
     if _hooks is not None:
         _hooks.unregister()
         _hooks = None

@@ -48,6 +48,7 @@ def setup(server_app: Any) -> None:
     named = bool(os.environ.get(ENV_VAR))
     context = ServerContext(store_path_for(root_dir), root_dir, check_owner=not named)
     add_routes(server_app.web_app, context)
+    _follow_renames(server_app, context)
     server_app.log.info("jupyter_mlops: store %s, API under %s", context.store_path,
                         "/jupyter-mlops/api/")
     if os.environ.get(SCHEDULER_ENV, "on").strip().lower() not in ("0", "off", "false", "no"):
@@ -57,3 +58,30 @@ def setup(server_app: Any) -> None:
         interval = float(os.environ.get(SCHEDULER_ENV + "_INTERVAL", "15"))
         context.scheduler = Scheduler(opener=context.store, interval=interval,
                                       log=server_app.log).start()
+
+
+def _follow_renames(server_app: Any, context: Any) -> None:
+    """Listen to the contents manager's renames: sessions recorded under the old path (or
+    folder) take the new one, so their runs and Go to cell follow the notebook."""
+    from .renames import CONTENTS_EVENTS, follow_rename, rename_paths
+
+    event_logger = getattr(server_app, "event_logger", None)
+    if event_logger is None:  # a jupyter_server without an event bus
+        return
+
+    async def on_contents(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # Called by keyword (logger=, schema_id=, data=), as a task: it may not raise.
+        paths = rename_paths(data, context.absolute)
+        if paths is None:
+            return
+        try:
+            # The store is opened (on first use) in the pool too, never on the event loop.
+            moved = await context.run(lambda: follow_rename(context.store(), *paths))
+            if moved:
+                server_app.log.info("jupyter_mlops: %d session(s) follow %s -> %s", moved,
+                                    data["source_path"], data["path"])
+        except Exception as exc:  # noqa: BLE001 - a listener must never break a rename
+            server_app.log.warning("jupyter_mlops: could not follow the rename of %s: %s",
+                                   data.get("source_path"), exc)
+
+    event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=on_contents)

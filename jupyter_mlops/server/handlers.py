@@ -11,6 +11,7 @@ anything else → 500 with neither a traceback nor a path of this machine.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 
 from ..errors import MLOpsError, NotFoundError, StoreLockedError, ValidationError, shorten
-from . import queries
+from . import queries, renames
 from .context import ServerContext
 
 AUTH_RESOURCE = "jupyter_mlops"
@@ -81,6 +82,43 @@ class MLOpsHandler(APIHandler):
             return await context.run(work)
         except MLOpsError as exc:
             raise _error_for(exc, context) from None
+
+    async def live_kernels(self) -> list[renames.LiveKernel]:
+        """The kernels this server runs, with their process and the notebook each serves."""
+        from ..store.process import process_start
+
+        kernels = []
+        for session in await self.session_manager.list_sessions():
+            kernel_id = (session.get("kernel") or {}).get("id")
+            pid = self._kernel_pid(kernel_id) if kernel_id else None
+            if pid is None:
+                continue
+            path = session.get("path") if session.get("type", "notebook") == "notebook" else None
+            kernels.append(renames.LiveKernel(kernel_id, pid, process_start(pid),
+                                              self.mlops.absolute(path) if path else None))
+        return kernels
+
+    async def follow_kernels(self) -> list[renames.LiveKernel]:
+        """Bring the sessions of running kernels to the notebook each serves now (a
+        notebook renamed since its kernel started); returns the live kernels."""
+        kernels = await self.live_kernels()
+        if kernels:
+            try:
+                await self.call(renames.follow_kernels, kernels)
+            except ApiError as exc:  # a locked store: the next request tries again
+                self.log.warning("jupyter_mlops: could not follow renamed notebooks: %s",
+                                 exc.message)
+        return kernels
+
+    def _kernel_pid(self, kernel_id: str) -> int | None:
+        """The process id of a kernel this server runs (None if unknown or remote)."""
+        try:
+            manager = self.kernel_manager.get_kernel(kernel_id)
+        except (KeyError, tornado.web.HTTPError):
+            return None
+        provisioner = getattr(manager, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        return pid if isinstance(pid, int) else None
 
     def send_json(self, data: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -163,7 +201,13 @@ class RunHandler(MLOpsHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        self.send_json(await self.call(queries.run_detail, run_id, self.mlops.relative))
+        kernels = await self.follow_kernels()
+        detail = await self.call(queries.run_detail, run_id, self.mlops.relative)
+        # The kernel that made the run, while this server runs it: Go to cell falls back
+        # to the notebook it serves when the recorded one is gone.
+        kernel = await self.call(renames.kernel_of_session, detail["session_id"], kernels)
+        detail["kernel_id"] = kernel.kernel_id if kernel else None
+        self.send_json(detail)
 
 
 class ModelsHandler(MLOpsHandler):
@@ -219,21 +263,12 @@ class SessionsHandler(MLOpsHandler):
             if len(kernel) > 64 or not set(kernel.lower()) <= KERNEL_ID_CHARS:
                 raise ApiError(400, f"Not a kernel id: {shorten(kernel)}.", "invalid")
             pid = self._kernel_pid(kernel)
+        await self.follow_kernels()
         self.send_json(await self.call(
             queries.list_sessions, self.mlops.relative,
             notebook=self.mlops.absolute(notebook) if notebook else None, pid=pid,
             offset=self.int_argument("offset", 0), limit=self.int_argument("limit", 50),
         ))
-
-    def _kernel_pid(self, kernel_id: str) -> int | None:
-        """The process id of a kernel this server runs (None if unknown or remote)."""
-        try:
-            manager = self.kernel_manager.get_kernel(kernel_id)
-        except (KeyError, tornado.web.HTTPError):
-            return None
-        provisioner = getattr(manager, "provisioner", None)
-        pid = getattr(provisioner, "pid", None)
-        return pid if isinstance(pid, int) else None
 
 
 class CellsHandler(MLOpsHandler):
@@ -246,6 +281,7 @@ class CellsHandler(MLOpsHandler):
         if not session:
             raise ApiError(400, "cells needs ?session=<session id>; list them with "
                                 "sessions.", "invalid")
+        await self.follow_kernels()
         self.send_json(await self.call(queries.session_cells, session, self.mlops.relative,
                                        limit=self.int_argument("limit", 500)))
 
@@ -298,8 +334,25 @@ class VersionHandler(MLOpsHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send_json(await self.call(queries.store_status, self.mlops.relative,
-                                       self.mlops.store_path))
+        status = await self.call(queries.store_status, self.mlops.relative,
+                                 self.mlops.store_path)
+        # ?kernel_store=PATH: the store a kernel says it writes to (the sidebar asks the
+        # kernel); is it this one? The answer names it as the browser already knows it.
+        kernel_store = self.get_argument("kernel_store", None)
+        if kernel_store:
+            status["kernel_store"] = {
+                "same": await self.mlops.run(same_folder, kernel_store, self.mlops.store_path),
+                "path": kernel_store,
+            }
+        self.send_json(status)
+
+
+def same_folder(a: str, b: Any) -> bool:
+    """Whether two paths name one folder (through links; by name when missing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(b)
 
 
 class MissingHandler(MLOpsHandler):

@@ -559,4 +559,18 @@ MIGRATIONS += (
     ),
 )
 
+# The sidebar asks every second which sessions a kernel (by its process) or a notebook (by
+# its path) recorded, and a rename moves the sessions of a path: indexed, so a store of
+# many sessions answers without reading them all.
+MIGRATIONS += (
+    Migration(
+        19,
+        "sessions by process and notebook",
+        """
+        CREATE INDEX sessions_pid ON sessions(pid);
+        CREATE INDEX sessions_notebook ON sessions(notebook);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

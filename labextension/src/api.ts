@@ -96,6 +96,8 @@ export interface IRunDetail extends IRunBase {
   error: string | null;
   traceback: string | null;
   now: number;
+  /** The kernel of this server that made the run, while it runs; else null. */
+  kernel_id?: string | null;
 }
 
 export interface IModelSummary {
@@ -217,6 +219,8 @@ export interface ICellPage {
 export interface IVersion {
   version: string;
   store: { exists: boolean; path: string; schema_version: number | null };
+  /** With ?kernel_store=PATH: is the store a kernel named the one the server reads? */
+  kernel_store?: { same: boolean; path: string };
 }
 
 export type Query = Record<string, string | number | undefined | null>;
@@ -313,5 +317,7 @@ export const api = {
   setAlias: (name: string, alias: string, version: number) =>
     writeAPI<IAliasChange>(['models', name, 'aliases'], 'POST', { alias, version }),
   deleteAlias: (name: string, alias: string) =>
-    writeAPI<IAliasChange>(['models', name, 'aliases', alias], 'DELETE')
+    writeAPI<IAliasChange>(['models', name, 'aliases', alias], 'DELETE'),
+  compareStore: (kernelStore: string) =>
+    requestAPI<IVersion>(['version'], { kernel_store: kernelStore })
 };

@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 import { api } from './api';
 import { h } from './dom';
 import { NotebookBridge } from './notebook';
+import { StoreBanner } from './storebanner';
 import { ModelsView } from './views/models';
 import { RunsView } from './views/runs';
 import { TimelineView } from './views/timeline';
@@ -35,6 +36,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
   private readonly views: Record<Tab, IView>;
   private readonly tabs: Record<Tab, HTMLButtonElement>;
   private readonly banner: HTMLElement;
+  private readonly store: StoreBanner;
   private readonly runs: RunsView;
   private current: Tab = 'runs';
   private readonly poll: Poll;
@@ -74,6 +76,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
       timeline: tab('timeline', 'Timeline')
     };
     this.banner = h('div', { class: 'jp-mlops-banner', hidden: true, role: 'alert' });
+    this.store = new StoreBanner(bridge);
     const body = h('div', { class: 'jp-mlops-body' });
     for (const [name, view] of Object.entries(this.views)) {
       view.node.hidden = name !== this.current;
@@ -93,6 +96,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
         )
       ),
       this.banner,
+      this.store.node,
       body
     );
 
@@ -177,7 +181,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
       }
     }
     try {
-      await this.views[this.current].refresh();
+      await Promise.all([this.views[this.current].refresh(), this.store.refresh()]);
       this.setBanner(null);
     } catch (error) {
       this.setBanner(`Could not refresh: ${(error as Error).message}`);

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import NotFoundError, ValidationError, shorten
 from ...store import Store
-from ...store.process import is_alive
+from ...store.process import hostname, is_alive, process_start
 from ...validation import RUN_ID_RE
 from .runs import MAX_PAGE
 from .values import Relative
@@ -34,13 +34,19 @@ def list_sessions(
     if store is None:
         return page
     where, params = "1", []
+    process: list[Any] = [pid, hostname(), process_start(pid)] if pid is not None else []
+    mine = "(s.pid = ? AND s.host = ? AND s.proc_start IS ?)"
     if notebook is not None:
         where, params = "s.notebook = ?", [notebook]
+        if pid is not None:
+            # The kernel's own sessions also when they recorded another path: the notebook
+            # was renamed after its kernel started (Untitled.ipynb, saved under a name).
+            where, params = f"({where} OR {mine})", [notebook, *process]
     order = "s.started DESC, s.rowid DESC"
     order_params: list[Any] = []
     if pid is not None:
-        order = "s.pid = ? DESC, " + order
-        order_params = [pid]
+        order = f"{mine} DESC, " + order
+        order_params = process
     page["total"] = store.query(f"SELECT count(*) FROM sessions s WHERE {where}", params)[0][0]
     rows = store.query(
         "SELECT s.session_id, s.started, s.notebook, s.python, s.pid, s.host, s.proc_start, "
@@ -49,6 +55,7 @@ def list_sessions(
         f"FROM sessions s WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, *order_params, limit, offset],
     )
+    kernel = tuple(process) or None
     for session_id, started, path, python, spid, host, start, cells, last in rows:
         page["sessions"].append({
             "session_id": session_id, "started": started,
@@ -56,7 +63,7 @@ def list_sessions(
             "notebook_name": path.replace("\\", "/").rsplit("/", 1)[-1] if path else None,
             "python": python, "cells": cells, "last_started": last,
             "alive": is_alive(spid, host, start),
-            "current": pid is not None and spid == pid,
+            "current": kernel == (spid, host, start),
         })
     return page
 

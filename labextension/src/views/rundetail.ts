@@ -113,7 +113,7 @@ export class RunDetailView {
       { class: 'jp-mlops-button jp-mlops-primary jp-mlops-goto' },
       'Go to cell'
     );
-    if (!run.cell_id || !run.notebook_path) {
+    if (!run.cell_id || (!run.notebook_path && !run.kernel_id)) {
       goToCell.disabled = true;
       goToCell.title = run.cell_id
         ? 'The notebook of this run is not under the server root.'
@@ -121,8 +121,14 @@ export class RunDetailView {
     } else {
       const path = run.notebook_path;
       const cellId = run.cell_id;
-      goToCell.title = `Open ${path} at the cell that made this run`;
-      goToCell.addEventListener('click', () => void this.bridge.goToCell(path, cellId));
+      const kernelId = run.kernel_id ?? null;
+      goToCell.title = path
+        ? `Open ${path} at the cell that made this run`
+        : 'Open the notebook of the kernel that made this run, at its cell';
+      goToCell.addEventListener(
+        'click',
+        () => void this.bridge.goToCell(path, cellId, kernelId)
+      );
     }
     const openInTab = this.options.openInTab;
     const tabButton = openInTab

@@ -4,6 +4,7 @@
  */
 import { api, ICellExecution, ICellPage, ISession } from '../api';
 import { firstLine, formatDuration, formatTime, h, notice } from '../dom';
+import { checkStore, kernelStore } from '../kernelstore';
 import { NotebookBridge } from '../notebook';
 import { IPanelHost, IView } from './view';
 
@@ -42,17 +43,41 @@ export class TimelineView implements IView {
       ]);
       return;
     }
+    // The kernel's own word on where it records, and its session: the Timeline follows
+    // the kernel, whatever the notebook was called when the kernel started.
+    const check = await checkStore(active.panel);
+    if (check.same === false) {
+      const store = kernelStore(check);
+      this.show(`elsewhere:${active.path}:${store}`, active.path, [
+        notice(
+          `Its executions are not in this sidebar's store: its kernel records to ${store}.`
+        )
+      ]);
+      return;
+    }
     const { sessions } = await api.sessions({
       notebook: active.path,
       kernel: active.kernelId,
-      limit: 1
+      limit: 5
     });
-    const session: ISession | undefined = sessions[0];
+    const own = check.kernel.state === 'loaded' ? check.kernel.answer.session_id : null;
+    let session: ISession | undefined =
+      sessions.find(s => s.session_id === own) ?? sessions[0];
+    if (own && session?.session_id !== own) {
+      // A kernel the server cannot tie to its process (a remote one): its own session.
+      session = (await this.ownSession(own)) ?? session;
+    }
     if (!session) {
-      this.show(`none:${active.path}`, active.path, [
+      this.show(`none:${active.path}:${check.kernel.state}`, active.path, [
         notice(
-          'No executions recorded for this notebook yet. Run %load_ext jupyter_mlops ' +
-            'in it: from then on every cell it runs shows here.'
+          check.kernel.state === 'loaded'
+            ? 'The extension is loaded in this kernel: its executions show here as they ' +
+                'are recorded.'
+            : check.kernel.state === 'not-loaded'
+              ? 'No executions recorded for this notebook yet. Run %load_ext jupyter_mlops ' +
+                'in it: from then on every cell it runs shows here.'
+              : 'No executions recorded for this notebook yet. Once %load_ext ' +
+                'jupyter_mlops has run in it, every cell it runs shows here.'
         )
       ]);
       return;
@@ -60,6 +85,7 @@ export class TimelineView implements IView {
     const page = await api.cells(session.session_id);
     const signature = JSON.stringify([
       active.path,
+      active.kernelId,
       session.session_id,
       session.current,
       page
@@ -74,11 +100,32 @@ export class TimelineView implements IView {
     this.renderHeader(active.path, session, page);
     this.list.replaceChildren(
       ...(page.cells.length
-        ? page.cells.map(cell => this.row(cell, active.path))
+        ? page.cells.map(cell => this.row(cell, active.path, active.kernelId))
         : [h('li', { class: 'jp-mlops-empty' }, notice('No executions yet.'))])
     );
     if (atBottom) {
       this.scroller.scrollTop = this.scroller.scrollHeight;
+    }
+  }
+
+  /** The kernel's session as the store has it (undefined until its first row is written). */
+  private async ownSession(sessionId: string): Promise<ISession | undefined> {
+    try {
+      const page = await api.cells(sessionId);
+      const first = page.cells[0];
+      return {
+        session_id: sessionId,
+        started: first?.started ?? 0,
+        notebook_path: page.notebook_path,
+        notebook_name: null,
+        python: null,
+        cells: page.total,
+        last_started: page.cells[page.cells.length - 1]?.started ?? null,
+        alive: true,
+        current: true
+      };
+    } catch {
+      return undefined; // not written yet: the next refresh finds it
     }
   }
 
@@ -108,7 +155,7 @@ export class TimelineView implements IView {
     );
   }
 
-  private row(cell: ICellExecution, path: string): HTMLElement {
+  private row(cell: ICellExecution, path: string, kernelId: string | null): HTMLElement {
     const failed = FAILED.has(cell.status);
     const marks: HTMLElement[] = [];
     if (failed) {
@@ -207,10 +254,10 @@ export class TimelineView implements IView {
     );
     if (cell.cell_id) {
       const cellId = cell.cell_id;
-      item.addEventListener('click', () => void this.bridge.goToCell(path, cellId));
+      item.addEventListener('click', () => void this.bridge.goToCell(path, cellId, kernelId));
       item.addEventListener('keydown', event => {
         if (event.key === 'Enter') {
-          void this.bridge.goToCell(path, cellId);
+          void this.bridge.goToCell(path, cellId, kernelId);
         }
       });
     }
