@@ -46,6 +46,9 @@ from .evaluation import (
 )
 from .registry.export import export_mlflow
 from .tracking.history import cell_history
+from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
+from .tracking.getdata import get_dataset
+from .tracking.datacatalog import list_datasets
 from .tracking.provenance import Provenance, provenance
 from .registry.versions import (
     ModelVersion,
@@ -107,7 +110,8 @@ __all__ = [
     "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
-    "Provenance", "provenance",
+    "Provenance", "provenance", "DataPolicy", "get_data_policy", "get_dataset",
+    "list_datasets", "set_data_policy",
 ]
 
 

@@ -183,6 +183,31 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_datasets(args) -> int:
+    from .tracking.datacatalog import list_datasets
+
+    frame = list_datasets(_store(args)).head(args.max_results)
+    if frame.empty:
+        print("No datasets.")
+        return 0
+    for row in frame.itertuples():
+        kept = f"kept {row.kept_bytes:,} B" if row.kept else "fingerprint only"
+        print(f"{row.fingerprint[:12]}  {row.kind:<10} {str(list(row.shape)):<14} {kept:<20} "
+              f"runs {','.join(row.runs) or '-'}  versions {','.join(row.versions) or '-'}  "
+              f"{_short(', '.join(row.names))}")
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from .store.gc import collect_garbage
+
+    garbage = collect_garbage(_store(args), delete=args.delete)
+    for path, size in garbage.files:
+        print(f"{size:>12,}  {path}")
+    print(garbage.summary())
+    return 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -292,7 +317,8 @@ def cmd_alerts(args) -> int:
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance}
+            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance,
+            "datasets": cmd_datasets, "gc": cmd_gc}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -169,6 +169,29 @@ class MLOpsMagics(Magics):
 
         return run(self.shell, args)
 
+    def _cmd_data(self, args) -> Any:
+        from ..tracking.datapolicy import get_data_policy, set_data_policy
+
+        if args.action != "policy":
+            raise UsageError(f"%mlops data takes: policy; got {args.action!r}.")
+        changes = {"keep": True if args.keep else False if args.no_keep else None,
+                   "track_files": True if args.files else False if args.no_files else None,
+                   "folders": args.folder, "max_dataset_bytes": args.max_dataset,
+                   "max_store_bytes": args.max_store}
+        if args.reset or any(v is not None for v in changes.values()):
+            policy = set_data_policy(**changes, reset=args.reset)
+        else:
+            policy = get_data_policy()
+        print(policy.describe())
+        return policy
+
+    def _cmd_datasets(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import frame_html
+        from ..tracking.datacatalog import list_datasets
+
+        return listing(list_datasets(), lambda view: frame_html(view, note=f"{len(view)} datasets"))
+
     def _cmd_store(self, args) -> Any:
         from ..store.current import get_store, set_store
 
