@@ -162,7 +162,8 @@ def cmd_provenance(args) -> int:
 def cmd_replay(args) -> int:
     from .registry.replay import replay
 
-    script = replay(args.uri, verify=args.verify, store=_store(args))
+    script = replay(args.uri, verify=args.verify, restore_data=args.restore_data,
+                    store=_store(args))
     if args.output:
         script.save(args.output)
         print(f"Wrote {args.output}")

@@ -77,6 +77,8 @@ COMMANDS: tuple[Command, ...] = (
         arg("uri", help=MODEL_URI),
         arg("--verify", action="store_true",
             help="run it in a fresh interpreter and compare with the registry"),
+        arg("--restore-data", action="store_true",
+            help="with --verify: put the files its runs read back from their kept bytes"),
         # The notebook gets the script object, which saves itself.
         arg("-o", "--output", only=CLI, help="write the script to this file"),
     )),

@@ -122,7 +122,7 @@ class MLOpsMagics(Magics):
     def _cmd_replay(self, args) -> Any:
         from ..registry.replay import replay
 
-        return replay(args.uri, verify=args.verify)
+        return replay(args.uri, verify=args.verify, restore_data=args.restore_data)
 
     def _cmd_compare(self, args) -> Any:
         from ..tracking.compare import compare_runs

@@ -200,6 +200,27 @@ def file_info(sha256: str, size: int) -> dict[str, Any]:
             "dtypes": None}
 
 
+def keep_training(store: Any, data: Any, label: str, lineage: set[str]) -> bool:
+    """Keep a registered model's training data under the policy when it is data of the
+    version's ``lineage`` (fingerprints), not a sample of it; never raises: its fingerprint
+    is in the lineage either way."""
+    from . import storage
+    from .datasets import fingerprint
+
+    try:
+        info = fingerprint(data)
+        if info is None or info["fingerprint"] not in lineage:
+            return False
+        if is_kept(store, info["fingerprint"]):
+            return True
+        with store.write() as conn:
+            storage.write_datasets(conn, [("reference", "reference", info)], None)
+        return keep_data(store, info, data, label=label)
+    except Exception as exc:  # noqa: BLE001
+        note(f"{label} was not kept ({type(exc).__name__}: {str(exc)[:120]}).")
+        return False
+
+
 def keep_inputs(store: Any, inputs: list[tuple[str, str, dict[str, Any]]],
                 namespace: Any) -> int:
     """Keep the data of ``(name, role, fingerprint record)`` inputs whose value is still
