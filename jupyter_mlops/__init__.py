@@ -49,6 +49,8 @@ from .tracking.history import cell_history
 from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
 from .tracking.getdata import get_dataset
 from .tracking.datacatalog import list_datasets
+from .drift.datadiff import DataDiff, diff_datasets
+from .drift.quality import DataQuality, data_quality
 from .tracking.provenance import Provenance, provenance
 from .registry.versions import (
     ModelVersion,
@@ -111,7 +113,8 @@ __all__ = [
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "DataPolicy", "get_data_policy", "get_dataset",
-    "list_datasets", "set_data_policy",
+    "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
+    "diff_datasets",
 ]
 
 
