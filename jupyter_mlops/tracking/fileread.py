@@ -131,20 +131,11 @@ def display_path(path: str) -> str:
 
 def link_files(store: Any, run_id: str, paths: list[str]) -> int:
     """Fingerprint, keep (under the policy) and link ``paths`` to the run; how many."""
-    from .datapolicy import data_policy
-    from .keeping import file_info, keep_file, note
     from . import storage
+    from .keeping import file_info, keep_files
 
-    policy = data_policy(store)
-    rows = []
-    for path in paths:
-        try:
-            found = keep_file(store, path, policy)
-        except Exception as exc:  # noqa: BLE001 - unreadable now: left out, with a note
-            note(f"{path} was read but could not be fingerprinted ({type(exc).__name__}).")
-            continue
-        if found is not None:
-            rows.append((display_path(path), *found))
+    rows = [(display_path(path), sha, size, mtime)
+            for path, sha, size, mtime in keep_files(store, paths)]
     if rows:
         with store.write() as conn:
             storage.write_datasets(

@@ -28,6 +28,7 @@ CHUNK_MEMORY = 2 * 2**20
 MIN_CHUNK_ROWS = 1024
 MAX_CHUNK_ROWS = 2**20
 _KEPT_KINDS = ("dataframe", "series", "ndarray")
+_READ_WHOLE = 16 * 2**20  # a file this small is read into memory once rather than streamed
 
 
 def note(message: str) -> None:
@@ -97,13 +98,14 @@ def keep_data(store: Any, info: dict[str, Any], value: Any,
     return True
 
 
-def _room(store: Any, policy: DataPolicy, size: int, what: str) -> bool:
+def _room(store: Any, policy: DataPolicy, size: int, what: str,
+          used: int | None = None) -> bool:
     if size > policy.max_dataset_bytes:
         note(f"{what} is fingerprinted only: {size:,} bytes is past the data policy's "
              f"{policy.max_dataset_bytes:,} a dataset (mlops.set_data_policy("
              "max_dataset_bytes=...) raises it).")
         return False
-    if kept_bytes(store) + size > policy.max_store_bytes:
+    if (kept_bytes(store) if used is None else used) + size > policy.max_store_bytes:
         note(f"{what} is fingerprinted only: the store keeps at most "
              f"{policy.max_store_bytes:,} bytes of data (mlops.set_data_policy("
              "max_store_bytes=...) raises it; jupyter-mlops gc --dry-run lists what is unused).")
@@ -115,16 +117,21 @@ def record(store: Any, fingerprint: str, fmt: str, meta: dict[str, Any] | None,
            chunks: list[tuple[str, int | None, int]]) -> None:
     """The rows naming kept chunks, in one transaction, once the chunks are on disk."""
     with store.write() as conn:
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO kept_data (fingerprint, format, meta, size, created) "
+        _record(conn, fingerprint, fmt, meta, chunks)
+
+
+def _record(conn: Any, fingerprint: str, fmt: str, meta: dict[str, Any] | None,
+            chunks: list[tuple[str, int | None, int]]) -> None:
+    inserted = conn.execute(
+        "INSERT OR IGNORE INTO kept_data (fingerprint, format, meta, size, created) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (fingerprint, fmt, None if meta is None else json.dumps(meta, allow_nan=False),
+         sum(c[2] for c in chunks), time.time())).rowcount
+    if inserted:
+        conn.executemany(
+            "INSERT INTO kept_chunks (fingerprint, seq, sha256, rows, size) "
             "VALUES (?, ?, ?, ?, ?)",
-            (fingerprint, fmt, None if meta is None else json.dumps(meta, allow_nan=False),
-             sum(c[2] for c in chunks), time.time())).rowcount
-        if inserted:
-            conn.executemany(
-                "INSERT INTO kept_chunks (fingerprint, seq, sha256, rows, size) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(fingerprint, seq, *chunk) for seq, chunk in enumerate(chunks)])
+            [(fingerprint, seq, *chunk) for seq, chunk in enumerate(chunks)])
 
 
 def _npy(array: Any) -> tuple[list[tuple[bytes, int | None]], str, None]:
@@ -162,36 +169,48 @@ def _parquet(value: Any, kind: str) -> tuple[list[tuple[bytes, int]], str, dict[
     return parts, "parquet", meta
 
 
-def keep_file(store: Any, path: str, policy: DataPolicy | None = None
-              ) -> tuple[str, int, float] | None:
-    """Fingerprint the file at ``path`` and keep it under the policy: its ``(sha256, size,
-    mtime)``, or None when it is not a regular file any more."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isfile(path):
-        return None
+def keep_files(store: Any, paths: list[str], policy: DataPolicy | None = None
+               ) -> list[tuple[str, str, int, float]]:
+    """Fingerprint the files at ``paths`` and keep them under the policy: ``(path, sha256,
+    size, mtime)`` of each that is still a regular file. Their rows are written in one
+    transaction once every kept file is on disk."""
     policy = policy or data_policy(store)
-    keep = policy.keep and _room(store, policy, info.st_size, path)
-    if keep:
-        digest, size = store.artifacts.put_file(path)
-    else:
-        hasher = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(2**20), b""):
-                hasher.update(block)
-        digest, size = hasher.hexdigest(), info.st_size
-    if keep:
+    used = kept_bytes(store) if policy.keep else 0
+    found, kept = [], []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if not os.path.isfile(path):
+            continue
+        keep = policy.keep and _room(store, policy, info.st_size, path, used)
+        if keep and info.st_size <= _READ_WHOLE:  # read once: hashed, then stored if new
+            with open(path, "rb") as handle:
+                data = handle.read()
+            digest, size = store.artifacts.put_bytes(data, hashlib.sha256(data).hexdigest())
+            used += size
+            kept.append((digest, size, os.path.basename(path)))
+        elif keep:
+            digest, size = store.artifacts.put_file(path)
+            used += size
+            kept.append((digest, size, os.path.basename(path)))
+        else:
+            hasher = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(2**20), b""):
+                    hasher.update(block)
+            digest, size = hasher.hexdigest(), info.st_size
+        found.append((path, digest, size, info.st_mtime))
+    if kept:
         from . import storage
 
-        fingerprint = digest[:32]
         with store.write() as conn:
-            storage.write_datasets(conn, [(path, "file", file_info(digest, size))], None)
-        if not is_kept(store, fingerprint):
-            record(store, fingerprint, "file", {"name": os.path.basename(path)},
-                   [(digest, None, size)])
-    return digest, size, info.st_mtime
+            storage.write_datasets(
+                conn, [(name, "file", file_info(sha, size)) for sha, size, name in kept], None)
+            for sha, size, name in kept:
+                _record(conn, sha[:32], "file", {"name": name}, [(sha, None, size)])
+    return found
 
 
 def file_info(sha256: str, size: int) -> dict[str, Any]:
