@@ -20,6 +20,7 @@ import math
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .datapolicy import DataPolicy, data_policy
@@ -28,6 +29,7 @@ CHUNK_MEMORY = 2 * 2**20
 MIN_CHUNK_ROWS = 1024
 MAX_CHUNK_ROWS = 2**20
 _KEPT_KINDS = ("dataframe", "series", "ndarray")
+_THREADS = min(2, os.cpu_count() or 1)
 _READ_WHOLE = 16 * 2**20  # a file this small is read into memory once rather than streamed
 
 
@@ -90,10 +92,13 @@ def keep_data(store: Any, info: dict[str, Any], value: Any,
              f"{'.npy' if kind == 'ndarray' else 'Parquet'} ({type(exc).__name__}: "
              f"{str(exc)[:120]}).")
         return False
-    chunks = []
-    for data, rows in parts:
+    def put(part: tuple[bytes, int | None]) -> tuple[str, int | None, int]:
+        data, rows = part
         digest, length = store.artifacts.put_bytes(data, hashlib.sha256(data).hexdigest())
-        chunks.append((digest, rows, length))
+        return digest, rows, length
+
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:  # hashing releases the GIL
+        chunks = list(pool.map(put, parts))
     record(store, fingerprint, fmt, meta, chunks)
     return True
 
@@ -160,12 +165,18 @@ def _parquet(value: Any, kind: str) -> tuple[list[tuple[bytes, int]], str, dict[
     meta["schema"] = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     bare = table.replace_schema_metadata(None)
     step = chunk_rows(frame)
-    parts = []
-    for start in range(0, max(len(frame), 1), step):
+    # A chunk's floats are mostly distinct: a dictionary of them only adds bytes (a whole
+    # frame's grows past the dictionary page limit and falls back to plain on its own).
+    dictionary = [f.name for f in bare.schema if not pa.types.is_floating(f.type)]
+
+    def write(start: int) -> tuple[bytes, int]:
         piece = bare.slice(start, step)
         sink = pa.BufferOutputStream()
-        pq.write_table(piece, sink, compression="snappy")
-        parts.append((sink.getvalue().to_pybytes(), piece.num_rows))
+        pq.write_table(piece, sink, compression="snappy", use_dictionary=dictionary)
+        return sink.getvalue().to_pybytes(), piece.num_rows
+
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:  # pyarrow releases the GIL
+        parts = list(pool.map(write, range(0, max(len(frame), 1), step)))
     return parts, "parquet", meta
 
 
