@@ -48,6 +48,11 @@ from .registry.cards import ModelCard, describe, model_card
 from .registry.export import export_mlflow
 from .tracking.history import cell_history
 from .tracking.notebook_runs import NotebookRun, run_notebook
+from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
+from .tracking.getdata import get_dataset
+from .tracking.datacatalog import list_datasets
+from .drift.datadiff import DataDiff, diff_datasets
+from .drift.quality import DataQuality, data_quality
 from .tracking.provenance import Provenance, provenance
 from .registry.versions import (
     ModelVersion,
@@ -115,6 +120,9 @@ __all__ = [
     "Provenance", "provenance", "NotebookRun", "run_notebook",
     "CheckResult", "MetricThreshold", "check", "list_schedules", "schedule", "unschedule",
     "maturity", "ModelCard", "describe", "model_card",
+    "DataPolicy", "get_data_policy", "get_dataset",
+    "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
+    "diff_datasets",
 ]
 
 

@@ -283,7 +283,8 @@ def cmd_provenance(args) -> int:
 def cmd_replay(args) -> int:
     from .registry.replay import replay
 
-    script = replay(args.uri, verify=args.verify, store=_store(args))
+    script = replay(args.uri, verify=args.verify, restore_data=args.restore_data,
+                    store=_store(args))
     if args.output:
         script.save(args.output)
         print(f"Wrote {args.output}")
@@ -301,6 +302,31 @@ def cmd_export(args) -> int:
 
     path = export_mlflow(args.uri, args.path, store=_store(args), allow_pickle=args.allow_pickle)
     print(f"Exported {args.uri} as an MLflow model at {path}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .tracking.datacatalog import list_datasets
+
+    frame = list_datasets(_store(args)).head(args.max_results)
+    if frame.empty:
+        print("No datasets.")
+        return 0
+    for row in frame.itertuples():
+        kept = f"kept {row.kept_bytes:,} B" if row.kept else "fingerprint only"
+        print(f"{row.fingerprint[:12]}  {row.kind:<10} {str(list(row.shape)):<14} {kept:<20} "
+              f"runs {','.join(row.runs) or '-'}  versions {','.join(row.versions) or '-'}  "
+              f"{_short(', '.join(row.names))}")
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from .store.gc import collect_garbage
+
+    garbage = collect_garbage(_store(args), delete=args.delete)
+    for path, size in garbage.files:
+        print(f"{size:>12,}  {path}")
+    print(garbage.summary())
     return 0
 
 
@@ -415,7 +441,8 @@ HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models"
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
             "scheduler": cmd_scheduler, "status": cmd_status,
-            "card": cmd_card, "provenance": cmd_provenance}
+            "card": cmd_card, "provenance": cmd_provenance,
+            "datasets": cmd_datasets, "gc": cmd_gc}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -85,6 +85,8 @@ COMMANDS: tuple[Command, ...] = (
         arg("uri", help=MODEL_URI),
         arg("--verify", action="store_true",
             help="run it in a fresh interpreter and compare with the registry"),
+        arg("--restore-data", action="store_true",
+            help="with --verify: put the files its runs read back from their kept bytes"),
         # The notebook gets the script object, which saves itself.
         arg("-o", "--output", only=CLI, help="write the script to this file"),
     )),
@@ -93,6 +95,26 @@ COMMANDS: tuple[Command, ...] = (
         arg("path"),
         arg("--allow-pickle", action="store_true",
             help="export a version your key did not sign (MLflow will unpickle it)"),
+    ), front_ends=CLI_ONLY),
+    Command("data", "Show the data policy (what bytes runs keep), or change it.", (
+        arg("action", metavar="policy", help="policy: show or change the data policy"),
+        arg("--keep", action="store_true", group="keep", help="keep the bytes of data runs read"),
+        arg("--no-keep", action="store_true", group="keep", help="fingerprint data only"),
+        arg("--max-dataset", default=None, metavar="SIZE", help="cap a dataset, e.g. 256MB"),
+        arg("--max-store", default=None, metavar="SIZE", help="cap all kept data, e.g. 2GB"),
+        arg("--files", action="store_true", group="files",
+            help="record the files tracked cells read"),
+        arg("--no-files", action="store_true", group="files", help="do not record them"),
+        arg("--folder", action="append", default=None, metavar="PATH",
+            help="a folder whose files count too, besides the working directory"),
+        arg("--reset", action="store_true", help="back to the default policy"),
+    ), front_ends=MAGIC_ONLY),
+    Command("datasets", "Datasets with the runs and model versions that used them.", (
+        arg("-n", "--max-results", type=int, default=50, only=CLI),
+    )),
+    Command("gc", "List artifact files nothing refers to; delete them only with --delete.", (
+        arg("--dry-run", action="store_true", group="gc", help="list them (the default)"),
+        arg("--delete", action="store_true", group="gc", help="delete them"),
     ), front_ends=CLI_ONLY),
     Command("store", "Show the store in use, or switch to PATH.", (
         arg("path", nargs="?", default=None),

@@ -138,7 +138,7 @@ class MLOpsMagics(Magics):
     def _cmd_replay(self, args) -> Any:
         from ..registry.replay import replay
 
-        return replay(args.uri, verify=args.verify)
+        return replay(args.uri, verify=args.verify, restore_data=args.restore_data)
 
     def _cmd_compare(self, args) -> Any:
         from ..tracking.compare import compare_runs
@@ -184,6 +184,29 @@ class MLOpsMagics(Magics):
         from .env_command import run
 
         return run(self.shell, args)
+
+    def _cmd_data(self, args) -> Any:
+        from ..tracking.datapolicy import get_data_policy, set_data_policy
+
+        if args.action != "policy":
+            raise UsageError(f"%mlops data takes: policy; got {args.action!r}.")
+        changes = {"keep": True if args.keep else False if args.no_keep else None,
+                   "track_files": True if args.files else False if args.no_files else None,
+                   "folders": args.folder, "max_dataset_bytes": args.max_dataset,
+                   "max_store_bytes": args.max_store}
+        if args.reset or any(v is not None for v in changes.values()):
+            policy = set_data_policy(**changes, reset=args.reset)
+        else:
+            policy = get_data_policy()
+        print(policy.describe())
+        return policy
+
+    def _cmd_datasets(self, args) -> Any:
+        from ..dashboards.listing import listing
+        from ..dashboards.runs import frame_html
+        from ..tracking.datacatalog import list_datasets
+
+        return listing(list_datasets(), lambda view: frame_html(view, note=f"{len(view)} datasets"))
 
     def _cmd_store(self, args) -> Any:
         from ..store.current import get_store, set_store

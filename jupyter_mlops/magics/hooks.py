@@ -19,6 +19,8 @@ from ..tracking.autolog import autolog, early_params, input_datasets
 from ..tracking.capture import CellCapture, CellRecord, install, start_sampling, uninstall
 from ..tracking.cellnames import CellNames, analyze
 from ..tracking.displayed import log_displayed
+from ..tracking.fileread import start_reading, stop_reading
+from ..tracking.keeping import keep_inputs
 from ..tracking.figures import FigureCollector, add_figures, save_figures
 from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
@@ -176,6 +178,7 @@ class KernelHooks:
             options = self.transformer.options_for(header)
         except Exception:  # noqa: BLE001 - the transformer shows the usage error itself
             return None
+        inputs: list = []
         try:
             with store.batch():
                 self.capture.ensure_session(store, now=True)  # the run refers to it
@@ -193,6 +196,7 @@ class KernelHooks:
                         storage.add_datasets(store, run.run_id, inputs)
                 except Exception as exc:  # noqa: BLE001
                     self._warn("could not fingerprint the cell's input data", exc)
+                self._keep_inputs(store, inputs)
         except Exception as exc:  # noqa: BLE001
             if self._tracked is not None:  # its row went with the rolled-back transaction
                 _forget(self._tracked.run)
@@ -200,6 +204,22 @@ class KernelHooks:
             self._warn("could not start a run for this cell", exc)
             return None
         return run.run_id
+
+    def _keep_inputs(self, store, inputs: list) -> None:
+        """The bytes of the inputs (under the data policy), and from now on the files the
+        cell reads: in the run's start transaction, its chunks written before their rows."""
+        if inputs:
+            keep_inputs(store, inputs, self.shell.user_ns)
+        try:
+            start_reading(store)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("could not follow the files the cell reads", exc, once=True)
+
+    def _link_files(self, run) -> None:
+        try:
+            stop_reading(run.store, run.run_id)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"could not record the files run {run.run_id[:8]} read", exc)
 
     def post_execute(self) -> None:
         tracked = self._tracked
@@ -341,6 +361,7 @@ class KernelHooks:
             status = "FAILED"
         try:
             with run.store.batch():
+                self._link_files(run)
                 self._log_loops(tracked)  # before autolog, which leaves their keys alone
                 self._log_fits(tracked, error)
                 if error is None and tracked.options.autolog:
@@ -396,6 +417,7 @@ class KernelHooks:
             inputs = input_datasets(names, self.shell.user_ns)
             if inputs:
                 storage.add_datasets(run.store, run.run_id, inputs)
+            self._keep_inputs(run.store, inputs)
             tracked.resources = start_sampling()
             shown = _run_body(code, self.shell.user_ns, tracked)
             return shown

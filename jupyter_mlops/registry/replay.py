@@ -82,12 +82,13 @@ def build_replay(uri: str, *, store: Store | None = None) -> ReplayScript:
 
 
 def verify_replay(script: ReplayScript, *, store: Store | None = None,
-                  timeout: float = 600) -> Verification:
+                  timeout: float = 600, restore_data: bool = False) -> Verification:
     """Run the script in a fresh interpreter and compare what it rebuilds with the registry.
 
     It runs in a scratch copy of the folder the notebook ran in, with home, temporary
     folder and tracking stores of its own (see ``scratch``), so files, MLflow runs and
-    settings it writes are not the user's. Only a script whose sha256 (and the folder it runs in) this user signed when the
+    settings it writes are not the user's. With ``restore_data`` the files the runs read are
+    put back in that copy from their kept bytes where they changed or are gone. Only a script whose sha256 (and the folder it runs in) this user signed when the
     version was registered is run; anything else raises before a process starts.
     """
     from ..store.current import get_store
@@ -110,12 +111,20 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
     with tempfile.TemporaryDirectory(prefix="mlops-replay-") as folder:
         scratch = Scratch(folder)
         scratch.mirror(source_cwd, script.source)
+        restored = None
+        if restore_data:
+            from .restore import restore_files
+
+            runs = list(dict.fromkeys(r for r in [version.run_id, *(
+                e.run_id for e in script.executions)] if r))
+            restored = restore_files(store, runs, scratch.work, source_cwd)
         path = os.path.join(folder, "replay.py")
         Path(path).write_text(script.source, encoding="utf-8")
         out = os.path.join(folder, "result.json")
         spec = os.path.join(folder, "spec.json")
         Path(spec).write_text(json.dumps({
-            "datasets": [d["name"] for d in version.datasets], "variable": script.variable,
+            "datasets": [d["name"] for d in version.datasets if d["role"] != "file"],
+            "variable": script.variable,
             "uri": script.uri, "store": str(store.path), "train": train, "out": out,
             "script": path, "root": str(scratch.root)}, allow_nan=False), encoding="utf-8")
         started = time.perf_counter()
@@ -129,10 +138,23 @@ def verify_replay(script: ReplayScript, *, store: Store | None = None,
                                 {"stderr": done.stderr[-4000:], "seconds": elapsed})
         result = json.loads(Path(out).read_text())
         result["seconds"] = elapsed
+    verification = _judge(script, version, result, train)
+    if restored is not None:
+        verification.details["restored"] = restored.restored
+        verification.details["not_kept"] = restored.not_kept
+        note = restored.describe()
+        if note:
+            verification.message = f"{verification.message.rstrip('.')}; {note}."
+    return verification
+
+
+def _judge(script: ReplayScript, version: Any, result: dict[str, Any],
+           train: list[str]) -> Verification:
+    """The verdict on what the replay process reported."""
     mismatched = [
         (d["name"], d["fingerprint"], result["fingerprints"].get(d["name"]))
         for d in version.datasets if result["fingerprints"].get(d["name"]) != d["fingerprint"]
-        and d["role"] != "reference" and d["name"] not in result["unreadable"]
+        and d["role"] not in ("reference", "file") and d["name"] not in result["unreadable"]
     ]
     if result["missing"]:
         return Verification(False, f"The script did not define {result['missing'][0]!r}.", result)
@@ -179,8 +201,11 @@ def _prediction_inputs(version: Any, producer: CellExecution) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def replay(uri: str, verify: bool = False, *, store: Store | None = None) -> ReplayScript:
-    """The script that rebuilds a registered model; with ``verify=True`` it is also run.
+def replay(uri: str, verify: bool = False, *, restore_data: bool = False,
+           store: Store | None = None) -> ReplayScript:
+    """The script that rebuilds a registered model; with ``verify=True`` it is also run,
+    and with ``restore_data=True`` in a folder where the files its runs read are put back
+    from their kept bytes when they changed on disk or are gone.
 
     Examples
     --------
@@ -191,6 +216,6 @@ def replay(uri: str, verify: bool = False, *, store: Store | None = None) -> Rep
     """
     script = build_replay(uri, store=store)
     if verify:
-        script.verification = verify_replay(script, store=store)
+        script.verification = verify_replay(script, store=store, restore_data=restore_data)
     return script
 

@@ -597,6 +597,11 @@ def register_model(
             )
         if alias is not None:
             _set_alias(conn, name, version, alias)
+    if reference is not None:
+        from ..tracking.keeping import keep_training
+
+        keep_training(store, reference, f"the training data of {name}/{version}",
+                      {d["fingerprint"] for d in datasets})
     return get_model_version(f"{name}/{version}", store=store)
 
 

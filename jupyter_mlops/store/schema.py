@@ -573,4 +573,39 @@ MIGRATIONS += (
     ),
 )
 
+# Kept data: the bytes behind a fingerprint, so a run's inputs can be had back. A DataFrame
+# is kept as Parquet row chunks, an array as one .npy, a file as it is; each chunk is an
+# artifact named by its sha256, so the chunks two versions of a dataset share are stored
+# once. ``data_settings`` holds the store's data policy; ``run_datasets.mtime`` the
+# modification time of a file a run read (role ``file``).
+MIGRATIONS += (
+    Migration(
+        20,
+        "kept data",
+        """
+        CREATE TABLE data_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE kept_data (
+            fingerprint TEXT PRIMARY KEY REFERENCES datasets(fingerprint),
+            format TEXT NOT NULL,
+            meta TEXT,
+            size INTEGER NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE TABLE kept_chunks (
+            fingerprint TEXT NOT NULL REFERENCES kept_data(fingerprint),
+            seq INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            rows INTEGER,
+            size INTEGER NOT NULL,
+            PRIMARY KEY (fingerprint, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX kept_chunks_sha256 ON kept_chunks(sha256);
+        ALTER TABLE run_datasets ADD COLUMN mtime REAL;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

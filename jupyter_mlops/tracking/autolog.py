@@ -23,6 +23,7 @@ from . import storage
 from .cellnames import CellNames
 from ..errors import ModelSerializationError
 from .datasets import data_kind, fingerprint
+from .keeping import keep_inputs
 from .frameworks import family_of
 from .frameworks.record import ModelRecord, container_sources, record_models
 from .frameworks.sklearn import fitted_estimator  # noqa: F401 - its former home
@@ -191,5 +192,6 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:
         storage.add_datasets(store, run_id, outputs)
+        keep_inputs(store, outputs, namespace)
     return {"params": len(params), "metrics": len(metrics), "models": saved,
             "datasets": len(outputs), "children": found.write(store, run_id)}

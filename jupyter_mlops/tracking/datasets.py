@@ -40,14 +40,32 @@ def data_kind(value: Any) -> str | None:
     return None
 
 
+PARALLEL_ROWS = 200_000  # from here a frame's rows are hashed in two halves at once
+
+
 def _pandas_bytes(obj: Any) -> bytes:
+    """The per-row hashes of a frame or Series, index included. Each row's hash depends
+    on that row alone, so the halves of a large frame are hashed on two threads (pandas
+    releases the GIL while hashing) and joined: the same bytes as one call."""
     import pandas as pd
 
+    def hashed(whole: Any) -> bytes:
+        if len(whole) < PARALLEL_ROWS:
+            return pd.util.hash_pandas_object(whole, index=True).to_numpy().tobytes()
+        from concurrent.futures import ThreadPoolExecutor
+
+        import numpy as np
+
+        middle = len(whole) // 2
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            halves = list(pool.map(lambda part: pd.util.hash_pandas_object(
+                part, index=True).to_numpy(), (whole.iloc[:middle], whole.iloc[middle:])))
+        return np.concatenate(halves).tobytes()
+
     try:
-        hashed = pd.util.hash_pandas_object(obj, index=True)
-    except TypeError:  # unhashable cells such as lists: hash their text instead
-        hashed = pd.util.hash_pandas_object(obj.astype(str), index=True)
-    return hashed.to_numpy().tobytes()
+        return hashed(obj)
+    except TypeError:  # unhashable cells such as lists (in either half): hash their text
+        return hashed(obj.astype(str))
 
 
 def _container(value: Any, kind: str) -> tuple[list[int], Any, Any, list[Any]] | None:

@@ -301,6 +301,9 @@ def log_dataset(data: Any, name: str, role: str = "input") -> str:
         )
     run = _run_for_logging()
     storage.add_datasets(run.store, run.run_id, [(name, role, info)])
+    from .keeping import keep_inputs
+
+    keep_inputs(run.store, [(name, role, info)], {name: data})
     if role == "train":
         # Keep a bounded sample, so a model registered from this run has reference data
         # for drift checks even once the notebook's variables are gone.
