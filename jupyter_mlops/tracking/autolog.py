@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from . import storage
@@ -101,8 +101,28 @@ def early_params(names: CellNames) -> dict[str, str]:
     return params
 
 
-def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any]) -> dict:
-    """Log what the cell bound; returns counts of what was logged, by kind."""
+def run_models(models: list[tuple[str, Any, Any]], namespace: Mapping[str, Any], *,
+               chosen: str | None = None, throwaway: Collection[str] = ()):
+    """The run's own models among ``(name, model, family)`` the cell left bound.
+
+    ``chosen`` (``%%track --model VAR``) is the run's model whatever else the cell fitted.
+    Otherwise a name the cell fitted only inside loops (``partial`` in a learning curve)
+    holds a throw-away: its fits are child runs, and it is the run's model only when the
+    cell fitted nothing outside loops.
+    """
+    if chosen is not None:
+        value = namespace.get(chosen)
+        family = family_of(value) if value is not None else None
+        return [(chosen, value, family)] if family is not None else models
+    kept = [model for model in models if model[0] not in throwaway]
+    return kept or models
+
+
+def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any], *,
+            model: str | None = None, throwaway: Collection[str] = ()) -> dict:
+    """Log what the cell bound; returns counts of what was logged, by kind.
+
+    ``model`` and ``throwaway`` choose the run's model (see ``run_models``)."""
     existing_params = {k for (k,) in store.query(
         "SELECT key FROM params WHERE run_id = ?", (run_id,))}
     existing_metrics = {k for (k,) in store.query(
@@ -146,6 +166,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         elif (family := family_of(value)) is not None:
             models.append((name, value, family))
 
+    models = run_models(models, namespace, chosen=model, throwaway=throwaway)
     records = record_models(models, [*names.defined, *names.used], namespace)
     for (name, _, _), record in zip(models, records):
         for key, param in sorted(record.params.items()):

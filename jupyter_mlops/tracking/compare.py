@@ -55,6 +55,19 @@ def _key(value: Any) -> Any:
     return repr(value)
 
 
+def model_names(run: Run) -> list[str]:
+    """The variables the run's models were saved from (``model/<var>.pkl``)."""
+    return [a.name[len("model/"):].rsplit(".", 1)[0] for a in run.artifacts
+            if a.kind == "model" and a.name.startswith("model/")]
+
+
+def model_of(key: str, models) -> str | None:
+    """The model a param key belongs to (``clf.max_depth`` -> ``clf``), or None for the
+    cell's own params."""
+    prefix, dot, _ = key.partition(".")
+    return prefix if dot and prefix in models else None
+
+
 def _label(run: Run) -> str:
     return f"{run.name or 'run'} ({run.run_id[:8]})"
 
