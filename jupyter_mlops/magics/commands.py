@@ -133,7 +133,8 @@ class MLOpsMagics(Magics):
             from ..evaluation import compare_evaluations
 
             return compare_evaluations(*args.runs)
-        return compare_runs(args.runs, children=args.children or None)
+        return compare_runs(args.runs, children=args.children or None,
+                            show_all=args.show_all)
 
     def _cmd_history(self, args) -> Any:
         from ..dashboards.listing import listing
