@@ -134,7 +134,7 @@ class MLOpsMagics(Magics):
 
             return compare_evaluations(*args.runs)
         return compare_runs(args.runs, children=args.children or None,
-                            show_all=args.show_all)
+                            show_all=args.all)
 
     def _cmd_history(self, args) -> Any:
         from ..dashboards.listing import listing
