@@ -347,9 +347,15 @@ class KernelHooks:
                     self._log_untidy(tracked, shown)
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
-                        autolog(run.store, run.run_id, tracked.names, self.shell.user_ns,
-                                model=self._chosen_model(tracked),
-                                throwaway=tracked.fits.loop_only() if tracked.fits else ())
+                        logged = autolog(
+                            run.store, run.run_id, tracked.names, self.shell.user_ns,
+                            model=self._chosen_model(tracked),
+                            throwaway=tracked.fits.loop_only() if tracked.fits else ())
+                        if logged["rebound"]:
+                            print(f"jupyter_mlops: {', '.join(logged['rebound'])} changed after "
+                                  "the run logged it from the cell's source; params are "
+                                  "write-once, so the run keeps the source's value and tags "
+                                  "it params_rebound.", file=sys.stderr)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
                 if tracked.resources is not None:

@@ -101,6 +101,24 @@ def early_params(names: CellNames) -> dict[str, str]:
     return params
 
 
+REBOUND_TAG = "params_rebound"
+
+
+def _rebound(names: CellNames, namespace: Mapping[str, Any], logged: set[str]) -> list[str]:
+    """Params logged at the run's start whose name the cell bound again out of sight of its
+    source (``global`` in a function, ``exec``). Params are write-once: the run keeps the
+    value the source gave, and a tag names these."""
+    found = []
+    for name, literal in names.early_literals.items():
+        if name in logged and name in namespace:
+            try:
+                if bool(namespace[name] != literal):
+                    found.append(name)
+            except Exception:  # noqa: BLE001 - an object that cannot say: not a rebinding
+                continue
+    return sorted(found)
+
+
 def run_models(models: list[tuple[str, Any, Any]], namespace: Mapping[str, Any], *,
                chosen: str | None = None, throwaway: Collection[str] = ()):
     """The run's own models among ``(name, model, family)`` the cell left bound.
@@ -146,6 +164,9 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         if name.startswith("_") or name not in namespace or not _is_simple(literal):
             continue
         add_param(name, namespace[name] if _is_simple(namespace[name]) else literal)
+    rebound = _rebound(names, namespace, existing_params)
+    if rebound:
+        storage.set_tags(store, run_id, {REBOUND_TAG: ", ".join(rebound)})
 
     # Objects the cell only called methods on count too: ``study.optimize(...)`` in a later
     # cell trains the study it did not bind.
@@ -212,5 +233,5 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     outputs = input_datasets(names, namespace, free_only=False)
     if outputs:
         storage.add_datasets(store, run_id, outputs)
-    return {"params": len(params), "metrics": len(metrics), "models": saved,
+    return {"params": len(params), "metrics": len(metrics), "models": saved, "rebound": rebound,
             "datasets": len(outputs), "children": found.write(store, run_id)}
