@@ -170,3 +170,11 @@ def test_magic_filter_takes_a_metric_name(shell):
     run_cell(shell, "%%track -n poor -q\naccuracy = 0.90")
     listing = shell.run_line_magic("mlops", 'runs -f "accuracy > 0.95"')
     assert list(listing["name"]) == ["good"]
+
+
+def test_without_a_store_a_bare_name_is_explained():
+    from jupyter_mlops.tracking.search import filter_sql
+
+    with pytest.raises(ValidationError, match=r"^Unknown column 'accuracy' in the filter\. "
+                                              r"Write metrics\.accuracy, params\.accuracy"):
+        filter_sql("accuracy > 0.95")

@@ -138,8 +138,9 @@ def _column(ident: str, resolve: Resolver | None = None) -> tuple[str, str | Non
     if len(kinds) > 1:
         raise ValidationError(f"{shorten(key)} is both a metric and a param; write "
                               f"metrics.{key} or params.{key}.")
+    lacking = ": no metric or param has that name" if resolve is not None else ""
     raise ValidationError(
-        f"Unknown column {shorten(ident)} in the filter: no metric or param has that name. "
+        f"Unknown column {shorten(ident)} in the filter{lacking}. "
         f"Write metrics.{key}, params.{key} or tags.{key}, such as metrics.{key} > 0.9; "
         f"or use one of {', '.join(ATTRIBUTES)}."
     )
