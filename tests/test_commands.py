@@ -115,6 +115,8 @@ def test_compare_shows_the_cells_params_first_and_only_differences(shell):
     assert "max_depth" in text and "criterion" not in text
     assert html.index(">depth<") < html.index("<details>") < html.index("Metrics")
     assert "%mlops compare --all" in html
+    shown = parse(shell.run_line_magic("mlops", f"show {first[:8]}")._repr_html_()).text
+    assert shown.index("depth") < shown.index("seed") < shown.index("clf.ccp_alpha")
     everything = shell.run_line_magic("mlops", f"compare {first[:8]} {second[:8]} --all")
     text = parse(everything._repr_html_()).text
     assert "seed" in text and "criterion" in text
