@@ -241,8 +241,10 @@ def comparison_html(comparison) -> str:
         elif rows:
             parts.append(section(title, table([first, *frame.columns], rows, classes)))
     if hidden:
-        parts.append(f"<p>{hidden} rows equal in every run are not shown: "
-                     "<code>%mlops compare --all</code> shows them.</p>")
+        what = "1 row equal in every run is" if hidden == 1 else \
+            f"{hidden} rows equal in every run are"
+        parts.append(f"<p>{what} not shown: <code>%mlops compare --all</code> shows "
+                     f"{'it' if hidden == 1 else 'them'}.</p>")
     if comparison.omitted:
         parts.append(f"<p>… {comparison.omitted} more child runs not compared</p>")
     if comparison.figure_png:
