@@ -30,11 +30,9 @@ def run_html(run) -> str:
              + (f" · {run.duration_s:.3f} s" if run.duration_s is not None else "") + "</p>")
     parts = [title]
     if run.params:
-        from ..tracking.compare import model_names, model_of
-
-        models = model_names(run)  # the cell's own params first, then each model's
+        # The cell's own params first, then each model's.
         params = sorted(run.params.items(),
-                        key=lambda kv: (model_of(kv[0], models) is not None, kv[0]))
+                        key=lambda kv: (run.model_of(kv[0]) is not None, kv[0]))
         parts.append(section("Params", table(["param", "value"], params)))
     if run.metrics:
         parts.append(section("Metrics", table(["metric", "latest value"],

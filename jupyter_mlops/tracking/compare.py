@@ -59,19 +59,6 @@ def _key(value: Any) -> Any:
     return repr(value)
 
 
-def model_names(run: Run) -> list[str]:
-    """The variables the run's models were saved from (``model/<var>.pkl``)."""
-    return [a.name[len("model/"):].rsplit(".", 1)[0] for a in run.artifacts
-            if a.kind == "model" and a.name.startswith("model/")]
-
-
-def model_of(key: str, models) -> str | None:
-    """The model a param key belongs to (``clf.max_depth`` -> ``clf``), or None for the
-    cell's own params."""
-    prefix, dot, _ = key.partition(".")
-    return prefix if dot and prefix in models else None
-
-
 def _label(run: Run) -> str:
     return f"{run.name or 'run'} ({run.run_id[:8]})"
 
@@ -123,9 +110,8 @@ def compare_runs(run_refs: list[str], *, children: bool | None = None,
     labels = [_label(run) for run in runs]
     owners: dict[str, str] = {}
     for run in runs:
-        models = model_names(run)
         for key in run.params:
-            if (model := model_of(key, models)) is not None:
+            if (model := run.model_of(key)) is not None:
                 owners.setdefault(key, model)
     param_keys = sorted({k for run in runs for k in run.params},
                         key=lambda k: (k in owners, owners.get(k, ""), k))

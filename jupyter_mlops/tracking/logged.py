@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from . import storage
-from .compare import model_names, model_of
 from .training_metrics import PREFIX as TRAINING_PREFIX
 from ..store import Store
 
@@ -40,9 +39,9 @@ def logged_line(store: Store, run_id: str) -> str:
     run = storage.get_run(store, run_id)
     (children,) = store.query("SELECT count(*) FROM runs WHERE parent_run_id = ?",
                               (run_id,))[0]
-    models = model_names(run)
+    models = run.model_names
     figures = sum(1 for a in run.artifacts if a.kind == "figure")
-    own = [key for key in run.params if model_of(key, models) is None]
+    own = [key for key in run.params if run.model_of(key) is None]
     trained = [key for key in run.metrics if key.startswith(TRAINING_PREFIX)]
     parts = [_count(len(own), "param"), _count(len(run.metrics) - len(trained), "metric")]
     if models:
