@@ -82,6 +82,7 @@ test-frameworks: $(STAMP)
 # JupyterLab with the sidebar on example_notebooks/. Its store is example_notebooks/.mlops
 # (the server extension points every kernel there); the first time, the quickstart
 # notebook is run into it so the sidebar has runs to show, each leading to its cell.
+# Kernels listen on IPC sockets (as jupyter-mlops execute's do), not on TCP ports.
 lab: $(STAMP) $(LABEXT_BUILD)
 	@if [ ! -d $(LAB_STORE) ]; then \
 		echo "Running the quickstart notebook into $(LAB_STORE)"; \
@@ -93,7 +94,8 @@ lab: $(STAMP) $(LABEXT_BUILD)
 			rm -rf $(LAB_STORE).new; echo "The quickstart notebook failed; starting anyway."; \
 		fi; \
 	fi
-	$(BIN)/jupyter lab --notebook-dir=example_notebooks $(ROOT_FLAG)
+	@echo "Starting JupyterLab on example_notebooks/ (store $(LAB_STORE); kernels on private IPC sockets, not TCP)"
+	$(BIN)/jupyter lab --notebook-dir=example_notebooks --KernelManager.transport=ipc $(ROOT_FLAG)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from .commands import CLI, COMMANDS, COMMON, Command, add_commands
@@ -29,8 +30,18 @@ def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
     from .tracking.search import search_runs
 
     frame = search_runs(experiment, filter_text, max_results=limit, store=store)
-    print(f"{len(frame)} run(s) in {store.path}")
-    for row in frame.to_dict("records"):
+    rows = frame.to_dict("records")
+    listed = {row["run_id"] for row in rows}
+    children: dict[str, list[str]] = {}
+    for row in rows:  # a child listed under its parent, as one line of names
+        if isinstance(row["parent_run_id"], str) and row["parent_run_id"] in listed:
+            children.setdefault(row["parent_run_id"], []).append(row["name"] or "(unnamed)")
+    folded = sum(len(names) for names in children.values())
+    print(f"{len(rows) - folded} run(s) in {store.path}"
+          + (f", with {folded} child run(s) under them" if folded else ""))
+    for row in rows:
+        if isinstance(row["parent_run_id"], str) and row["parent_run_id"] in listed:
+            continue
         duration = "" if row["duration_s"] != row["duration_s"] else f"{row['duration_s']:.2f}s"
         print(f"\n  run {row['run_id'][:8]}  {row['status']:<8} {row['experiment']} / "
               f"{row['name'] or '(unnamed)'}  [{row['execution_count'] or '-'}]  {duration}")
@@ -42,6 +53,10 @@ def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
                 shown = ", ".join(f"{k}={_short(v, 30)}" for k, v in items[:12])
                 more = f" (+{len(items) - 12} more)" if len(items) > 12 else ""
                 print(f"    {prefix:<8} {shown}{more}")
+        if row["run_id"] in children:
+            counted = Counter(reversed(children[row["run_id"]]))  # in the order they ran
+            print("    children " + ", ".join(
+                name if n == 1 else f"{name} ×{n}" for name, n in counted.items()))
 
 
 def print_history(store, session=None) -> None:

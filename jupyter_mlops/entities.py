@@ -139,6 +139,18 @@ class Run:
     def duration_s(self) -> float | None:
         return None if self.end_time is None else self.end_time - self.start_time
 
+    @property
+    def model_names(self) -> list[str]:
+        """The variables the run's models were saved from (``model/<var>.pkl``)."""
+        return [a.name[len("model/"):].rsplit(".", 1)[0] for a in self.artifacts
+                if a.kind == "model" and a.name.startswith("model/")]
+
+    def model_of(self, key: str) -> str | None:
+        """The model a param key belongs to (``clf.max_depth`` -> ``clf``), or None for
+        the cell's own params."""
+        prefix, dot, _ = key.partition(".")
+        return prefix if dot and prefix in self.model_names else None
+
     def metric_history(self, key: str) -> list[Metric]:
         """Every logged step of ``key``, in step order."""
         if self._store is None:

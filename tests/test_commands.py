@@ -91,3 +91,33 @@ def test_compare_two_evaluations(shell):
     assert table.loc["accuracy", "delta"] == pytest.approx(
         table.loc["accuracy", "b"] - table.loc["accuracy", "a"])
     assert_inert(comparison._repr_html_(), payload="accuracy")
+
+
+def test_compare_shows_the_cells_params_first_and_only_differences(shell):
+    from support import parse
+
+    run_cell(shell, "from sklearn.datasets import load_iris\n"
+                    "from sklearn.tree import DecisionTreeClassifier\n"
+                    "X, y = load_iris(return_X_y=True)")
+    for depth in (2, 3):
+        run_cell(shell, f"%%track -n d{depth}\ndepth = {depth}\nseed = 0\n"
+                        "clf = DecisionTreeClassifier(max_depth=depth, random_state=seed)"
+                        ".fit(X, y)\nacc = clf.score(X, y)")
+    first, second = mlops.search_runs().run_id
+    comparison = shell.run_line_magic("mlops", f"compare {first[:8]} {second[:8]}")
+    keys = list(comparison.params.index)
+    assert keys[:2] == ["depth", "seed"] and all(k.startswith("clf.") for k in keys[2:])
+    assert comparison.model_params["clf.max_depth"] == "clf" and "depth" not in \
+        comparison.model_params
+    html = comparison._repr_html_()
+    text = parse(html).text
+    assert "depth" in text and "seed" not in text  # equal in both runs: hidden
+    assert "max_depth" in text and "criterion" not in text
+    assert html.index(">depth<") < html.index("<details>") < html.index("Metrics")
+    assert "%mlops compare --all" in html
+    shown = parse(shell.run_line_magic("mlops", f"show {first[:8]}")._repr_html_()).text
+    assert shown.index("depth") < shown.index("seed") < shown.index("clf.ccp_alpha")
+    everything = shell.run_line_magic("mlops", f"compare {first[:8]} {second[:8]} --all")
+    text = parse(everything._repr_html_()).text
+    assert "seed" in text and "criterion" in text
+    assert "--all" not in everything._repr_html_()

@@ -147,6 +147,17 @@ raise ValueError("debugging this one")
     assert finished.params == {"tol": 1e-4, "depth": 3}
 
 
+def test_a_param_changed_out_of_sight_keeps_its_logged_value_and_is_tagged(shell, capsys):
+    """Params are write-once: the value the source gave at the start stays; a tag and one
+    line say that the cell changed it later (here through ``global`` in a function)."""
+    run_cell(shell, "%%track -n hidden\nC = 0.5\ndepth = 2\ndef widen():\n"
+                    "    global C\n    C = 2.0\nwiden()")
+    run = only_run()
+    assert run.params == {"C": 0.5, "depth": 2} and shell.user_ns["C"] == 2.0
+    assert run.tags == {"params_rebound": "C"}
+    assert "C changed after the run logged it" in capsys.readouterr().err
+
+
 def test_a_cell_that_logs_params_itself_keeps_its_literals_for_the_end(shell):
     shell.user_ns["mlops"] = mlops
     result = run_cell(shell, '%%track\nC = 0.5\nmlops.log_param("C", 2.0)')

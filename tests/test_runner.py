@@ -111,3 +111,26 @@ def test_jupyter_mlops_execute_counts_cells_as_jupyter_does(tmp_path):
             "(expected: tagged raises-exception)") in lines
     assert "4 cell execution(s), in the order they ran:" in lines  # %load_ext's cell too
     assert "TCP" not in done.stderr
+
+
+def test_jupyter_mlops_execute_lists_child_runs_under_their_parent(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "curve.ipynb"
+    _notebook(path, "%load_ext jupyter_mlops",
+              "%%track -n curve\nfrom sklearn.datasets import load_iris\n"
+              "from sklearn.tree import DecisionTreeClassifier\n"
+              "X, y = load_iris(return_X_y=True)\n"
+              "model = DecisionTreeClassifier(max_depth=3).fit(X, y)\n"
+              "for n in (50, 100):\n"
+              "    partial = DecisionTreeClassifier(max_depth=3).fit(X[:n], y[:n])")
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "execute", str(path),
+         "--store", str(tmp_path / ".mlops")],
+        capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert f"1 run(s) in {tmp_path / '.mlops'}, with 3 child run(s) under them" in lines
+    assert ("    children model: DecisionTreeClassifier, partial: DecisionTreeClassifier ×2"
+            in lines)
+    assert not [line for line in lines if line.startswith("  run ") and "partial" in line]

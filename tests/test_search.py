@@ -53,6 +53,8 @@ def test_columns_follow_mlflow_naming(runs):
     ("metrics.acc < 99999999999999999999999999", {0, 1, 2}),  # beyond 64-bit integers
     ("params.seed > -99999999999999999999999999", {0, 1, 2}),
     ("params.seed = 9007199254740993", set()),  # exact, not rounded to 2**53
+    ("acc > 0.8", {0, 1}),  # a bare name: the metric of that name
+    ("solver = 'saga' and acc > 0.5", {1}),  # ... or the param
 ])
 def test_filters(runs, filter_text, expected):
     frame = mlops.search_runs(filter=filter_text)
@@ -145,3 +147,34 @@ def test_a_summary_is_strict_json_in_the_codec(store):
     row = mlops.search_runs().iloc[0]
     assert row["params.spec"] == {"$float": "nan"} and row["params.when"] == "2024"
     assert math.isnan(row["metrics.loss"]) and row["metrics.gain"] == -math.inf
+
+
+def test_a_bare_name_the_store_lacks_says_how_to_write_it(runs):
+    with pytest.raises(ValidationError, match=r"no metric or param has that name\. Write "
+                                              r"metrics\.accuracy, params\.accuracy"):
+        mlops.search_runs(filter="accuracy > 0.95")
+    with mlops.start_run("both") as run:
+        mlops.log_param("acc", 1)
+    with pytest.raises(ValidationError, match="'acc' is both a metric and a param; write "
+                                              "metrics.acc or params.acc"):
+        mlops.search_runs(filter="acc > 0.5")
+    assert mlops.search_runs(order_by=["loss DESC"]).name.tolist()[:3] == [
+        "run-2", "run-0", "run-1"]
+    assert run.run_id
+
+
+def test_magic_filter_takes_a_metric_name(shell):
+    from support import run_cell
+
+    run_cell(shell, "%%track -n good -q\naccuracy = 0.97")
+    run_cell(shell, "%%track -n poor -q\naccuracy = 0.90")
+    listing = shell.run_line_magic("mlops", 'runs -f "accuracy > 0.95"')
+    assert list(listing["name"]) == ["good"]
+
+
+def test_without_a_store_a_bare_name_is_explained():
+    from jupyter_mlops.tracking.search import filter_sql
+
+    with pytest.raises(ValidationError, match=r"^Unknown column 'accuracy' in the filter\. "
+                                              r"Write metrics\.accuracy, params\.accuracy"):
+        filter_sql("accuracy > 0.95")

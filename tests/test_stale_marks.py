@@ -64,3 +64,17 @@ def test_stale_inputs_say_which_change_and_where(shell):
         ("alpha", "redefined", history["seq"].iloc[-2]),
         ("df", "redefined", history["seq"].iloc[-1]),
     ]
+
+
+def test_a_run_without_marks_has_none_not_nan(shell):
+    """``stale or "-"`` must read "-" for an unmarked run: a NaN there is truthy."""
+    run_cell(shell, "x = 1")
+    run_cell(shell, "%%track -n read\ny = x + 1")
+    run_cell(shell, "%%track -n other\nz = 2")
+    run_cell(shell, "x = 5")
+    history = mlops.cell_history()
+    tracked = history[history.run_id.notna()]
+    assert [stale or "-" for stale in tracked.stale] == [
+        f"x redefined in [{history.execution_count.iloc[-1]}]", "-"]
+    assert [maybe or "-" for maybe in tracked.possibly_stale] == ["-", "-"]
+    assert history.error.iloc[0] is None

@@ -42,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
                                     "one run alone: it and its child runs"),
         arg("--children", action="store_true",
             help="each run with its child runs (a search's candidates)"),
+        arg("--all", action="store_true",
+            help="show every param and metric, not only those that differ"),
         arg("--evaluations", action="store_true",
             help="compare the latest evaluations of two runs, model versions or evaluation "
                  "ids: deltas and the better one per metric"),

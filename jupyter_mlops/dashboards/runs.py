@@ -30,7 +30,10 @@ def run_html(run) -> str:
              + (f" · {run.duration_s:.3f} s" if run.duration_s is not None else "") + "</p>")
     parts = [title]
     if run.params:
-        parts.append(section("Params", table(["param", "value"], sorted(run.params.items()))))
+        # The cell's own params first, then each model's.
+        params = sorted(run.params.items(),
+                        key=lambda kv: (run.model_of(kv[0]) is not None, kv[0]))
+        parts.append(section("Params", table(["param", "value"], params)))
     if run.metrics:
         parts.append(section("Metrics", table(["metric", "latest value"],
                                               sorted(run.metrics.items()))))
@@ -199,15 +202,47 @@ def history_html(frame) -> str:
                       classes, code=("source", "run"))
 
 
+def _comparison_rows(comparison, frame, keys) -> tuple[list, list[str], int]:
+    """Rows of ``keys`` (all, or those that differ) and their tints; how many were equal."""
+    flags = dict(zip(frame.index, comparison.differs(frame)))
+    shown = [k for k in keys if comparison.show_all or flags[k]]
+    rows = [[key, *frame.loc[key].tolist()] for key in shown]
+    return rows, ["diff" if flags[k] else "" for k in shown], len(keys) - sum(
+        flags[k] for k in keys)
+
+
 def comparison_html(comparison) -> str:
-    parts = []
-    for title, frame in (("Params", comparison.params), ("Metrics", comparison.metrics)):
-        if frame.empty:
+    """The cell's own params, then each model's folded under it, then metrics; only the
+    rows that differ unless the comparison was asked for all of them."""
+    parts, hidden = [], 0
+    params, owners = comparison.params, comparison.model_params
+    groups: dict[str | None, list[str]] = {}
+    for key in params.index:
+        groups.setdefault(owners.get(key), []).append(key)
+    sections = [("Params", "param", params, groups.pop(None, []), None)]
+    sections += [(f"Params of the model {model!r}", f"{model}.…", params, keys, model)
+                 for model, keys in groups.items()]
+    sections.append(("Metrics", "metric", comparison.metrics, list(comparison.metrics.index),
+                     None))
+    for title, first, frame, keys, model in sections:
+        if not keys:
             continue
-        header = [title[:-1].lower(), *frame.columns]
-        rows = [[key, *values] for key, values in zip(frame.index, frame.itertuples(index=False))]
-        classes = ["diff" if differs else "" for differs in comparison.differs(frame)]
-        parts.append(section(f"{title} (differences highlighted)", table(header, rows, classes)))
+        rows, classes, equal = _comparison_rows(comparison, frame, keys)
+        if not comparison.show_all:
+            hidden += equal
+        if model is not None:  # folded: open it to see the estimator's rows
+            rows = [[key[len(model) + 1:], *rest] for key, *rest in rows]
+            summary = f"{title}: {len(rows)} of {len(keys)} differ" if not comparison.show_all \
+                else f"{title}: {len(keys)}"
+            body = table([first, *frame.columns], rows, classes) if rows else ""
+            parts.append(f"<details><summary>{escape(summary)}</summary>{body}</details>")
+        elif rows:
+            parts.append(section(title, table([first, *frame.columns], rows, classes)))
+    if hidden:
+        what = "1 row equal in every run is" if hidden == 1 else \
+            f"{hidden} rows equal in every run are"
+        parts.append(f"<p>{what} not shown: <code>%mlops compare --all</code> shows "
+                     f"{'it' if hidden == 1 else 'them'}.</p>")
     if comparison.omitted:
         parts.append(f"<p>… {comparison.omitted} more child runs not compared</p>")
     if comparison.figure_png:

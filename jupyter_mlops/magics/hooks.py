@@ -368,7 +368,15 @@ class KernelHooks:
                     self._log_untidy(tracked, shown)
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
-                        autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
+                        logged = autolog(
+                            run.store, run.run_id, tracked.names, self.shell.user_ns,
+                            model=self._chosen_model(tracked),
+                            throwaway=tracked.fits.loop_only() if tracked.fits else ())
+                        if logged["rebound"]:
+                            print(f"jupyter_mlops: {', '.join(logged['rebound'])} changed after "
+                                  "the run logged it from the cell's source; params are "
+                                  "write-once, so the run keeps the source's value and tags "
+                                  "it params_rebound.", file=sys.stderr)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
                 if tracked.resources is not None:
@@ -387,6 +395,34 @@ class KernelHooks:
                     _end(run, status, error, execution_count=count)
                 except Exception:  # noqa: BLE001 - already reported above
                     pass
+        self._say_logged(tracked)
+
+    def _chosen_model(self, tracked: TrackedCell) -> str | None:
+        """``--model VAR`` when VAR holds a trained model; else one line saying why not."""
+        chosen = tracked.options.model
+        if chosen is None:
+            return None
+        from ..tracking.frameworks import family_of
+
+        value = self.shell.user_ns.get(chosen)
+        if value is not None and family_of(value) is not None:
+            return chosen
+        what = "is not defined" if value is None else "holds no trained model"
+        print(f"jupyter_mlops: --model {chosen}: {chosen} {what} when the cell ended, so the "
+              "run keeps the models the cell fitted. Name the variable the model is in.",
+              file=sys.stderr)
+        return None
+
+    def _say_logged(self, tracked: TrackedCell) -> None:
+        """The one-line summary under a tracked cell, unless -q or the setting is off."""
+        from ..tracking.logged import logged_line, summary_enabled
+
+        if tracked.options.quiet or not summary_enabled():
+            return
+        try:
+            print(logged_line(tracked.run.store, tracked.run.run_id))
+        except Exception as exc:  # noqa: BLE001
+            self._warn(f"could not summarise run {tracked.run.run_id[:8]}", exc, once=True)
 
     # -- direct calls of the cell magic ------------------------------------------------
 

@@ -28,11 +28,19 @@ class TrackOptions:
     experiment: str = "default"
     tags: dict[str, str] = field(default_factory=dict)
     autolog: bool = True
+    model: str | None = None  # --model VAR: the run's model, whatever else the cell fits
+    quiet: bool = False  # -q: no one-line summary when the run ends
 
 
 def _track_arguments(func):
     """The options of ``%%track``, shared by the magic and the header parser."""
     for decorator in (
+        argument("-q", "--quiet", action="store_true",
+                 help="Print no summary line when the run ends (or set "
+                      "JUPYTER_MLOPS_SUMMARY=off for every cell)."),
+        argument("--model", default=None, metavar="VAR",
+                 help="The variable holding the run's model; other models the cell fits "
+                      "are kept in child runs only."),
         argument("--no-autolog", action="store_true",
                  help="Log only what the cell logs explicitly with log_* calls."),
         argument("--tag", action="append", default=[], metavar="KEY=VALUE",
@@ -71,7 +79,11 @@ def parse_track_line(line: str) -> TrackOptions:
         check_name("Experiment name", args.experiment)
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
-    return TrackOptions(name, args.experiment, tags, not args.no_autolog)
+    if args.model is not None and not args.model.isidentifier():
+        raise UsageError(f"--model takes the name of a variable, such as --model clf; "
+                         f"got {args.model!r}.")
+    return TrackOptions(name, args.experiment, tags, not args.no_autolog, args.model,
+                        args.quiet)
 
 
 def track_header(raw_cell: str) -> str | None:
@@ -132,8 +144,10 @@ class TrackMagics(Magics):
         """Record this cell as a run.
 
         Params are the names the cell binds to literals, metrics the other numbers it binds,
-        fitted scikit-learn estimators are saved as models, matplotlib figures as PNG, and
-        the DataFrames and arrays it reads are fingerprinted. An exception ends the run
-        FAILED (KeyboardInterrupt: KILLED) and still reaches you.
+        the model the cell ends with is saved as the run's model (``--model VAR`` names it;
+        models fitted only inside loops, and every other fit of a cell that fits several,
+        are child runs), matplotlib figures as PNG, and the DataFrames and arrays it reads
+        are fingerprinted. A one-line summary follows the cell (``-q`` for none). An
+        exception ends the run FAILED (KeyboardInterrupt: KILLED) and still reaches you.
         """
         return self.hooks.run_tracked_body(parse_track_line(line), cell)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from . import storage
@@ -102,8 +102,46 @@ def early_params(names: CellNames) -> dict[str, str]:
     return params
 
 
-def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any]) -> dict:
-    """Log what the cell bound; returns counts of what was logged, by kind."""
+REBOUND_TAG = "params_rebound"
+
+
+def _rebound(names: CellNames, namespace: Mapping[str, Any], logged: set[str]) -> list[str]:
+    """Params logged at the run's start whose name the cell bound again out of sight of its
+    source (``global`` in a function, ``exec``). Params are write-once: the run keeps the
+    value the source gave, and a tag names these."""
+    found = []
+    for name, literal in names.early_literals.items():
+        if name in logged and name in namespace:
+            try:
+                if bool(namespace[name] != literal):
+                    found.append(name)
+            except Exception:  # noqa: BLE001 - an object that cannot say: not a rebinding
+                continue
+    return sorted(found)
+
+
+def run_models(models: list[tuple[str, Any, Any]], namespace: Mapping[str, Any], *,
+               chosen: str | None = None, throwaway: Collection[str] = ()):
+    """The run's own models among ``(name, model, family)`` the cell left bound.
+
+    ``chosen`` (``%%track --model VAR``) is the run's model whatever else the cell fitted.
+    Otherwise a name the cell fitted only inside loops (``partial`` in a learning curve)
+    holds a throw-away: its fits are child runs, and it is the run's model only when the
+    cell fitted nothing outside loops.
+    """
+    if chosen is not None:
+        value = namespace.get(chosen)
+        family = family_of(value) if value is not None else None
+        return [(chosen, value, family)] if family is not None else models
+    kept = [model for model in models if model[0] not in throwaway]
+    return kept or models
+
+
+def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any], *,
+            model: str | None = None, throwaway: Collection[str] = ()) -> dict:
+    """Log what the cell bound; returns counts of what was logged, by kind.
+
+    ``model`` and ``throwaway`` choose the run's model (see ``run_models``)."""
     existing_params = {k for (k,) in store.query(
         "SELECT key FROM params WHERE run_id = ?", (run_id,))}
     existing_metrics = {k for (k,) in store.query(
@@ -127,6 +165,9 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         if name.startswith("_") or name not in namespace or not _is_simple(literal):
             continue
         add_param(name, namespace[name] if _is_simple(namespace[name]) else literal)
+    rebound = _rebound(names, namespace, existing_params)
+    if rebound:
+        storage.set_tags(store, run_id, {REBOUND_TAG: ", ".join(rebound)})
 
     # Objects the cell only called methods on count too: ``study.optimize(...)`` in a later
     # cell trains the study it did not bind.
@@ -147,6 +188,7 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
         elif (family := family_of(value)) is not None:
             models.append((name, value, family))
 
+    models = run_models(models, namespace, chosen=model, throwaway=throwaway)
     records = record_models(models, [*names.defined, *names.used], namespace)
     for (name, _, _), record in zip(models, records):
         for key, param in sorted(record.params.items()):
@@ -193,5 +235,5 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
     if outputs:
         storage.add_datasets(store, run_id, outputs)
         keep_inputs(store, outputs, namespace)
-    return {"params": len(params), "metrics": len(metrics), "models": saved,
+    return {"params": len(params), "metrics": len(metrics), "models": saved, "rebound": rebound,
             "datasets": len(outputs), "children": found.write(store, run_id)}

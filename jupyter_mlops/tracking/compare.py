@@ -18,6 +18,10 @@ class RunComparison:
     metrics: Any  # DataFrame: one row a metric, one column a run
     histories: dict[str, dict[str, list[Metric]]] = field(default_factory=dict)
     omitted: int = 0  # children past MAX_CHILDREN, not compared
+    # Param key -> the model it is a param of (``clf.max_depth`` -> ``clf``); the cell's own
+    # params are not in it. Their rows come after the cell's own, grouped by model.
+    model_params: dict[str, str] = field(default_factory=dict)
+    show_all: bool = False  # the view shows rows equal in every run too
 
     @staticmethod
     def differs(frame) -> list[bool]:
@@ -78,11 +82,17 @@ def _with_children(store: Store, runs: list[Run]) -> tuple[list[Run], int]:
 
 
 def compare_runs(run_refs: list[str], *, children: bool | None = None,
-                 store: Store | None = None) -> RunComparison:
+                 show_all: bool = False, store: Store | None = None) -> RunComparison:
     """Params and metrics of several runs side by side, with every metric's history.
 
     With ``children`` (the default when one run is given) each run comes with its child
-    runs, such as a search's candidates: at most ``MAX_CHILDREN`` per run.
+    runs, such as a search's candidates: at most ``MAX_CHILDREN`` per run. The frames hold
+    every row: the cell's own params first, then each model's (``model_params`` says whose).
+    The view shows only the rows that differ unless ``show_all``.
+
+    Examples
+    --------
+    >>> compare_runs([first_id, second_id]).params             # doctest: +SKIP
     """
     import pandas as pd
 
@@ -98,7 +108,13 @@ def compare_runs(run_refs: list[str], *, children: bool | None = None,
         raise ValidationError("compare takes at least two runs, such as compare RUN1 RUN2, "
                               "or one run that has child runs.")
     labels = [_label(run) for run in runs]
-    param_keys = sorted({k for run in runs for k in run.params})
+    owners: dict[str, str] = {}
+    for run in runs:
+        for key in run.params:
+            if (model := run.model_of(key)) is not None:
+                owners.setdefault(key, model)
+    param_keys = sorted({k for run in runs for k in run.params},
+                        key=lambda k: (k in owners, owners.get(k, ""), k))
     metric_keys = sorted({k for run in runs for k in run.metrics})
     params = pd.DataFrame(
         {label: [run.params.get(k) for k in param_keys] for label, run in zip(labels, runs)},
@@ -115,4 +131,4 @@ def compare_runs(run_refs: list[str], *, children: bool | None = None,
               for label, run in zip(labels, runs) if key in run.metrics}
         for key in metric_keys
     }
-    return RunComparison(runs, params, metrics, histories, omitted)
+    return RunComparison(runs, params, metrics, histories, omitted, owners, show_all)

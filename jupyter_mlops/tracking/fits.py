@@ -121,6 +121,11 @@ class FitRecorder:
 
     # -- the run's end -----------------------------------------------------------------
 
+    def loop_only(self) -> set[str]:
+        """Names the cell fitted only inside loops: throw-aways, not the run's model."""
+        inside = {fit.name for fit in self.fits if fit.loop is not None}
+        return inside - {fit.name for fit in self.fits if fit.loop is None}
+
     def log_children(self, parent_run_id: str, *, failed: bool,
                      skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """A finished child run per fit, when there are two or more (any, for a failed

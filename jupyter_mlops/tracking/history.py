@@ -154,5 +154,10 @@ def cell_history(session_id: str | None = None, *, store: Store | None = None):
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     frame["position"] = frame["position"].astype("Int64")
     frame["out_of_order"] = frame["out_of_order"].astype(bool)
+    # Text that may be missing stays None: pandas would make it a string column whose
+    # missing values are NaN, which is truthy (``stale or "-"`` printed "nan").
+    for column in ("cell_id", "error", "run_id", "stale", "possibly_stale"):
+        frame[column] = pd.Series([v if isinstance(v, str) else None for v in frame[column]],
+                                  index=frame.index, dtype=object)
     from ..dashboards.frames import TextFrame
     return TextFrame(frame)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError, shorten
@@ -55,6 +55,8 @@ _TOKEN = re.compile(
 )
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">",
         ">=": ">=", "LIKE": "LIKE", "ILIKE": "LIKE"}
+# A bare filter name -> which of "metrics" and "params" the store has it as.
+Resolver = Callable[[str], list[str]]
 _EXAMPLE = "\"metrics.acc > 0.9 and params.solver = 'lbfgs'\""
 
 
@@ -109,8 +111,11 @@ def _literal(kind: str, text: str) -> Any:
     raise ValidationError(f"Expected a number or a quoted string in the filter; got {text!r}.")
 
 
-def _column(ident: str) -> tuple[str, str | None]:
-    """``(kind, key)``: kind is 'metrics', 'params', 'tags' or an attribute name."""
+def _column(ident: str, resolve: Resolver | None = None) -> tuple[str, str | None]:
+    """``(kind, key)``: kind is 'metrics', 'params', 'tags' or an attribute name.
+
+    A bare name that is no run attribute (``accuracy``) is the metric or param of that name
+    when ``resolve`` finds it in the store; else the error says how to write it."""
     if not isinstance(ident, str):
         raise ValidationError(f"A column is a string such as 'metrics.acc'; got "
                               f"{type(ident).__name__} {shorten(ident)}.")
@@ -126,10 +131,31 @@ def _column(ident: str) -> tuple[str, str | None]:
         ident = rest
     if ident in ATTRIBUTES:
         return ident, None
+    key = ident.strip("`")
+    kinds = resolve(key) if resolve is not None and not dot else []
+    if len(kinds) == 1:
+        return kinds[0], key
+    if len(kinds) > 1:
+        raise ValidationError(f"{shorten(key)} is both a metric and a param; write "
+                              f"metrics.{key} or params.{key}.")
+    lacking = ": no metric or param has that name" if resolve is not None else ""
     raise ValidationError(
-        f"Unknown column {shorten(ident)} in the filter. Use metrics.<key>, params.<key>, "
-        f"tags.<key> or one of {', '.join(ATTRIBUTES)}."
+        f"Unknown column {shorten(ident)} in the filter{lacking}. "
+        f"Write metrics.{key}, params.{key} or tags.{key}, such as metrics.{key} > 0.9; "
+        f"or use one of {', '.join(ATTRIBUTES)}."
     )
+
+
+def store_resolver(store: Store) -> Resolver:
+    """Which of 'metrics' and 'params' some run of ``store`` has a key of that name in."""
+    def resolve(key: str) -> list[str]:
+        found = []
+        for kind, table in (("metrics", "latest_metrics"), ("params", "params")):
+            if store.query(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1", (key,)):
+                found.append(kind)
+        return found
+
+    return resolve
 
 
 def _numeric_text(value: str) -> float | None:
@@ -183,10 +209,11 @@ def _in_list(tokens: list[tuple[str, str]], i: int) -> tuple[list[Any], int]:
         i += 1
 
 
-def _clause(tokens: list[tuple[str, str]], i: int, params: list[Any]) -> tuple[str, int]:
+def _clause(tokens: list[tuple[str, str]], i: int, params: list[Any],
+            resolve: Resolver | None = None) -> tuple[str, int]:
     if i >= len(tokens) or tokens[i][0] != "ident":
         raise ValidationError("Each filter clause starts with a column, such as metrics.acc.")
-    kind, key = _column(tokens[i][1])
+    kind, key = _column(tokens[i][1], resolve)
     i += 1
     if i >= len(tokens):
         raise ValidationError(f"The filter ends after {tokens[i - 1][1]!r}; add a comparison.")
@@ -255,8 +282,11 @@ def _condition(expr: str, op: str, values: list[Any], params: list[Any], lower: 
     return _compare(expr, op, values[0], params)
 
 
-def filter_sql(text: str | None) -> tuple[str, list[Any]]:
+def filter_sql(text: str | None, store: Store | None = None) -> tuple[str, list[Any]]:
     """SQL for a filter such as ``"metrics.acc > 0.9 and params.C = 0.5"``.
+
+    With ``store``, a bare name such as ``accuracy > 0.95`` means the metric or param of
+    that name in the store (an error asks which when it is both).
 
     A filter has at most ``MAX_FILTER_CHARS`` characters and ``MAX_CLAUSES`` clauses, an
     ``IN`` list at most ``MAX_IN_VALUES`` values, a number at most ``MAX_NUMBER_CHARS``
@@ -281,9 +311,10 @@ def filter_sql(text: str | None) -> tuple[str, list[Any]]:
                               "result in pandas.")
     params: list[Any] = []
     parts = []
+    resolve = store_resolver(store) if store is not None else None
     i = 0
     while i < len(tokens):
-        sql, i = _clause(tokens, i, params)
+        sql, i = _clause(tokens, i, params, resolve)
         parts.append(sql)
         if i < len(tokens):
             if tokens[i][1].upper() != "AND":
@@ -296,7 +327,8 @@ def filter_sql(text: str | None) -> tuple[str, list[Any]]:
     return " AND ".join(parts), params
 
 
-def _order_sql(order_by: Sequence[str] | str | None, params: list[Any]) -> tuple[str, str]:
+def _order_sql(order_by: Sequence[str] | str | None, params: list[Any],
+               resolve: Resolver | None = None) -> tuple[str, str]:
     if not order_by:
         return "", "r.start_time DESC, r.run_id"
     order_by = _strings("order_by", order_by)
@@ -312,7 +344,7 @@ def _order_sql(order_by: Sequence[str] | str | None, params: list[Any]) -> tuple
             column, direction = parts[0], parts[1].upper()
         else:
             column = item.strip()
-        kind, key = _column(column)
+        kind, key = _column(column, resolve)
         if kind in ATTRIBUTES:
             terms.append(f"{ATTRIBUTES[kind]} {direction}")
             continue
@@ -363,8 +395,8 @@ def search_runs(
 
     store = store or get_store()
     params: list[Any] = []
-    joins, order = _order_sql(order_by, params)
-    where, where_params = filter_sql(filter)
+    joins, order = _order_sql(order_by, params, store_resolver(store))
+    where, where_params = filter_sql(filter, store)
     if experiment is not None:
         # One JSON parameter however many names: SQLite caps the number of parameters.
         names = json.dumps(_strings("experiment", experiment), allow_nan=False)
