@@ -11,6 +11,7 @@ def load(shell: Any) -> None:
     global _hooks
     from .commands import MLOpsMagics
     from .hooks import KernelHooks
+    from .sweep import SweepMagics
     from .track import TrackMagics
 
     if _hooks is not None and _hooks.shell is shell:
@@ -20,7 +21,8 @@ def load(shell: Any) -> None:
     _say_where()  # before the hooks open the store for the cell running this
     _hooks = KernelHooks(shell)
     _hooks.register()
-    shell.register_magics(TrackMagics(shell, _hooks), MLOpsMagics(shell))
+    shell.register_magics(TrackMagics(shell, _hooks), SweepMagics(shell, _hooks),
+                          MLOpsMagics(shell))
 
 
 def _say_where() -> None:
