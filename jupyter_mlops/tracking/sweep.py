@@ -120,7 +120,7 @@ class SweepResult:
 def sweep_key(source: str, space: Space, metric: str, direction: str, method: str,
               experiment: str) -> str:
     """What makes a sweep the same sweep, so that running it again resumes it."""
-    text = json.dumps([source, {n: d.describe() for n, d in space.items()}, metric,
+    text = json.dumps([source.strip(), {n: d.describe() for n, d in space.items()}, metric,
                        direction, method, experiment])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
