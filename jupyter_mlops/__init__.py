@@ -63,6 +63,7 @@ from .monitoring.monitor import list_alerts, monitor
 from .registry.replay import ReplayScript, replay
 from .monitoring.retrain import retrain_model
 from .tracking.search import search_runs
+from .tracking.sweep import SweepResult, sweep
 from .serving import (
     ModelServer,
     compare_versions,
@@ -107,7 +108,7 @@ __all__ = [
     "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
-    "Provenance", "provenance",
+    "Provenance", "provenance", "SweepResult", "sweep",
 ]
 
 

@@ -173,3 +173,42 @@ def test_the_live_view_escapes_user_strings(shell, store):
     markup = sweep_html(progress)
     assert_inert(markup)
     assert "<svg" in markup and "jp-mlops-better-b" in markup
+
+
+def test_sweep_a_function_each_call_a_child_run(store):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    calls = []
+
+    def train(C, penalty):
+        calls.append(C)
+        if C > 50:
+            raise RuntimeError("diverged")
+        return {"acc": LogisticRegression(C=C, max_iter=300).fit(X, y).score(X, y)}
+
+    result = mlops.sweep(train, {"penalty": ["l2"]}, C="loguniform(1e-2, 1e2)", n_trials=6,
+                         maximize="acc", method="random", seed=3, name="fn")
+    assert len(calls) == 6 and len(result.trials) == 6
+    frame = children(result.run_id)
+    assert set(frame["status"]) <= {"FINISHED", "FAILED"}
+    assert list(frame.sort_values("params.C")["params.C"]) == sorted(calls)
+    finished = frame[frame["status"] == "FINISHED"]
+    assert result.best_value == finished["metrics.acc"].max()
+    assert mlops.get_run(result.run_id).params["best_C"] == result.best_params["C"]
+    assert (frame[frame["status"] == "FAILED"]["params.C"] > 50).all()
+
+
+def test_sweep_a_cell_source_in_a_namespace_autologs_its_model(store):
+    namespace = {}
+    exec(SETUP, namespace)
+    cell = ("depth = 1\nmodel = DecisionTreeClassifier(max_depth=depth, random_state=0)\n"
+            "model.fit(Xtr, ytr)\nscore = model.score(Xte, yte)\n")
+    result = mlops.sweep(cell, depth=[1, 3], maximize="score", namespace=namespace)
+    assert result.best_params == {"depth": 3} and result.status == "FINISHED"
+    best = mlops.get_run(result.best_run_id)
+    assert best.params["depth"] == 3 and best.metrics["score"] == result.best_value
+    assert result.register("tree-from-source").version == 1
+    with pytest.raises(ValidationError, match="does not bind 'C'"):
+        mlops.sweep(cell, C=[1], maximize="score", namespace=namespace)

@@ -15,7 +15,6 @@ trial's model artifacts (so ``register_model(None, NAME, run_id=parent)`` works)
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -30,7 +29,8 @@ from . import storage
 from ..errors import ValidationError, shorten
 from ..validation import check_name, encode_param
 from .runs import ActiveRun, _end, reopen_run, start_run
-from .sweepspace import Space, grid_points, grid_size
+from .samplers import asker
+from .sweepspace import Space, grid_size
 
 METHODS = ("grid", "random", "tpe")
 DEFAULT_TRIALS = 20
@@ -121,7 +121,7 @@ def sweep_key(source: str, space: Space, metric: str, direction: str, method: st
               experiment: str) -> str:
     """What makes a sweep the same sweep, so that running it again resumes it."""
     text = json.dumps([source.strip(), {n: d.describe() for n, d in space.items()}, metric,
-                       direction, method, experiment])
+                       direction, method, experiment], allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -184,7 +184,7 @@ def run_sweep(
                              n_trials, list(prior))
     progress.best = _best(prior, direction)
     sign = 1.0 if direction == "maximize" else -1.0
-    ask = _asker(space, method, direction, seed, prior)
+    ask = asker(space, method, direction, seed, prior)
     started = time.monotonic()
     status = "FINISHED"
     error: BaseException | None = None
@@ -224,6 +224,110 @@ def run_sweep(
                        dict(best.params) if best else {}, best.value if best else None,
                        metric, direction, progress.trials, progress.status, bool(prior),
                        progress)
+
+
+def sweep(
+    target: Callable[..., Any] | str,
+    space: Mapping[str, Any] | None = None,
+    *,
+    maximize: str | None = None,
+    minimize: str | None = None,
+    n_trials: int | None = None,
+    method: str | None = None,
+    timeout: float | None = None,
+    experiment: str = "default",
+    name: str | None = None,
+    seed: int | None = None,
+    resume: bool = True,
+    namespace: dict[str, Any] | None = None,
+    **dimensions: Any,
+) -> SweepResult:
+    """Sweep a function or a cell's source over a space, each trial a child run of one parent.
+
+    A function is called with the trial's params as keywords; a number it returns is the
+    metric, a dict of numbers its metrics. A cell (a string) runs in ``namespace`` (the
+    ``__main__`` module's by default) with the literals of the swept names replaced, and what
+    it binds is autologged as ``%%track`` would. The space maps a name to a list of values or
+    to ``"uniform(lo,hi)"``, ``"loguniform(lo,hi)"``, ``"int(lo,hi)"``.
+
+    Examples
+    --------
+    >>> def train(C):                                                  # doctest: +SKIP
+    ...     return LogisticRegression(C=C).fit(Xtr, ytr).score(Xte, yte)
+    >>> result = sweep(train, C="loguniform(1e-3,1e2)", n_trials=20, maximize="accuracy")
+    >>> result.best_params, result.register("iris")                    # doctest: +SKIP
+    """
+    from .sweepcell import check_swept
+    from .sweepspace import parse_space
+
+    if maximize and minimize:
+        raise ValidationError("A sweep optimises one metric: give maximize= or minimize=, "
+                              "not both.")
+    space = parse_space({**(space or {}), **dimensions})
+    metric = maximize or minimize or ""
+    direction = "maximize" if maximize or not minimize else "minimize"
+    if method is None:
+        method = "grid" if grid_size(space) is not None and n_trials is None else "tpe"
+    check_options(metric, direction, method, n_trials, timeout)
+    if isinstance(target, str):
+        check_swept(target, space)
+        runner = cell_runner(target, _namespace(namespace), experiment)
+        key_source = target
+    elif callable(target):
+        runner = function_runner(target, metric, experiment)
+        key_source = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+    else:
+        raise ValidationError(f"sweep takes a function or a cell's source; got "
+                              f"{type(target).__name__}.")
+    return run_sweep(space, runner, metric=metric, direction=direction, method=method,
+                     n_trials=n_trials, timeout=timeout, experiment=experiment, name=name,
+                     key_source=key_source, seed=seed, resume=resume)
+
+
+def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
+    if namespace is not None:
+        return namespace
+    import __main__
+
+    return __main__.__dict__
+
+
+def function_runner(function: Callable[..., Any], metric: str, experiment: str) -> TrialRunner:
+    """Trials that call ``function(**params)`` inside a child run and log what it returns."""
+    from numbers import Real
+
+    from .runs import log_metrics, log_params
+
+    def run(number: int, params: dict[str, Any], name: str, tags: dict[str, str]) -> None:
+        with start_run(name, experiment, tags, nested=True):
+            log_params(params)
+            value = function(**params)
+            if isinstance(value, Mapping):
+                numbers = {k: float(v) for k, v in value.items()
+                           if isinstance(v, Real) and not isinstance(v, bool)}
+                if numbers:
+                    log_metrics(numbers)
+            elif isinstance(value, Real) and not isinstance(value, bool):
+                log_metrics({metric: float(value)})
+
+    return run
+
+
+def cell_runner(code: str, namespace: dict[str, Any], experiment: str) -> TrialRunner:
+    """Trials that run ``code`` with the swept literals replaced, autologged as a cell."""
+    from .autolog import autolog, early_params
+    from .cellnames import analyze
+    from .sweepcell import substitute
+
+    def run(number: int, params: dict[str, Any], name: str, tags: dict[str, str]) -> None:
+        body = substitute(code, params)
+        names = analyze(body)
+        with start_run(name, experiment, tags, nested=True, source=body) as child:
+            storage.log_params(child.store, child.run_id, early_params(names))
+            exec(compile(body, f"<sweep trial {number}>", "exec"), namespace)  # noqa: S102
+            autolog(child.store, child.run_id, names, namespace)
+
+    return run
 
 
 # -- the parent run ----------------------------------------------------------------------
@@ -351,101 +455,6 @@ def _best(trials: list[Trial], direction: str) -> Trial | None:
     return pick(scored, key=lambda t: t.value)
 
 
-# -- choosing params -----------------------------------------------------------------------
-
-class _GridAsker:
-    """The grid's points in order, skipping those a stopped sweep already tried."""
-
-    def __init__(self, space: Space, prior: list[Trial]) -> None:
-        done = {_point_key(t.params) for t in prior}
-        self._points = (p for p in grid_points(space) if _point_key(p) not in done)
-
-    def __call__(self) -> dict[str, Any] | None:
-        return next(self._points, None)
-
-    def tell(self, trial: Trial) -> None:
-        pass
-
-
-class _OptunaAsker:
-    """Optuna's ask-and-tell: its sampler picks, the trial's value is told back."""
-
-    def __init__(self, space: Space, method: str, direction: str, seed: int | None,
-                 prior: list[Trial]) -> None:
-        import optuna
-
-        self._optuna = optuna
-        self._distributions = {n: d.distribution() for n, d in space.items()}
-        shifted = None if seed is None else seed + len(prior)  # not the same points again
-        sampler = (optuna.samplers.RandomSampler(seed=shifted) if method == "random"
-                   else optuna.samplers.TPESampler(seed=shifted))
-        self.study = optuna.create_study(direction=direction, sampler=sampler)
-        self._pending: Any = None
-        for trial in prior:
-            self._add(trial)
-
-    def _add(self, trial: Trial) -> None:
-        state = self._optuna.trial.TrialState
-        params = trial.params
-        if set(params) != set(self._distributions) or not all(
-                self._distributions[n]._contains(self._distributions[n].to_internal_repr(v))
-                for n, v in params.items()):
-            return  # a trial of an earlier space: counted, not learnt from
-        finished = trial.status == "FINISHED" and trial.value is not None
-        self.study.add_trial(self._optuna.trial.create_trial(
-            params=params, distributions=self._distributions,
-            value=trial.value if finished else None,
-            state=state.COMPLETE if finished else state.FAIL))
-
-    def __call__(self) -> dict[str, Any]:
-        self._pending = self.study.ask(self._distributions)
-        return {n: _plain(v) for n, v in self._pending.params.items()}
-
-    def tell(self, trial: Trial) -> None:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        state = self._optuna.trial.TrialState
-        with _quiet(self._optuna):
-            if trial.status == "FINISHED" and trial.value is not None:
-                self.study.tell(pending, trial.value)
-            else:
-                self.study.tell(pending, state=state.FAIL)
-
-
-def _asker(space: Space, method: str, direction: str, seed: int | None, prior: list[Trial]):
-    if method == "grid":
-        return _GridAsker(space, prior)
-    try:
-        import optuna
-    except ImportError:
-        raise ValidationError(f"--method {method} chooses params with Optuna: pip install "
-                              "optuna, or use --method grid.") from None
-    with _quiet(optuna):
-        return _OptunaAsker(space, method, direction, seed, prior)
-
-
-@contextlib.contextmanager
-def _quiet(optuna):
-    """Optuna logs each trial at INFO; the live view says it already."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python ones, so the cell's literal reads as the user would write it."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) and type(value).__module__ == "numpy" else value
-
-
-def _point_key(params: Mapping[str, Any]) -> str:
-    return json.dumps({k: repr(v) for k, v in params.items()}, sort_keys=True)
-
-
 # -- the trials table -----------------------------------------------------------------------
 
 def _table_rows(trials: list[Trial], metric: str) -> list[dict[str, Any]]:
@@ -471,5 +480,5 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-__all__ = ["METHODS", "SweepProgress", "SweepResult", "Trial", "TrialRunner", "run_sweep",
-           "sweep_key"]
+__all__ = ["METHODS", "SweepProgress", "SweepResult", "Trial", "TrialRunner", "cell_runner",
+           "function_runner", "run_sweep", "sweep", "sweep_key"]
