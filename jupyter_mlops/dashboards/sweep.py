@@ -15,6 +15,7 @@ from .html import MUTED, escape, table, wrap
 
 _WIDTH, _HEIGHT, _PAD = 360, 120, 28
 _BEST_TINT = "jp-mlops-better-b"
+MAX_ROWS = 10
 
 
 def _points(progress) -> list[tuple[int, float]]:
@@ -76,9 +77,19 @@ def _summary(progress) -> str:
     return f'<div style="margin:2px 0">{head}</div>'
 
 
-def trials_table(progress) -> str:
+def _shown(progress, limit: int) -> list:
+    """The best ``limit`` trials, best first, then failed ones by number: a long sweep's
+    view stays small (the trials table artifact has them all)."""
+    sign = -1.0 if progress.direction == "maximize" else 1.0
+    scored = sorted((t for t in progress.trials if t.value is not None),
+                    key=lambda t: (sign * t.value, t.number))
+    others = sorted((t for t in progress.trials if t.value is None), key=lambda t: t.number)
+    return (scored + others)[:limit]
+
+
+def trials_table(progress, limit: int = MAX_ROWS) -> str:
     names = list(progress.space)
-    trials = sorted(progress.trials, key=lambda t: t.number)
+    trials = _shown(progress, limit)
     best = progress.best
     rows: list[list[Any]] = []
     tints: list[str] = []
@@ -88,7 +99,10 @@ def trials_table(progress) -> str:
                      trial.value, duration, trial.run_id[:8]])
         tints.append(_BEST_TINT if best is not None and trial.run_id == best.run_id else "")
     header = ["trial", "status", *names, progress.metric, "duration_s", "run"]
-    return table(header, rows, tints, code=(len(header) - 1,))
+    more = len(progress.trials) - len(trials)
+    note = (f'<div style="color:{MUTED}">{more} more trials in trials.csv and '
+            "trials_frame()</div>") if more > 0 else ""
+    return table(header, rows, tints, code=(len(header) - 1,)) + note
 
 
 def sweep_html(progress) -> str:

@@ -351,7 +351,8 @@ class KernelHooks:
                     self._log_untidy(tracked, shown)
                     try:
                         add_figures(run.store, run.run_id, tracked.figures)
-                        autolog(run.store, run.run_id, tracked.names, self.shell.user_ns)
+                        autolog(run.store, run.run_id, tracked.names, self.shell.user_ns,
+                                training_metrics=tracked.options.training_metrics)
                     except Exception as exc:  # noqa: BLE001
                         self._warn(f"autolog of run {run.run_id[:8]} failed", exc)
                 if tracked.resources is not None:

@@ -35,10 +35,14 @@ class SweepOptions:
     seed: int | None
     resume: bool
     jobs: int
+    training_metrics: bool = False
 
 
 def _sweep_arguments(func):
     for decorator in (
+        argument("--training-metrics", action="store_true",
+                 help="Compute MLflow's training metrics in each trial, as %%track does "
+                      "(a prediction over the fit data each time; left out by default)."),
         argument("--new", action="store_true",
                  help="Start a new sweep even when one stopped earlier with this cell and "
                       "space (by default it is resumed)."),
@@ -101,19 +105,29 @@ def parse_sweep_line(line: str) -> SweepOptions:
                          "--minimize METRIC.")
     return SweepOptions(space, metric, "maximize" if args.maximize else "minimize", method,
                         args.trials, args.timeout, args.experiment, args.name, args.seed,
-                        not args.new, args.jobs)
+                        not args.new, args.jobs, args.training_metrics)
 
 
 class LiveView:
     """The sweep's HTML, shown once and updated in place after each trial."""
 
+    INTERVAL_S = 0.5  # a fast sweep redraws twice a second, not after every trial
+
     def __init__(self) -> None:
         self.handle: Any = None
+        self.drawn = 0.0
 
     def update(self, progress) -> None:
+        import time
+
         from IPython.display import HTML, display
 
         from ..dashboards.sweep import sweep_html
+
+        now = time.monotonic()
+        if progress.status == "RUNNING" and now - self.drawn < self.INTERVAL_S:
+            return
+        self.drawn = now
 
         markup = HTML(sweep_html(progress))
         if self.handle is None:
@@ -151,7 +165,8 @@ class SweepMagics(Magics):
 
         def runner(number: int, params: dict[str, Any], name: str, tags: dict[str, str]):
             body = substitute(code, params)
-            hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True), body)
+            hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True,
+                                                options.training_metrics), body)
 
         view = LiveView()
         try:

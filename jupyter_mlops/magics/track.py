@@ -28,6 +28,7 @@ class TrackOptions:
     experiment: str = "default"
     tags: dict[str, str] = field(default_factory=dict)
     autolog: bool = True
+    training_metrics: bool = True  # a sweep's trials leave them out unless asked
 
 
 def _track_arguments(func):

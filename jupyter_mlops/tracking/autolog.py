@@ -101,8 +101,12 @@ def early_params(names: CellNames) -> dict[str, str]:
     return params
 
 
-def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any]) -> dict:
-    """Log what the cell bound; returns counts of what was logged, by kind."""
+def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any], *,
+            training_metrics: bool = True) -> dict:
+    """Log what the cell bound; returns counts of what was logged, by kind.
+
+    ``training_metrics=False`` leaves out MLflow's training metrics (a prediction over the
+    fit data): a sweep's trials skip them, as Optuna's trials under MLflow do."""
     existing_params = {k for (k,) in store.query(
         "SELECT key FROM params WHERE run_id = ?", (run_id,))}
     existing_metrics = {k for (k,) in store.query(
@@ -163,7 +167,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
             models.append((name, best, family))
             records.append(ModelRecord())
     trained, notes = cell_training_metrics(
-        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)})
+        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)}
+    ) if training_metrics else ({}, {})
     for key, value in found.params.items():
         add_param(key, value)
     taken = explicit | {key for key, _, _ in metrics}

@@ -325,7 +325,7 @@ def cell_runner(code: str, namespace: dict[str, Any], experiment: str) -> TrialR
         with start_run(name, experiment, tags, nested=True, source=body) as child:
             storage.log_params(child.store, child.run_id, early_params(names))
             exec(compile(body, f"<sweep trial {number}>", "exec"), namespace)  # noqa: S102
-            autolog(child.store, child.run_id, names, namespace)
+            autolog(child.store, child.run_id, names, namespace, training_metrics=False)
 
     return run
 
