@@ -63,6 +63,7 @@ from .monitoring.monitor import list_alerts, monitor
 from .registry.replay import ReplayScript, replay
 from .monitoring.retrain import retrain_model
 from .tracking.search import search_runs
+from .tracking.interact import InteractiveRuns, interact
 from .tracking.sweep import SweepResult, sweep
 from .serving import (
     ModelServer,
@@ -109,6 +110,7 @@ __all__ = [
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "SweepResult", "sweep",
+    "InteractiveRuns", "interact",
 ]
 
 
