@@ -55,6 +55,9 @@ def test_a_grid_sweep_runs_each_point_as_a_child_and_keeps_the_best_on_the_paren
     assert parent.metrics["best_accuracy"] == best.metrics["accuracy"] == max(
         trials["metrics.accuracy"])
     assert parent.tags["sweep.best_trial"] == result.best_run_id
+    # max_depth moves the accuracy, the criterion barely: the ranking says so.
+    assert parent.metrics["sweep.importance.max_depth"] > parent.metrics[
+        "sweep.importance.criterion"]
     # The best trial's model is the parent's, so it registers in one line.
     (model,) = [a for a in parent.artifacts if a.kind == "model"]
     assert model.sha256 == [a for a in best.artifacts if a.kind == "model"][0].sha256
@@ -212,3 +215,17 @@ def test_sweep_a_cell_source_in_a_namespace_autologs_its_model(store):
     assert result.register("tree-from-source").version == 1
     with pytest.raises(ValidationError, match="does not bind 'C'"):
         mlops.sweep(cell, C=[1], maximize="score", namespace=namespace)
+
+
+def test_the_param_that_moves_the_metric_ranks_first():
+    from jupyter_mlops.tracking.sweep import Trial
+    from jupyter_mlops.tracking.sweepimportance import param_importance
+
+    trials = [Trial(i, "0" * 32, {"depth": d, "noise": n, "kind": k}, "FINISHED", v)
+              for i, (d, n, k, v) in enumerate([(1, 5, "a", 0.1), (2, 1, "b", 0.2),
+                                                 (3, 4, "a", 0.3), (4, 2, "b", 0.4),
+                                                 (5, 3, "a", 0.5)])]
+    scores = param_importance(trials, ["noise", "kind", "depth"])
+    assert list(scores)[0] == "depth" and scores["depth"] == 1.0
+    assert scores["noise"] < 1.0 and 0 <= scores["kind"] < 1.0
+    assert param_importance(trials[:2], ["depth"]) == {}

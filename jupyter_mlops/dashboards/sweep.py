@@ -105,13 +105,33 @@ def trials_table(progress, limit: int = MAX_ROWS) -> str:
     return table(header, rows, tints, code=(len(header) - 1,)) + note
 
 
+def importance_html(progress) -> str:
+    """One bar per swept param: how much it moved the metric (rank correlation, η)."""
+    scores = progress.importance()
+    if not scores:
+        return ""
+    bars = "".join(
+        f'<div style="display:flex;align-items:center;gap:6px;font-size:12px">'
+        f'<code style="min-width:8em">{escape(name)}</code>'
+        f'<span style="display:inline-block;height:8px;width:{score * 120:.0f}px;'
+        f'background:#1f77b4"></span>{escape(format(score, ".2f"))}</div>'
+        for name, score in scores.items())
+    return (f'<div class="jp-mlops-sweep-importance" title="|Spearman ρ| for numbers, η for '
+            f'choices"><div style="color:{MUTED};font-size:11px">what moved '
+            f"{escape(progress.metric)}</div>{bars}</div>")
+
+
 def sweep_html(progress) -> str:
     """The whole view of a sweep, for a live display or a saved notebook."""
     chart = chart_svg(progress)
-    body = _summary(progress) + (f"<div>{chart}</div>" if chart else "")
+    side = importance_html(progress)
+    if chart or side:
+        chart = (f'<div style="display:flex;gap:16px;align-items:flex-start">{chart}'
+                 f"{side}</div>")
+    body = _summary(progress) + chart
     if progress.trials:
         body += trials_table(progress)
     return wrap(body)
 
 
-__all__ = ["chart_svg", "sweep_html", "trials_table"]
+__all__ = ["chart_svg", "importance_html", "sweep_html", "trials_table"]

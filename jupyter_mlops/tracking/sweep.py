@@ -74,6 +74,12 @@ class SweepProgress:
     def finished(self) -> int:
         return sum(t.status in ("FINISHED", "FAILED") for t in self.trials)
 
+    def importance(self) -> dict[str, float]:
+        """How much each swept param moved the metric, in [0, 1], highest first."""
+        from .sweepimportance import param_importance
+
+        return param_importance(self.trials, self.space)
+
 
 @dataclass
 class SweepResult:
@@ -384,6 +390,10 @@ def _close_parent(store, parent: ActiveRun, progress: SweepProgress, status: str
         if best is not None:
             tags["sweep.best_trial"] = best.run_id
         storage.set_tags(store, parent.run_id, tags)
+        importance = progress.importance()
+        if importance:
+            storage.log_metrics(store, parent.run_id, [
+                (f"sweep.importance.{n}", v, 0) for n, v in importance.items()], time.time())
         if status == "FINISHED" and best is not None:
             storage.log_params(store, parent.run_id, {
                 f"best_{n}": encode_param(f"best_{n}", v) for n, v in best.params.items()})
