@@ -229,3 +229,30 @@ def test_the_param_that_moves_the_metric_ranks_first():
     assert list(scores)[0] == "depth" and scores["depth"] == 1.0
     assert scores["noise"] < 1.0 and 0 <= scores["kind"] < 1.0
     assert param_importance(trials[:2], ["depth"]) == {}
+
+
+def test_a_tpe_sweep_stopped_by_an_interrupt_resumes_with_its_finished_trials(store):
+    calls = []
+
+    def objective(x, kind):
+        calls.append(x)
+        if len(calls) == 3 and not resumed:
+            raise KeyboardInterrupt
+        return {"score": -((x - 2.0) ** 2) + (kind == "b")}
+
+    resumed = False
+    with pytest.raises(KeyboardInterrupt):
+        mlops.sweep(objective, x="uniform(0, 5)", kind=["a", "b"], n_trials=5,
+                    maximize="score", method="tpe", seed=0)
+    (parent,) = [r for r in mlops.search_runs()["run_id"]
+                 if "sweep.key" in mlops.get_run(r).tags]
+    assert mlops.get_run(parent).status == "KILLED"
+    assert sorted(children(parent)["status"]) == ["FINISHED", "FINISHED", "KILLED"]
+    resumed = True
+    result = mlops.sweep(objective, x="uniform(0, 5)", kind=["a", "b"], n_trials=5,
+                         maximize="score", method="tpe", seed=0)
+    assert result.resumed and result.run_id == parent and result.status == "FINISHED"
+    frame = children(parent)
+    assert (frame["status"] == "FINISHED").sum() == 5 and (frame["status"] == "KILLED").sum() == 1
+    assert len(calls) == 3 + 3  # two kept, the killed one and two more run
+    assert mlops.get_run(parent).params["best_x"] == result.best_params["x"]

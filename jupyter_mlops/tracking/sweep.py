@@ -190,11 +190,11 @@ def run_sweep(
                              n_trials, list(prior))
     progress.best = _best(prior, direction)
     sign = 1.0 if direction == "maximize" else -1.0
-    ask = asker(space, method, direction, seed, prior)
     started = time.monotonic()
     status = "FINISHED"
     error: BaseException | None = None
     try:
+        ask = asker(space, method, direction, seed, prior)  # inside: the parent always ends
         while progress.finished < n_trials:
             if timeout is not None and time.monotonic() - started >= timeout:
                 break
