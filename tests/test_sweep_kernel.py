@@ -71,6 +71,11 @@ def test_a_sweep_killed_with_its_kernel_resumes_in_the_next_one(tmp_path):
         second.shutdown()
     text = "".join(m["content"].get("text", "") for m in shown)
     assert text.split() == ["True", parent, "FINISHED"]
+    # The live view is a display of its own, and the result renders as HTML with the trials.
+    views = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
+    assert views and "Sweep slow" in views[0]["text/html"]
+    (final,) = [m["content"]["data"] for m in outputs if m["msg_type"] == "execute_result"]
+    assert "6 of 6 trials" in final["text/html"] and "<svg" in final["text/html"]
     finished = trials(path, "FINISHED")
     # The trials finished before the kill are kept, not run again: six in all, one parent.
     assert len(finished) == 6 and done_before <= {r for r, _, _ in finished}
