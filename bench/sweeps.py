@@ -6,7 +6,8 @@ metric, 30 trials of Optuna's RandomSampler (10 for the anchor that also logs ea
 
 - **ours**: ``%%sweep seed=int(0,1000000) -n 30 --method random --maximize acc`` on the cell,
   in an IPython shell with the extension loaded: each trial a ``%%track`` child run (params,
-  metric, the model pickled and signed, MLflow's training metrics, resources), the parent
+  metric, the model pickled and signed, resources; a sweep leaves out MLflow's training
+  metrics unless ``--training-metrics``), the parent
   with the best trial's model and the trials table.
 - **anchor**: ``study.optimize`` with an objective that opens ``mlflow.start_run(nested=True)``
   inside a parent run and logs the params and the metric (MLflow 3, sqlite backend); and the
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     per_trial(results["mlflow"]), target=f"≥ {TARGET_RATIO:g}×, < 50 ms",
                     min_ratio=TARGET_RATIO,
                     note=(f"ours records {results['ours']['children']} child runs with the "
-                          "model, training metrics and resources each; best model on the "
+                          "params, metric, the model (pickled, signed) and resources each; best model on the "
                           f"parent: {results['ours']['model_on_parent']}")))
     rows.append(Row(f"the same, the anchor also logging each trial's model "
                     f"(mlflow.sklearn.log_model, {args.model_trials} trials)", "s", ours, per_trial(results["mlflow_model"]),
