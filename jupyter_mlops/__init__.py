@@ -73,6 +73,8 @@ from .monitoring.triggers import list_schedules, schedule, unschedule
 from .registry.replay import ReplayScript, replay
 from .monitoring.retrain import retrain_model
 from .tracking.search import search_runs
+from .tracking.interact import InteractiveRuns, interact
+from .tracking.sweep import SweepResult, sweep
 from .serving import (
     ModelServer,
     compare_versions,
@@ -122,7 +124,7 @@ __all__ = [
     "maturity", "ModelCard", "describe", "model_card",
     "DataPolicy", "get_data_policy", "get_dataset",
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
-    "diff_datasets",
+    "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .bundle import in_kernel
 from .html import escape, format_value, mark, png_img, section, table, wrap
 from .plots import text_inches
 
@@ -343,24 +344,12 @@ def evaluation_widget(result):
     return tab
 
 
-def _in_kernel() -> bool:
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def mimebundle(result) -> dict[str, Any]:
     """The widget for frontends that have widgets, and HTML with PNGs for the others."""
-    bundle = {"text/plain": repr(result), "text/html": evaluation_html(result)}
-    if _in_kernel():
-        try:
-            view = evaluation_widget(result)._repr_mimebundle_()
-        except Exception:  # noqa: BLE001 - no widgets here: the HTML copy is shown instead
-            view = {}
-        key = "application/vnd.jupyter.widget-view+json"
-        if key in view:
-            bundle[key] = view[key]
-    return bundle
+    from .bundle import widget_bundle
+
+    return widget_bundle(repr(result), evaluation_html(result),
+                         lambda: evaluation_widget(result))
 
 
 # -- progress -----------------------------------------------------------------------------
@@ -400,7 +389,7 @@ class _WidgetBar:
 def progress_bar(total: int, description: str):
     """A progress display with ``update(done, total)`` and ``close()``: a widget in a
     kernel, a line on stderr elsewhere."""
-    if _in_kernel():
+    if in_kernel():
         try:
             return _WidgetBar(total, description)
         except Exception:  # noqa: BLE001 - widgets unavailable: fall back to text

@@ -13,6 +13,7 @@ def load(shell: Any) -> None:
     from .commands import MLOpsMagics
     from .hooks import KernelHooks
     from .probe import StoreProbe
+    from .sweep import SweepMagics
     from .track import TrackMagics
 
     if _hooks is not None and _hooks.shell is shell:
@@ -22,7 +23,8 @@ def load(shell: Any) -> None:
     _say_where()  # before the hooks open the store for the cell running this
     _hooks = KernelHooks(shell)
     _hooks.register()
-    shell.register_magics(TrackMagics(shell, _hooks), MLOpsMagics(shell))
+    shell.register_magics(TrackMagics(shell, _hooks), SweepMagics(shell, _hooks),
+                          MLOpsMagics(shell))
     if _probe is not None:
         _probe.unregister()
     _probe = StoreProbe(shell, _hooks.capture.session_id)

@@ -78,6 +78,9 @@ class KernelHooks:
         self._record: CellRecord | None = None
         self._tracked: TrackedCell | None = None
         self._warned: set[str] = set()
+        # The id and count of the top-level cell running now, for runs its magics start.
+        self.cell_id: str | None = None
+        self.execution_count: int | None = None
         # Names bound to model.predict(X) by the cells run so far -> "X": a later cell that
         # displays a metric of them names it after X.
         self.predictions: dict[str, str] = {}
@@ -147,6 +150,7 @@ class KernelHooks:
                 cell_id = self.capture.cell_id_for(raw)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not place this cell in its notebook", exc, once=True)
+        self.cell_id, self.execution_count = cell_id, count
         header = track_header(raw)
         run_id = None
         try:
@@ -371,7 +375,8 @@ class KernelHooks:
                         logged = autolog(
                             run.store, run.run_id, tracked.names, self.shell.user_ns,
                             model=self._chosen_model(tracked),
-                            throwaway=tracked.fits.loop_only() if tracked.fits else ())
+                            throwaway=tracked.fits.loop_only() if tracked.fits else (),
+                            training_metrics=tracked.options.training_metrics)
                         if logged["rebound"]:
                             print(f"jupyter_mlops: {', '.join(logged['rebound'])} changed after "
                                   "the run logged it from the cell's source; params are "

@@ -30,6 +30,7 @@ class TrackOptions:
     autolog: bool = True
     model: str | None = None  # --model VAR: the run's model, whatever else the cell fits
     quiet: bool = False  # -q: no one-line summary when the run ends
+    training_metrics: bool = True  # a sweep's trials leave them out unless asked
 
 
 def _track_arguments(func):

@@ -138,10 +138,13 @@ def run_models(models: list[tuple[str, Any, Any]], namespace: Mapping[str, Any],
 
 
 def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str, Any], *,
-            model: str | None = None, throwaway: Collection[str] = ()) -> dict:
+            model: str | None = None, throwaway: Collection[str] = (),
+            training_metrics: bool = True) -> dict:
     """Log what the cell bound; returns counts of what was logged, by kind.
 
-    ``model`` and ``throwaway`` choose the run's model (see ``run_models``)."""
+    ``model`` and ``throwaway`` choose the run's model (see ``run_models``);
+    ``training_metrics=False`` leaves out MLflow's training metrics (a prediction over the
+    fit data): a sweep's trials skip them, as Optuna's trials under MLflow do."""
     existing_params = {k for (k,) in store.query(
         "SELECT key FROM params WHERE run_id = ?", (run_id,))}
     existing_metrics = {k for (k,) in store.query(
@@ -206,7 +209,8 @@ def autolog(store: Store, run_id: str, names: CellNames, namespace: Mapping[str,
             models.append((name, best, family))
             records.append(ModelRecord())
     trained, notes = cell_training_metrics(
-        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)})
+        names, namespace, {**{name: model for name, model, _ in models}, **dict(searches)}
+    ) if training_metrics else ({}, {})
     for key, value in found.params.items():
         add_param(key, value)
     taken = explicit | {key for key, _, _ in metrics}

@@ -126,6 +126,25 @@ def start_run(
     return run
 
 
+def reopen_run(run_id: str, *, store: Store | None = None) -> ActiveRun:
+    """Make a KILLED or FAILED run the active one again, RUNNING (a sweep resumed)."""
+    global _main_thread_run
+    store = store or get_store()
+    if active_run() is not None:
+        raise ValidationError("Another run is active; end it with end_run() before resuming "
+                              f"run {run_id[:8]}.")
+    row = store.query("SELECT r.name, e.name FROM runs r JOIN experiments e "
+                      "USING (experiment_id) WHERE r.run_id = ?", (run_id,))
+    if not row:
+        raise ValidationError(f"No run {run_id[:8]} to resume.")
+    storage.reopen_run(store, run_id)
+    run = ActiveRun(store, run_id, row[0][0], row[0][1])
+    run._token = _active.set(run)
+    if threading.current_thread() is threading.main_thread():
+        _main_thread_run = run
+    return run
+
+
 def active_run() -> ActiveRun | None:
     """The run that ``log_*`` calls go to, or None."""
     run = _active.get()

@@ -208,6 +208,21 @@ def finish_run(
     _forget_steps(store, run_id)
 
 
+def reopen_run(store: Store, run_id: str) -> None:
+    """A KILLED or FAILED run RUNNING again in this process (a sweep resumed after its kernel
+    died): its end and error are cleared, what it logged is kept."""
+    pid, host, start = current_process()
+    with store.write() as conn:
+        updated = conn.execute(
+            "UPDATE runs SET status = 'RUNNING', end_time = NULL, heartbeat = ?, pid = ?, "
+            "host = ?, proc_start = ?, error_type = NULL, error = NULL, traceback = NULL, "
+            "summary = NULL WHERE run_id = ? AND status IN ('KILLED', 'FAILED')",
+            (time.time(), pid, host, start, run_id)).rowcount
+    if not updated:
+        raise ValidationError(f"Run {run_id[:8]} is not KILLED or FAILED, so it cannot be "
+                              "resumed; start a new one.")
+
+
 def _forget_steps(store: Store, run_id: str) -> None:
     steps = _steps(store)
     for key in [k for k in steps if k[0] == run_id]:
