@@ -89,6 +89,8 @@ async def test_paging_agrees_with_one_big_page(api, seeded, sort, order):
         ({"filter": "params.solver = 'adam'"}, {"alpha"}),
         ({"experiment": "exp-a", "filter": "metrics.acc >= 0.95"}, {"beta"}),
         ({"filter": "metrics.acc > 99999999999999999999999999"}, set()),  # past 64 bits
+        ({"filter": "acc > 0.85"}, {"alpha", "beta"}),  # a bare name: the store's metric
+        ({"filter": "solver = 'adam'"}, {"alpha"}),  # the store's param
     ],
 )
 async def test_runs_filters(api, seeded, params, expected):

@@ -100,7 +100,7 @@ def _metric_page(store: Store, key: str, descending: bool, where: str, params: l
 
 
 def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str | None,
-                filter_text: str | None, parent: str | None = None
+                filter_text: str | None, parent: str | None = None, store: Any = None
                 ) -> tuple[str, list[Any], bool]:
     """WHERE clause, its params, and whether it reads the experiments table.
 
@@ -145,7 +145,7 @@ def _run_filter(experiments: Sequence[str], statuses: Sequence[str], text: str |
             params.extend([lowered, lowered + "g"])
         clauses.append(f"({' OR '.join(parts)})")
     if filter_text and filter_text.strip():
-        sql, filter_params = filter_sql(filter_text)
+        sql, filter_params = filter_sql(filter_text, store)  # bare names as %mlops runs
         clauses.append(f"({_as_membership(sql)})")
         params.extend(filter_params)
         uses_experiment = "e." in sql
@@ -210,7 +210,7 @@ def list_runs(
         raise ValidationError(f"limit must be a whole number from 1 to {MAX_PAGE}; "
                               f"got {shorten(limit)}.")
     where, where_params, uses_experiment = _run_filter(experiments, statuses, text,
-                                                       filter_text, parent)
+                                                       filter_text, parent, store)
     sort_key = _metric_key(sort)
     order = None if sort_key else _order(sort, descending)
     page: dict[str, Any] = {"runs": [], "total": 0, "offset": offset, "limit": limit,
