@@ -119,3 +119,27 @@ def test_papermill_command_line_from_another_folder(tmp_path):
         cwd=tmp_path, env=_env(folder), capture_output=True, text=True, timeout=500)
     assert done.returncode == 0, done.stderr[-3000:]
     _check(folder, output)
+
+
+def test_a_notebook_that_merely_sits_in_the_folder_is_not_taken(tmp_path, monkeypatch):
+    """A kernel run without cell ids beside a notebook that never loads the extension (and
+    holds the same source) gets no ids from it."""
+    from support import Kernel
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
+                   tmp_path / "other.ipynb")
+    monkeypatch.delenv("JUPYTER_MLOPS_NOTEBOOK", raising=False)
+    kernel = Kernel(tmp_path / ".mlops", tmp_path)
+    try:
+        for source in ("%load_ext jupyter_mlops", "x = 1"):
+            assert kernel.execute(source)[0]["status"] == "ok"
+        flush = "from jupyter_mlops.tracking.capture import flush_capture\nflush_capture()"
+        assert kernel.execute(flush)[0]["status"] == "ok"
+    finally:
+        kernel.shutdown()
+    store = Store(tmp_path / ".mlops")
+    try:
+        history = mlops.cell_history("all", store=store)
+    finally:
+        store.close()
+    assert list(history["cell_id"])[:2] == [None, None]

@@ -9,9 +9,10 @@ still places every execution and marks a cell run again out of order.
 When nobody names the notebook (papermill, ``jupyter nbconvert --execute``), it is looked
 for: the ``.ipynb`` files named on the command line of the process that started the kernel
 (``papermill in.ipynb out.ipynb``), then those in the kernel's working folder (papermill's
-``cwd=``), the most recently written first, so papermill's output notebook, saved before
-the kernel starts, also places the cell of injected parameters. The first file holding a
-cell's source becomes the notebook.
+``cwd=``) that name jupyter_mlops in a code cell (a notebook that merely sits there is not
+taken for the one running), the most recently written first, so papermill's output
+notebook, saved before the kernel starts, also places the cell of injected parameters.
+The first file holding a cell's source becomes the notebook.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class SavedNotebook:
             except OSError:
                 continue
             candidate = self._candidates.setdefault(path, SavedNotebook(path))
+            if path not in self._launcher and not candidate.loads_us():
+                continue  # a notebook that merely sits in the folder
             cell_id = candidate.cell_id_for(source)
             if cell_id is not None:
                 self.__dict__.update(path=candidate.path, _stamp=candidate._stamp,
@@ -122,6 +125,11 @@ class SavedNotebook:
         except (OSError, ValueError, AttributeError):
             self._cells, self._stamp = [], None
         return self._cells
+
+    def loads_us(self) -> bool:
+        """Whether a code cell of the notebook names jupyter_mlops (``%load_ext``)."""
+        return any(isinstance(cell, dict) and cell.get("cell_type") == "code"
+                   and "jupyter_mlops" in _source(cell) for cell in self.cells())
 
     def positions(self) -> dict[str, int]:
         """Cell id → index in the notebook."""
