@@ -99,3 +99,20 @@ def test_the_names_are_mlflows(shell, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
     assert ours == theirs
+
+
+def test_displayed_metrics_of_boosting_models(shell):
+    """A CatBoost model's ``score`` and a metric of a native Booster's predictions."""
+    pytest.importorskip("catboost")
+    xgb = pytest.importorskip("xgboost")
+    run_cell(shell, SETUP + "from catboost import CatBoostRegressor\nimport xgboost as xgb\n"
+                            "dval = xgb.DMatrix(X_val, label=y_val)")
+    score = run_cell(shell, "%%track -n cat\ncat = CatBoostRegressor(iterations=5, "
+                            "verbose=False).fit(X_train, y_train)\ncat.score(X_val, y_val)")
+    rmse = run_cell(shell, "%%track -n bst\nbst = xgb.train({'max_depth': 2}, "
+                           "xgb.DMatrix(X_train, label=y_train), num_boost_round=4)\n"
+                           "root_mean_squared_error(y_val, bst.predict(dval))")
+    cat, bst = runs()
+    assert cat.metrics["CatBoostRegressor_score_X_val"] == score.result
+    assert bst.metrics["root_mean_squared_error_dval"] == rmse.result
+    assert xgb.__name__ == "xgboost"

@@ -50,3 +50,33 @@ def test_a_cell_that_imports_matplotlib_itself_keeps_its_shown_figure(kernel, tm
                               "fig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()")
     assert reply["status"] == "ok"
     assert figure_artifacts(tmp_path, "first") == [("figures/fig.png", b"\x89PNG")]
+
+
+def test_boosting_libraries_own_plots_are_saved_by_their_titles(kernel, tmp_path):
+    """``lgb.plot_importance`` and ``lgb.plot_metric`` import matplotlib themselves, in a
+    cell that never names it, and ``xgb.plot_importance`` draws a second one."""
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("xgboost")
+    reply, _ = kernel.execute("""%load_ext jupyter_mlops
+import sys
+import lightgbm as lgb
+import xgboost as xgb
+from sklearn.datasets import load_diabetes
+X, y = load_diabetes(return_X_y=True)
+assert "matplotlib.pyplot" not in sys.modules
+""")
+    assert reply["status"] == "ok"
+    reply, outputs = kernel.execute("""%%track -n plots
+evals = {}
+gbm = lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(X, label=y),
+                num_boost_round=5, valid_sets=[lgb.Dataset(X, label=y)], valid_names=["fit"],
+                callbacks=[lgb.record_evaluation(evals)])
+lgb.plot_importance(gbm, title="LightGBM importance")
+lgb.plot_metric(evals, title="LightGBM l2")
+bst = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=5)
+xgb.plot_importance(bst, title="XGBoost importance")
+""")
+    assert reply["status"] == "ok", outputs
+    assert figure_artifacts(tmp_path, "plots") == [
+        ("figures/LightGBM importance.png", b"\x89PNG"), ("figures/LightGBM l2.png", b"\x89PNG"),
+        ("figures/XGBoost importance.png", b"\x89PNG")]

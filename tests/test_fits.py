@@ -5,6 +5,7 @@ import pickle
 import pytest
 
 import jupyter_mlops as mlops
+from jupyter_mlops.tracking.training_metrics import training_metrics
 from support import run_cell
 
 SETUP = """
@@ -49,16 +50,29 @@ def test_a_loop_fitting_four_regressors_keeps_all_four(shell, store):
     scores = shell.user_ns["scores"]
     for child, score in zip(children, scores):
         assert child.status == "FINISHED"
-        assert child.metrics == {"rmse": score}  # its own iteration's number
+        assert own_metrics(child) == {"rmse": score}  # its own iteration's number
         (artifact,) = [a for a in child.artifacts if a.kind == "model"]
         assert artifact.name == "model/model.pkl"
         restored = pickle.loads(store.artifacts.read_verified(artifact.sha256))
         assert root_mse(shell, restored) == pytest.approx(score)
+        # MLflow's training metrics of that fit, and the data it was fitted on.
+        assert training(child) == training_metrics(restored, shell.user_ns["X_train"],
+                                                   shell.user_ns["y_train"])
+        assert sorted((d.name, d.role) for d in child.inputs) == [("X_train", "train"),
+                                                            ("y_train", "target")]
     assert children[1].params["alpha"] == 0.1 and children[2].params["alpha"] == 2.0
     assert children[3].params["n_estimators"] == 5
     # The parent keeps the curve over the four fits, and the model left in the namespace.
     assert [m.value for m in parent.metric_history("rmse")] == scores
     assert [a.name for a in parent.artifacts if a.kind == "model"] == ["model/model.pkl"]
+
+
+def own_metrics(run):
+    return {k: v for k, v in run.metrics.items() if not k.startswith("training_")}
+
+
+def training(run):
+    return {k: v for k, v in run.metrics.items() if k.startswith("training_")}
 
 
 def root_mse(shell, model):
@@ -82,6 +96,9 @@ for alpha in (0.1, 10.0):
         restored = pickle.loads(store.artifacts.read_verified(artifact.sha256))
         assert restored.alpha == child.params["alpha"]
         assert float(restored.coef_[0]) == child.metrics["coef0"]
+        # Read when that fit ended, not from the model as the loop left it.
+        assert training(child) == training_metrics(restored, shell.user_ns["X_train"],
+                                                   shell.user_ns["y_train"])
 
 
 def test_fits_outside_loops_get_the_numbers_computed_from_them(shell):
@@ -98,8 +115,10 @@ n_val = len(y_val)
     parent = runs_by_name()["two"]
     lr, lasso = children_of(parent)
     assert (lr.name, lasso.name) == ("lr: LinearRegression", "lasso: Lasso")
-    assert lr.metrics == {"lr_rmse": parent.metrics["lr_rmse"]}
-    assert lasso.metrics == {"lasso_rmse": parent.metrics["lasso_rmse"]}
+    assert own_metrics(lr) == {"lr_rmse": parent.metrics["lr_rmse"]}
+    assert own_metrics(lasso) == {"lasso_rmse": parent.metrics["lasso_rmse"]}
+    ns = shell.user_ns
+    assert training(lr) == training_metrics(ns["lr"], ns["X_train"], ns["y_train"])
     assert lasso.params["alpha"] == 0.5
     assert lr.end_time >= lr.start_time and lasso.start_time >= lr.end_time
 

@@ -139,17 +139,27 @@ class CellCapture:
         self._sampling: ResourceSampler | None = None  # the latest cell's
         # name -> (id of the object it holds, the execution that last bound or changed it)
         self._bindings: dict[str, tuple[int, CellRecord]] = {}
-        self._notebook = SavedNotebook(notebook_path())
+        self._notebook = SavedNotebook(notebook_path(), search=True)
+        self._notebook_found: str | None = None  # found by searching, not yet in the store
 
     def cell_id_for(self, raw_cell: str) -> str | None:
         """The id of the saved notebook's cell with this source, for a client that sent
         none (papermill, nbconvert, nbclient)."""
-        return self._notebook.cell_id_for(raw_cell)
+        searching = self._notebook.path is None
+        cell_id = self._notebook.cell_id_for(raw_cell)
+        if searching and self._notebook.path is not None:
+            self._notebook_found = str(self._notebook.path)
+        return cell_id
+
+    def notebook(self) -> str | None:
+        """The notebook this kernel runs: named by the server or runner, else found."""
+        found = self._notebook.path
+        return notebook_path() or (str(found) if found is not None else None)
 
     def ensure_session(self, store: Store, *, now: bool = False) -> None:
         """The session's row in ``store``; ``now`` writes it at once (a run refers to it)."""
         key = f"{store.path}@{store.file_identity}"  # a store made again needs its row again
-        args = (self.session_id, notebook_path(), platform.python_version())
+        args = (self.session_id, self.notebook(), platform.python_version())
         if now and key not in self._sessions_now:
             storage.start_session(store, *args)
             self._sessions_now.add(key)
@@ -172,7 +182,7 @@ class CellCapture:
                     environment = capture_environment()
                 except Exception:  # noqa: BLE001 - unreadable metadata: no record
                     environment = None
-                self._environment = (environment, git_state(project_folder(notebook_path())))
+                self._environment = (environment, git_state(project_folder(self.notebook())))
             with own(store).write() as conn:
                 write_environment(conn, self.session_id, *self._environment)
 
@@ -194,6 +204,10 @@ class CellCapture:
         names = names if names is not None else analyze(code)
         started = time.time()
         self.ensure_session(store)
+        if self._notebook_found is not None:
+            found, session, self._notebook_found = self._notebook_found, self.session_id, None
+            self.writer.submit(lambda own: storage.set_session_notebook(own(store), session,
+                                                                        found), past_cap=True)
         record = CellRecord(store, None, names, started, time.perf_counter(), run_id,
                             before=snapshot(names, namespace) if namespace is not None else {},
                             code=code)

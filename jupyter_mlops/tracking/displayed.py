@@ -4,7 +4,8 @@ Notebooks end a training cell with ``root_mean_squared_error(y_val, y_pred)`` an
 number; nothing binds it. That value becomes a metric under the name MLflow's scikit-learn
 autolog gives its post-training metrics: ``<function>_<X>``, where ``X`` is the variable
 the predictions were made from (``y_pred = model.predict(X_val)`` gives
-``root_mean_squared_error_X_val``), ``<Class>_score_<X>`` for ``model.score(X, y)``, and
+``root_mean_squared_error_X_val``), ``<Class>_score_<X>`` for ``model.score(X, y)`` of a
+trained model of any family (a CatBoost or XGBoost model too), and
 ``<function>-2_<X>`` for a second call of the same function in one run. The predictions
 may come from an earlier cell. When no ``X`` can be told, the name is the function's alone.
 
@@ -73,7 +74,7 @@ def displayed_metrics(calls: list[DisplayedCall], value: Any, namespace: Mapping
                       predictions: Mapping[str, str]) -> dict[str, float]:
     """MLflow-named metrics for the metric calls among ``calls`` whose displayed ``value``
     (the cell's result; a tuple when it displayed several) is a number."""
-    from .autolog import fitted_estimator
+    from .frameworks import family_of
 
     found: dict[str, float] = {}
     calls_of: dict[str, int] = {}
@@ -90,7 +91,9 @@ def displayed_metrics(calls: list[DisplayedCall], value: Any, namespace: Mapping
         data = _data_name(call, predictions)
         if name is None and len(call.func) == 2 and call.func[1] == "score":
             model = namespace.get(call.func[0])
-            if model is None or not fitted_estimator(model):
+            # Any trained model with a score method (CatBoost, XGBoost, LightGBM too).
+            if model is None or family_of(model) is None or not callable(
+                    getattr(model, "score", None)):
                 continue
             name = f"{type(model).__name__}_score"
             data = call.args[0][0] if call.args else None

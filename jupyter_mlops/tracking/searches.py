@@ -325,6 +325,24 @@ def _ran_here(kind: str, value: Any, fitted: set[str], name: str, started: float
     return bool(_hyperopt_trials(value, started))
 
 
+def _fit_datasets(name: str, names: CellNames, namespace: Mapping[str, Any]) -> list:
+    """``(name, role, fingerprint)`` of the data the cell fitted search ``name`` on
+    (``gs.fit(X, y)``): every candidate was fitted on it."""
+    from .datasets import fingerprint
+
+    for call in names.fit_calls:
+        if call.model != name:
+            continue
+        found = []
+        for data_name, role in ((call.x, "train"), (call.y, "target")):
+            value = namespace.get(data_name) if data_name else None
+            info = fingerprint(value) if value is not None else None
+            if info is not None:
+                found.append((data_name, role, info))
+        return found
+    return []
+
+
 def read_searches(found: list[tuple[str, Any]], names: CellNames,
                   namespace: Mapping[str, Any], started: float) -> SearchLog:
     """What the searches bound in a cell give its run, which started at ``started``.
@@ -356,7 +374,8 @@ def read_searches(found: list[tuple[str, Any]], names: CellNames,
             log.metrics.setdefault(key, number)
         log.models += one.models
         log.tables += one.tables
-        log.children += one.children
+        data = _fit_datasets(name, names, namespace)
+        log.children += [{**child, "datasets": data} for child in one.children]
     for name, best in fmins:
         prefix = f"{name}." if several else ""
         for key, value in best.items():

@@ -370,6 +370,14 @@ def start_session(store: Store, session_id: str, notebook: str | None, python: s
         )
 
 
+def set_session_notebook(store: Store, session_id: str, notebook: str) -> None:
+    """The notebook a session turned out to run (found by its cells' sources), when none
+    was named at its start."""
+    with store.write() as conn:
+        conn.execute("UPDATE sessions SET notebook = ? WHERE session_id = ? AND notebook IS NULL",
+                     (notebook, session_id))
+
+
 def start_cell(
     store: Store,
     session_id: str,

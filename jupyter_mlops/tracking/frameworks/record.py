@@ -151,12 +151,11 @@ def record_models(models: list[tuple[str, Any, Family]], names: list[str],
     return records
 
 
-def record_model(name: str, value: Any, family: Family,
-                 evals: dict[str, list[Any]] | None = None) -> ModelRecord:
-    """Everything ``family`` can tell about the model bound to ``name``, but its pickle;
-    ``evals``: histories the cell recorded for it, when the model keeps none itself."""
-    record = ModelRecord()
-    record.params = _guarded(family, name, "params", lambda: family.params(value), {}) or {}
+def training_history(name: str, value: Any, family: Family,
+                     evals: dict[str, list[Any]] | None = None) -> list[tuple[str, float, int]]:
+    """``(key, value, step)`` rows of the model's own histories (``evals`` when it keeps
+    none) and single numbers (best iteration, AIC, ...), under MLflow's names."""
+    rows = []
     histories = _guarded(family, name, "training history",
                          lambda: family.histories(value), {}) or evals or {}
     for key, values in histories.items():
@@ -168,12 +167,22 @@ def record_model(name: str, value: Any, family: Family,
                 step, point = point
             number = _number(point)
             if number is not None:
-                record.metrics.append((key, number, step))
+                rows.append((key, number, step))
     for key, point in (_guarded(family, name, "metrics", lambda: family.metrics(value), {})
                        or {}).items():
         key, number = metric_key(key), _number(point)
         if key is not None and number is not None:
-            record.metrics.append((key, number, 0))
+            rows.append((key, number, 0))
+    return rows
+
+
+def record_model(name: str, value: Any, family: Family,
+                 evals: dict[str, list[Any]] | None = None) -> ModelRecord:
+    """Everything ``family`` can tell about the model bound to ``name``, but its pickle;
+    ``evals``: histories the cell recorded for it, when the model keeps none itself."""
+    record = ModelRecord()
+    record.params = _guarded(family, name, "params", lambda: family.params(value), {}) or {}
+    record.metrics = training_history(name, value, family, evals)
     table = _guarded(family, name, "feature importances", lambda: family.importances(value),
                      None)
     if table:
