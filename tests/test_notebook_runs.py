@@ -122,6 +122,8 @@ def test_bad_parameters_get_one_line_that_says_what_to_do(tmp_path):
         mlops.run_notebook(path, {"not valid": 2}, store=store)
     with pytest.raises(mlops.ValidationError, match="cannot be written into a notebook"):
         mlops.run_notebook(path, {"x": object()}, store=store)
+    with pytest.raises(mlops.ValidationError, match="NaN and infinities cannot be written"):
+        mlops.run_notebook(path, {"x": float("nan")}, store=store)
     with pytest.raises(mlops.ValidationError, match="No notebook at"):
         mlops.run_notebook(tmp_path / "missing.ipynb", store=store)
     assert store.query("SELECT count(*) FROM runs")[0][0] == 0  # nothing started

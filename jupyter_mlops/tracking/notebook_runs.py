@@ -67,12 +67,14 @@ def check_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
                 "the notebook's variables are named.")
         literal = repr(value)
         try:
-            if ast.literal_eval(literal) != value and value == value:  # NaN is not itself
+            if ast.literal_eval(literal) != value:
                 raise ValueError
         except (ValueError, SyntaxError, TypeError):
+            what = ("NaN and infinities" if isinstance(value, float)
+                    else f"{type(value).__name__} values")
             raise ValidationError(
-                f"Parameter {name!r}: {type(value).__name__} values cannot be written into a "
-                "notebook; pass numbers, strings, booleans, None, lists or dicts of them."
+                f"Parameter {name!r}: {what} cannot be written into a notebook as literals; "
+                "pass numbers, strings, booleans, None, lists or dicts of them."
             ) from None
         checked[name] = value
     return checked
