@@ -141,3 +141,55 @@ def layout_defects(figure) -> list[str]:
                     and min(box.y1, other_box.y1) - max(box.y0, other_box.y0) > 1):
                 defects.append(f"overlap: {text!r} / {other!r}")
     return defects
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1: a SQLite backend and proxied artifacts in
+    ``folder``; stopped with ``stop``."""
+
+    def __init__(self, folder: Path, start_timeout: float = 120) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "server.log"
+        mlflow = Path(sys.executable).with_name("mlflow")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                 "--artifacts-destination", str(folder / "artifacts")],
+                stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        deadline = time.monotonic() + start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.uri + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except Exception:
+                self.process.kill()
+                self.process.wait(30)

@@ -23,7 +23,7 @@ FORBIDDEN_IN_CORE = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_ml
 TOP_LEVEL_FILES = {"__init__.py", "_version.py", "errors.py", "entities.py", "validation.py",
                    "cli.py", "py.typed"}
 WINGS = {"store", "tracking", "registry", "evaluation", "drift", "serving", "monitoring",
-         "dashboards", "magics", "server", "commands"}
+         "dashboards", "magics", "server", "commands", "teamsync"}
 
 
 def _modules() -> dict[str, tuple[Path, list[str]]]:

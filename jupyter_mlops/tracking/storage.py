@@ -28,6 +28,7 @@ from ..store.chunks import Chunks
 from ..store.process import current_process
 from ..store.sqlite import Store, write_signature
 from ..validation import MAX_STEP, decode_param
+from .user import current_user
 
 _INSERT_METRIC = (
     "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
@@ -166,9 +167,9 @@ def create_run(
         conn.execute(
             "INSERT INTO runs (run_id, experiment_id, name, status, start_time, heartbeat, "
             "pid, host, proc_start, session_id, cell_id, execution_count, source, "
-            "parent_run_id) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_run_id, user) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, experiment_id, name, started, now, pid, host, start, session_id,
-             cell_id, execution_count, source, parent_run_id),
+             cell_id, execution_count, source, parent_run_id, current_user()),
         )
         if tags:
             conn.executemany(
@@ -350,8 +351,9 @@ def start_session(store: Store, session_id: str, notebook: str | None, python: s
     with store.write() as conn:
         conn.execute(
             "INSERT OR IGNORE INTO sessions (session_id, pid, host, proc_start, started, "
-            "notebook, python, cwd) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, pid, host, start, time.time(), notebook, python, os.getcwd()),
+            "notebook, python, cwd, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, pid, host, start, time.time(), notebook, python, os.getcwd(),
+             current_user()),
         )
 
 

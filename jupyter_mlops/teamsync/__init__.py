@@ -1,0 +1,6 @@
+"""Team scale on the systems teams already run: push to and pull from an MLflow tracking
+server over its REST API (``sync``, ``pull``), with a local ledger of what went where."""
+
+from .push import SyncResult, sync
+
+__all__ = ["SyncResult", "sync"]
