@@ -90,7 +90,7 @@ from .tracking.runs import (
     start_run,
 )
 from .store.current import get_store, reset_store, set_store
-from .teamsync import SyncResult, sync
+from .teamsync import PullResult, SyncResult, pull, sync
 from .tracking.user import set_user
 
 
@@ -109,7 +109,8 @@ __all__ = [
     "log_params", "model_versions", "monitor", "prune_predictions", "reference_sample",
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
-    "Provenance", "provenance", "SyncResult", "sync", "set_user",
+    "Provenance", "provenance", "PullResult", "SyncResult", "pull", "sync",
+    "set_user",
 ]
 
 

@@ -288,11 +288,29 @@ def cmd_alerts(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    from .teamsync import sync
+
+    result = sync(args.uri, args.experiment, models=not args.no_models, store=_store(args),
+                  workers=args.workers, timeout=args.timeout)
+    print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from .teamsync import pull
+
+    result = pull(args.uri, args.experiment, store=_store(args), timeout=args.timeout)
+    print("\n".join(result.lines()))
+    return 0
+
+
 # The handler of each command the table offers here, by name.
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
-            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance}
+            "alerts": cmd_alerts, "execute": cmd_execute, "provenance": cmd_provenance,
+            "sync": cmd_sync, "pull": cmd_pull}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -162,3 +162,43 @@ def test_registered_versions_load_from_the_server_and_aliases_never_overwrite(
     assert f"{name}@champion" in again.conflicts[0]
     assert client.get_model_version_by_alias(name, "champion").version == remote.version
     assert len(client.search_model_versions(f"name='{name}'")) == 2
+
+
+def test_two_people_sync_to_one_server_and_pull_each_other(tmp_path, mlflow_server,
+                                                            monkeypatch):
+    from jupyter_mlops.store import current
+
+    experiment = f"team-{uuid.uuid4().hex[:8]}"
+    people = {}
+    for person in ("ann", "bob"):
+        monkeypatch.setenv("JUPYTER_MLOPS_USER", person)
+        store = current.set_store(tmp_path / person / ".mlops")
+        with mlops.start_run(f"{person}-run", experiment=experiment) as run:
+            mlops.log_param("who", person)
+            for step in range(4):
+                mlops.log_metric("acc", 0.5 + step / 10 + (person == "bob") / 100, step=step)
+        people[person] = (store, run.run_id)
+        mlops.sync(mlflow_server.uri, experiment)
+    try:
+        ann_store, ann_run = people["ann"]
+        current.set_store(ann_store.path)
+        pulled = mlops.pull(mlflow_server.uri, experiment)
+        assert (pulled.new, pulled.metrics) == (1, 4), pulled
+        runs = mlops.search_runs(experiment)
+        assert sorted(runs["user"]) == ["ann", "bob"]
+        theirs = runs[runs["user"] == "bob"].iloc[0]
+        assert theirs["origin"] == mlflow_server.uri and theirs["params.who"] == "bob"
+        assert theirs["tags.jupyter_mlops.run_id"] == people["bob"][1]
+        history = mlops.get_run(theirs["run_id"]).metric_history("acc")
+        assert [m.step for m in history] == [0, 1, 2, 3]
+        assert history[-1].value == pytest.approx(0.81)
+        mlops.compare_runs([ann_run, theirs["run_id"]])
+
+        again = mlops.pull(mlflow_server.uri, experiment)
+        assert (again.new, again.refreshed, again.unchanged) == (0, 0, 1)
+        # A pulled run is never pushed back.
+        assert mlops.sync(mlflow_server.uri, experiment).runs_created == 0
+    finally:
+        current.reset_store()
+        for store, _ in people.values():
+            store.close()
