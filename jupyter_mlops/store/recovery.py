@@ -13,8 +13,7 @@ def reap_dead_runs(store) -> list[str]:
     opens) whose process is gone, and the cells their sessions left running; returns the
     runs' ids."""
     rows = store.query(
-        "SELECT run_id, pid, host, proc_start FROM runs WHERE status = 'RUNNING' "
-        "AND origin IS NULL"  # a pulled run's process is on another machine
+        "SELECT run_id, pid, host, proc_start FROM runs WHERE status = 'RUNNING'"
     )
     dead = [run_id for run_id, pid, host, start in rows if not is_alive(pid, host, start)]
     sessions = store.query(
