@@ -89,6 +89,14 @@ def _experiment_ids(store: Store, client: Client, names: Iterable[str],
     return ids
 
 
+def _sent(known: dict[str, tuple], run_id: str) -> dict[str, Any]:
+    """The state last recorded for ``run_id`` ({} when none, or only being created)."""
+    entry = known.get(run_id)
+    if entry is None or entry[1] == ledger.CREATING:
+        return {}
+    return json.loads(entry[1] or "{}")
+
+
 def _find_remote_run(client: Client, experiment_id: str, run_id: str) -> str | None:
     """The remote run a crashed sync made for ``run_id``, found by the tag it was made with."""
     for found in client.search_runs([experiment_id], f"tags.`jupyter_mlops.run_id` = '{run_id}'"):
@@ -186,8 +194,7 @@ def _push_runs(store: Store, client: Client, experiments: list[str] | None,
     """Create and fill the remote runs; returns local run id -> remote run id."""
     runs = local_runs(store, experiments)
     known = ledger.entries(store, client.uri, "run")
-    changed = [r for r in runs if r.run_id not in known
-               or json.loads(known[r.run_id][1] or "{}").get("q") != r.quick]
+    changed = [r for r in runs if _sent(known, r.run_id).get("q") != r.quick]
     if not changed:
         return {k: v[0] for k, v in known.items() if v[0]}
     ids = _experiment_ids(store, client, dict.fromkeys(r.experiment for r in changed), result)
