@@ -202,3 +202,28 @@ def test_two_people_sync_to_one_server_and_pull_each_other(tmp_path, mlflow_serv
         current.reset_store()
         for store, _ in people.values():
             store.close()
+
+
+def test_the_magic_and_the_terminal_sync_a_tracked_cell_with_its_source(shell, store,
+                                                                         mlflow_server, client,
+                                                                         capsys):
+    from support import run_cell
+
+    from jupyter_mlops import cli
+
+    experiment = f"cells-{uuid.uuid4().hex[:6]}"
+    source = f"%%track -e {experiment}\nalpha = 0.3\nscore = alpha * 2"
+    assert run_cell(shell, source, cell_id="cell-abc").success
+    result = shell.run_line_magic("mlops", f"sync {mlflow_server.uri} -e {experiment}")
+    assert result.runs_created == 1
+
+    (remote,) = _remote(client, experiment).values()
+    assert remote.data.tags["jupyter_mlops.cell_id"] == "cell-abc"
+    assert remote.data.tags["jupyter_mlops.execution_count"] == "1"
+    assert remote.data.metrics["score"] == pytest.approx(0.6)
+    cell = client.download_artifacts(remote.info.run_id, "jupyter_mlops/cell.py")
+    assert "score = alpha * 2" in open(cell).read()
+
+    assert cli.main(["sync", mlflow_server.uri, "-e", experiment, "--store",
+                     str(store.path)]) == 0
+    assert "0 new run(s), 0 updated" in capsys.readouterr().out
