@@ -47,6 +47,7 @@ for i in range({runs}):
         for step in range(100):
             m.log_metrics({{f"m{{k}}": float(k + step / 100) for k in range(20)}}, step=step)
         m.log_bytes(blob, "blob.bin")
+emit({{}})
 """
 
 OURS = """
@@ -121,7 +122,7 @@ def main() -> None:
         store = str(folder / "store")
         started = time.perf_counter()
         env = bench_env(folder, PYTHONPATH=str(ROOT))
-        run_code(BUILD.format(store=store, runs=runs), env=env, timeout=7200)
+        run_code(EMIT + BUILD.format(store=store, runs=runs), env=env, timeout=7200)
         print(f"built {runs} runs in {time.perf_counter() - started:.0f} s", flush=True)
         process, uri = start_server(folder)
         try:
