@@ -32,8 +32,12 @@ def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
     print(f"{len(frame)} run(s) in {store.path}")
     for row in frame.to_dict("records"):
         duration = "" if row["duration_s"] != row["duration_s"] else f"{row['duration_s']:.2f}s"
+        who = f"  by {row['user']}" if row.get("user") else ""
+        if row.get("origin"):
+            who += f" (pulled from {row['origin']})"
         print(f"\n  run {row['run_id'][:8]}  {row['status']:<8} {row['experiment']} / "
-              f"{row['name'] or '(unnamed)'}  [{row['execution_count'] or '-'}]  {duration}")
+              f"{row['name'] or '(unnamed)'}  [{row['execution_count'] or '-'}]  {duration}"
+              f"{who}")
         for prefix in ("params", "metrics", "tags"):
             items = [(k.split(".", 1)[1], v) for k, v in row.items()
                      if k.startswith(prefix + ".") and v is not None and v == v]
