@@ -102,6 +102,8 @@ from .tracking.runs import (
     start_run,
 )
 from .store.current import get_store, reset_store, set_store
+from .teamsync import PullResult, SyncResult, pull, sync
+from .tracking.user import set_user
 
 
 __all__ = [
@@ -125,6 +127,8 @@ __all__ = [
     "DataPolicy", "get_data_policy", "get_dataset",
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
+    "PullResult", "SyncResult", "pull", "sync",
+    "set_user",
 ]
 
 

@@ -43,8 +43,12 @@ def print_runs(store, experiment=None, filter_text=None, limit=None) -> None:
         if isinstance(row["parent_run_id"], str) and row["parent_run_id"] in listed:
             continue
         duration = "" if row["duration_s"] != row["duration_s"] else f"{row['duration_s']:.2f}s"
+        who = f"  by {row['user']}" if row.get("user") else ""
+        if row.get("origin"):
+            who += f" (pulled from {row['origin']})"
         print(f"\n  run {row['run_id'][:8]}  {row['status']:<8} {row['experiment']} / "
-              f"{row['name'] or '(unnamed)'}  [{row['execution_count'] or '-'}]  {duration}")
+              f"{row['name'] or '(unnamed)'}  [{row['execution_count'] or '-'}]  {duration}"
+              f"{who}")
         for prefix in ("params", "metrics", "tags"):
             items = [(k.split(".", 1)[1], v) for k, v in row.items()
                      if k.startswith(prefix + ".") and v is not None and v == v]
@@ -450,6 +454,23 @@ def cmd_alerts(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    from .teamsync import sync
+
+    result = sync(args.uri, args.experiment, models=not args.no_models, store=_store(args),
+                  workers=args.workers, timeout=args.timeout)
+    print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from .teamsync import pull
+
+    result = pull(args.uri, args.experiment, store=_store(args), timeout=args.timeout)
+    print("\n".join(result.lines()))
+    return 0
+
+
 # The handler of each command the table offers here, by name.
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
@@ -457,7 +478,7 @@ HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models"
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
             "scheduler": cmd_scheduler, "status": cmd_status,
             "card": cmd_card, "provenance": cmd_provenance,
-            "datasets": cmd_datasets, "gc": cmd_gc}
+            "datasets": cmd_datasets, "gc": cmd_gc, "sync": cmd_sync, "pull": cmd_pull}
 
 
 def build_parser(commands: Iterable[Command] = COMMANDS) -> argparse.ArgumentParser:

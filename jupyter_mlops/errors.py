@@ -54,6 +54,11 @@ class ModelSerializationError(MLOpsError, TypeError):
     """A model object that cannot be serialized."""
 
 
+class SyncError(MLOpsError):
+    """An MLflow tracking server that refused, failed or did not answer during a sync or a
+    pull; what was pushed before it is recorded, so the next call resumes."""
+
+
 class StoreError(MLOpsError):
     """The store cannot be used as asked; nothing was written."""
 

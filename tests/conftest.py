@@ -118,3 +118,14 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_report_header(config):
     return f"python {sys.version.split()[0]} at {sys.prefix}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """One real ``mlflow server`` for the session (SQLite backend, local artifacts)."""
+    pytest.importorskip("mlflow")
+    from support import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.stop()

@@ -156,3 +156,130 @@ def write_notebook(path, *cells):
             made[-1].metadata["tags"] = tags
     nbformat.write(nbformat.v4.new_notebook(cells=made), path)
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1: a SQLite backend and proxied artifacts in
+    ``folder``; stopped with ``stop``."""
+
+    def __init__(self, folder: Path, start_timeout: float = 300) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "server.log"
+        mlflow = Path(sys.executable).with_name("mlflow")
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                 "--artifacts-destination", str(folder / "artifacts")],
+                stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+        deadline = time.monotonic() + start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.uri + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except Exception:
+                self.process.kill()
+                self.process.wait(30)
+
+
+class FlakyProxy:
+    """A real HTTP proxy on 127.0.0.1 in front of ``target`` (host, port) that forwards every
+    request until told otherwise: after ``fail_after`` requests it answers ``status`` (a 500,
+    a 401) or, with ``hang=True``, holds each request until ``release()`` (at most 60 s).
+    ``count`` is the requests seen, ``held`` those held."""
+
+    def __init__(self, target_port: int) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+        self.fail_after: int | None = None
+        self.status, self.hang = 500, False
+        self.count = self.held = 0
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with proxy._lock:
+                    proxy.count += 1
+                    failing = proxy.fail_after is not None and proxy.count > proxy.fail_after
+                if failing and proxy.hang:
+                    with proxy._lock:
+                        proxy.held += 1
+                    proxy._released.wait(60)
+                    self.close_connection = True
+                    return
+                if failing:
+                    data = b'{"error_code": "INTERNAL_ERROR", "message": "injected"}'
+                    self.send_response(proxy.status)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", target_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        self.fail_after = None
+        self._released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()

@@ -246,6 +246,24 @@ COMMANDS: tuple[Command, ...] = (
             help="run id or unique prefix (default: this kernel's session)"),
         arg("--session", default=None, help="a session id instead of a run"),
     ), front_ends=MAGIC_ONLY),
+    Command("sync", "Push runs and registered versions to an MLflow tracking server; sends "
+                    "only what changed.", (
+        arg("uri", metavar="URI", help="the tracking server, e.g. http://mlflow:5000 "
+                                       "(auth: $MLFLOW_TRACKING_TOKEN, or "
+                                       "$MLFLOW_TRACKING_USERNAME and _PASSWORD)"),
+        arg("-e", "--experiment", action="append", default=None,
+            help="only this experiment (repeat); default: all"),
+        arg("--no-models", action="store_true", help="runs only, no registered versions"),
+        arg("--workers", type=int, default=4, help="parallel uploads (default 4)"),
+        arg("--timeout", type=float, default=60, help="seconds per request (default 60)"),
+    )),
+    Command("pull", "Bring another person's runs from an MLflow tracking server into this "
+                    "store, marked with their origin.", (
+        arg("uri", metavar="URI", help="the tracking server, e.g. http://mlflow:5000"),
+        arg("-e", "--experiment", action="append", required=True,
+            help="the experiment to pull (repeat)"),
+        arg("--timeout", type=float, default=60, help="seconds per request (default 60)"),
+    )),
     Command("execute", "Run a notebook headless in a fresh kernel and report what it stored.", (
         arg("notebook"),
         arg("--timeout", type=float, default=600, help="seconds per cell"),

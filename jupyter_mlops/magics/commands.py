@@ -209,6 +209,17 @@ class MLOpsMagics(Magics):
 
         return listing(list_datasets(), lambda view: frame_html(view, note=f"{len(view)} datasets"))
 
+    def _cmd_sync(self, args) -> Any:
+        from ..teamsync import sync
+
+        return sync(args.uri, args.experiment, models=not args.no_models,
+                    workers=args.workers, timeout=args.timeout)
+
+    def _cmd_pull(self, args) -> Any:
+        from ..teamsync import pull
+
+        return pull(args.uri, args.experiment, timeout=args.timeout)
+
     def _cmd_store(self, args) -> Any:
         from ..store.current import get_store, set_store
 

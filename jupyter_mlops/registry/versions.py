@@ -24,6 +24,7 @@ from ..store.sqlite import write_signature
 from ..tracking import storage
 from ..tracking.capture import flush_capture, user_namespace
 from ..tracking.datasets import data_kind, fingerprint, sample_rows
+from ..tracking.user import current_user
 from ..validation import check_name
 from .chain import chain_model, is_chain
 from .origin import Origin, default_run, find_origin, refuse_unfitted, variable_of
@@ -589,11 +590,12 @@ def register_model(
             replay = _replay_of(store, _version_from_row(store, values))
             conn.execute(
                 f"INSERT INTO model_versions ({_VERSION_COLUMNS}, python_version, "
-                "library_versions, hmac, replay_sha256, replay_hmac) VALUES (?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "library_versions, hmac, replay_sha256, replay_hmac, user) VALUES (?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values + (sys.version.split()[0], library_versions, sign_version(row),
                           replay[0] if replay else None,
-                          sign_replay(row, replay[0], replay[1]) if replay else None),
+                          sign_replay(row, replay[0], replay[1]) if replay else None,
+                          current_user()),
             )
         if alias is not None:
             _set_alias(conn, name, version, alias)

@@ -86,6 +86,16 @@ def nonfinite_name(value: float) -> str | None:
     return None
 
 
+# Protobuf's JSON mapping (MLflow's REST API) names them as strings.
+_PROTOBUF_NAMES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def protobuf_float(value: float) -> float | str:
+    """A double as protobuf's JSON mapping writes it: NaN and the infinities by name."""
+    name = nonfinite_name(value)
+    return value if name is None else _PROTOBUF_NAMES[name]
+
+
 def encode(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:
     """``value`` as JSON-ready Python (dicts, lists, str, finite numbers, bools, None), with
     tags where JSON has no form for it; ``decode`` undoes it."""

@@ -608,4 +608,32 @@ MIGRATIONS += (
     ),
 )
 
+# What was pushed to which MLflow tracking server (jupyter_mlops.teamsync): one row per
+# thing (an experiment, a run, a model version, an alias) and server, with the remote id and
+# the state sent, so a sync sends only what changed and resumes after a crash; a row in
+# state 'creating' marks a remote object that may exist without its id recorded yet. Who
+# made what: the OS login or a configured name on sessions, runs and versions. A run pulled
+# from a server names it in ``origin`` (NULL: made here).
+MIGRATIONS += (
+    Migration(
+        21,
+        "team sync and users",
+        """
+        CREATE TABLE synced (
+            remote TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            local TEXT NOT NULL,
+            remote_id TEXT,
+            state TEXT NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (remote, kind, local)
+        ) WITHOUT ROWID;
+        ALTER TABLE sessions ADD COLUMN user TEXT;
+        ALTER TABLE runs ADD COLUMN user TEXT;
+        ALTER TABLE runs ADD COLUMN origin TEXT;
+        ALTER TABLE model_versions ADD COLUMN user TEXT;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -29,9 +29,12 @@ ATTRIBUTES = {
     "cell_id": "r.cell_id",
     "execution_count": "r.execution_count",
     "parent_run_id": "r.parent_run_id",
+    "user": "r.user",
+    "origin": "r.origin",
 }
+# ``user``: who made the run; ``origin``: the tracking server it was pulled from (None: here).
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s",
-               "session_id", "cell_id", "execution_count", "parent_run_id"]
+               "session_id", "cell_id", "execution_count", "parent_run_id", "user", "origin"]
 
 # What a filter may hold. Past these, SQLite would refuse the query (its expression tree
 # is at most 1,000 deep, a LIKE pattern at most 50,000 bytes) or a number would lose its
@@ -412,7 +415,7 @@ def search_runs(
     sql = (
         "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, "
         "r.end_time - r.start_time, r.session_id, r.cell_id, r.execution_count, "
-        "r.parent_run_id, r.summary "
+        "r.parent_run_id, r.user, r.origin, r.summary "
         f"FROM runs r JOIN experiments e USING (experiment_id) {joins} "
         f"WHERE {where} ORDER BY {order}{limit}"
     )
@@ -430,10 +433,10 @@ def search_runs(
     # Finished runs carry a summary: one JSON decode per run.
     unsummarized: dict[str, int] = {}
     for i, row in enumerate(rows):
-        if row[11] is None:
+        if row[13] is None:
             unsummarized[row[0]] = i
             continue
-        summary = read_summary(row[11])
+        summary = read_summary(row[13])
         for key, value in summary["p"].items():
             put(params_columns, key, i, value)
         for key, value in summary["m"].items():

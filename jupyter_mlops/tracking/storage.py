@@ -28,6 +28,7 @@ from ..store.chunks import Chunks
 from ..store.process import current_process
 from ..store.sqlite import Store, write_signature
 from ..validation import MAX_STEP, decode_param
+from .user import current_user
 
 _INSERT_METRIC = (
     "INSERT INTO metrics (run_id, key, step, value, is_nan, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
@@ -166,9 +167,9 @@ def create_run(
         conn.execute(
             "INSERT INTO runs (run_id, experiment_id, name, status, start_time, heartbeat, "
             "pid, host, proc_start, session_id, cell_id, execution_count, source, "
-            "parent_run_id) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_run_id, user) VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, experiment_id, name, started, now, pid, host, start, session_id,
-             cell_id, execution_count, source, parent_run_id),
+             cell_id, execution_count, source, parent_run_id, current_user()),
         )
         if tags:
             conn.executemany(
@@ -365,8 +366,9 @@ def start_session(store: Store, session_id: str, notebook: str | None, python: s
     with store.write() as conn:
         conn.execute(
             "INSERT OR IGNORE INTO sessions (session_id, pid, host, proc_start, started, "
-            "notebook, python, cwd) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, pid, host, start, time.time(), notebook, python, os.getcwd()),
+            "notebook, python, cwd, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, pid, host, start, time.time(), notebook, python, os.getcwd(),
+             current_user()),
         )
 
 
@@ -524,3 +526,51 @@ def get_run(store: Store, run_ref: str) -> Run:
         error=row[11], traceback=row[12], parent_run_id=row[13], system_metrics=system,
         _store=_Histories(store),
     )
+
+
+# -- runs made elsewhere -----------------------------------------------------------
+
+
+def replace_pulled_run(store: Store, run: dict[str, Any], params: dict[str, str],
+                       tags: dict[str, str], metrics: Iterable[tuple[str, float, int, float]]
+                       ) -> bool:
+    """Store (or refresh) a copy of a run pulled from a tracking server, in one transaction.
+
+    ``run`` holds run_id, experiment, name, status, start_time, end_time, user, origin,
+    cell_id, execution_count; params are text as the server holds them. A copy is replaced
+    whole by a newer one; a run made here with the same id is never touched (False).
+    """
+    with store.write() as conn:
+        found = conn.execute("SELECT origin FROM runs WHERE run_id = ?",
+                             (run["run_id"],)).fetchone()
+        if found is not None and found[0] is None:
+            return False
+        run_id = run["run_id"]
+        if found is not None:
+            for table in ("metrics", "latest_metrics", "params", "tags"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        conn.execute(
+            "INSERT INTO runs (run_id, experiment_id, name, status, start_time, end_time, "
+            "heartbeat, cell_id, execution_count, user, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, _experiment_id(conn, run["experiment"]), run["name"], run["status"],
+             run["start_time"], run["end_time"], time.time(), run["cell_id"],
+             run["execution_count"], run["user"], run["origin"]))
+        conn.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                         [(run_id, k, _strict_json(v)) for k, v in params.items()])
+        conn.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                         [(run_id, k, v) for k, v in tags.items()])
+        rows = [(run_id, key, step, None if value != value else value, int(value != value),
+                 when) for key, value, step, when in metrics]
+        latest: dict[str, tuple] = {}
+        for row in rows:
+            if row[1] not in latest or row[2] >= latest[row[1]][2]:
+                latest[row[1]] = row
+        conn.executemany(_INSERT_METRIC, rows)
+        conn.executemany(_UPSERT_LATEST, list(latest.values()))
+        if run["status"] != "RUNNING":
+            conn.execute("UPDATE runs SET summary = ? WHERE run_id = ?",
+                         (run_summary(conn, run_id), run_id))
+    _forget_steps(store, run_id)
+    return True
