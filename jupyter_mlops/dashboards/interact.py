@@ -47,7 +47,7 @@ def chart_svg(model) -> str:
             f'<text x="{_WIDTH - 2}" y="{_HEIGHT - 4}" font-size="10" text-anchor="end" '
             f'fill="{MUTED}">{escape(param)}{" (log)" if log else ""} →</text>')
     return (f'<svg class="jp-mlops-interact-chart" width="{_WIDTH}" height="{_HEIGHT}" '
-            f'role="img" aria-label="{escape(metric)} by {escape(param)}">{axis}{dots}</svg>')
+            f'role="img" aria-label="the metric by a control">{axis}{dots}</svg>')
 
 
 def runs_html(model) -> str:

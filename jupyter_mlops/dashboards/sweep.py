@@ -55,7 +55,7 @@ def chart_svg(progress) -> str:
              f"{escape(format(low, '.4g'))} · trial →</text>")
     return (f'<svg class="jp-mlops-sweep-chart" width="{_WIDTH}" height="{_HEIGHT}" '
             f'viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
-            f'aria-label="{escape(progress.metric)} by trial">{label}'
+            f'aria-label="the metric by trial">{label}'
             f'<polyline points="{" ".join(line)}" fill="none" stroke="#2ca02c" '
             f'stroke-width="1.5"/>{dots}</svg>')
 

@@ -40,9 +40,13 @@ COLUMNS = pytest.mark.parametrize("payload", [*NAMES, LONG_TEXT], ids=label)
 
 # Every tag our views (and pandas' DataFrame view) write; anything else came from data.
 ALLOWED_TAGS = {"style", "div", "p", "b", "span", "br", "h4", "pre", "ul", "li", "img",
-                "table", "thead", "tbody", "tr", "th", "td"}
+                "table", "thead", "tbody", "tr", "th", "td", "details", "summary", "code", "h3",
+                # the sweep's and interact's inline charts
+                "svg", "polyline", "circle", "line", "text", "title", "g"}
 ALLOWED_ATTRIBUTES = {"class", "alt", "src", "border", "style", "scoped", "title", "width",
-                      "height"}
+                      "height", "viewbox", "points", "cx", "cy", "r", "x", "y", "x1", "y1",
+                      "x2", "y2", "fill", "stroke", "stroke-width", "font-size", "text-anchor",
+                      "role", "aria-label", "xmlns", "preserveaspectratio"}
 # Our inline styles: properties and plain values only (no quotes, url() or markup).
 SAFE_STYLE = re.compile(r"[-\w\s:;.,()#%]*")
 
@@ -637,6 +641,39 @@ def test_every_plot_function_is_checked():
     assert found == checked | NUMBERS_ONLY
 
 
+def _html(view) -> str:
+    """What a notebook shows of ``view``: its HTML, or the HTML of its MIME bundle."""
+    if hasattr(view, "_repr_html_"):
+        return view._repr_html_()
+    return view._repr_mimebundle_()["text/html"]
+
+
+@ALL
+def test_second_wave_views_show_names_as_text(store, payload):
+    """Model cards, dataset diffs and quality, sweeps and interact panels: the user's
+    names and values as text."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    X = pd.DataFrame({payload: np.arange(6.0), "plain": np.arange(6.0) % 2})
+    mlops.register_model(LinearRegression().fit(X, np.arange(6.0)), "card-model", reference=X)
+    mlops.describe("card-model/1", description=payload, intended_use=payload, owner=payload,
+                   limitations=payload, tags={"team": payload})
+    assert_shown_as_text(_html(mlops.model_card("card-model/1")), payload)
+
+    before = pd.DataFrame({payload: [payload, "b", "c"], "n": [1, 2, 3]})
+    after = pd.DataFrame({payload: [payload, "b", "d"], "n": [1, 2, 4]})
+    assert_shown_as_text(_html(mlops.diff_datasets(before, after)), payload)
+    assert_shown_as_text(_html(mlops.data_quality(after, reference=before)), payload)
+
+    swept = mlops.sweep(lambda C: {payload: C}, C=[0.1, 0.2], maximize=payload)
+    assert_shown_as_text(_html(swept), payload)
+    panel = mlops.interact(lambda C=0.5: C, C=(0.1, 1.0), metric=payload)
+    panel.run(C=0.3)
+    assert_shown_as_text(_html(panel), payload)
+
+
 # Classes with an HTML view, and the test above that renders them with every payload.
 HTML_VIEWS = {
     "Run": test_run_views_show_names_as_text,
@@ -649,6 +686,11 @@ HTML_VIEWS = {
     "EvaluationComparison": test_evaluation_views_show_names_features_and_labels_as_text,
     "DriftReport": test_drift_views_show_columns_as_text,
     "Environment": test_environment_view_shows_names_as_text,
+    "ModelCard": test_second_wave_views_show_names_as_text,
+    "DataDiff": test_second_wave_views_show_names_as_text,
+    "DataQuality": test_second_wave_views_show_names_as_text,
+    "SweepResult": test_second_wave_views_show_names_as_text,
+    "InteractiveRuns": test_second_wave_views_show_names_as_text,
 }
 
 
