@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__ as __version__
-from .tracking.compare import compare_runs
 from .errors import (
     IntegrityError,
     MLOpsError,
@@ -29,82 +28,99 @@ from .errors import (
     UntrustedRecordError,
     ValidationError,
 )
-from .drift import (
-    DriftProfile,
-    DriftReport,
-    drift_profile,
-    drift_report,
-    get_drift_report,
-    load_drift_profile,
-)
-from .evaluation import (
-    EvaluationComparison,
-    EvaluationResult,
-    compare_evaluations,
-    evaluate,
-    get_evaluation,
-)
-from .registry.cards import ModelCard, describe, model_card
-from .registry.export import export_mlflow
-from .tracking.history import cell_history
-from .tracking.notebook_runs import NotebookRun, run_notebook
-from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
-from .tracking.getdata import get_dataset
-from .tracking.datacatalog import list_datasets
-from .drift.datadiff import DataDiff, diff_datasets
-from .drift.quality import DataQuality, data_quality
-from .tracking.provenance import Provenance, provenance
-from .registry.versions import (
-    ModelVersion,
-    delete_alias,
-    get_model_version,
-    list_models,
-    load_model,
-    model_versions,
-    reference_sample,
-    register_model,
-    set_alias,
-    trust_model,
-)
-from .monitoring.gates import CheckResult, MetricThreshold, check
-from .monitoring.maturity import maturity
-from .monitoring.monitor import list_alerts, monitor
-from .monitoring.triggers import list_schedules, schedule, unschedule
-from .registry.replay import ReplayScript, replay
-from .monitoring.retrain import retrain_model
-from .tracking.search import search_runs
-from .tracking.interact import InteractiveRuns, interact
-from .tracking.sweep import SweepResult, sweep
-from .serving import (
-    ModelServer,
-    compare_versions,
-    log_labels,
-    prune_predictions,
-    score_file,
-    serve,
-)
-from .store import Store
-from .tracking.runs import (
-    ActiveRun,
-    active_run,
-    end_run,
-    get_run,
-    log_artifact,
-    log_bytes,
-    log_dataset,
-    log_figure,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    set_tag,
-    set_tags,
-    start_run,
-)
-from .store.current import get_store, reset_store, set_store
-from .teamsync import PullResult, SyncResult, pull, sync
-from .tracking.user import set_user
 
+# The public API, name -> the module that defines it. A name is imported on first use
+# (PEP 562), so ``import jupyter_mlops`` and ``%load_ext`` load only what a cell needs:
+# a notebook that never serves a model never imports the server.
+_EXPORTS: dict[str, str] = {
+    "DriftProfile": ".drift",
+    "DriftReport": ".drift",
+    "drift_profile": ".drift",
+    "drift_report": ".drift",
+    "get_drift_report": ".drift",
+    "load_drift_profile": ".drift",
+    "DataDiff": ".drift.datadiff",
+    "diff_datasets": ".drift.datadiff",
+    "DataQuality": ".drift.quality",
+    "data_quality": ".drift.quality",
+    "EvaluationComparison": ".evaluation",
+    "EvaluationResult": ".evaluation",
+    "compare_evaluations": ".evaluation",
+    "evaluate": ".evaluation",
+    "get_evaluation": ".evaluation",
+    "CheckResult": ".monitoring.gates",
+    "MetricThreshold": ".monitoring.gates",
+    "check": ".monitoring.gates",
+    "maturity": ".monitoring.maturity",
+    "list_alerts": ".monitoring.monitor",
+    "monitor": ".monitoring.monitor",
+    "retrain_model": ".monitoring.retrain",
+    "list_schedules": ".monitoring.triggers",
+    "schedule": ".monitoring.triggers",
+    "unschedule": ".monitoring.triggers",
+    "ModelCard": ".registry.cards",
+    "describe": ".registry.cards",
+    "model_card": ".registry.cards",
+    "export_mlflow": ".registry.export",
+    "ReplayScript": ".registry.replay",
+    "replay": ".registry.replay",
+    "ModelVersion": ".registry.versions",
+    "delete_alias": ".registry.versions",
+    "get_model_version": ".registry.versions",
+    "list_models": ".registry.versions",
+    "load_model": ".registry.versions",
+    "model_versions": ".registry.versions",
+    "reference_sample": ".registry.versions",
+    "register_model": ".registry.versions",
+    "set_alias": ".registry.versions",
+    "trust_model": ".registry.versions",
+    "ModelServer": ".serving",
+    "compare_versions": ".serving",
+    "log_labels": ".serving",
+    "prune_predictions": ".serving",
+    "score_file": ".serving",
+    "serve": ".serving",
+    "Store": ".store",
+    "get_store": ".store.current",
+    "reset_store": ".store.current",
+    "set_store": ".store.current",
+    "PullResult": ".teamsync",
+    "SyncResult": ".teamsync",
+    "pull": ".teamsync",
+    "sync": ".teamsync",
+    "compare_runs": ".tracking.compare",
+    "list_datasets": ".tracking.datacatalog",
+    "DataPolicy": ".tracking.datapolicy",
+    "get_data_policy": ".tracking.datapolicy",
+    "set_data_policy": ".tracking.datapolicy",
+    "get_dataset": ".tracking.getdata",
+    "cell_history": ".tracking.history",
+    "InteractiveRuns": ".tracking.interact",
+    "interact": ".tracking.interact",
+    "NotebookRun": ".tracking.notebook_runs",
+    "run_notebook": ".tracking.notebook_runs",
+    "Provenance": ".tracking.provenance",
+    "provenance": ".tracking.provenance",
+    "ActiveRun": ".tracking.runs",
+    "active_run": ".tracking.runs",
+    "end_run": ".tracking.runs",
+    "get_run": ".tracking.runs",
+    "log_artifact": ".tracking.runs",
+    "log_bytes": ".tracking.runs",
+    "log_dataset": ".tracking.runs",
+    "log_figure": ".tracking.runs",
+    "log_metric": ".tracking.runs",
+    "log_metrics": ".tracking.runs",
+    "log_param": ".tracking.runs",
+    "log_params": ".tracking.runs",
+    "set_tag": ".tracking.runs",
+    "set_tags": ".tracking.runs",
+    "start_run": ".tracking.runs",
+    "search_runs": ".tracking.search",
+    "SweepResult": ".tracking.sweep",
+    "sweep": ".tracking.sweep",
+    "set_user": ".tracking.user",
+}
 
 __all__ = [
     "ActiveRun", "DriftProfile", "DriftReport", "EvaluationComparison", "EvaluationResult",
@@ -130,6 +146,23 @@ __all__ = [
     "PullResult", "SyncResult", "pull", "sync",
     "set_user",
 ]
+
+
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -260,3 +260,27 @@ def test_only_the_codec_encodes_nonfinite_numbers():
         if found:
             offences[str(path.relative_to(PACKAGE))] = found
     assert offences == {}
+
+
+def test_load_ext_imports_only_the_capture(tmp_path):
+    """``%load_ext`` must stay fast: the wings a cell has not used (serving, team sync,
+    monitoring, drift, evaluation, the registry, dashboards) are imported on first use."""
+    import os
+    import subprocess
+
+    code = ("import sys, jupyter_mlops\n"
+            "from IPython.testing.globalipapp import start_ipython\n"
+            "ip = start_ipython()\n"
+            "ip.run_line_magic('load_ext', 'jupyter_mlops')\n"
+            "print(sorted({m.split('.')[1] for m in sys.modules\n"
+            "              if m.startswith('jupyter_mlops.')}))\n"
+            "print(jupyter_mlops.serve.__module__)\n")
+    env = {**os.environ, "JUPYTER_MLOPS_STORE": str(tmp_path / ".mlops")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=tmp_path)
+    loaded, serve_module = out.stdout.strip().splitlines()[-2:]
+    for wing in ("serving", "teamsync", "monitoring", "drift", "evaluation", "registry",
+                 "dashboards", "server"):
+        assert f"'{wing}'" not in loaded, (wing, loaded)
+    assert "'tracking'" in loaded and "'magics'" in loaded
+    assert serve_module == "jupyter_mlops.serving.server"
