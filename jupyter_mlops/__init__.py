@@ -46,6 +46,7 @@ from .evaluation import (
 )
 from .registry.cards import ModelCard, describe, model_card
 from .registry.export import export_mlflow
+from .registry.imports import import_model, model_origin
 from .tracking.history import cell_history
 from .tracking.notebook_runs import NotebookRun, run_notebook
 from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
@@ -128,7 +129,7 @@ __all__ = [
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
     "PullResult", "SyncResult", "pull", "sync",
-    "set_user",
+    "set_user", "import_model", "model_origin",
 ]
 
 

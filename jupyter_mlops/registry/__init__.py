@@ -2,6 +2,7 @@
 version from the cells that made it (``replay``) and exports (``export``)."""
 
 from .export import export_mlflow
+from .imports import import_model, model_origin
 from .replay import ReplayScript, replay
 from .versions import (
     ModelVersion,
@@ -18,6 +19,6 @@ from .versions import (
 
 __all__ = [
     "ModelVersion", "ReplayScript", "delete_alias", "export_mlflow", "get_model_version",
-    "list_models", "load_model", "model_versions", "reference_sample", "register_model",
+    "import_model", "list_models", "model_origin", "load_model", "model_versions", "reference_sample", "register_model",
     "replay", "set_alias", "trust_model",
 ]
