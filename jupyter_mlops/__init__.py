@@ -47,6 +47,7 @@ from .evaluation import (
 from .registry.cards import ModelCard, describe, model_card
 from .registry.export import export_mlflow
 from .registry.imports import import_model, model_origin
+from .registry.standalone import export_model
 from .tracking.history import cell_history
 from .tracking.notebook_runs import NotebookRun, run_notebook
 from .tracking.datapolicy import DataPolicy, get_data_policy, set_data_policy
@@ -129,7 +130,7 @@ __all__ = [
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
     "PullResult", "SyncResult", "pull", "sync",
-    "set_user", "import_model", "model_origin",
+    "set_user", "import_model", "model_origin", "export_model",
 ]
 
 

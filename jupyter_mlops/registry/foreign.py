@@ -90,8 +90,10 @@ class OnnxModel:
             with self._lock:
                 if self._session is None:
                     ort = _require("onnxruntime", "'jupyter-mlops[onnx]'")
+                    options = ort.SessionOptions()
+                    options.log_severity_level = 3  # errors only: converters' shape notes
                     self._session = ort.InferenceSession(
-                        self.data, providers=["CPUExecutionProvider"])
+                        self.data, options, providers=["CPUExecutionProvider"])
         return self._session
 
     @property
