@@ -68,7 +68,7 @@ def _artifact_folder(client: Client, source: str) -> tuple[str, dict[str, str]]:
 
 
 def _listing(client: Client, folder: str) -> list[dict]:
-    status, data = client.request("GET", f"{ARTIFACTS}?path={quote(folder)}")
+    status, data = client.request("GET", f"{ARTIFACTS.rstrip('/')}?path={quote(folder)}")
     answer = client._check(status, data, f"the listing of {folder}")
     return answer.get("files", [])
 
