@@ -91,9 +91,13 @@ def _unpickle(path: Path, trust: bool, what: str) -> Any:
 
 def _skops(path: Path, trust: bool) -> Any:
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
-    untrusted = sio.get_untrusted_types(file=path)
-    if untrusted and not trust:
+    try:
+        return sio.load(path)  # skops' own trusted types only
+    except UntrustedTypesFoundException:
+        untrusted = sio.get_untrusted_types(file=path)
+    if not trust:
         listed = ", ".join(untrusted[:5]) + (" …" if len(untrusted) > 5 else "")
         raise _trust_refusal(f"The skops file {path.name}",
                              f"names types outside skops' trusted list ({listed})",
