@@ -196,8 +196,9 @@ def _flavor_file(folder: Path, name: Any) -> Path:
     return path
 
 
-def _load_flavor(folder: Path, flavor: str, details: dict[str, Any], trust: bool) -> Any:
-    what = f"The {flavor} model of {folder.name}"
+def _load_flavor(folder: Path, flavor: str, details: dict[str, Any], trust: bool,
+                 label: str) -> Any:
+    what = f"The {flavor} model of {label}"
     if flavor == "sklearn":
         path = _flavor_file(folder, details.get("pickled_model"))
         if details.get("serialization_format") == "skops":
@@ -221,7 +222,8 @@ def _load_flavor(folder: Path, flavor: str, details: dict[str, Any], trust: bool
                   trust)
 
 
-def _pyfunc(folder: Path, flavors: dict[str, Any], trust: bool, sha256: str) -> Any:
+def _pyfunc(folder: Path, flavors: dict[str, Any], trust: bool, sha256: str,
+            label: str) -> Any:
     """A flavor we cannot load: a black box through mlflow.pyfunc, when MLflow is here."""
     others = [f for f in flavors if f != "python_function"] or ["python_function"]
     named = ", ".join(others)
@@ -229,16 +231,16 @@ def _pyfunc(folder: Path, flavors: dict[str, Any], trust: bool, sha256: str) -> 
         import mlflow.pyfunc  # noqa: F401
     except ImportError:
         raise ValidationError(
-            f"The MLflow model {folder.name!r} has the flavor {named}, which jupyter_mlops "
+            f"The MLflow model {label} has the flavor {named}, which jupyter_mlops "
             f"does not load itself ({', '.join(NATIVE_FLAVORS)} it does); with MLflow "
             "installed it is imported as a python_function black box: pip install mlflow. "
             "Nothing was imported.") from None
     if "python_function" not in flavors:
-        raise ValidationError(f"The MLflow model {folder.name!r} has the flavor {named} and "
+        raise ValidationError(f"The MLflow model {label} has the flavor {named} and "
                               "no python_function flavor to predict through. Nothing was "
                               "imported.")
     if not trust:
-        raise _trust_refusal(f"The MLflow model {folder.name!r} (flavor {named})",
+        raise _trust_refusal(f"The MLflow model {label} (flavor {named})",
                              "loads through mlflow.pyfunc, which may unpickle what the "
                              "folder holds", sha256)
     from .foreign import PyfuncModel
@@ -250,7 +252,8 @@ def _pyfunc(folder: Path, flavors: dict[str, Any], trust: bool, sha256: str) -> 
     return model
 
 
-def _mlflow_folder(folder: Path, trust: bool) -> Loaded:
+def _mlflow_folder(folder: Path, trust: bool, label: str | None = None) -> Loaded:
+    label = label or repr(folder.name)
     mlmodel = read_mlmodel(folder)
     flavors = mlmodel["flavors"]
     files = _folder_files(folder)
@@ -258,9 +261,9 @@ def _mlflow_folder(folder: Path, trust: bool) -> Loaded:
                             .encode()).hexdigest()
     chosen = next((f for f in NATIVE_FLAVORS if isinstance(flavors.get(f), dict)), None)
     if chosen is not None:
-        model = _load_flavor(folder, chosen, flavors[chosen], trust)
+        model = _load_flavor(folder, chosen, flavors[chosen], trust, label)
     else:
-        model = _pyfunc(folder, flavors, trust, sha256)
+        model = _pyfunc(folder, flavors, trust, sha256, label)
         chosen = "python_function"
     metadata = {key: mlmodel[key] for key in ("mlflow_version", "model_uuid", "model_id",
                                               "run_id", "artifact_path", "utc_time_created",
@@ -281,7 +284,7 @@ def _read(source: Any, trust: bool, tracking_uri: str | None) -> tuple[Loaded, s
                                   "with tracking_uri='http://HOST:PORT' (--tracking-uri).")
         with tempfile.TemporaryDirectory(prefix="jupyter-mlops-import-") as tmp:
             facts = download_model(source, tracking_uri, Path(tmp))
-            loaded = _mlflow_folder(Path(tmp), trust)
+            loaded = _mlflow_folder(Path(tmp), trust, source)
         loaded.metadata.update(facts)
         return loaded, f"{source} at {facts['tracking_uri']}"
     path = Path(source)
