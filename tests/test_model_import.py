@@ -42,7 +42,9 @@ def mlflow_folder(tmp_path_factory, data):
     X, y = data
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
     folder = tmp_path_factory.mktemp("mlflow") / "cancer"
-    mlflow_sklearn.save_model(model, str(folder), signature=infer_signature(X, model.predict(X)))
+    # Requirements given: MLflow would otherwise resolve them in a subprocess.
+    mlflow_sklearn.save_model(model, str(folder), signature=infer_signature(X, model.predict(X)),
+                              pip_requirements=["scikit-learn", "skops"])
     return folder, model
 
 
