@@ -96,7 +96,7 @@ COMMANDS: tuple[Command, ...] = (
             "ONNX or native file with a sha256 manifest.", (
         arg("uri"),
         arg("path"),
-        arg("--format", default="mlflow", choices=("mlflow", "skops", "onnx", "native"),
+        arg("--format", default="mlflow",
             help="mlflow (default): an MLflow model folder; skops, onnx (checked against the "
                  "model on its reference sample) or native (XGBoost JSON, LightGBM text, "
                  "CatBoost .cbm, .keras)"),

@@ -315,6 +315,14 @@ def _check_sample(model: Any, sample: Any) -> None:
             "Nothing was registered.") from None
 
 
+def _json(value: Any) -> str:
+    """What a source said about itself (YAML may hold dates and odd numbers) as JSON."""
+    from ..store.jsoncodec import plain
+
+    return json.dumps(plain(value, nonfinite="name"), allow_nan=False, sort_keys=True,
+                      default=str)
+
+
 def import_model(source: str | Any, name: str, *, sample: Any = None, trust: bool = False,
                  tracking_uri: str | None = None, alias: str | None = None,
                  store: Store | None = None) -> Any:
@@ -346,10 +354,9 @@ def import_model(source: str | Any, name: str, *, sample: Any = None, trust: boo
         _check_sample(loaded.model, sample)
     signature = signature_from_mlflow(loaded.signature)
     notes = {"origin.source": where, "origin.format": loaded.format,
-             "origin.sha256": loaded.sha256,
-             "origin.metadata": json.dumps(loaded.metadata, default=str, sort_keys=True)}
+             "origin.sha256": loaded.sha256, "origin.metadata": _json(loaded.metadata)}
     if loaded.signature is not None:
-        notes["origin.signature"] = json.dumps(loaded.signature, default=str, sort_keys=True)
+        notes["origin.signature"] = _json(loaded.signature)
     return register(loaded.model, name, alias=alias, reference=sample, store=store,
                     signature=signature, notes=notes)
 
