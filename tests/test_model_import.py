@@ -67,6 +67,8 @@ def test_an_mlflow_folder_imports_evaluates_and_serves(store, mlflow_folder, dat
     files = origin["metadata"]["files"]
     assert files["model.skops"] == hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()
     assert origin["metadata"]["mlflow_version"] and "inputs" in origin["signature"]
+    card = mlops.model_card("cancer@champion").markdown()
+    assert "| Imported from |" in card and "(mlflow/sklearn, sha256 " in card
 
     # With a sample: the reference sample drift and monitoring compare with.
     again = mlops.import_model(folder, "cancer2", sample=X)
