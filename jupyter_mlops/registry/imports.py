@@ -362,7 +362,15 @@ def import_model(source: str | Any, name: str, *, sample: Any = None, trust: boo
 
 
 def model_origin(uri: str, *, store: Store | None = None) -> dict[str, Any] | None:
-    """Where an imported version came from (None for a model registered here)."""
+    """Where an imported version came from (None for a model registered here): its
+    ``source`` (path, or URI and tracking server), ``format``, ``sha256`` (of the file, or
+    of a folder's list of files), the source's own ``metadata`` and ``signature``.
+
+    Examples
+    --------
+    >>> model_origin("churn/2")["format"]          # doctest: +SKIP
+    'mlflow/sklearn'
+    """
     from ..store.current import get_store
     from .versions import get_model_version
 
