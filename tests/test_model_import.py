@@ -81,7 +81,7 @@ def test_an_mlflow_folder_imports_evaluates_and_serves(store, mlflow_folder, dat
         assert _score(running.url, X.head(20)) == original.predict(X.head(20)).tolist()
 
 
-def test_native_xgboost_and_lightgbm_files_import_evaluate_and_serve(store, data, tmp_path):
+def test_native_xgboost_and_lightgbm_files_import_evaluate_serve_and_monitor(store, data, tmp_path):
     import lightgbm as lgb
     import xgboost as xgb
 
@@ -105,6 +105,10 @@ def test_native_xgboost_and_lightgbm_files_import_evaluate_and_serve(store, data
         assert result.metrics["roc_auc"] > 0.9
         with serve(version.uri, port=0, watch_interval=None) as running:
             assert _score(running.url, X.head(30)) == labels[:30].tolist()
+        # Monitored against the sample it was imported with: the same rows do not drift.
+        checked = mlops.monitor(version.uri, batch=X.assign(target=y), labels="target")
+        assert checked.n_rows == len(X) and checked.drift.share_drifted == 0
+        assert checked.metrics["accuracy"] == pytest.approx((labels == y).mean())
 
 
 class Planted:
