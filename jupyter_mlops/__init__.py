@@ -120,6 +120,9 @@ _EXPORTS: dict[str, str] = {
     "SweepResult": ".tracking.sweep",
     "sweep": ".tracking.sweep",
     "set_user": ".tracking.user",
+    "export_model": ".registry.standalone",
+    "import_model": ".registry.imports",
+    "model_origin": ".registry.imports",
 }
 
 __all__ = [
@@ -145,6 +148,7 @@ __all__ = [
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
     "PullResult", "SyncResult", "pull", "sync",
     "set_user",
+    "export_model", "import_model", "model_origin",
 ]
 
 

@@ -317,10 +317,38 @@ def cmd_replay(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .registry.export import export_mlflow
+    if args.format == "mlflow":
+        from .registry.export import export_mlflow
 
-    path = export_mlflow(args.uri, args.path, store=_store(args), allow_pickle=args.allow_pickle)
-    print(f"Exported {args.uri} as an MLflow model at {path}")
+        path = export_mlflow(args.uri, args.path, store=_store(args),
+                             allow_pickle=args.allow_pickle)
+        print(f"Exported {args.uri} as an MLflow model at {path}")
+        return 0
+    import json
+
+    from .registry.standalone import export_model
+
+    path = export_model(args.uri, args.path, args.format, store=_store(args),
+                        allow_pickle=args.allow_pickle)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    print(f"Exported {args.uri} as {args.format} at {path} (sha256 in SHA256SUMS)")
+    if manifest.get("check"):
+        check = manifest["check"]
+        print(f"  checked on {check['rows']} reference rows: largest difference "
+              f"{check['max_abs_difference']:.3g} ({check['tolerance']})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .registry.imports import import_model
+    from .monitoring.monitor import read_table
+
+    sample = read_table(args.sample) if args.sample else None
+    version = import_model(args.source, args.name, sample=sample, trust=args.trust,
+                           tracking_uri=args.tracking_uri, alias=args.alias,
+                           store=_store(args))
+    print(f"Imported {args.source} as {version.uri}"
+          + (f" (@{', @'.join(version.aliases)})" if version.aliases else ""))
     return 0
 
 
@@ -473,7 +501,7 @@ def cmd_pull(args) -> int:
 
 # The handler of each command the table offers here, by name.
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
-            "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
+            "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "import": cmd_import, "serve": cmd_serve,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
             "scheduler": cmd_scheduler, "status": cmd_status,

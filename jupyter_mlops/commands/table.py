@@ -92,11 +92,32 @@ COMMANDS: tuple[Command, ...] = (
         # The notebook gets the script object, which saves itself.
         arg("-o", "--output", only=CLI, help="write the script to this file"),
     )),
-    Command("export", "Write a version as an MLflow model folder.", (
+    Command("export", "Write a version as an MLflow model folder, or a standalone skops, "
+            "ONNX or native file with a sha256 manifest.", (
         arg("uri"),
         arg("path"),
+        arg("--format", default="mlflow",
+            help="mlflow (default): an MLflow model folder; skops, onnx (checked against the "
+                 "model on its reference sample) or native (XGBoost JSON, LightGBM text, "
+                 "CatBoost .cbm, .keras)"),
         arg("--allow-pickle", action="store_true",
-            help="export a version your key did not sign (MLflow will unpickle it)"),
+            help="export a version your key did not sign (it is unpickled to be exported)"),
+    ), front_ends=CLI_ONLY),
+    Command("import", "Register a model trained elsewhere: an MLflow model folder, a "
+            "models:/ or runs:/ URI of a tracking server, or a model file.", (
+        arg("source", metavar="SOURCE",
+            help="an MLflow model folder, models:/NAME/VERSION, runs:/RUN_ID/PATH, or a "
+                 ".json/.ubj (XGBoost), .txt (LightGBM), .cbm, .keras, .onnx, .skops or .pkl "
+                 "file"),
+        arg("name", metavar="NAME", help="the registered model it becomes a version of"),
+        arg("--sample", default=None, metavar="FILE",
+            help="a CSV or Parquet file of inputs: the signature and the reference sample"),
+        arg("--tracking-uri", default=None, metavar="URI",
+            help="the tracking server of a models:/ or runs:/ SOURCE"),
+        arg("--alias", default=None),
+        arg("--trust", action="store_true",
+            help="you vouch for a source that runs code when loaded (a pickle, skops types "
+                 "outside its trusted list, a Keras Lambda, an mlflow.pyfunc flavor)"),
     ), front_ends=CLI_ONLY),
     Command("data", "Show the data policy (what bytes runs keep), or change it.", (
         arg("action", metavar="policy", help="policy: show or change the data policy"),

@@ -40,7 +40,8 @@ def _facts(card) -> list[tuple[str, Any]]:
     v = card.version
     return [("Name", f"{v.name}/{v.version}"), ("Aliases", ", ".join(f"@{a}" for a in v.aliases)),
             ("Class", v.class_name), ("Framework", v.framework), ("Registered", _when(v.created)),
-            ("sha256", v.sha256), ("Owner", card.notes.get("owner", "")),
+            ("sha256", v.sha256), ("Imported from", card.notes.get("imported_from", "")),
+            ("Owner", card.notes.get("owner", "")),
             ("Tags", ", ".join(f"{k}={t}" for k, t in card.tags.items()))]
 
 

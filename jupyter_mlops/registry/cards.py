@@ -117,6 +117,9 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
     stored = dict(store.query("SELECT key, value FROM version_notes WHERE name = ? AND "
                               "version = ?", (version.name, version.version)))
     notes = {k: stored[k] for k in NOTE_FIELDS if k in stored}
+    if "origin.source" in stored:  # an imported version: where it came from
+        notes["imported_from"] = (f"{stored['origin.source']} ({stored.get('origin.format')}, "
+                                  f"sha256 {str(stored.get('origin.sha256'))[:12]}…)")
     tags = {k[4:]: v for k, v in sorted(stored.items()) if k.startswith("tag.")}
 
     ids = [e for (e,) in store.query(

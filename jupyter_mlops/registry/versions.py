@@ -488,7 +488,17 @@ def register_model(
     >>> version.uri
     'models:/cancer/1'
     """
+    return register(model, name, run_id, alias, reference=reference, variable=variable,
+                    store=store, allow_pickle=allow_pickle)
 
+
+def register(model: Any, name: str, run_id: str | None = None, alias: str | None = None, *,
+             reference: Any = None, variable: str | None = None, store: Store | None = None,
+             allow_pickle: bool = False, signature: dict[str, Any] | None = None,
+             notes: dict[str, str] | None = None) -> ModelVersion:
+    """``register_model``, for callers that know more than the object says: the input
+    ``signature`` its source declares (used when no reference sample is given) and
+    ``notes`` kept with a new version (an import's origin), in the same transaction."""
     store = _store(store)
     check_model_name(name)
     if alias is not None:
@@ -553,7 +563,10 @@ def register_model(
         from ..tracking.frameworks import plain_data
 
         reference = plain_data(reference)  # a DMatrix or lgb.Dataset: its rows
-    signature = signature_of(reference) if reference is not None else _signature_from_model(model)
+    if reference is not None:
+        signature = signature_of(reference)
+    elif signature is None:
+        signature = _signature_from_model(model)
     reference_sha = reference_count = None
     if reference is not None:
         sample = sample_rows(reference)
@@ -597,6 +610,9 @@ def register_model(
                           sign_replay(row, replay[0], replay[1]) if replay else None,
                           current_user()),
             )
+            for key, value in (notes or {}).items():
+                conn.execute("INSERT INTO version_notes (name, version, key, value, updated) "
+                             "VALUES (?, ?, ?, ?, ?)", (name, version, key, value, now))
         if alias is not None:
             _set_alias(conn, name, version, alias)
     if reference is not None:
