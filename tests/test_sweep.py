@@ -71,6 +71,12 @@ def test_a_grid_sweep_runs_each_point_as_a_child_and_keeps_the_best_on_the_paren
     # The parent links back to the cell; the cell's own namespace is left as a trial set it.
     assert parent.source.startswith("%%sweep max_depth=")
     assert parent.cell_id is None or isinstance(parent.cell_id, str)
+    # Each trial is an execution of the sweep's cell: the best one replays and verifies.
+    assert best.execution_count == parent.execution_count is not None
+    assert best.cell_id == parent.cell_id
+    script = mlops.replay("iris-tree@champion", verify=True)
+    assert "max_depth = 3" in str(script) and "%%sweep" not in str(script)
+    assert script.verification.ok, script.verification.message
 
 
 def test_tpe_over_a_log_range_is_bounded_by_n_and_a_failing_trial_is_failed(shell, store):

@@ -431,12 +431,15 @@ class KernelHooks:
 
     # -- direct calls of the cell magic ------------------------------------------------
 
-    def run_tracked_body(self, options: TrackOptions, body: str) -> Any:
+    def run_tracked_body(self, options: TrackOptions, body: str, *,
+                         inner: bool = False) -> Any:
         """``run_cell_magic('track', ...)`` called directly: run the body inside a run.
 
         As ``%%time`` does, the body runs in the user's namespace, the value of a last
         expression is returned, and an exception ends the run FAILED (KILLED for
-        KeyboardInterrupt) and is then raised again, never swallowed.
+        KeyboardInterrupt) and is then raised again, never swallowed. ``inner`` (a sweep's
+        trial) records the body as an execution of the running cell, with its id and count,
+        and gives the run that cell: its model can be registered and replayed.
         """
         if self.transformer.tracking:
             from IPython.core.error import UsageError
@@ -445,8 +448,12 @@ class KernelHooks:
         code = self.shell.transform_cell(body)
         names = analyze(code)
         self.capture.ensure_session(get_store(), now=True)  # the run refers to it
+        count = self.execution_count if inner else None
+        origin = {"cell_id": self.cell_id, "execution_count": count} if inner else {}
         run = start_run(options.name, options.experiment, options.tags, nested=True,
-                        session_id=self.capture.session_id, source=body)
+                        session_id=self.capture.session_id, source=body, **origin)
+        record = self.capture.begin_inner(run.store, body, count, self.cell_id, run.run_id,
+                                          names) if inner else None
         tracked = TrackedCell(run, options, names)
         if options.autolog:
             storage.log_params(run.store, run.run_id, early_params(names))
@@ -469,7 +476,9 @@ class KernelHooks:
             self.transformer.tracking = False
             self._save_figures(tracked)
             self._stop_autolog(tracked)
-            self._end_run(tracked, error, None, shown)
+            self._end_run(tracked, error, count, shown)
+            if record is not None:
+                self.capture.end_inner(record, error)
 
 
 def _bindings(tracked: TrackedCell) -> dict[str, Any]:

@@ -169,7 +169,7 @@ class SweepMagics(Magics):
             hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True,
                                                 quiet=True,
                                                 training_metrics=options.training_metrics),
-                                   body)
+                                   body, inner=True)
 
         view = LiveView()
         try:
