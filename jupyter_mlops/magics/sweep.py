@@ -47,7 +47,10 @@ def _sweep_arguments(func):
                  help="Start a new sweep even when one stopped earlier with this cell and "
                       "space (by default it is resumed)."),
         argument("--seed", type=int, default=None, help="Seed of the sampler."),
-        argument("--jobs", type=int, default=1, help="Trials run at once (1)."),
+        argument("--jobs", type=int, default=1,
+                 help="Trials run at once, each in a worker kernel given the notebook's "
+                      "state by replaying the cells the sweep's cell depends on (1: in "
+                      "this kernel)."),
         argument("--timeout", type=float, default=None,
                  help="Start no trial after this many seconds."),
         argument("--method", default=None, choices=["grid", "random", "tpe"],
@@ -153,9 +156,6 @@ class SweepMagics(Magics):
         from ..tracking.sweepcell import check_swept, substitute
 
         options = parse_sweep_line(line)
-        if options.jobs > 1:
-            raise UsageError("--jobs N > 1 is not available yet: run the trials one at a time "
-                             "(--jobs 1).")
         code = self.shell.transform_cell(cell)
         try:
             check_swept(code, options.space)
@@ -171,6 +171,21 @@ class SweepMagics(Magics):
                                                 training_metrics=options.training_metrics),
                                    body, inner=True)
 
+        pool = None
+        if options.jobs > 1:
+            from ..store.current import get_store
+            from ..tracking.sweepjobs import WorkerPool, state_cells
+
+            store = get_store()
+            cells = state_cells(store, hooks.capture.session_id, code)
+            cell_id = hooks.cell_id
+
+            def pool(parent_id: str) -> WorkerPool:
+                return WorkerPool(options.jobs, store=store, parent_id=parent_id, cells=cells,
+                                  body_for=lambda params: substitute(code, params),
+                                  experiment=options.experiment, cell_id=cell_id,
+                                  training_metrics=options.training_metrics)
+
         view = LiveView()
         try:
             result = run_sweep(
@@ -178,7 +193,7 @@ class SweepMagics(Magics):
                 method=options.method, n_trials=options.n_trials, timeout=options.timeout,
                 experiment=options.experiment, name=options.name, key_source=code,
                 seed=options.seed, resume=options.resume, on_trial=view.update,
-                origin=self._origin(line, cell))
+                origin=self._origin(line, cell), pool=pool)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         if view.handle is not None:

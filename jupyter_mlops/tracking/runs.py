@@ -31,10 +31,18 @@ NOTEBOOK_RUN_ENV = "JUPYTER_MLOPS_NOTEBOOK_RUN"
 NOTEBOOK_RUN_TAG = "jupyter_mlops.notebook_run"
 
 
+# Set in a sweep's worker kernel: the runs it starts are trials of that sweep's parent.
+PARENT_RUN_ENV = "JUPYTER_MLOPS_PARENT_RUN"
+
+
+def _run_id_from_env(name: str) -> str | None:
+    value = os.environ.get(name, "")
+    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+
+
 def notebook_run_parent() -> str | None:
     """The notebook run this process runs under (its run id), or None."""
-    value = os.environ.get(NOTEBOOK_RUN_ENV, "")
-    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+    return _run_id_from_env(NOTEBOOK_RUN_ENV)
 
 
 MAX_TRACEBACK = 64 * 1024
@@ -113,6 +121,8 @@ def start_run(
     parent_id = None if parent is None else parent.run_id
     if parent is None and (notebook_run := notebook_run_parent()) is not None:
         parent_id = checked_tags[NOTEBOOK_RUN_TAG] = notebook_run  # a cell of a notebook run
+    elif parent is None:
+        parent_id = _run_id_from_env(PARENT_RUN_ENV)  # a trial in a sweep's worker kernel
     if parent_id is not None:
         checked_tags.setdefault("parent_run_id", parent_id)
     store = store or get_store()

@@ -24,7 +24,7 @@ class _GridAsker:
         done = {_point_key(t.params) for t in prior}
         self._points = (p for p in grid_points(space) if _point_key(p) not in done)
 
-    def __call__(self) -> dict[str, Any] | None:
+    def __call__(self, number: int | None = None) -> dict[str, Any] | None:
         return next(self._points, None)
 
     def tell(self, trial) -> None:
@@ -44,7 +44,7 @@ class _OptunaAsker:
         sampler = (optuna.samplers.RandomSampler(seed=shifted) if method == "random"
                    else optuna.samplers.TPESampler(seed=shifted))
         self.study = optuna.create_study(direction=direction, sampler=sampler)
-        self._pending: Any = None
+        self._pending: dict[int | None, Any] = {}  # several at once with worker kernels
         for trial in prior:
             self._add(trial)
 
@@ -61,12 +61,14 @@ class _OptunaAsker:
             value=trial.value if finished else None,
             state=state.COMPLETE if finished else state.FAIL))
 
-    def __call__(self) -> dict[str, Any]:
-        self._pending = self.study.ask(self._distributions)
-        return {n: _plain(v) for n, v in self._pending.params.items()}
+    def __call__(self, number: int | None = None) -> dict[str, Any]:
+        pending = self._pending[number] = self.study.ask(self._distributions)
+        return {n: _plain(v) for n, v in pending.params.items()}
 
     def tell(self, trial) -> None:
-        pending, self._pending = self._pending, None
+        pending = self._pending.pop(trial.number, None)
+        if pending is None:
+            pending = self._pending.pop(None, None)
         if pending is None:
             return
         state = self._optuna.trial.TrialState
