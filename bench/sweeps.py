@@ -14,11 +14,15 @@ metric, 30 trials of Optuna's RandomSampler (10 for the anchor that also logs ea
   same with ``mlflow.sklearn.log_model`` of each trial's model, which is closer to what ours
   records.
 
+- **jobs**: 20 trials of a cell doing about 1 s of CPU work (calibrated on this machine),
+  ``%%sweep ... --jobs 2`` against ``--jobs 1``, each in a fresh process; the wall time of
+  the sweep includes starting the worker kernels and replaying the cells they need.
+
 The overhead per trial is (the sweep's wall time − trials × the median time of the plain
 cell or objective body) / trials, each side in its own fresh process, after a warm-up sweep
 (imports, the store's and the database's creation). Nothing here asserts on time.
 
-Run: ``python bench/sweeps.py [--trials 30] [--json out.json]``.
+Run: ``python bench/sweeps.py [--trials 30] [--only overhead|jobs] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -90,6 +94,40 @@ def worker_ours(location: str, trials: int) -> dict[str, Any]:
             "model_on_parent": any(a.kind == "model" for a in mlops.get_run(parent).artifacts)}
 
 
+JOBS_TARGET = 0.6
+JOBS_SETUP = """
+import time
+def _work(n):
+    return sum(i * i for i in range(n)) % 7
+start = time.perf_counter(); _work(200_000); unit = time.perf_counter() - start
+N = int(200_000 / unit)  # about 1 s of CPU work
+"""
+JOBS_BODY = """seed = 0
+acc = float(_work(N) + seed % 2)
+"""
+
+
+def worker_jobs(location: str, trials: int, jobs: int) -> dict[str, Any]:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    os.environ["JUPYTER_MLOPS_STORE"] = location
+    shell = InteractiveShell.instance()
+    shell.run_cell("%load_ext jupyter_mlops")
+    shell.run_cell(JOBS_SETUP)
+    start = time.perf_counter()
+    shell.user_ns["_work"](shell.user_ns["N"])
+    cell = time.perf_counter() - start
+    header = (f"%%sweep seed=int(0, 1000000) --method random --seed 1 --maximize acc "
+              f"-n {trials} --jobs {jobs} --name jobs{jobs}")
+    start = time.perf_counter()
+    result = shell.run_cell(f"{header}\n{JOBS_BODY}")
+    total = time.perf_counter() - start
+    if not result.success:
+        raise RuntimeError(f"the sweep failed: {result.error_in_exec}")
+    finished = sum(t.status == "FINISHED" for t in result.result.trials)
+    return {"total": total, "cell": cell, "finished": finished}
+
+
 def worker_mlflow(location: str, trials: int, log_model: bool) -> dict[str, Any]:
     import warnings
 
@@ -134,12 +172,31 @@ def worker_mlflow(location: str, trials: int, log_model: bool) -> dict[str, Any]
     return {"total": total, "plain_median": median(plain)}
 
 
+def _jobs_row(trials: int, results: dict[str, Any]) -> Row:
+    """Wall time of ``--jobs 2`` against ``--jobs 1`` over the same trials."""
+    with tempfile.TemporaryDirectory(prefix="bench-sweeps-jobs-") as root:
+        for jobs in (1, 2):
+            folder = Path(root) / f"jobs{jobs}"
+            folder.mkdir()
+            results[f"jobs{jobs}"] = run_worker(
+                HERE, "jobs", {"location": str(folder / ".mlops"), "trials": trials,
+                               "jobs": jobs}, env=bench_env(root), cwd=folder)
+    one, two = results["jobs1"], results["jobs2"]
+    return Row(f"wall time of {trials} trials of a {one['cell']:.2f} s cell, --jobs 2 "
+               f"(anchor: --jobs 1)", "s", two["total"], one["total"],
+               target=f"≤ {JOBS_TARGET:g}× of --jobs 1", min_ratio=1 / JOBS_TARGET,
+               note=f"{two['finished']} and {one['finished']} trials finished; "
+                    f"{os.cpu_count()} cores")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--model-trials", type=int, default=10,
                         help="trials of the anchor that also logs each model (slow)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--only", choices=["overhead", "jobs"], default=None)
+    parser.add_argument("--jobs-trials", type=int, default=20)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -152,8 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     rows: list[Row] = []
+    results: dict[str, Any] = {}
+    if args.only != "overhead":
+        rows.append(_jobs_row(args.jobs_trials, results))
+    if args.only == "jobs":
+        print_table(rows, anchor_name="--jobs 1")
+        if args.json:
+            write_json(args.json, rows, environment=environment(), details=results)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-sweeps-") as root:
-        results = {}
         for side, params in (("ours", {}), ("mlflow", {"log_model": False}),
                              ("mlflow_model", {"log_model": True})):
             folder = Path(root) / side

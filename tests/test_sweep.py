@@ -262,3 +262,32 @@ def test_a_tpe_sweep_stopped_by_an_interrupt_resumes_with_its_finished_trials(st
     assert (frame["status"] == "FINISHED").sum() == 5 and (frame["status"] == "KILLED").sum() == 1
     assert len(calls) == 3 + 3  # two kept, the killed one and two more run
     assert mlops.get_run(parent).params["best_x"] == result.best_params["x"]
+
+
+def test_the_median_pruner_stops_trials_behind_the_others_and_the_sweep_goes_on(shell, store):
+    # A loop's per-step metric (the loop capture) feeds Optuna's pruner.
+    cell = """%%sweep lr=uniform(0, 1) -n 12 --method tpe --seed 3 --maximize score
+lr = 0.5
+for step in range(8):
+    score = lr * step
+"""
+    outcome = run_cell(shell, cell)
+    assert outcome.success, outcome.error_in_exec
+    result = outcome.result
+    pruned = [t for t in result.trials if t.status == "PRUNED"]
+    assert pruned and len(result.trials) == 12 and result.status == "FINISHED"
+    run = mlops.get_run(pruned[0].run_id)
+    assert run.status == "KILLED" and run.tags["sweep.pruned"].isdigit()
+    assert mlops.get_run(result.best_run_id).status == "FINISHED"
+    # log_metric(step=) feeds it too; --pruner none (pruner="none") prunes nothing.
+    def train(lr):
+        for step in range(8):
+            mlops.log_metric("score", lr * step, step=step)
+        return lr * 7
+
+    by_log = mlops.sweep(train, lr="uniform(0, 1)", n_trials=12, method="tpe", seed=3,
+                         maximize="score", experiment="logged")
+    assert any(t.status == "PRUNED" for t in by_log.trials)
+    unpruned = mlops.sweep(train, lr="uniform(0, 1)", n_trials=8, method="tpe", seed=3,
+                           maximize="score", experiment="unpruned", pruner="none")
+    assert {t.status for t in unpruned.trials} == {"FINISHED"}

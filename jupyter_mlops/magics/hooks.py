@@ -26,6 +26,7 @@ from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
 from ..tracking.rewrite import instrument
 from ..tracking.paramdicts import log_dict_params
+from ..tracking.pruning import TrialPruned
 from ..tracking.resources import ResourceSampler, log_resources
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
@@ -359,7 +360,7 @@ class KernelHooks:
             tracked.resources.stop()  # what follows is our work, not the cell's
         if error is None:
             status = "FINISHED"
-        elif isinstance(error, KeyboardInterrupt):
+        elif isinstance(error, (KeyboardInterrupt, TrialPruned)):
             status = "KILLED"
         else:
             status = "FAILED"

@@ -36,6 +36,7 @@ class SweepOptions:
     resume: bool
     jobs: int
     training_metrics: bool = False
+    pruner: str = "median"
 
 
 def _sweep_arguments(func):
@@ -46,6 +47,11 @@ def _sweep_arguments(func):
         argument("--new", action="store_true",
                  help="Start a new sweep even when one stopped earlier with this cell and "
                       "space (by default it is resumed)."),
+        argument("--pruner", default="median", choices=["median", "none"],
+                 help="Stop a trial whose per-step metric (a loop's, or log_metric(step=)) "
+                      "falls below the median of earlier trials at that step: median "
+                      "(Optuna's MedianPruner, the default with random and tpe) or none. "
+                      "Trials in worker kernels (--jobs N) are not pruned."),
         argument("--seed", type=int, default=None, help="Seed of the sampler."),
         argument("--jobs", type=int, default=1,
                  help="Trials run at once, each in a worker kernel given the notebook's "
@@ -108,7 +114,7 @@ def parse_sweep_line(line: str) -> SweepOptions:
                          "--minimize METRIC.")
     return SweepOptions(space, metric, "maximize" if args.maximize else "minimize", method,
                         args.trials, args.timeout, args.experiment, args.name, args.seed,
-                        not args.new, args.jobs, args.training_metrics)
+                        not args.new, args.jobs, args.training_metrics, args.pruner)
 
 
 class LiveView:
@@ -193,7 +199,7 @@ class SweepMagics(Magics):
                 method=options.method, n_trials=options.n_trials, timeout=options.timeout,
                 experiment=options.experiment, name=options.name, key_source=code,
                 seed=options.seed, resume=options.resume, on_trial=view.update,
-                origin=self._origin(line, cell), pool=pool)
+                origin=self._origin(line, cell), pool=pool, pruner=options.pruner)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         if view.handle is not None:

@@ -24,6 +24,7 @@ from ..errors import ValidationError, shorten
 from ..store import Store
 from ..store.current import get_store
 from ..validation import check_name, check_tag, encode_param, metric_step, metric_value
+from . import pruning
 from .capture import flush_capture
 
 # Set in the kernel of a notebook run (``run_notebook``): the runs it starts are children.
@@ -78,7 +79,8 @@ class ActiveRun:
             if exc is None:
                 _end(self, "FINISHED")
             else:
-                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                status = ("KILLED" if isinstance(exc, (KeyboardInterrupt, pruning.TrialPruned))
+                          else "FAILED")
                 _end(self, status, exc)
         return False
 
@@ -254,6 +256,8 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
     run = _run_for_logging()
     storage.log_metrics(run.store, run.run_id, values, time.time())
+    if pruning.watcher is not None:  # a sweep's trial: may raise TrialPruned
+        pruning.watcher(metrics, step)
 
 
 def set_tag(key: str, value: Any) -> None:

@@ -29,6 +29,7 @@ from . import storage
 from ..errors import ValidationError, shorten
 from ..validation import check_name, encode_param
 from .runs import ActiveRun, _end, reopen_run, start_run
+from .pruning import PRUNED_TAG, PRUNERS, TrialPruned, watching
 from .samplers import asker
 from .sweepspace import Space, grid_size
 
@@ -90,7 +91,7 @@ class SweepProgress:
 
     @property
     def finished(self) -> int:
-        return sum(t.status in ("FINISHED", "FAILED") for t in self.trials)
+        return sum(t.status in ("FINISHED", "FAILED", "PRUNED") for t in self.trials)
 
     def importance(self) -> dict[str, float]:
         """How much each swept param moved the metric, in [0, 1], highest first."""
@@ -185,16 +186,22 @@ def run_sweep(
     on_trial: Callable[[SweepProgress], None] | None = None,
     origin: Mapping[str, Any] | None = None,
     pool: Callable[[str], TrialPool] | None = None,
+    pruner: str = "median",
 ) -> SweepResult:
     """Run (or resume) a sweep: at most ``n_trials`` trials, none started after ``timeout``
     seconds. KeyboardInterrupt ends the running trial and the parent KILLED and is raised
     again; a sweep stopped so is resumed by running it again with ``resume=True``.
 
     ``pool`` (given the parent's run id) runs the trials several at once instead of
-    ``runner``; a trial whose worker died runs once more."""
+    ``runner``; a trial whose worker died runs once more. ``pruner="median"`` stops a
+    trial run here (not in a pool) whose per-step metric falls below the median of the
+    earlier trials at that step (Optuna's MedianPruner; random and tpe only)."""
     from ..store.current import get_store
 
     check_options(metric, direction, method, n_trials, timeout)
+    if pruner not in PRUNERS:
+        raise ValidationError(f"A sweep's pruner is one of {', '.join(PRUNERS)}; got "
+                              f"{shorten(pruner)}.")
     size = grid_size(space)
     if method == "grid" and size is None:
         ranged = [n for n, d in space.items() if d.kind != "categorical"]
@@ -232,7 +239,7 @@ def run_sweep(
         return timeout is None or time.monotonic() - started < timeout
 
     try:
-        ask = asker(space, method, direction, seed, prior)  # inside: the parent always ends
+        ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
         if pool is not None:
             _run_pooled(store, parent, pool(parent.run_id), ask, progress, n_trials,
                         open_slots, record)
@@ -241,7 +248,8 @@ def run_sweep(
             params = ask(number)
             if params is None:
                 break  # the grid is done
-            record(_run_trial(store, parent, runner, number, params, metric))
+            with watching(ask.watcher(number, metric)):  # type: ignore[attr-defined]
+                record(_run_trial(store, parent, runner, number, params, metric))
     except KeyboardInterrupt as exc:
         status, error = "KILLED", exc
         raise
@@ -275,6 +283,7 @@ def sweep(
     resume: bool = True,
     namespace: dict[str, Any] | None = None,
     jobs: int = 1,
+    pruner: str = "median",
     **dimensions: Any,
 ) -> SweepResult:
     """Sweep a function or a cell's source over a space, each trial a child run of one parent.
@@ -286,6 +295,9 @@ def sweep(
     to ``"uniform(lo,hi)"``, ``"loguniform(lo,hi)"``, ``"int(lo,hi)"``. ``jobs=N`` runs a
     cell's trials N at once in worker kernels given this kernel's state by replaying the
     executions the cell depends on (``%load_ext jupyter_mlops`` must be loaded).
+    ``pruner="median"`` (random and tpe) stops a trial whose metric, logged per step with
+    ``log_metric(key, value, step=)``, falls below the median of earlier trials; it ends
+    KILLED, tagged ``sweep.pruned``, and the sweep goes on.
 
     Examples
     --------
@@ -327,7 +339,8 @@ def sweep(
                               f"{type(target).__name__}.")
     return run_sweep(space, runner, metric=metric, direction=direction, method=method,
                      n_trials=n_trials, timeout=timeout, experiment=experiment, name=name,
-                     key_source=key_source, seed=seed, resume=resume, pool=pool)
+                     key_source=key_source, seed=seed, resume=resume, pool=pool,
+                     pruner=pruner)
 
 
 def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPool]:
@@ -426,14 +439,16 @@ def _prior_trials(store, parent_id: str, space: Space, metric: str) -> list[Tria
     """The finished and failed trials of a sweep stopped earlier (killed ones run again)."""
     rows = store.query(
         "SELECT r.run_id, t.value FROM runs r JOIN tags t ON t.run_id = r.run_id AND t.key = ? "
-        "WHERE r.parent_run_id = ? AND r.status IN ('FINISHED', 'FAILED')", (TRIAL_TAG,
-                                                                           parent_id))
+        "WHERE r.parent_run_id = ? AND (r.status IN ('FINISHED', 'FAILED') OR EXISTS ("
+        "SELECT 1 FROM tags p WHERE p.run_id = r.run_id AND p.key = ?))",
+        (TRIAL_TAG, parent_id, PRUNED_TAG))
     trials = []
     for run_id, number in rows:
         run = storage.get_run(store, run_id)
         params = {n: run.params[n] for n in space if n in run.params}
-        value = run.metrics.get(metric)
-        trials.append(Trial(int(number), run_id, params, run.status,
+        value = run.metrics.get(metric) if run.status == "FINISHED" else None
+        status = "PRUNED" if PRUNED_TAG in run.tags else run.status
+        trials.append(Trial(int(number), run_id, params, status,
                             value if value is not None and math.isfinite(value) else None,
                             run.duration_s, run.error))
     return sorted(trials, key=lambda t: t.number)
@@ -580,6 +595,10 @@ def _outcome(store, parent: ActiveRun, number: int, params: dict[str, Any], metr
                   run.error or (None if error is None else f"{type(error).__name__}: {error}"))
     if error is not None and run.status == "FINISHED":
         trial.status = "FAILED"
+    if isinstance(error, TrialPruned):
+        storage.set_tags(store, run.run_id, {PRUNED_TAG: str(error.step)})
+        trial.status, trial.error = "PRUNED", str(error)
+        return trial
     if trial.status == "FINISHED":
         if value is None:
             known_metrics = ", ".join(sorted(run.metrics)) or "none"
