@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -446,18 +447,25 @@ class KernelHooks:
             from IPython.core.error import UsageError
 
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
-        code = self.shell.transform_cell(body)
+        # A sweep's trial is the cell's own code, transformed once by the sweep.
+        code = body if inner else self.shell.transform_cell(body)
         names = analyze(code)
-        self.capture.ensure_session(get_store(), now=True)  # the run refers to it
+        store = get_store()
+        self.capture.ensure_session(store, now=True)  # the run refers to it
         count = self.execution_count if inner else None
         origin = {"cell_id": self.cell_id, "execution_count": count} if inner else {}
-        run = start_run(options.name, options.experiment, options.tags, nested=True,
-                        session_id=self.capture.session_id, source=body, **origin)
-        record = self.capture.begin_inner(run.store, body, count, self.cell_id, run.run_id,
-                                          names) if inner else None
+        started = time.time()
+        with store.batch():  # the run's start, its params: one write transaction
+            run = start_run(options.name, options.experiment, options.tags, nested=True,
+                            session_id=self.capture.session_id, source=body, store=store,
+                            **origin)
+            try:
+                if options.autolog:
+                    storage.log_params(run.store, run.run_id, early_params(names))
+            except BaseException:
+                _forget(run)  # its row went with the rolled-back transaction
+                raise
         tracked = TrackedCell(run, options, names)
-        if options.autolog:
-            storage.log_params(run.store, run.run_id, early_params(names))
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         shown = None
@@ -477,9 +485,14 @@ class KernelHooks:
             self.transformer.tracking = False
             self._save_figures(tracked)
             self._stop_autolog(tracked)
-            self._end_run(tracked, error, count, shown)
-            if record is not None:
-                self.capture.end_inner(record, error)
+            with run.store.batch():  # the run's end and, of a trial, its execution
+                self._end_run(tracked, error, count, shown)
+                if inner:
+                    try:
+                        self.capture.add_inner(run.store, body, count, self.cell_id,
+                                               run.run_id, names, started, error)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn("could not record the trial's execution", exc)
 
 
 def _bindings(tracked: TrackedCell) -> dict[str, Any]:

@@ -177,6 +177,8 @@ class SweepMagics(Magics):
                                                 training_metrics=options.training_metrics),
                                    body, inner=True)
 
+        # The sweep cell's own row first: each trial's execution is written after it.
+        hooks.capture.writer.flush(5.0)
         pool = None
         if options.jobs > 1:
             from ..store.current import get_store

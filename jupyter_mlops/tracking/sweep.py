@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import storage
+from ..entities import SYSTEM_METRIC_PREFIX
 from ..errors import ValidationError, shorten
 from ..validation import check_name, encode_param
 from .runs import ActiveRun, _end, reopen_run, start_run
@@ -589,19 +590,21 @@ def _outcome(store, parent: ActiveRun, number: int, params: dict[str, Any], metr
         what = f"{type(error).__name__}: {error}" if error else "no run"
         raise ValidationError(f"Trial {number} recorded no child run ({shorten(what)}); a "
                               "sweep's cell must be one %%track could track.")
-    run = storage.get_run(store, run_ids[0])
-    value = run.metrics.get(metric)
-    trial = Trial(number, run.run_id, dict(params), run.status, None, run.duration_s,
-                  run.error or (None if error is None else f"{type(error).__name__}: {error}"))
-    if error is not None and run.status == "FINISHED":
+    run_id = run_ids[0]
+    status, duration, run_error, metrics = storage.run_outcome(store, run_id)
+    value = metrics.get(metric)
+    trial = Trial(number, run_id, dict(params), status, None, duration,
+                  run_error or (None if error is None else f"{type(error).__name__}: {error}"))
+    if error is not None and status == "FINISHED":
         trial.status = "FAILED"
     if isinstance(error, TrialPruned):
-        storage.set_tags(store, run.run_id, {PRUNED_TAG: str(error.step)})
+        storage.set_tags(store, run_id, {PRUNED_TAG: str(error.step)})
         trial.status, trial.error = "PRUNED", str(error)
         return trial
     if trial.status == "FINISHED":
         if value is None:
-            known_metrics = ", ".join(sorted(run.metrics)) or "none"
+            known_metrics = ", ".join(sorted(
+                k for k in metrics if not k.startswith(SYSTEM_METRIC_PREFIX))) or "none"
             raise ValidationError(
                 f"Trial {number} logged no metric {metric!r} (its metrics: {known_metrics}); "
                 "name one of them with --maximize/--minimize, or bind it in the cell.")
