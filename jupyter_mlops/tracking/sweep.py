@@ -223,6 +223,7 @@ def run_sweep(
     started = time.monotonic()
     status = "FINISHED"
     error: BaseException | None = None
+
     def record(trial: Trial) -> None:
         progress.trials = [t for t in progress.trials if t.number != trial.number] + [trial]
         ask.tell(trial)  # type: ignore[attr-defined]
