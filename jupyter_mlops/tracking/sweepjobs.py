@@ -31,6 +31,7 @@ from .capture import flush_capture
 from .cellnames import analyze
 from .runs import NOTEBOOK_RUN_ENV, PARENT_RUN_ENV
 
+_FLUSH = "__import__('jupyter_mlops.tracking.capture').tracking.capture.flush_capture(10)"
 STOP_WAIT_S = 20.0  # an interrupted trial ends its run; longer, and its kernel is shut down
 _POLL_S = 0.2
 
@@ -143,16 +144,23 @@ class _Worker:
                 pass
 
     def close(self, graceful: bool) -> None:
-        """Shut the kernel down; gracefully, its capture writes its last rows first."""
+        """Shut the kernel down; gracefully, its capture writes its last rows first (a
+        silent request, which IPython records as no execution), then it is stopped at
+        once rather than waited for."""
         manager, self.manager = self.manager, None
         if manager is None:
             return
         try:
             if graceful and self.alive_manager(manager):
-                self.client.shutdown()
+                msg_id = self.client.execute(_FLUSH, silent=True, store_history=False)
                 deadline = time.monotonic() + 10
-                while self.alive_manager(manager) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                while time.monotonic() < deadline and self.alive_manager(manager):
+                    try:
+                        reply = self.client.get_shell_msg(timeout=_POLL_S)
+                    except queue.Empty:
+                        continue
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
             self.client.stop_channels()
             manager.shutdown_kernel(now=True)
         except Exception:  # noqa: BLE001 - a kernel already gone
