@@ -71,6 +71,12 @@ def test_a_grid_sweep_runs_each_point_as_a_child_and_keeps_the_best_on_the_paren
     # The parent links back to the cell; the cell's own namespace is left as a trial set it.
     assert parent.source.startswith("%%sweep max_depth=")
     assert parent.cell_id is None or isinstance(parent.cell_id, str)
+    # Each trial is an execution of the sweep's cell: the best one replays and verifies.
+    assert best.execution_count == parent.execution_count is not None
+    assert best.cell_id == parent.cell_id
+    script = mlops.replay("iris-tree@champion", verify=True)
+    assert "max_depth = 3" in str(script) and "%%sweep" not in str(script)
+    assert script.verification.ok, script.verification.message
 
 
 def test_tpe_over_a_log_range_is_bounded_by_n_and_a_failing_trial_is_failed(shell, store):
@@ -256,3 +262,32 @@ def test_a_tpe_sweep_stopped_by_an_interrupt_resumes_with_its_finished_trials(st
     assert (frame["status"] == "FINISHED").sum() == 5 and (frame["status"] == "KILLED").sum() == 1
     assert len(calls) == 3 + 3  # two kept, the killed one and two more run
     assert mlops.get_run(parent).params["best_x"] == result.best_params["x"]
+
+
+def test_the_median_pruner_stops_trials_behind_the_others_and_the_sweep_goes_on(shell, store):
+    # A loop's per-step metric (the loop capture) feeds Optuna's pruner.
+    cell = """%%sweep lr=uniform(0, 1) -n 12 --method tpe --seed 3 --maximize score
+lr = 0.5
+for step in range(8):
+    score = lr * step
+"""
+    outcome = run_cell(shell, cell)
+    assert outcome.success, outcome.error_in_exec
+    result = outcome.result
+    pruned = [t for t in result.trials if t.status == "PRUNED"]
+    assert pruned and len(result.trials) == 12 and result.status == "FINISHED"
+    run = mlops.get_run(pruned[0].run_id)
+    assert run.status == "KILLED" and run.tags["sweep.pruned"].isdigit()
+    assert mlops.get_run(result.best_run_id).status == "FINISHED"
+    # log_metric(step=) feeds it too; --pruner none (pruner="none") prunes nothing.
+    def train(lr):
+        for step in range(8):
+            mlops.log_metric("score", lr * step, step=step)
+        return lr * 7
+
+    by_log = mlops.sweep(train, lr="uniform(0, 1)", n_trials=12, method="tpe", seed=3,
+                         maximize="score", experiment="logged")
+    assert any(t.status == "PRUNED" for t in by_log.trials)
+    unpruned = mlops.sweep(train, lr="uniform(0, 1)", n_trials=8, method="tpe", seed=3,
+                           maximize="score", experiment="unpruned", pruner="none")
+    assert {t.status for t in unpruned.trials} == {"FINISHED"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
 from ..tracking.rewrite import instrument
 from ..tracking.paramdicts import log_dict_params
+from ..tracking.pruning import TrialPruned
 from ..tracking.resources import ResourceSampler, log_resources
 from ..tracking.runs import ActiveRun, _end, _forget, start_run
 from ..store.current import get_store
@@ -359,7 +361,7 @@ class KernelHooks:
             tracked.resources.stop()  # what follows is our work, not the cell's
         if error is None:
             status = "FINISHED"
-        elif isinstance(error, KeyboardInterrupt):
+        elif isinstance(error, (KeyboardInterrupt, TrialPruned)):
             status = "KILLED"
         else:
             status = "FAILED"
@@ -431,25 +433,39 @@ class KernelHooks:
 
     # -- direct calls of the cell magic ------------------------------------------------
 
-    def run_tracked_body(self, options: TrackOptions, body: str) -> Any:
+    def run_tracked_body(self, options: TrackOptions, body: str, *,
+                         inner: bool = False) -> Any:
         """``run_cell_magic('track', ...)`` called directly: run the body inside a run.
 
         As ``%%time`` does, the body runs in the user's namespace, the value of a last
         expression is returned, and an exception ends the run FAILED (KILLED for
-        KeyboardInterrupt) and is then raised again, never swallowed.
+        KeyboardInterrupt) and is then raised again, never swallowed. ``inner`` (a sweep's
+        trial) records the body as an execution of the running cell, with its id and count,
+        and gives the run that cell: its model can be registered and replayed.
         """
         if self.transformer.tracking:
             from IPython.core.error import UsageError
 
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
-        code = self.shell.transform_cell(body)
+        # A sweep's trial is the cell's own code, transformed once by the sweep.
+        code = body if inner else self.shell.transform_cell(body)
         names = analyze(code)
-        self.capture.ensure_session(get_store(), now=True)  # the run refers to it
-        run = start_run(options.name, options.experiment, options.tags, nested=True,
-                        session_id=self.capture.session_id, source=body)
+        store = get_store()
+        self.capture.ensure_session(store, now=True)  # the run refers to it
+        count = self.execution_count if inner else None
+        origin = {"cell_id": self.cell_id, "execution_count": count} if inner else {}
+        started = time.time()
+        with store.batch():  # the run's start, its params: one write transaction
+            run = start_run(options.name, options.experiment, options.tags, nested=True,
+                            session_id=self.capture.session_id, source=body, store=store,
+                            **origin)
+            try:
+                if options.autolog:
+                    storage.log_params(run.store, run.run_id, early_params(names))
+            except BaseException:
+                _forget(run)  # its row went with the rolled-back transaction
+                raise
         tracked = TrackedCell(run, options, names)
-        if options.autolog:
-            storage.log_params(run.store, run.run_id, early_params(names))
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         shown = None
@@ -469,7 +485,14 @@ class KernelHooks:
             self.transformer.tracking = False
             self._save_figures(tracked)
             self._stop_autolog(tracked)
-            self._end_run(tracked, error, None, shown)
+            with run.store.batch():  # the run's end and, of a trial, its execution
+                self._end_run(tracked, error, count, shown)
+                if inner:
+                    try:
+                        self.capture.add_inner(run.store, body, count, self.cell_id,
+                                               run.run_id, names, started, error)
+                    except Exception as exc:  # noqa: BLE001
+                        self._warn("could not record the trial's execution", exc)
 
 
 def _bindings(tracked: TrackedCell) -> dict[str, Any]:

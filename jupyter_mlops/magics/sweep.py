@@ -36,6 +36,7 @@ class SweepOptions:
     resume: bool
     jobs: int
     training_metrics: bool = False
+    pruner: str = "median"
 
 
 def _sweep_arguments(func):
@@ -46,8 +47,16 @@ def _sweep_arguments(func):
         argument("--new", action="store_true",
                  help="Start a new sweep even when one stopped earlier with this cell and "
                       "space (by default it is resumed)."),
+        argument("--pruner", default="median", choices=["median", "none"],
+                 help="Stop a trial whose per-step metric (a loop's, or log_metric(step=)) "
+                      "falls below the median of earlier trials at that step: median "
+                      "(Optuna's MedianPruner, the default with random and tpe) or none. "
+                      "Trials in worker kernels (--jobs N) are not pruned."),
         argument("--seed", type=int, default=None, help="Seed of the sampler."),
-        argument("--jobs", type=int, default=1, help="Trials run at once (1)."),
+        argument("--jobs", type=int, default=1,
+                 help="Trials run at once, each in a worker kernel given the notebook's "
+                      "state by replaying the cells the sweep's cell depends on (1: in "
+                      "this kernel)."),
         argument("--timeout", type=float, default=None,
                  help="Start no trial after this many seconds."),
         argument("--method", default=None, choices=["grid", "random", "tpe"],
@@ -105,7 +114,7 @@ def parse_sweep_line(line: str) -> SweepOptions:
                          "--minimize METRIC.")
     return SweepOptions(space, metric, "maximize" if args.maximize else "minimize", method,
                         args.trials, args.timeout, args.experiment, args.name, args.seed,
-                        not args.new, args.jobs, args.training_metrics)
+                        not args.new, args.jobs, args.training_metrics, args.pruner)
 
 
 class LiveView:
@@ -153,9 +162,6 @@ class SweepMagics(Magics):
         from ..tracking.sweepcell import check_swept, substitute
 
         options = parse_sweep_line(line)
-        if options.jobs > 1:
-            raise UsageError("--jobs N > 1 is not available yet: run the trials one at a time "
-                             "(--jobs 1).")
         code = self.shell.transform_cell(cell)
         try:
             check_swept(code, options.space)
@@ -169,7 +175,24 @@ class SweepMagics(Magics):
             hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True,
                                                 quiet=True,
                                                 training_metrics=options.training_metrics),
-                                   body)
+                                   body, inner=True)
+
+        # The sweep cell's own row first: each trial's execution is written after it.
+        hooks.capture.writer.flush(5.0)
+        pool = None
+        if options.jobs > 1:
+            from ..store.current import get_store
+            from ..tracking.sweepjobs import WorkerPool, state_cells
+
+            store = get_store()
+            cells = state_cells(store, hooks.capture.session_id, code)
+            cell_id = hooks.cell_id
+
+            def pool(parent_id: str) -> WorkerPool:
+                return WorkerPool(options.jobs, store=store, parent_id=parent_id, cells=cells,
+                                  body_for=lambda params: substitute(code, params),
+                                  experiment=options.experiment, cell_id=cell_id,
+                                  training_metrics=options.training_metrics)
 
         view = LiveView()
         try:
@@ -178,7 +201,7 @@ class SweepMagics(Magics):
                 method=options.method, n_trials=options.n_trials, timeout=options.timeout,
                 experiment=options.experiment, name=options.name, key_source=code,
                 seed=options.seed, resume=options.resume, on_trial=view.update,
-                origin=self._origin(line, cell))
+                origin=self._origin(line, cell), pool=pool, pruner=options.pruner)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         if view.handle is not None:

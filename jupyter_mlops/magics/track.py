@@ -42,6 +42,9 @@ def _track_arguments(func):
         argument("--model", default=None, metavar="VAR",
                  help="The variable holding the run's model; other models the cell fits "
                       "are kept in child runs only."),
+        argument("--no-training-metrics", action="store_true",
+                 help="Leave out MLflow's training metrics (a prediction over the fit "
+                      "data), as a sweep's trials do."),
         argument("--no-autolog", action="store_true",
                  help="Log only what the cell logs explicitly with log_* calls."),
         argument("--tag", action="append", default=[], metavar="KEY=VALUE",
@@ -84,7 +87,7 @@ def parse_track_line(line: str) -> TrackOptions:
         raise UsageError(f"--model takes the name of a variable, such as --model clf; "
                          f"got {args.model!r}.")
     return TrackOptions(name, args.experiment, tags, not args.no_autolog, args.model,
-                        args.quiet)
+                        args.quiet, not args.no_training_metrics)
 
 
 def track_header(raw_cell: str) -> str | None:

@@ -132,6 +132,12 @@ def _replayed_part(execution: CellExecution) -> str:
     return "\n".join([*notes, *([done] if done else []), *(f"# | {line}" for line in rest)])
 
 
+def replayed_source(execution: CellExecution) -> str:
+    """An execution as the replay runs it: plain Python, of a failed one the statements
+    that finished (a sweep's worker kernel rebuilds the notebook's state with it too)."""
+    return _replayed_part(execution)
+
+
 def script_for(store: Store, version: Any) -> tuple[str, list[CellExecution]]:
     """The replay script of a registered ``version`` and the executions it was cut from.
 

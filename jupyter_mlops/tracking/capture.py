@@ -270,6 +270,22 @@ class CellCapture:
         # Dropping the end of a queued start would leave a finished cell 'running'.
         self.writer.submit(write, past_cap=record.queued)
 
+    def add_inner(self, store: Store, source: str, execution_count: int | None,
+                  cell_id: str | None, run_id: str, names: CellNames, started: float,
+                  error: BaseException | None) -> None:
+        """An execution inside the running cell (a sweep's trial), written now: a row of
+        its own with the cell's id and count and the source it really ran, so its run has
+        a history to replay. Written in the caller's transaction, not by the capture
+        thread, whose wake-ups would cost each trial more than the write."""
+        status = "ok" if error is None else (
+            "interrupted" if isinstance(error, KeyboardInterrupt) else "error")
+        message = None if error is None else f"{type(error).__name__}: {error}"[:2000]
+        row = storage.start_cell(store, self.session_id, execution_count, cell_id, source,
+                                 names.defined, names.used, started, run_id)
+        storage.finish_cell(store, row, execution_count=None,
+                            duration_s=time.time() - started, status=status, error=message,
+                            run_id=run_id)
+
     def _note_bindings(self, record: CellRecord, defined: list[str], modified: list[str],
                        namespace: Mapping[str, Any]) -> None:
         for name in defined:

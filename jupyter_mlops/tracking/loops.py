@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from . import storage
+from . import pruning, storage
 from .curves import MAX_POINTS, Curve, Point
 from ..validation import MAX_NAME_LENGTH
 
@@ -131,6 +131,8 @@ class LoopCapture:
                     self._hand_over()
             except Exception:  # noqa: BLE001 - never the user's cell's problem
                 pass
+            if pruning.watcher is not None:  # a sweep's trial: may raise TrialPruned
+                pruning.watcher(marks, self.step)
             marks.clear()
         self.step += 1
 

@@ -24,6 +24,7 @@ from ..errors import ValidationError, shorten
 from ..store import Store
 from ..store.current import get_store
 from ..validation import check_name, check_tag, encode_param, metric_step, metric_value
+from . import pruning
 from .capture import flush_capture
 
 # Set in the kernel of a notebook run (``run_notebook``): the runs it starts are children.
@@ -31,10 +32,18 @@ NOTEBOOK_RUN_ENV = "JUPYTER_MLOPS_NOTEBOOK_RUN"
 NOTEBOOK_RUN_TAG = "jupyter_mlops.notebook_run"
 
 
+# Set in a sweep's worker kernel: the runs it starts are trials of that sweep's parent.
+PARENT_RUN_ENV = "JUPYTER_MLOPS_PARENT_RUN"
+
+
+def _run_id_from_env(name: str) -> str | None:
+    value = os.environ.get(name, "")
+    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+
+
 def notebook_run_parent() -> str | None:
     """The notebook run this process runs under (its run id), or None."""
-    value = os.environ.get(NOTEBOOK_RUN_ENV, "")
-    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+    return _run_id_from_env(NOTEBOOK_RUN_ENV)
 
 
 MAX_TRACEBACK = 64 * 1024
@@ -70,7 +79,8 @@ class ActiveRun:
             if exc is None:
                 _end(self, "FINISHED")
             else:
-                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                status = ("KILLED" if isinstance(exc, (KeyboardInterrupt, pruning.TrialPruned))
+                          else "FAILED")
                 _end(self, status, exc)
         return False
 
@@ -113,6 +123,8 @@ def start_run(
     parent_id = None if parent is None else parent.run_id
     if parent is None and (notebook_run := notebook_run_parent()) is not None:
         parent_id = checked_tags[NOTEBOOK_RUN_TAG] = notebook_run  # a cell of a notebook run
+    elif parent is None:
+        parent_id = _run_id_from_env(PARENT_RUN_ENV)  # a trial in a sweep's worker kernel
     if parent_id is not None:
         checked_tags.setdefault("parent_run_id", parent_id)
     store = store or get_store()
@@ -244,6 +256,8 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     values = [(check_name("Metric name", k), metric_value(k, v), step) for k, v in metrics.items()]
     run = _run_for_logging()
     storage.log_metrics(run.store, run.run_id, values, time.time())
+    if pruning.watcher is not None:  # a sweep's trial: may raise TrialPruned
+        pruning.watcher(metrics, step)
 
 
 def set_tag(key: str, value: Any) -> None:

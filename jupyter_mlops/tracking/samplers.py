@@ -24,8 +24,11 @@ class _GridAsker:
         done = {_point_key(t.params) for t in prior}
         self._points = (p for p in grid_points(space) if _point_key(p) not in done)
 
-    def __call__(self) -> dict[str, Any] | None:
+    def __call__(self, number: int | None = None) -> dict[str, Any] | None:
         return next(self._points, None)
+
+    def watcher(self, number: int, metric: str):
+        return None  # a grid runs every point: nothing to prune
 
     def tell(self, trial) -> None:
         pass
@@ -35,7 +38,7 @@ class _OptunaAsker:
     """Optuna's ask-and-tell: its sampler picks, the trial's value is told back."""
 
     def __init__(self, space: Space, method: str, direction: str, seed: int | None,
-                 prior: list) -> None:
+                 prior: list, pruner: str = "none") -> None:
         import optuna
 
         self._optuna = optuna
@@ -43,8 +46,11 @@ class _OptunaAsker:
         shifted = None if seed is None else seed + len(prior)  # not the same points again
         sampler = (optuna.samplers.RandomSampler(seed=shifted) if method == "random"
                    else optuna.samplers.TPESampler(seed=shifted))
-        self.study = optuna.create_study(direction=direction, sampler=sampler)
-        self._pending: Any = None
+        self.prunes = pruner == "median"
+        self.study = optuna.create_study(
+            direction=direction, sampler=sampler,
+            pruner=optuna.pruners.MedianPruner() if self.prunes else optuna.pruners.NopPruner())
+        self._pending: dict[int | None, Any] = {}  # several at once with worker kernels
         for trial in prior:
             self._add(trial)
 
@@ -59,25 +65,40 @@ class _OptunaAsker:
         self.study.add_trial(self._optuna.trial.create_trial(
             params=params, distributions=self._distributions,
             value=trial.value if finished else None,
-            state=state.COMPLETE if finished else state.FAIL))
+            state=state.COMPLETE if finished else
+            state.PRUNED if trial.status == "PRUNED" else state.FAIL))
 
-    def __call__(self) -> dict[str, Any]:
-        self._pending = self.study.ask(self._distributions)
-        return {n: _plain(v) for n, v in self._pending.params.items()}
+    def __call__(self, number: int | None = None) -> dict[str, Any]:
+        pending = self._pending[number] = self.study.ask(self._distributions)
+        return {n: _plain(v) for n, v in pending.params.items()}
+
+    def watcher(self, number: int, metric: str):
+        """What reports the running trial's steps to the pruner (None: nothing prunes)."""
+        pending = self._pending.get(number)
+        if not self.prunes or pending is None:
+            return None
+        from .pruning import reporter
+
+        return reporter(pending, metric)
 
     def tell(self, trial) -> None:
-        pending, self._pending = self._pending, None
+        pending = self._pending.pop(trial.number, None)
+        if pending is None:
+            pending = self._pending.pop(None, None)
         if pending is None:
             return
         state = self._optuna.trial.TrialState
         with _quiet(self._optuna):
             if trial.status == "FINISHED" and trial.value is not None:
                 self.study.tell(pending, trial.value)
+            elif trial.status == "PRUNED":
+                self.study.tell(pending, state=state.PRUNED)
             else:
                 self.study.tell(pending, state=state.FAIL)
 
 
-def asker(space: Space, method: str, direction: str, seed: int | None, prior: list):
+def asker(space: Space, method: str, direction: str, seed: int | None, prior: list,
+          pruner: str = "none"):
     if method == "grid":
         return _GridAsker(space, prior)
     try:
@@ -86,7 +107,7 @@ def asker(space: Space, method: str, direction: str, seed: int | None, prior: li
         raise ValidationError(f"--method {method} chooses params with Optuna: pip install "
                               "optuna, or use --method grid.") from None
     with _quiet(optuna):
-        return _OptunaAsker(space, method, direction, seed, prior)
+        return _OptunaAsker(space, method, direction, seed, prior, pruner)
 
 
 @contextlib.contextmanager

@@ -489,6 +489,17 @@ def cells(store: Store, where: str = "1", params: Sequence[Any] = ()) -> list[Ce
     ]
 
 
+def run_outcome(store: Store, run_id: str) -> tuple[str, float | None, str | None,
+                                                    dict[str, float]]:
+    """A run's status, duration, error and latest metrics (system ones too): what a
+    sweep reads back after each trial, in two queries rather than ``get_run``'s seven."""
+    ((status, start, end, error),) = store.query(
+        "SELECT status, start_time, end_time, error FROM runs WHERE run_id = ?", (run_id,))
+    metrics = {k: decode_metric(v, n) for k, v, n in store.query(
+        "SELECT key, value, is_nan FROM latest_metrics WHERE run_id = ?", (run_id,))}
+    return status, None if end is None else end - start, error, metrics
+
+
 def get_run(store: Store, run_ref: str) -> Run:
     run_id = resolve_run_id(store, run_ref)
     (row,) = store.query(

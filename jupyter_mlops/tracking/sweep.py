@@ -23,12 +23,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import storage
+from ..entities import SYSTEM_METRIC_PREFIX
 from ..errors import ValidationError, shorten
 from ..validation import check_name, encode_param
 from .runs import ActiveRun, _end, reopen_run, start_run
+from .pruning import PRUNED_TAG, PRUNERS, TrialPruned, watching
 from .samplers import asker
 from .sweepspace import Space, grid_size
 
@@ -41,6 +43,24 @@ TABLE_NAME = "trials.csv"
 # A trial: (number, params, run name, tags) -> None; it records one child run of the
 # active run (named and tagged as given) and raises what the trial raised.
 TrialRunner = Callable[[int, dict[str, Any], str, dict[str, str]], None]
+
+
+class TrialPool(Protocol):
+    """Trials run elsewhere, several at once (worker kernels, see ``sweepjobs``): each
+    records one child run of the sweep's parent, named and tagged as given."""
+
+    size: int
+
+    def submit(self, number: int, params: dict[str, Any], name: str,
+               tags: dict[str, str]) -> None: ...
+
+    def wait(self) -> tuple[int, BaseException | None, bool]:
+        """The next trial done: its number, what it raised, whether its worker died."""
+
+    def stop(self) -> None:
+        """Interrupt the running trials and wait (bounded) until they ended."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -72,7 +92,7 @@ class SweepProgress:
 
     @property
     def finished(self) -> int:
-        return sum(t.status in ("FINISHED", "FAILED") for t in self.trials)
+        return sum(t.status in ("FINISHED", "FAILED", "PRUNED") for t in self.trials)
 
     def importance(self) -> dict[str, float]:
         """How much each swept param moved the metric, in [0, 1], highest first."""
@@ -166,13 +186,23 @@ def run_sweep(
     resume: bool = True,
     on_trial: Callable[[SweepProgress], None] | None = None,
     origin: Mapping[str, Any] | None = None,
+    pool: Callable[[str], TrialPool] | None = None,
+    pruner: str = "median",
 ) -> SweepResult:
     """Run (or resume) a sweep: at most ``n_trials`` trials, none started after ``timeout``
     seconds. KeyboardInterrupt ends the running trial and the parent KILLED and is raised
-    again; a sweep stopped so is resumed by running it again with ``resume=True``."""
+    again; a sweep stopped so is resumed by running it again with ``resume=True``.
+
+    ``pool`` (given the parent's run id) runs the trials several at once instead of
+    ``runner``; a trial whose worker died runs once more. ``pruner="median"`` stops a
+    trial run here (not in a pool) whose per-step metric falls below the median of the
+    earlier trials at that step (Optuna's MedianPruner; random and tpe only)."""
     from ..store.current import get_store
 
     check_options(metric, direction, method, n_trials, timeout)
+    if pruner not in PRUNERS:
+        raise ValidationError(f"A sweep's pruner is one of {', '.join(PRUNERS)}; got "
+                              f"{shorten(pruner)}.")
     size = grid_size(space)
     if method == "grid" and size is None:
         ranged = [n for n, d in space.items() if d.kind != "categorical"]
@@ -193,27 +223,35 @@ def run_sweep(
     started = time.monotonic()
     status = "FINISHED"
     error: BaseException | None = None
+
+    def record(trial: Trial) -> None:
+        progress.trials = [t for t in progress.trials if t.number != trial.number] + [trial]
+        ask.tell(trial)  # type: ignore[attr-defined]
+        if trial.status == "FINISHED" and trial.value is not None:
+            best = progress.best
+            if best is None or sign * trial.value > sign * best.value:
+                progress.best = trial
+            storage.log_metrics(store, parent.run_id,
+                                [(f"best_{metric}", progress.best.value, trial.number)],
+                                time.time())
+        if on_trial is not None:
+            on_trial(progress)
+
+    def open_slots() -> bool:
+        return timeout is None or time.monotonic() - started < timeout
+
     try:
-        ask = asker(space, method, direction, seed, prior)  # inside: the parent always ends
-        while progress.finished < n_trials:
-            if timeout is not None and time.monotonic() - started >= timeout:
-                break
+        ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
+        if pool is not None:
+            _run_pooled(store, parent, pool(parent.run_id), ask, progress, n_trials,
+                        open_slots, record)
+        while pool is None and progress.finished < n_trials and open_slots():
             number = max((t.number for t in progress.trials), default=-1) + 1
-            params = ask()
+            params = ask(number)
             if params is None:
                 break  # the grid is done
-            trial = _run_trial(store, parent, runner, number, params, metric)
-            progress.trials = [t for t in progress.trials if t.number != number] + [trial]
-            ask.tell(trial)  # type: ignore[attr-defined]
-            if trial.status == "FINISHED" and trial.value is not None:
-                best = progress.best
-                if best is None or sign * trial.value > sign * best.value:
-                    progress.best = trial
-                storage.log_metrics(store, parent.run_id,
-                                    [(f"best_{metric}", progress.best.value, number)],
-                                    time.time())
-            if on_trial is not None:
-                on_trial(progress)
+            with watching(ask.watcher(number, metric)):  # type: ignore[attr-defined]
+                record(_run_trial(store, parent, runner, number, params, metric))
     except KeyboardInterrupt as exc:
         status, error = "KILLED", exc
         raise
@@ -246,6 +284,8 @@ def sweep(
     seed: int | None = None,
     resume: bool = True,
     namespace: dict[str, Any] | None = None,
+    jobs: int = 1,
+    pruner: str = "median",
     **dimensions: Any,
 ) -> SweepResult:
     """Sweep a function or a cell's source over a space, each trial a child run of one parent.
@@ -254,7 +294,12 @@ def sweep(
     metric, a dict of numbers its metrics. A cell (a string) runs in ``namespace`` (the
     ``__main__`` module's by default) with the literals of the swept names replaced, and what
     it binds is autologged as ``%%track`` would. The space maps a name to a list of values or
-    to ``"uniform(lo,hi)"``, ``"loguniform(lo,hi)"``, ``"int(lo,hi)"``.
+    to ``"uniform(lo,hi)"``, ``"loguniform(lo,hi)"``, ``"int(lo,hi)"``. ``jobs=N`` runs a
+    cell's trials N at once in worker kernels given this kernel's state by replaying the
+    executions the cell depends on (``%load_ext jupyter_mlops`` must be loaded).
+    ``pruner="median"`` (random and tpe) stops a trial whose metric, logged per step with
+    ``log_metric(key, value, step=)``, falls below the median of earlier trials; it ends
+    KILLED, tagged ``sweep.pruned``, and the sweep goes on.
 
     Examples
     --------
@@ -275,10 +320,19 @@ def sweep(
     if method is None:
         method = "grid" if grid_size(space) is not None and n_trials is None else "tpe"
     check_options(metric, direction, method, n_trials, timeout)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValidationError(f"jobs is a number of trials at once, 1 or more; got "
+                              f"{shorten(jobs)}.")
+    pool = None
+    if jobs > 1 and not isinstance(target, str):
+        raise ValidationError("jobs > 1 runs a cell's trials in worker kernels; a function "
+                              "cannot be sent there: give the cell's source, or jobs=1.")
     if isinstance(target, str):
         check_swept(target, space)
         runner = cell_runner(target, _namespace(namespace), experiment)
         key_source = target
+        if jobs > 1:
+            pool = _cell_pool(target, jobs, experiment)
     elif callable(target):
         runner = function_runner(target, metric, experiment)
         key_source = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
@@ -287,7 +341,30 @@ def sweep(
                               f"{type(target).__name__}.")
     return run_sweep(space, runner, metric=metric, direction=direction, method=method,
                      n_trials=n_trials, timeout=timeout, experiment=experiment, name=name,
-                     key_source=key_source, seed=seed, resume=resume)
+                     key_source=key_source, seed=seed, resume=resume, pool=pool,
+                     pruner=pruner)
+
+
+def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPool]:
+    """Worker kernels given this kernel's state, for the trials of ``code``."""
+    from ..store.current import get_store
+    from .capture import current_session_id
+    from .sweepcell import substitute
+    from .sweepjobs import WorkerPool, state_cells
+
+    session_id = current_session_id()
+    if session_id is None:
+        raise ValidationError("jobs > 1 rebuilds this kernel's state from its recorded "
+                              "cells: run %load_ext jupyter_mlops first (or use jobs=1).")
+    store = get_store()
+    cells = state_cells(store, session_id, code)
+
+    def start(parent_id: str) -> TrialPool:
+        return WorkerPool(jobs, store=store, parent_id=parent_id, cells=cells,
+                          body_for=lambda params: substitute(code, params),
+                          experiment=experiment)
+
+    return start
 
 
 def _namespace(namespace: dict[str, Any] | None) -> dict[str, Any]:
@@ -364,14 +441,16 @@ def _prior_trials(store, parent_id: str, space: Space, metric: str) -> list[Tria
     """The finished and failed trials of a sweep stopped earlier (killed ones run again)."""
     rows = store.query(
         "SELECT r.run_id, t.value FROM runs r JOIN tags t ON t.run_id = r.run_id AND t.key = ? "
-        "WHERE r.parent_run_id = ? AND r.status IN ('FINISHED', 'FAILED')", (TRIAL_TAG,
-                                                                           parent_id))
+        "WHERE r.parent_run_id = ? AND (r.status IN ('FINISHED', 'FAILED') OR EXISTS ("
+        "SELECT 1 FROM tags p WHERE p.run_id = r.run_id AND p.key = ?))",
+        (TRIAL_TAG, parent_id, PRUNED_TAG))
     trials = []
     for run_id, number in rows:
         run = storage.get_run(store, run_id)
         params = {n: run.params[n] for n in space if n in run.params}
-        value = run.metrics.get(metric)
-        trials.append(Trial(int(number), run_id, params, run.status,
+        value = run.metrics.get(metric) if run.status == "FINISHED" else None
+        status = "PRUNED" if PRUNED_TAG in run.tags else run.status
+        trials.append(Trial(int(number), run_id, params, status,
                             value if value is not None and math.isfinite(value) else None,
                             run.duration_s, run.error))
     return sorted(trials, key=lambda t: t.number)
@@ -412,12 +491,24 @@ def _close_parent(store, parent: ActiveRun, progress: SweepProgress, status: str
 
 # -- trials -------------------------------------------------------------------------------
 
+def _trial_names(parent: ActiveRun, number: int) -> tuple[str, dict[str, str]]:
+    """A trial's run name and tags."""
+    return (f"{parent.name or 'sweep'}[{number}]",
+            {TRIAL_TAG: str(number), "sweep.parent": parent.run_id})
+
+
+def _trial_runs(store, parent_id: str, number: int, status: str | None = None) -> list[str]:
+    """The child runs of trial ``number``, the latest first."""
+    return [r for (r,) in store.query(
+        "SELECT r.run_id FROM runs r JOIN tags t ON t.run_id = r.run_id AND t.key = ? "
+        "WHERE r.parent_run_id = ? AND t.value = ? AND (? IS NULL OR r.status = ?) "
+        "ORDER BY r.start_time DESC", (TRIAL_TAG, parent_id, str(number), status, status))]
+
+
 def _run_trial(store, parent: ActiveRun, runner: TrialRunner, number: int,
                params: dict[str, Any], metric: str) -> Trial:
-    name = f"{parent.name or 'sweep'}[{number}]"
-    tags = {TRIAL_TAG: str(number), "sweep.parent": parent.run_id}
-    known = {r for (r,) in store.query("SELECT run_id FROM runs WHERE parent_run_id = ?",
-                                       (parent.run_id,))}
+    name, tags = _trial_names(parent, number)
+    known = set(_trial_runs(store, parent.run_id, number))
     error: BaseException | None = None
     try:
         runner(number, dict(params), name, tags)
@@ -425,24 +516,96 @@ def _run_trial(store, parent: ActiveRun, runner: TrialRunner, number: int,
         raise
     except BaseException as exc:  # noqa: BLE001 - a failed trial is recorded; the sweep goes on
         error = exc
-    new = store.query(
-        "SELECT r.run_id FROM runs r JOIN tags t ON t.run_id = r.run_id AND t.key = ? "
-        "WHERE r.parent_run_id = ? AND t.value = ? ORDER BY r.start_time DESC",
-        (TRIAL_TAG, parent.run_id, str(number)))
-    run_ids = [r for (r,) in new if r not in known]
+    return _outcome(store, parent, number, params, metric, error, known)
+
+
+def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepProgress,
+                n_trials: int, open_slots: Callable[[], bool],
+                record: Callable[[Trial], None]) -> None:
+    """Keep every worker busy until ``n_trials`` are done; a trial whose worker died is
+    reported and run once more. An interrupt stops the running trials (KILLED) and keeps
+    those that finished, also those not yet read back."""
+    in_flight: dict[int, tuple[dict[str, Any], set[str], int]] = {}
+    number = max((t.number for t in progress.trials), default=-1) + 1
+    exhausted = False
+
+    def submit(trial_number: int, params: dict[str, Any], attempt: int) -> None:
+        in_flight[trial_number] = (params, set(_trial_runs(store, parent.run_id,
+                                                           trial_number)), attempt)
+        pool.submit(trial_number, dict(params), *_trial_names(parent, trial_number))
+
+    try:
+        while True:
+            while (not exhausted and len(in_flight) < pool.size
+                   and progress.finished + len(in_flight) < n_trials and open_slots()):
+                params = ask(number)
+                if params is None:
+                    exhausted = True  # the grid is done
+                    break
+                submit(number, params, 1)
+                number += 1
+            if not in_flight:
+                return
+            done, error, died = pool.wait()
+            params, known, attempt = in_flight.pop(done)
+            if died:
+                _end_left(store, parent.run_id, done, "KILLED", "its worker kernel died")
+                if attempt == 1:
+                    print(f"jupyter_mlops: the worker kernel running trial {done} died; the "
+                          "trial runs once more in a new one.", flush=True)
+                    submit(done, params, 2)
+                    continue
+                error = RuntimeError(f"The worker kernel running trial {done} died twice; "
+                                     "the trial is not run again.")
+                if not _trial_runs(store, parent.run_id, done):
+                    name, tags = _trial_names(parent, done)
+                    _end(start_run(name, parent.experiment, tags, nested=True, store=store),
+                         "FAILED", error)
+                known = set()
+            record(_outcome(store, parent, done, params, progress.metric, error, known))
+    except KeyboardInterrupt:
+        pool.stop()
+        for trial_number in in_flight:
+            _end_left(store, parent.run_id, trial_number, "KILLED", "the sweep was interrupted")
+        told = {t.number for t in progress.trials}
+        progress.trials += [t for t in _prior_trials(store, parent.run_id, progress.space,
+                                                     progress.metric) if t.number not in told]
+        progress.best = _best(progress.trials, progress.direction)
+        raise
+    finally:
+        pool.close()
+
+
+def _end_left(store, parent_id: str, number: int, status: str, why: str) -> None:
+    """End the trial's runs its worker left RUNNING."""
+    for run_id in _trial_runs(store, parent_id, number, "RUNNING"):
+        storage.finish_run(store, run_id, status, error_type="WorkerStopped",
+                           error=f"Trial {number} stopped: {why}.")
+
+
+def _outcome(store, parent: ActiveRun, number: int, params: dict[str, Any], metric: str,
+             error: BaseException | None, known: set[str]) -> Trial:
+    """The trial as its child run recorded it."""
+    run_ids = [r for r in _trial_runs(store, parent.run_id, number) if r not in known]
     if not run_ids:
         what = f"{type(error).__name__}: {error}" if error else "no run"
         raise ValidationError(f"Trial {number} recorded no child run ({shorten(what)}); a "
                               "sweep's cell must be one %%track could track.")
-    run = storage.get_run(store, run_ids[0])
-    value = run.metrics.get(metric)
-    trial = Trial(number, run.run_id, dict(params), run.status, None, run.duration_s,
-                  run.error or (None if error is None else f"{type(error).__name__}: {error}"))
-    if error is not None and run.status == "FINISHED":
+    run_id = run_ids[0]
+    status, duration, run_error, metrics = storage.run_outcome(store, run_id)
+    value = metrics.get(metric)
+    trial = Trial(number, run_id, dict(params), status, None, duration,
+                  run_error or (None if error is None else f"{type(error).__name__}: {error}"))
+    if error is not None and status == "FINISHED":
         trial.status = "FAILED"
+    if isinstance(error, TrialPruned):
+        storage.set_tags(store, run_id, {PRUNED_TAG: str(error.step)})
+        trial.status, trial.error = "PRUNED", str(error)
+        return trial
     if trial.status == "FINISHED":
         if value is None:
-            known_metrics = ", ".join(sorted(run.metrics)) or "none"
+            known_metrics = ", ".join(sorted(
+                k for k in metrics if not k.startswith(SYSTEM_METRIC_PREFIX))) or "none"
             raise ValidationError(
                 f"Trial {number} logged no metric {metric!r} (its metrics: {known_metrics}); "
                 "name one of them with --maximize/--minimize, or bind it in the cell.")
@@ -490,5 +653,6 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-__all__ = ["METHODS", "SweepProgress", "SweepResult", "Trial", "TrialRunner", "cell_runner",
+__all__ = ["METHODS", "SweepProgress", "SweepResult", "Trial", "TrialPool", "TrialRunner",
+           "cell_runner",
            "function_runner", "run_sweep", "sweep", "sweep_key"]
