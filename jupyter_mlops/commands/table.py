@@ -185,7 +185,11 @@ COMMANDS: tuple[Command, ...] = (
             help="the challenger scores every request; the champion answers"),
         arg("--max-body-mb", type=float, default=20.0,
             help="larger request bodies get 413 (default 20)"),
-        arg("--workers", type=int, default=None, only=CLI, help="scoring threads"),
+        arg("--workers", type=int, default=1, only=CLI,
+            help="processes answering on the port, each with its own model and predictions "
+                 "log (default 1; one per core is a good start)"),
+        arg("--threads", type=int, default=None, only=CLI,
+            help="scoring threads of each process"),
         arg("--watch", type=float, default=2.0, metavar="SECONDS", only=CLI,
             help="how often to check whether the alias moved (0: never)"),
         arg("--no-log", action="store_true", help="do not log predictions"),
