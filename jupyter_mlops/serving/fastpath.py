@@ -97,7 +97,7 @@ class FastPath:
                                             category=UserWarning)
                 from_frame = dumps(jsonable(model.predict(frame)))
                 before = len(caught)
-                from_array = dumps(jsonable(model.predict(rows)))
+                from_array = dumps(jsonable(model.predict(_model_input(rows, dtype))))
                 warned = len(caught) > before
         except Exception:  # noqa: BLE001 - a model that refuses the probe keeps the general path
             return None
@@ -160,11 +160,20 @@ class FastPath:
             if target.itemsize < 8 and kind == "f" and \
                     (np.abs(array) > np.finfo(target).max).any():
                 return None
-            return array.astype(target, copy=False)
+            return _model_input(array, target)
         if kind != "i":
             return None
         info = np.iinfo(target)
         if target != array.dtype and (array.min() < info.min or array.max() > info.max):
             return None
-        return array.astype(target, copy=False)
+        return _model_input(array, target)
+
+
+def _model_input(array: Any, dtype: Any) -> Any:
+    """The array as a conformed DataFrame hands it to a model: pandas keeps a frame's
+    columns in one block, so ``np.asarray(frame)`` is column-major. The same layout gives
+    the same sums to the last bit (a matrix product adds in an order that follows it)."""
+    import numpy as np
+
+    return np.asarray(array, dtype=dtype, order="F")
 
