@@ -77,6 +77,8 @@ from .tracking.interact import InteractiveRuns, interact
 from .tracking.sweep import SweepResult, sweep
 from .serving import (
     ModelServer,
+    WorkerPool,
+    build_image_context,
     compare_versions,
     log_labels,
     prune_predictions,
@@ -128,7 +130,7 @@ __all__ = [
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
     "PullResult", "SyncResult", "pull", "sync",
-    "set_user",
+    "set_user", "WorkerPool", "build_image_context",
 ]
 
 

@@ -324,6 +324,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_build(args) -> int:
+    from .serving.image import build_image_context
+
+    path = build_image_context(args.uri, args.out, store=_store(args),
+                               allow_pickle=args.allow_pickle)
+    print(f"Wrote a build context for {args.uri} in {path}: docker build -t NAME {path}; "
+          "without Docker: pip install -r requirements.txt && pip install --no-deps "
+          "wheels/*.whl, then python serve.py (PORT, DATA, WORKERS).")
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from .tracking.datacatalog import list_datasets
 
@@ -486,6 +497,7 @@ def cmd_pull(args) -> int:
 # The handler of each command the table offers here, by name.
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
             "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "serve": cmd_serve,
+            "build": cmd_build,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
             "scheduler": cmd_scheduler, "status": cmd_status,

@@ -98,6 +98,13 @@ COMMANDS: tuple[Command, ...] = (
         arg("--allow-pickle", action="store_true",
             help="export a version your key did not sign (MLflow will unpickle it)"),
     ), front_ends=CLI_ONLY),
+    Command("build", "Write a container build context that serves a version on port 8000 "
+            "(Dockerfile, model, pinned requirements, jupyter-mlops wheel, entrypoint).", (
+        arg("uri", help=MODEL_URI),
+        arg("out", metavar="DIR", help="a new (or empty) folder"),
+        arg("--allow-pickle", action="store_true",
+            help="build from a version your key did not sign"),
+    ), front_ends=CLI_ONLY),
     Command("data", "Show the data policy (what bytes runs keep), or change it.", (
         arg("action", metavar="policy", help="policy: show or change the data policy"),
         arg("--keep", action="store_true", group="keep", help="keep the bytes of data runs read"),

@@ -229,7 +229,7 @@ def _worker_main(config: dict[str, Any]) -> int:
     from .fastpath import silence_feature_name_warning
     from .server import ModelServer
 
-    logging.basicConfig(level=logging.INFO,
+    logging.basicConfig(level=logging.WARNING,
                         format=f"[worker {config['index']}] %(levelname)s %(message)s")
     silence_feature_name_warning()
     sockets = [socket.socket(fileno=fd) for fd in config["fds"]]
