@@ -104,13 +104,15 @@ def _get(url, path):
 def test_context_serves_from_a_fresh_virtualenv(built, tmp_path):
     out, model, X, _ = built
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # No pip of its own (ensurepip takes seconds): this pip installs into it, from its cache.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
     python = venv / "bin" / "python"
     env = _clean_env()
     for command in (["-r", "requirements.txt"],
                     ["--no-deps", *map(str, (out / "wheels").glob("*.whl"))]):
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *command], cwd=out, env=env,
-                       check=True, timeout=400)
+        subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                        *command], cwd=out, env=env, check=True, timeout=400)
     port, data = free_port(), tmp_path / "data"
     server = subprocess.Popen([str(python), "serve.py"], cwd=out, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True,
