@@ -144,6 +144,12 @@ class Deployment:
         check_routing(self.challenger is not None, self.split, self.shadow)
 
     @property
+    def inline(self) -> bool:
+        """Small requests may be scored on the event loop (``FastPath.inline``)."""
+        fast = self.champion.fast
+        return self.challenger is None and fast is not None and fast.inline
+
+    @property
     def models(self) -> list[ServedModel]:
         return [self.champion] + ([self.challenger] if self.challenger is not None else [])
 

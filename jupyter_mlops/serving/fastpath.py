@@ -21,6 +21,7 @@ It is taken only when it is sure to answer as the general path would:
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,10 @@ from .formats import FORMATS, InputSpec, dumps, jsonable
 
 #: Larger bodies go the general way: the gain is in the fixed cost per request.
 MAX_BYTES = 256 * 1024
+#: Bodies up to this size, of a model that predicts a row in under ``INLINE_S`` seconds,
+#: are scored on the event loop (which waits that long at most for them).
+INLINE_BYTES = 4096
+INLINE_S = 0.002
 _FEATURE_NAMES = r"X does not have valid feature names, but \w+ was fitted with feature names"
 _silenced = False
 
@@ -71,6 +76,13 @@ class FastPath:
 
     columns: tuple[str, ...]
     dtype: Any  # numpy dtype
+    #: The quickest of a few one-row predictions at load: a request that costs less than
+    #: ``INLINE_S`` is scored on the event loop, without the hop to a scoring thread.
+    row_s: float = float("inf")
+
+    @property
+    def inline(self) -> bool:
+        return self.row_s < INLINE_S
 
     @classmethod
     def probe(cls, model: Any, spec: InputSpec, reference: Any = None) -> FastPath | None:
@@ -103,7 +115,13 @@ class FastPath:
             return None
         if warned or from_frame != from_array:
             return None
-        return cls(spec.columns, dtype)
+        one = _model_input(rows[:1], dtype)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            model.predict(one)
+            times.append(time.perf_counter() - started)
+        return cls(spec.columns, dtype, min(times))
 
     def rows(self, payload: Any, body: bytes) -> Any:
         """The request's inputs as an array, or None when it must go the general way."""

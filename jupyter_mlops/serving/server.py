@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import ValidationError, shorten
 from .access import Access
 from .deployment import Deployment, Scored, check_routing, load_served
+from .fastpath import INLINE_BYTES
 from .formats import BadRequest
 from .predictions import PredictionLog
 
@@ -82,6 +83,9 @@ class ServingState:
         self.in_flight += 1
         self.requests += 1
         try:
+            if deployment.inline and len(body) <= INLINE_BYTES:
+                # A row or two of a quick model: the hop to a thread would cost more.
+                return self._score(deployment, body, content_type, request_id)
             return await asyncio.get_running_loop().run_in_executor(
                 self.executor, self._score, deployment, body, content_type, request_id)
         except BaseException:
