@@ -104,7 +104,8 @@ def _get(url, path):
 def test_context_serves_from_a_fresh_virtualenv(built, tmp_path):
     out, model, X, _ = built
     venv = tmp_path / "venv"
-    # No pip of its own (ensurepip takes seconds): this pip installs into it, from its cache.
+    # No pip of its own (ensurepip takes seconds): this pip installs into it, from its cache,
+    # without byte-compiling thousands of modules the server never imports (4x quicker).
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     python = venv / "bin" / "python"
@@ -112,6 +113,7 @@ def test_context_serves_from_a_fresh_virtualenv(built, tmp_path):
     for command in (["-r", "requirements.txt"],
                     ["--no-deps", *map(str, (out / "wheels").glob("*.whl"))]):
         subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                        "--no-compile",
                         *command], cwd=out, env=env, check=True, timeout=400)
     port, data = free_port(), tmp_path / "data"
     server = subprocess.Popen([str(python), "serve.py"], cwd=out, stdout=subprocess.PIPE,
