@@ -234,3 +234,12 @@ def test_two_workers_log_every_request_exactly_once(store):
     assert sorted(counts) == sorted(sent)
     assert set(counts.values()) == {1}
     assert not list((Path(store.path) / "journal").glob("*.journal"))
+
+
+def test_a_pool_refuses_bad_settings_in_one_line(store):
+    from jupyter_mlops.errors import NotFoundError, ValidationError
+
+    with pytest.raises(ValidationError, match="number of processes from 1 to 64"):
+        WorkerPool("pooled@champion", workers=0)
+    with pytest.raises(NotFoundError):  # before any port is bound or process started
+        WorkerPool("absent@champion", workers=2, port=0, store=store).start()

@@ -143,11 +143,9 @@ def pack_wheel(folder: Path) -> Path:
     files stay out (a model server has no use for them). Its metadata keeps the project's
     dependencies; the image installs it with ``--no-deps`` beside ``requirements.txt``.
     """
-    import jupyter_mlops
-
     from .._version import __version__
 
-    root = Path(jupyter_mlops.__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the jupyter_mlops package folder
     tag = "py3-none-any"
     dist_info = f"jupyter_mlops-{__version__}.dist-info"
     entries: list[tuple[str, bytes]] = []
@@ -237,7 +235,8 @@ def build_image_context(uri: str, out: str | os.PathLike[str], *, store: Any = N
         (staging / "model" / "model.pkl").write_bytes(data)
         if reference is not None:
             (staging / "model" / "reference.pkl").write_bytes(reference)
-        (staging / "model" / "model.json").write_text(json.dumps(description, indent=2) + "\n")
+        (staging / "model" / "model.json").write_text(
+            json.dumps(description, indent=2, allow_nan=False) + "\n")
         (staging / "requirements.txt").write_text(
             f"# {label}: the model's distributions, then the server's (jupyter-mlops is in "
             "wheels/, installed with --no-deps)\n" + "\n".join(requirements) + "\n")

@@ -38,6 +38,10 @@ from .server import DEFAULT_MAX_BODY_MB, DEFAULT_PORT, DEFAULT_WATCH_S, bind
 log = logging.getLogger("jupyter_mlops.serving")
 _READY = "JUPYTER-MLOPS-WORKER-READY"
 _RESTARTS_PER_MINUTE = 5
+# A worker's interpreter starts here (``-m`` would run this module a second time, beside
+# the copy the package imports).
+_ENTRY = ("import json, sys\nfrom jupyter_mlops.serving.workers import worker_main\n"
+          "sys.exit(worker_main(json.loads(sys.argv[1])))")
 
 
 class WorkerPool:
@@ -125,9 +129,10 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> subprocess.Popen:
         env = {**os.environ, TOKEN_ENV: self.access.token}
-        config = json.dumps({**self._config, "index": index, "pool": os.getpid()})
+        config = json.dumps({**self._config, "index": index, "pool": os.getpid()},
+                            allow_nan=False)
         # Its own session: Ctrl-C in a terminal reaches the pool, which stops each worker once.
-        return subprocess.Popen([sys.executable, "-m", "jupyter_mlops.serving.workers", config],
+        return subprocess.Popen([sys.executable, "-c", _ENTRY, config],
                                 pass_fds=self._config["fds"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, start_new_session=True)
 
@@ -141,13 +146,15 @@ class WorkerPool:
                     break
             elif proc.poll() is not None:
                 break
-        if line.strip() != _READY.encode():
-            code = proc.poll()
-            raise ValidationError(
-                f"Worker {index} of {self.workers} did not start "
-                + (f"(it exited with code {code}; its error is above)." if code is not None
-                   else "in time.")
-            )
+        if line.strip() == _READY.encode():
+            proc.stdout.close()
+            return
+        code = proc.poll()
+        raise ValidationError(
+            f"Worker {index} of {self.workers} did not start "
+            + (f"(it exited with code {code}; its error is above)." if code is not None
+               else "in time.")
+        )
 
     def check(self) -> None:
         """Start again any worker that died (not more than a few times a minute)."""
@@ -224,7 +231,19 @@ def _watch_pool(pool_pid: int) -> None:
             return
 
 
-def _worker_main(config: dict[str, Any]) -> int:
+def worker_main(config: dict[str, Any]) -> int:
+    """A worker process: serve on the inherited sockets until SIGTERM; 2 with one line
+    when the model cannot be served."""
+    from ..errors import MLOpsError
+
+    try:
+        return _serve_worker(config)
+    except MLOpsError as exc:
+        print(f"jupyter-mlops serve: worker {config['index']}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve_worker(config: dict[str, Any]) -> int:
     from ..store import Store
     from .fastpath import silence_feature_name_warning
     from .server import ModelServer
@@ -244,15 +263,9 @@ def _worker_main(config: dict[str, Any]) -> int:
     server.start()
     threading.Thread(target=_watch_pool, args=(config["pool"],), daemon=True).start()
     print(_READY, flush=True)
+    # The pool reads no more of this pipe: whatever is printed from now on goes to stderr,
+    # so a full pipe can never block a worker.
+    os.dup2(2, 1)
     server.wait()
     return 0
 
-
-if __name__ == "__main__":
-    from ..errors import MLOpsError
-
-    try:
-        sys.exit(_worker_main(json.loads(sys.argv[1])))
-    except MLOpsError as exc:
-        print(f"jupyter-mlops serve: {exc}", file=sys.stderr)
-        sys.exit(2)
