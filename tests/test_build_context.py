@@ -144,6 +144,17 @@ def test_context_serves_from_a_fresh_virtualenv(built, tmp_path):
     assert "Registered models:/churn/1 (built from churn@champion)" in output
     with sqlite3.connect(data / ".mlops" / "mlops.db") as conn:
         assert conn.execute("SELECT count(*), sum(n_rows) FROM predictions").fetchone() == (2, 28)
+    assert (data / ".mlops-key").exists()  # the mounted folder keeps the key of its store
+    # Bytes changed after the build are refused before anything is unpickled.
+    tampered = tmp_path / "tampered"
+    shutil.copytree(out, tampered)
+    model_file = tampered / "model" / "model.pkl"
+    model_file.write_bytes(model_file.read_bytes() + b"\x00")
+    refused = subprocess.run([str(python), "serve.py"], cwd=tampered, capture_output=True,
+                             text=True, timeout=120,
+                             env=_clean_env(PORT=str(port), DATA=str(tmp_path / "data2")))
+    assert refused.returncode == 2, refused.stderr
+    assert "sha256" in refused.stderr and "Registered" not in refused.stdout
 
 
 def _docker_problem():

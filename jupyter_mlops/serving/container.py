@@ -14,15 +14,13 @@ Settings: ``PORT`` (8000), ``HOST`` (0.0.0.0), ``DATA`` (/data), ``WORKERS`` (1)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, MLOpsError, ValidationError
+from ..errors import MLOpsError, ValidationError
 
 KEY_ENV = "JUPYTER_MLOPS_KEY_FILE"
 
@@ -38,12 +36,14 @@ def _number(name: str, default: int) -> int:
     return int(text)
 
 
-def _verified(folder: Path, name: str, digest: str) -> bytes:
-    data = (folder / name).read_bytes()
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise IntegrityError(f"{folder / name} does not match the sha256 recorded when the "
-                             "image was built; rebuild the image from the registry.")
-    return data
+def _load(folder: Path, name: str, digest: str) -> Any:
+    """Unpickle ``folder/name`` through the one gate, only if it hashes to ``digest`` (the
+    image's trust: the build checked this user's signature of that digest)."""
+    from ..store.serialize import load_verified
+
+    with open(folder / name, "rb") as handle:
+        return load_verified(handle, digest, f"{name} of this image (rebuild the image from "
+                             "the registry)", signature=None, allow_pickle=True)
 
 
 def registered(folder: Path, store: Any) -> str:
@@ -55,8 +55,8 @@ def registered(folder: Path, store: Any) -> str:
     marker = Path(store.path) / f"image-{files['model.pkl'][:16]}.version"
     if marker.exists():
         return f"{description['name']}/{int(marker.read_text())}"
-    model = pickle.loads(_verified(folder, "model.pkl", files["model.pkl"]))
-    reference = (pickle.loads(_verified(folder, "reference.pkl", files["reference.pkl"]))
+    model = _load(folder, "model.pkl", files["model.pkl"])
+    reference = (_load(folder, "reference.pkl", files["reference.pkl"])
                  if "reference.pkl" in files else None)
     version = register_model(model, description["name"], alias="serving", reference=reference,
                              store=store)

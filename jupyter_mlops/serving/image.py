@@ -26,7 +26,6 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import shutil
 import sys
 import uuid
@@ -207,6 +206,7 @@ def build_image_context(uri: str, out: str | os.PathLike[str], *, store: Any = N
     """
     from ..registry.versions import checked_version, reference_sample
     from ..store.current import get_store
+    from ..store.serialize import dump
 
     store = store or get_store()
     version, row = checked_version(uri, store=store, pickle="model", allow_pickle=allow_pickle)
@@ -218,7 +218,7 @@ def build_image_context(uri: str, out: str | os.PathLike[str], *, store: Any = N
     reference = None
     if version.reference_sha256:
         sample = reference_sample(uri, store=store, allow_pickle=allow_pickle)
-        reference = pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)
+        reference = dump(sample, "Reference sample")
     python, requirements = requirements_for(
         store, version, row, [data] + ([reference] if reference is not None else []))
     label = f"{version.name}/{version.version}"
