@@ -5,15 +5,17 @@ Run it from the repository root with the ``bench`` extra installed::
     python bench/serving.py                  # full run: HTTP, then a 10-million-row CSV
     python bench/serving.py --rows 1000000   # a smaller batch file
     python bench/serving.py --quick          # fewer requests and 200,000 rows (~2 minutes)
+    python bench/serving.py --quick --no-batch --workers 2   # both servers with 2 processes
     python bench/serving.py --json results.json
 
 One model (a gradient-boosted classifier over 8 numeric columns) is registered in a fresh
 store and exported with ``export_mlflow``; both servers run as separate processes on
-127.0.0.1, each with its defaults (one process; MLflow's uvicorn with one worker). The
+127.0.0.1, each with one process (MLflow's uvicorn with one worker), or both with
+``--workers N`` processes. The
 clients run in a third process: one client for latency (p50/p99), four at once for
 throughput; single-row and 1,000-row ``dataframe_split`` requests; the two servers take
 turns, twice, and the median of the two rounds is reported. Both must return the same
-predictions. Batch scoring generates a CSV into the temporary directory and scores it
+predictions, and every request sent to ours must be in its predictions log once. Batch scoring generates a CSV into the temporary directory and scores it
 with ``jupyter-mlops score`` (peak memory of that process), and beside it with
 ``mlflow models predict`` (which reads the whole file). Nothing here asserts on time.
 """
@@ -98,24 +100,26 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     raise RuntimeError(f"the server at {url} did not answer /ping in {timeout:g} s")
 
 
-def start_ours(store_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_ours(store_path: Path, env: dict[str, str],
+               workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_mlops.cli", "serve", f"{MODEL}@champion", "--port",
-         str(port), "--store", str(store_path), "--watch", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+         str(port), "--store", str(store_path), "--watch", "0", "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=None, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     return proc, url
 
 
-def start_mlflow(export_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_mlflow(export_path: Path, env: dict[str, str],
+                 workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
         [str(mlflow), "models", "serve", "-m", str(export_path), "--env-manager", "local",
-         "-p", str(port), "-h", "127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+         "-p", str(port), "-h", "127.0.0.1", "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
     return proc, url
@@ -149,6 +153,8 @@ def worker_client(params: dict[str, Any]) -> dict[str, Any]:
     lock = threading.Lock()
     deadline = time.monotonic() + params["max_seconds"]
 
+    sent = [0]
+
     def run(count: int, record: bool) -> None:
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         mine = []
@@ -161,6 +167,8 @@ def worker_client(params: dict[str, Any]) -> dict[str, Any]:
                 response = conn.getresponse()
                 data = response.read()
                 mine.append(time.perf_counter() - start)
+                with lock:
+                    sent[0] += response.status == 200
                 if response.status != 200:
                     errors.append(f"{response.status} {data[:200]!r}")
         finally:
@@ -180,7 +188,7 @@ def worker_client(params: dict[str, Any]) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {"n": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
             "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-            "errors": errors[:5], "n_errors": len(errors)}
+            "errors": errors[:5], "n_errors": len(errors), "answered": sent[0]}
 
 
 def predictions(url: str, body: bytes) -> list:
@@ -252,7 +260,8 @@ WORKERS = {"client": worker_client, "score": worker_score,
 # -- the run -----------------------------------------------------------------------------------
 
 def http_rows(ours_url: str, mlflow_url: str, tmp: Path, env: dict[str, str],
-              quick: bool) -> list[Row]:
+              quick: bool, answered: list[int]) -> list[Row]:
+    """The HTTP rows; ``answered`` gets the number of requests our server answered."""
     one = make_frame(1, seed=7)
     thousand = make_frame(1000, seed=8)
     bodies = {}
@@ -262,6 +271,7 @@ def http_rows(ours_url: str, mlflow_url: str, tmp: Path, env: dict[str, str],
         bodies[label] = path
         same = predictions(ours_url, path.read_bytes()) == predictions(mlflow_url,
                                                                       path.read_bytes())
+        answered[0] += 1
         if not same:
             raise RuntimeError(f"the servers disagree on the {label} request")
     plans = {  # requests per client: (latency run with 1 client, throughput run with 4)
@@ -284,6 +294,8 @@ def http_rows(ours_url: str, mlflow_url: str, tmp: Path, env: dict[str, str],
                         timeout=900)
                     if result["n_errors"]:
                         raise RuntimeError(f"{tool} answered errors: {result['errors']}")
+                    if tool == "ours":
+                        answered[0] += result["answered"]
                     results[tool][kind].append(result)
 
         def mid(tool: str, kind: str, key: str) -> float:
@@ -352,6 +364,8 @@ def main() -> int:
     parser.add_argument("--no-batch", action="store_true", help="HTTP serving only")
     parser.add_argument("--no-mlflow-batch", action="store_true",
                         help="skip mlflow models predict on the batch file")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes of each server (ours and MLflow's uvicorn; default 1)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
@@ -370,26 +384,32 @@ def main() -> int:
         store_path, export_path = tmp / ".mlops", tmp / "exported"
         prepare(store_path, export_path)
         if not args.no_http:
-            ours, ours_url = start_ours(store_path, env)
+            ours, ours_url = start_ours(store_path, env, args.workers)
             try:
-                anchor, anchor_url = start_mlflow(export_path, env)
+                anchor, anchor_url = start_mlflow(export_path, env, args.workers)
             except BaseException:
                 stop(ours)
                 raise
             try:
-                results += http_rows(ours_url, anchor_url, tmp, env, args.quick)
+                answered = [0]
+                results += http_rows(ours_url, anchor_url, tmp, env, args.quick, answered)
             finally:
                 stop(anchor)
                 stop(ours, signal.SIGINT)  # a clean stop drains the predictions log
             import sqlite3
 
             with sqlite3.connect(store_path / "mlops.db") as conn:
-                logged = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
-            print(f"our server logged {logged:,} requests in its store", file=sys.stderr)
+                logged, distinct = conn.execute(
+                    "SELECT count(*), count(DISTINCT request_id) FROM predictions").fetchone()
+            print(f"our server ({args.workers} process(es)) answered {answered[0]:,} requests "
+                  f"and logged {logged:,} ({distinct:,} distinct request ids)"
+                  + ("" if logged == distinct == answered[0] else ": MISMATCH"),
+                  file=sys.stderr)
         if not args.no_batch:
             results += batch_rows(store_path, export_path, tmp, env, rows_in_batch,
                                   not args.no_mlflow_batch)
-    print_table(results, anchor_name="MLflow 3 (mlflow models serve / predict)")
+    print_table(results, anchor_name=f"MLflow 3 (mlflow models serve --workers {args.workers} "
+                                     "/ predict)")
     if args.json:
         import mlflow
         import sklearn

@@ -123,6 +123,8 @@ _EXPORTS: dict[str, str] = {
     "export_model": ".registry.standalone",
     "import_model": ".registry.imports",
     "model_origin": ".registry.imports",
+    "WorkerPool": ".serving",
+    "build_image_context": ".serving",
 }
 
 __all__ = [
@@ -149,6 +151,7 @@ __all__ = [
     "PullResult", "SyncResult", "pull", "sync",
     "set_user",
     "export_model", "import_model", "model_origin",
+    "WorkerPool", "build_image_context",
 ]
 
 

@@ -352,6 +352,17 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_build(args) -> int:
+    from .serving.image import build_image_context
+
+    path = build_image_context(args.uri, args.out, store=_store(args),
+                               allow_pickle=args.allow_pickle)
+    print(f"Wrote a build context for {args.uri} in {path}: docker build -t NAME {path}; "
+          "without Docker: pip install -r requirements.txt && pip install --no-deps "
+          "wheels/*.whl, then python serve.py (PORT, DATA, WORKERS).")
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from .tracking.datacatalog import list_datasets
 
@@ -386,18 +397,26 @@ def cmd_serve(args) -> int:
 
     from .serving import serve
     from .serving.access import TOKEN_ENV
+    from .serving.fastpath import silence_feature_name_warning
+    from .serving.workers import WorkerPool
 
     chosen = args.token is not None or bool(os.environ.get(TOKEN_ENV))
     # From the moment it says where it listens, SIGTERM stops the server cleanly (its log
     # drained); before the wait below takes over, this handler does.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # This process only serves: models fitted on a DataFrame may take arrays (fastpath.py).
+    silence_feature_name_warning()
     try:
-        server = serve(args.uri, challenger=args.challenger, split=args.split,
-                       shadow=args.shadow, host=args.host, port=args.port,
-                       max_body_mb=args.max_body_mb, workers=args.workers,
+        options = dict(challenger=args.challenger, split=args.split, shadow=args.shadow,
+                       host=args.host, port=args.port, max_body_mb=args.max_body_mb,
                        watch_interval=args.watch or None, log_predictions=not args.no_log,
                        store=_store(args), token=args.token,
                        allowed_hosts=args.allowed_host or ())
+        if args.workers != 1:
+            server = WorkerPool(args.uri, workers=args.workers, threads=args.threads,
+                                **options).start()
+        else:
+            server = serve(args.uri, workers=args.threads, **options)
         try:
             _announce(args, server, chosen)
             server.wait()
@@ -410,11 +429,15 @@ def cmd_serve(args) -> int:
 
 
 def _announce(args, server, chosen: bool) -> None:
-    deployment = server.deployment
-    served = deployment.champion.label
-    if deployment.challenger is not None:
+    deployment = getattr(server, "deployment", None)
+    if deployment is None:  # a pool: its workers load the models
+        served = f"{server.served}, {server.workers} worker processes"
+    else:
+        served = deployment.champion.label
+    if args.challenger is not None:
         mode = "shadow" if args.shadow else f"{args.split or 0:g} of traffic"
-        served += f", challenger {deployment.challenger.label} ({mode})"
+        served += (f", challenger {deployment.challenger.label} ({mode})" if deployment
+                   else f", challenger {args.challenger} ({mode})")
     print(f"Serving {args.uri} ({served}) at {server.url}/invocations; Ctrl-C stops it.",
           flush=True)
     if chosen:
@@ -501,7 +524,8 @@ def cmd_pull(args) -> int:
 
 # The handler of each command the table offers here, by name.
 HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models": cmd_models,
-            "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "import": cmd_import, "serve": cmd_serve,
+            "trust": cmd_trust, "replay": cmd_replay, "export": cmd_export, "import": cmd_import,
+            "serve": cmd_serve, "build": cmd_build,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
             "scheduler": cmd_scheduler, "status": cmd_status,

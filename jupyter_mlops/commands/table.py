@@ -119,6 +119,13 @@ COMMANDS: tuple[Command, ...] = (
             help="you vouch for a source that runs code when loaded (a pickle, skops types "
                  "outside its trusted list, a Keras Lambda, an mlflow.pyfunc flavor)"),
     ), front_ends=CLI_ONLY),
+    Command("build", "Write a container build context that serves a version on port 8000 "
+            "(Dockerfile, model, pinned requirements, jupyter-mlops wheel, entrypoint).", (
+        arg("uri", help=MODEL_URI),
+        arg("out", metavar="DIR", help="a new (or empty) folder"),
+        arg("--allow-pickle", action="store_true",
+            help="build from a version your key did not sign"),
+    ), front_ends=CLI_ONLY),
     Command("data", "Show the data policy (what bytes runs keep), or change it.", (
         arg("action", metavar="policy", help="policy: show or change the data policy"),
         arg("--keep", action="store_true", group="keep", help="keep the bytes of data runs read"),
@@ -206,7 +213,11 @@ COMMANDS: tuple[Command, ...] = (
             help="the challenger scores every request; the champion answers"),
         arg("--max-body-mb", type=float, default=20.0,
             help="larger request bodies get 413 (default 20)"),
-        arg("--workers", type=int, default=None, only=CLI, help="scoring threads"),
+        arg("--workers", type=int, default=1, only=CLI,
+            help="processes answering on the port, each with its own model and predictions "
+                 "log (default 1; one per core is a good start)"),
+        arg("--threads", type=int, default=None, only=CLI,
+            help="scoring threads of each process"),
         arg("--watch", type=float, default=2.0, metavar="SECONDS", only=CLI,
             help="how often to check whether the alias moved (0: never)"),
         arg("--no-log", action="store_true", help="do not log predictions"),

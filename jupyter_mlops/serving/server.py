@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import ValidationError, shorten
 from .access import Access
 from .deployment import Deployment, Scored, check_routing, load_served
+from .fastpath import INLINE_BYTES
 from .formats import BadRequest
 from .predictions import PredictionLog
 
@@ -70,6 +71,7 @@ class ServingState:
         self.errors = 0
         self.in_flight = 0
         self.reloads = 0
+        self.worker: dict[str, int] | None = None  # {"index", "of", "pid"} in a pool
         self._reload_lock = threading.Lock()
 
     # -- scoring -----------------------------------------------------------------------
@@ -81,6 +83,9 @@ class ServingState:
         self.in_flight += 1
         self.requests += 1
         try:
+            if deployment.inline and len(body) <= INLINE_BYTES:
+                # A row or two of a quick model: the hop to a thread would cost more.
+                return self._score(deployment, body, content_type, request_id)
             return await asyncio.get_running_loop().run_in_executor(
                 self.executor, self._score, deployment, body, content_type, request_id)
         except BaseException:
@@ -107,11 +112,23 @@ class ServingState:
 
         from .predictions import log_labels
 
+        from ..errors import NotFoundError
+
+        loop = asyncio.get_running_loop()
         if self.log is not None:
             # A label may follow its request within milliseconds: store the request first.
-            await asyncio.get_running_loop().run_in_executor(self.executor, self.log.flush, 5.0)
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, lambda: log_labels(request_id, labels, store=self.store))
+            await loop.run_in_executor(self.executor, self.log.flush, 5.0)
+        # In a pool, another worker may have answered the request: its writer stores it
+        # within a batch interval.
+        deadline = time.monotonic() + (3.0 if self.worker else 0.0)
+        while True:
+            try:
+                return await loop.run_in_executor(
+                    self.executor, lambda: log_labels(request_id, labels, store=self.store))
+            except NotFoundError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     # -- reloading ---------------------------------------------------------------------
 
@@ -165,7 +182,8 @@ class ServingState:
         return {"status": "ok", "model": self.deployment.champion.label,
                 "uptime_s": round(time.time() - self.started, 3), "requests": self.requests,
                 "errors": self.errors, "in_flight": self.in_flight, "reloads": self.reloads,
-                "predictions_log": self.log.stats() if self.log is not None else None}
+                "predictions_log": self.log.stats() if self.log is not None else None,
+                **({"worker": self.worker} if self.worker else {})}
 
     def version_info(self) -> dict[str, Any]:
         from .._version import __version__
@@ -178,6 +196,63 @@ class ServingState:
             info["challenger"] = {"version": deployment.challenger.number,
                                   "uri": deployment.challenger.version.uri}
         return info
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """The listening sockets of ``host:port``, or a one-line ValidationError."""
+    import tornado.netutil
+
+    try:
+        return tornado.netutil.bind_sockets(port, address=host or None)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ValidationError(
+                f"Port {port} on {host} is already in use; choose another with --port (0 "
+                "picks a free one)."
+            ) from None
+        raise ValidationError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
+
+
+def _accept_paced(server: Any, sockets: list[socket.socket]) -> Any:
+    """Accept on sockets shared with sibling processes, one connection at a time.
+
+    tornado accepts every pending connection at once, so the first process to wake would
+    take a burst of new connections and leave its siblings idle. Here a worker that
+    already holds a connection steps back for a moment after each accept, so an idle
+    sibling takes the next. Returns the function that stops accepting.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    stopped = threading.Event()
+
+    def resume(sock: socket.socket) -> None:
+        if not stopped.is_set():
+            loop.add_reader(sock.fileno(), readable, sock)
+
+    def readable(sock: socket.socket) -> None:
+        try:
+            connection, address = sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # a sibling took it
+        except OSError as exc:
+            log.warning("accept() failed: %s", exc)
+            return
+        server._handle_connection(connection, address)  # what tornado's own accept calls
+        held = len(getattr(server, "_connections", ()))
+        if held > 1:
+            loop.remove_reader(sock.fileno())
+            loop.call_later(0.001 * min(held, 5), resume, sock)
+
+    def stop() -> None:
+        stopped.set()
+        for sock in sockets:
+            loop.remove_reader(sock.fileno())
+
+    for sock in sockets:
+        sock.setblocking(False)
+        resume(sock)
+    return stop
 
 
 class ModelServer:
@@ -225,6 +300,10 @@ class ModelServer:
         self._stopped = threading.Event()
         self._failure: BaseException | None = None
         self._sockets: list[socket.socket] = []
+        # Set by a worker process of a pool (workers.py): the listening sockets it shares
+        # with its siblings, and which of them it is.
+        self._given_sockets: list[socket.socket] = []
+        self._worker: dict[str, int] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -254,8 +333,6 @@ class ModelServer:
         if self._thread is not None:
             raise ValidationError(f"This server was already started ({self.url}); start a "
                                   "new one with serve().")
-        import tornado.netutil
-
         from ..store import Store
         from ..store.current import get_store
 
@@ -267,21 +344,13 @@ class ModelServer:
                                     load_served(self.challenger_uri, store)
                                     if self.challenger_uri else None,
                                     self.split or 0.0, self.shadow)
-            try:
-                self._sockets = tornado.netutil.bind_sockets(self.port, address=self.host or None)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise ValidationError(
-                        f"Port {self.port} on {self.host} is already in use; choose another "
-                        "with --port (0 picks a free one)."
-                    ) from None
-                raise ValidationError(f"Cannot listen on {self.host}:{self.port}: "
-                                      f"{exc.strerror or exc}.") from None
+            self._sockets = self._given_sockets or bind(self.host, self.port)
             self.port = self._sockets[0].getsockname()[1]
             self.state = ServingState(deployment, store, challenger_uri=self.challenger_uri,
                                       split=self.split or 0.0, shadow=self.shadow,
                                       max_body_bytes=self.max_body_bytes, workers=self.workers,
                                       log_predictions=self.log_predictions, access=self.access)
+            self.state.worker = self._worker
         except BaseException:
             for sock in self._sockets:
                 sock.close()
@@ -322,12 +391,18 @@ class ModelServer:
         server = tornado.httpserver.HTTPServer(
             make_app(state), max_body_size=state.discard_limit, idle_connection_timeout=75,
             body_timeout=120, xheaders=False)
-        server.add_sockets(self._sockets)
+        stop_accepting = None
+        if self._worker is None:
+            server.add_sockets(self._sockets)
+        else:
+            stop_accepting = _accept_paced(server, self._sockets)
         watcher = None
         if self.watch_interval:
             watcher = asyncio.ensure_future(self._watch(self.watch_interval))
         self._ready.set()
         await self._stop_event.wait()
+        if stop_accepting is not None:
+            stop_accepting()
         server.stop()
         deadline = time.monotonic() + self._grace
         while state.in_flight and time.monotonic() < deadline:
