@@ -210,6 +210,21 @@ class RunHandler(MLOpsHandler):
         self.send_json(detail)
 
 
+class CompareHandler(MLOpsHandler):
+    """``GET compare?runs=ID,ID&parent=ID&filter=&metric=&summary=latest|min|max``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(await self.call(
+            queries.compare, self.list_argument("runs"),
+            parent=self.get_argument("parent", None) or None,
+            filter_text=self.get_argument("filter", None),
+            metric=self.get_argument("metric", None) or None,
+            summary=self.get_argument("summary", "latest"),
+        ))
+
+
 class ModelsHandler(MLOpsHandler):
     """``GET models``"""
 

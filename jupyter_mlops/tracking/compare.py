@@ -163,8 +163,9 @@ class RunComparison:
         return figure_png(plot_metric_histories(self.histories).figure, tight=True)
 
     def __repr__(self) -> str:
-        return (f"<RunComparison of {len(self.rows) or len(self.runs)} runs: "
-                f"{len(self.params)} params, {len(self.metrics)} metrics>")
+        counts = "" if self.params is None else (
+            f": {len(self.params)} params, {len(self.metrics)} metrics")
+        return f"<RunComparison of {len(self.rows) or len(self.runs)} runs{counts}>"
 
     def _repr_html_(self) -> str:
         from ..dashboards.compare import compare_html
@@ -291,26 +292,9 @@ def compare_runs(runs: Any = None, *, filter: str | None = None,  # noqa: A002 -
     store = store or get_store()
     source = {"runs": runs, "filter": filter, "experiment": experiment, "children": children,
               "show_all": show_all, "metric": metric, "live": live, "store": store}
-    if isinstance(runs, str) and not _REF.fullmatch(runs.strip()):
-        runs, filter = None, runs  # a filter, not a run
-    if runs is None:
-        if filter is None and experiment is None:
-            raise ValidationError("compare_runs needs runs: ids, a sweep, a DataFrame of "
-                                  "runs, or filter= / experiment=.")
-        ids = _filtered(store, filter, experiment)
-        children = bool(children)
-    else:
-        ids = [storage.resolve_run_id(store, ref) for ref in _refs(runs)]
-    ids = list(dict.fromkeys(ids))
-    with_children = children or (children is None and len(ids) == 1)
-    wide = list(ids)
-    if with_children:
-        for run_id in ids:
-            wide += _children(store, run_id)
-        wide = list(dict.fromkeys(wide))
-    more = max(0, len(wide) - MAX_RUNS)
-    rows = storage.run_table(store, wide[:MAX_RUNS])
-
+    ids, with_children = resolve_runs(runs, filter=filter, experiment=experiment,
+                                      children=children, store=store)
+    wide = wide_comparison(ids, children=with_children, metric=metric, store=store)
     detailed = [storage.get_run(store, ref) for ref in ids[:MAX_DETAILED]]
     omitted = max(0, len(ids) - MAX_DETAILED)
     if with_children:
@@ -343,8 +327,40 @@ def compare_runs(runs: Any = None, *, filter: str | None = None,  # noqa: A002 -
               for label, run in zip(labels, detailed) if key in run.metrics}
         for key in metric_keys
     }
-    comparison = RunComparison(detailed, params, metrics, histories, omitted, owners,
-                               show_all, rows, None, "maximize", more, source, live, store)
+    wide.runs, wide.params, wide.metrics, wide.histories = detailed, params, metrics, histories
+    wide.omitted, wide.model_params, wide.show_all = omitted, owners, show_all
+    wide.source, wide.live = source, live
+    return wide
+
+
+def resolve_runs(runs: Any = None, *, filter: str | None = None,  # noqa: A002
+                 experiment: str | None = None, children: bool | None = None,
+                 store: Store) -> tuple[list[str], bool]:
+    """The run ids ``runs`` (or the filter) names, and whether their children come too."""
+    from ..errors import ValidationError
+
+    if isinstance(runs, str) and not _REF.fullmatch(runs.strip()):
+        runs, filter = None, runs  # a filter, not a run
+    if runs is None:
+        if filter is None and experiment is None:
+            raise ValidationError("compare_runs needs runs: ids, a sweep, a DataFrame of "
+                                  "runs, or filter= / experiment=.")
+        return _filtered(store, filter, experiment), bool(children)
+    ids = list(dict.fromkeys(storage.resolve_run_id(store, ref) for ref in _refs(runs)))
+    return ids, bool(children or (children is None and len(ids) == 1))
+
+
+def wide_comparison(run_ids: list[str], *, children: bool = False,
+                    metric: str | None = None, store: Store) -> RunComparison:
+    """The many-run part of a comparison alone (no detailed table): the runs, with their
+    children when asked, read in a few queries; what the sidebar's Compare view charts."""
+    wide = list(run_ids)
+    if children:
+        for run_id in run_ids:
+            wide += _children(store, run_id)
+        wide = list(dict.fromkeys(wide))
+    comparison = RunComparison([], None, None, rows=storage.run_table(store, wide[:MAX_RUNS]),
+                               more=max(0, len(wide) - MAX_RUNS), store=store)
     comparison.metric, comparison.direction = _ranking(comparison, metric)
     return comparison
 
@@ -373,4 +389,5 @@ def _lower_is_better(metric: str) -> bool:
     return any(word in name for word in ("loss", "error", "mse", "mae", "rmse", "time"))
 
 
-__all__ = ["MAX_RUNS", "SUMMARIES", "RunComparison", "compare_runs"]
+__all__ = ["MAX_RUNS", "SUMMARIES", "RunComparison", "compare_runs", "resolve_runs",
+           "wide_comparison"]
