@@ -50,6 +50,7 @@ export class RunsView implements IView {
   private readonly listView: HTMLElement;
   private readonly list: HTMLUListElement;
   private readonly summary: HTMLElement;
+  private readonly pickBar: HTMLElement;
   private readonly pager: HTMLElement;
   private readonly filterInput: HTMLInputElement;
   private readonly filterHint: HTMLElement;
@@ -64,6 +65,8 @@ export class RunsView implements IView {
   // Parents whose child runs are shown, and the children last fetched for each.
   private readonly expanded = new Set<string>();
   private children = new Map<string, IRunPage>();
+  // Runs picked for the Compare tab (check boxes, or Ctrl-click), kept across pages.
+  private readonly picked = new Set<string>();
 
   constructor(
     bridge: NotebookBridge,
@@ -106,6 +109,8 @@ export class RunsView implements IView {
     }
     this.filterHint = h('div', { class: 'jp-mlops-filter-hint', hidden: true });
     this.summary = h('span', { class: 'jp-mlops-summary' });
+    this.pickBar = h('span', { class: 'jp-mlops-pick-bar' });
+    this.updatePickBar();
     this.list = h('ul', {
       class: 'jp-mlops-list jp-mlops-run-list',
       role: 'listbox',
@@ -130,7 +135,7 @@ export class RunsView implements IView {
         ),
         this.filterHint
       ),
-      h('div', { class: 'jp-mlops-list-head' }, this.summary),
+      h('div', { class: 'jp-mlops-list-head' }, this.summary, this.pickBar),
       h('div', { class: 'jp-mlops-scroll' }, this.list),
       this.pager
     );
@@ -362,12 +367,56 @@ export class RunsView implements IView {
     return rows;
   }
 
+  /** Pick or unpick a run for the Compare tab. */
+  private togglePick(runId: string): void {
+    if (!this.picked.delete(runId)) {
+      this.picked.add(runId);
+    }
+    this.syncPicks();
+  }
+
+  private syncPicks(): void {
+    for (const box of Array.from(
+      this.list.querySelectorAll<HTMLInputElement>('input[data-pick]')
+    )) {
+      box.checked = this.picked.has(box.getAttribute('data-pick') as string);
+    }
+    this.updatePickBar();
+  }
+
+  private updatePickBar(): void {
+    const count = this.picked.size;
+    if (count === 0) {
+      this.pickBar.replaceChildren();
+      return;
+    }
+    const compare = h(
+      'button',
+      {
+        class: 'jp-mlops-button jp-mlops-compare-picked',
+        disabled: count < 2,
+        title: count < 2 ? 'Pick at least two runs' : `Compare the ${count} picked runs`
+      },
+      `Compare ${count}`
+    );
+    compare.addEventListener('click', () =>
+      this.host.compare(Array.from(this.picked))
+    );
+    const clear = h('button', { class: 'jp-mlops-button', title: 'Unpick every run' }, 'Clear');
+    clear.addEventListener('click', () => {
+      this.picked.clear();
+      this.syncPicks();
+    });
+    this.pickBar.replaceChildren(`${count} picked `, compare, ' ', clear);
+  }
+
   private childToggle(run: IRunSummary): HTMLElement | null {
     if (run.children === 0) {
       return null;
     }
     const open = this.expanded.has(run.run_id);
-    const count = `${run.children.toLocaleString()} child run${run.children === 1 ? '' : 's'}`;
+    const unit = run.sweep ? 'trial' : 'child run';
+    const count = `${run.children.toLocaleString()} ${unit}${run.children === 1 ? '' : 's'}`;
     return h(
       'button',
       {
@@ -426,6 +475,14 @@ export class RunsView implements IView {
       h(
         'div',
         { class: 'jp-mlops-row-main' },
+        h('input', {
+          type: 'checkbox',
+          class: 'jp-mlops-pick',
+          'data-pick': run.run_id,
+          checked: this.picked.has(run.run_id),
+          title: 'Pick to compare (or Ctrl-click the run)',
+          'aria-label': `Pick ${run.name ?? run.run_id.slice(0, 8)} to compare`
+        }),
         h('span', {
           class: 'jp-mlops-dot',
           'data-status': run.status,
@@ -437,7 +494,19 @@ export class RunsView implements IView {
           { class: 'jp-mlops-run-name', title: run.name ?? run.run_id },
           run.name ?? `(unnamed) ${run.run_id.slice(0, 8)}`
         ),
+        run.sweep ? h('span', { class: 'jp-mlops-sweep-badge' }, 'sweep') : null,
         this.childToggle(run),
+        run.sweep
+          ? h(
+              'button',
+              {
+                class: 'jp-mlops-button jp-mlops-compare-sweep',
+                'data-compare-sweep': run.run_id,
+                title: "Compare this sweep's trials"
+              },
+              'Compare'
+            )
+          : null,
         h(
           'span',
           { class: 'jp-mlops-run-duration' },
@@ -510,6 +579,28 @@ export class RunsView implements IView {
   }
 
   private clicked(event: Event): void {
+    const target = event.target as HTMLElement;
+    const pick = target.closest('input[data-pick]');
+    if (pick) {
+      this.togglePick(pick.getAttribute('data-pick') as string);
+      return;
+    }
+    const sweep = target.closest('[data-compare-sweep]');
+    if (sweep) {
+      const parent = sweep.getAttribute('data-compare-sweep') as string;
+      const name = sweep.closest('li')?.querySelector('.jp-mlops-run-name')?.textContent;
+      this.host.compare([], parent, `sweep ${name ?? parent.slice(0, 8)}`);
+      return;
+    }
+    const mouse = event as MouseEvent;
+    if (mouse.ctrlKey || mouse.metaKey) {
+      const picked = target.closest('li.jp-mlops-run')?.getAttribute('data-run-id');
+      if (picked) {
+        event.preventDefault();
+        this.togglePick(picked);
+      }
+      return;
+    }
     const toggle = (event.target as HTMLElement).closest('[data-toggle]');
     const parent = toggle?.getAttribute('data-toggle');
     if (parent) {
@@ -530,8 +621,8 @@ export class RunsView implements IView {
     if (!item) {
       return;
     }
-    if ((event.target as HTMLElement).closest('[data-toggle]')) {
-      return; // the toggle button's own Enter and Space click it
+    if ((event.target as HTMLElement).closest('[data-toggle], input, button')) {
+      return; // a toggle, a check box or a button: its own Enter and Space click it
     }
     const toggle = item.querySelector('[data-toggle]');
     const open = toggle?.getAttribute('aria-expanded') === 'true';

@@ -12,4 +12,6 @@ export interface IPanelHost {
   requestRefresh(): void;
   /** Show a run's details in the Runs view. */
   showRun(runId: string): void;
+  /** Compare runs (or a sweep: a parent and its children) in the Compare tab. */
+  compare(runIds: string[], parent?: string, label?: string): void;
 }
