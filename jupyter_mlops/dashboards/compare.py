@@ -330,10 +330,11 @@ def board_html(comparison, summary: str = "latest", metric: str | None = None,
     param = param if param in params else (params[0] if params else None)
     best = comparison.best(metric, summary)
     best_label = None if best is None else f"{best['name'] or 'run'} ({best['run_id'][:8]})"
+    steps = comparison.history_metric(metric)
     side = (f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">'
             f"{scatter_svg(comparison, param, metric, summary)}"
             f"{importance_html(scores, metric, param)}"
-            f"{histories_svg(comparison.history(metric, HISTORY_RUNS), metric, best_label)}"
+            f"{histories_svg(comparison.history(steps, HISTORY_RUNS), steps, best_label)}"
             "</div>")
     parallel = parallel_svg(comparison, metric, summary)
     return (_head(comparison, metric, summary)

@@ -134,17 +134,27 @@ class RunComparison:
                 [self.value(row, key, summary) for row in trials], dtype="float64")
         return pd.DataFrame(data)
 
+    def history_metric(self, metric: str | None = None) -> str | None:
+        """``metric`` if a charted run logged it at several steps, else the first metric
+        that has such a history (a sweep's ranking metric is often a single value)."""
+        for key in [metric or self.metric, *self.metric_keys()]:
+            if key is not None and any(row["metrics"].get(key, (0, 0, 0, 0))[3] > 1
+                                       for row in self.trials):
+                return key
+        return None
+
     def history(self, metric: str | None = None, limit: int = 20
                 ) -> dict[str, list[Metric]]:
-        """The steps of ``metric`` of the best ``limit`` charted runs, by label."""
+        """The steps of ``metric`` of the best ``limit`` charted runs (best by the ranking
+        metric), by label."""
         from ..store.current import get_store
 
-        metric = metric or self.metric
         if metric is None:
             return {}
         sign = -1.0 if self.direction == "maximize" else 1.0
+        ranking = self.metric or metric
         ranked = sorted((row for row in self.trials if metric in row["metrics"]),
-                        key=lambda row: _rank(sign, self.value(row, metric)))[:limit]
+                        key=lambda row: _rank(sign, self.value(row, ranking)))[:limit]
         found = storage.metric_histories(self.store or get_store(),
                                          [row["run_id"] for row in ranked], metric)
         return {_label_of(row): found.get(row["run_id"], []) for row in ranked}
@@ -347,7 +357,10 @@ def resolve_runs(runs: Any = None, *, filter: str | None = None,  # noqa: A002
                                   "runs, or filter= / experiment=.")
         return _filtered(store, filter, experiment), bool(children)
     ids = list(dict.fromkeys(storage.resolve_run_id(store, ref) for ref in _refs(runs)))
-    return ids, bool(children or (children is None and len(ids) == 1))
+    if children is None:  # one run, or sweeps' results: with their trials
+        items = runs if isinstance(runs, (list, tuple)) else [runs]
+        children = len(ids) == 1 or all(hasattr(item, "trials") for item in items)
+    return ids, bool(children)
 
 
 def wide_comparison(run_ids: list[str], *, children: bool = False,

@@ -542,7 +542,7 @@ def get_run(store: Store, run_ref: str) -> Run:
 
 def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Many runs at once, for comparing them: each run's attributes, params and, per metric
-    (``system.*`` left out), its latest value, minimum and maximum over its steps, in the
+    (``system.*`` left out), its latest value, minimum, maximum and number of steps, in the
     order of ``run_ids``. Three queries however many runs; NaN steps count in neither the
     minimum nor the maximum."""
     ids = json.dumps(list(run_ids), allow_nan=False)
@@ -559,15 +559,15 @@ def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
             f"SELECT run_id, key, value FROM params WHERE run_id {chosen} ORDER BY key",
             (ids,)):
         found[run_id]["params"][key] = decode_param(value)
-    for run_id, key, value, is_nan, low, high in store.query(
-            "SELECT l.run_id, l.key, l.value, l.is_nan, min(m.value), max(m.value) "
+    for run_id, key, value, is_nan, low, high, steps in store.query(
+            "SELECT l.run_id, l.key, l.value, l.is_nan, min(m.value), max(m.value), count(*) "
             "FROM latest_metrics l JOIN metrics m ON m.run_id = l.run_id AND m.key = l.key "
             f"WHERE l.run_id {chosen} AND l.key NOT LIKE ? "
             "GROUP BY l.run_id, l.key ORDER BY l.key", (ids, f"{SYSTEM_METRIC_PREFIX}%")):
         latest = decode_metric(value, is_nan)
         found[run_id]["metrics"][key] = (
             latest, latest if low is None else float(low), latest if high is None
-            else float(high))
+            else float(high), steps)
     return [found[run_id] for run_id in dict.fromkeys(run_ids) if run_id in found]
 
 

@@ -51,7 +51,7 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
     for row in comparison.trials:
         metrics = {}
         for key, values in row["metrics"].items():
-            metrics[key] = [number(v)[0] for v in values]
+            metrics[key] = [number(v)[0] for v in values[:3]]
         answer["runs"].append({
             "run_id": row["run_id"], "name": row["name"], "status": row["status"],
             "experiment": row["experiment"], "parent_run_id": row["parent_run_id"],
