@@ -326,7 +326,7 @@ def board_html(comparison, summary: str = "latest", metric: str | None = None,
     """The charts, and the table of one row a run, of many runs (three or more charted)."""
     metric = metric or comparison.metric
     scores = comparison.importance(metric, summary)
-    params = comparison.param_keys(metric, summary)
+    params = comparison.param_keys(metric, summary, scores)
     param = param if param in params else (params[0] if params else None)
     best = comparison.best(metric, summary)
     best_label = None if best is None else f"{best['name'] or 'run'} ({best['run_id'][:8]})"

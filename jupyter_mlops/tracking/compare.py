@@ -74,13 +74,15 @@ class RunComparison:
         keys = {k for row in self.trials for k in row["metrics"]}
         return sorted(keys, key=lambda k: (k != self.metric, "." in k, k))
 
-    def param_keys(self, metric: str | None = None, summary: str = "latest") -> list[str]:
+    def param_keys(self, metric: str | None = None, summary: str = "latest",
+                   ranking: dict[str, float] | None = None) -> list[str]:
         """Params whose values differ between the charted runs, those that moved ``metric``
-        most first."""
+        most first (``ranking``: its importance, when already computed)."""
         trials = self.trials
         varying = sorted(k for k in {k for row in trials for k in row["params"]}
                          if len({_key(row["params"].get(k)) for row in trials}) > 1)
-        ranking = self.importance(metric, summary, varying)
+        if ranking is None:
+            ranking = self.importance(metric, summary, varying)
         return sorted(varying, key=lambda k: (-ranking.get(k, -1.0), "." in k, k))
 
     def value(self, row: dict[str, Any], metric: str, summary: str = "latest"

@@ -555,10 +555,12 @@ def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
         found[run_id] = {"run_id": run_id, "experiment": experiment, "name": name,
                          "status": status, "start_time": start, "end_time": end,
                          "parent_run_id": parent, "params": {}, "metrics": {}}
-    for run_id, key, value in store.query(
-            f"SELECT run_id, key, value FROM params WHERE run_id {chosen} ORDER BY key",
-            (ids,)):
-        found[run_id]["params"][key] = decode_param(value)
+    from .search import _param_value  # SQLite reads the JSON: scalars need no json.loads
+
+    for run_id, key, value, kind in store.query(
+            "SELECT run_id, key, json_extract(value, '$'), json_type(value) FROM params "
+            f"WHERE run_id {chosen} ORDER BY key", (ids,)):
+        found[run_id]["params"][key] = _param_value(value, kind)
     for run_id, key, value, is_nan, low, high, steps in store.query(
             "SELECT l.run_id, l.key, l.value, l.is_nan, min(m.value), max(m.value), count(*) "
             "FROM latest_metrics l JOIN metrics m ON m.run_id = l.run_id AND m.key = l.key "

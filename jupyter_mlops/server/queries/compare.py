@@ -3,7 +3,6 @@ trials, a filter), with which params moved the ranking metric."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +44,8 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
     importance = comparison.importance(metric, summary)
     answer.update({
         "metric": metric, "direction": comparison.direction, "more": comparison.more,
-        "params": comparison.param_keys(metric, summary), "metrics": comparison.metric_keys(),
+        "params": comparison.param_keys(metric, summary, importance),
+        "metrics": comparison.metric_keys(),
         "importance": importance,
     })
     for row in comparison.trials:
@@ -57,7 +57,6 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
             "experiment": row["experiment"], "parent_run_id": row["parent_run_id"],
             "params": plain(row["params"]), "metrics": metrics,
         })
-    json.dumps(answer, allow_nan=False)  # a value the codec left non-finite fails here
     return answer
 
 
