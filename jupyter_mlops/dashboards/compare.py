@@ -397,12 +397,10 @@ def compare_widget(comparison, interval: float = 1.0):
     it run."""
     import ipywidgets as widgets
 
-    from ..tracking.compare import SUMMARIES
-
     style = {"description_width": "initial"}
     metric = widgets.Dropdown(description="metric", style=style)
     param = widgets.Dropdown(description="against", style=style)
-    summary = widgets.ToggleButtons(options=list(SUMMARIES), value="latest",
+    summary = widgets.ToggleButtons(options=list(comparison.summaries), value="latest",
                                     description="value", style=style)
     board = widgets.HTML()
     live_note = widgets.HTML()

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from . import storage
 from ..entities import Metric, Run
@@ -29,6 +29,8 @@ _REF = re.compile(r"[0-9a-fA-F]{4,32}")
 
 @dataclass
 class RunComparison:
+    summaries: ClassVar[tuple[str, ...]] = SUMMARIES  # what a metric's value can be
+
     runs: list[Run]
     params: Any  # DataFrame: one row a param, one column a run
     metrics: Any  # DataFrame: one row a metric, one column a run

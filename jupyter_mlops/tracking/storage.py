@@ -540,6 +540,18 @@ def get_run(store: Store, run_ref: str) -> Run:
     )
 
 
+def param_value(value: Any, json_type: str) -> Any:
+    """A param read as ``json_extract(value, '$'), json_type(value)``: SQLite decoded the
+    scalars already, so only arrays and objects need ``json.loads``."""
+    if json_type in ("integer", "real", "text", "null"):
+        return value
+    if json_type == "true":
+        return True
+    if json_type == "false":
+        return False
+    return json.loads(value)  # arrays and objects come back as JSON text
+
+
 def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Many runs at once, for comparing them: each run's attributes, params and, per metric
     (``system.*`` left out), its latest value, minimum, maximum and number of steps, in the
@@ -555,12 +567,10 @@ def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
         found[run_id] = {"run_id": run_id, "experiment": experiment, "name": name,
                          "status": status, "start_time": start, "end_time": end,
                          "parent_run_id": parent, "params": {}, "metrics": {}}
-    from .search import _param_value  # SQLite reads the JSON: scalars need no json.loads
-
     for run_id, key, value, kind in store.query(
             "SELECT run_id, key, json_extract(value, '$'), json_type(value) FROM params "
             f"WHERE run_id {chosen} ORDER BY key", (ids,)):
-        found[run_id]["params"][key] = _param_value(value, kind)
+        found[run_id]["params"][key] = param_value(value, kind)
     for run_id, key, value, is_nan, low, high, steps in store.query(
             "SELECT l.run_id, l.key, l.value, l.is_nan, min(m.value), max(m.value), count(*) "
             "FROM latest_metrics l JOIN metrics m ON m.run_id = l.run_id AND m.key = l.key "

@@ -79,6 +79,8 @@ export class CompareView implements IView {
     this.data = null;
     this.metricSelect.replaceChildren();
     this.paramSelect.replaceChildren();
+    this.head.replaceChildren();
+    this.body.replaceChildren(notice('Loading…'));
   }
 
   async refresh(): Promise<void> {
