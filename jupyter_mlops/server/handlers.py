@@ -211,7 +211,7 @@ class RunHandler(MLOpsHandler):
 
 
 class CompareHandler(MLOpsHandler):
-    """``GET compare?runs=ID,ID&parent=ID&filter=&metric=&summary=latest|min|max``"""
+    """``GET compare?runs=ID,ID&parent=ID&filter=&experiment=&metric=&summary=``"""
 
     @tornado.web.authenticated
     @authorized
@@ -220,6 +220,7 @@ class CompareHandler(MLOpsHandler):
             queries.compare, self.list_argument("runs"),
             parent=self.get_argument("parent", None) or None,
             filter_text=self.get_argument("filter", None),
+            experiment=self.get_argument("experiment", None) or None,
             metric=self.get_argument("metric", None) or None,
             summary=self.get_argument("summary", "latest"),
         ))

@@ -80,12 +80,20 @@ class RunComparison:
                    ranking: dict[str, float] | None = None) -> list[str]:
         """Params whose values differ between the charted runs, those that moved ``metric``
         most first (``ranking``: its importance, when already computed)."""
-        trials = self.trials
-        varying = sorted(k for k in {k for row in trials for k in row["params"]}
-                         if len({_key(row["params"].get(k)) for row in trials}) > 1)
+        varying = self.varying_params()
         if ranking is None:
             ranking = self.importance(metric, summary, varying)
         return sorted(varying, key=lambda k: (-ranking.get(k, -1.0), "." in k, k))
+
+    def varying_params(self) -> list[str]:
+        """Params whose values differ between the charted runs; a model's param that only
+        repeats one of the cell's own (``model.svc__C`` set from ``C``) is left out."""
+        trials = self.trials
+        columns = {k: tuple(_key(row["params"].get(k)) for row in trials)
+                   for k in sorted({k for row in trials for k in row["params"]})}
+        varying = [k for k, column in columns.items() if len(set(column)) > 1]
+        own = {columns[k] for k in varying if "." not in k}
+        return [k for k in varying if "." not in k or columns[k] not in own]
 
     def value(self, row: dict[str, Any], metric: str, summary: str = "latest"
               ) -> float | None:
@@ -107,7 +115,7 @@ class RunComparison:
         trials = [SimpleNamespace(params=row["params"],
                                   value=self.value(row, metric, summary))
                   for row in self.trials]
-        names = params if params is not None else {k for t in trials for k in t.params}
+        names = params if params is not None else self.varying_params()
         return param_importance(trials, sorted(names))
 
     def best(self, metric: str | None = None, summary: str = "latest"

@@ -9,7 +9,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { api } from './api';
-import { CompareView } from './views/compare';
+import { CompareView, ICompareTarget } from './views/compare';
 import { h } from './dom';
 import { NotebookBridge } from './notebook';
 import { StoreBanner } from './storebanner';
@@ -119,8 +119,8 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     void this.poll.refresh();
   }
 
-  compare(runIds: string[], parent?: string, label?: string): void {
-    this.comparison.show({ runs: runIds, parent, label });
+  compare(target: ICompareTarget): void {
+    this.comparison.show(target);
     this.switchTo('compare');
   }
 

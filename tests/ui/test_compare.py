@@ -90,5 +90,13 @@ def test_pick_runs_and_compare_them_then_a_sweep(page, lab, compared):
     expect(view.locator(".jp-mlops-importance-row code")).to_have_text(["lr", "depth"])
     expect(view.locator("svg.jp-mlops-compare-parallel polyline")).to_have_count(4)
     screenshot(page, "ui-compare-sweep")
+
+    # A filter: Compare beside the count charts every run it finds in the experiment.
+    panel.locator(".jp-mlops-tab[data-tab='runs']").click()
+    panel.locator(".jp-mlops-filter").fill("metrics.accuracy > 0.75")
+    expect(names).to_have_text(["pick-2", "pick-1"])
+    panel.locator("button.jp-mlops-compare-filter").click()
+    expect(view.locator(".jp-mlops-compare-head")).to_contain_text(
+        "2 runs of metrics.accuracy > 0.75")
     assert panel.evaluate(INJECTED_JS, False) == []
     assert page.errors == []

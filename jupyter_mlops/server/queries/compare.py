@@ -16,9 +16,11 @@ MAX_SELECTED = 1_000  # run ids in one request (a URL holds them)
 
 
 def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | None = None,
-            filter_text: str | None = None, metric: str | None = None,
+            filter_text: str | None = None, experiment: str | None = None,
+            metric: str | None = None,
             summary: str = "latest") -> dict[str, Any]:
-    """The runs (or ``parent``'s children, or the runs a filter finds) with their params and
+    """The runs (or ``parent``'s children, or the runs a filter finds, in ``experiment``
+    when given) with their params and
     each metric's latest, min and max; the params that vary, the ones that moved ``metric``
     most first, and their importance."""
     if summary not in SUMMARIES:
@@ -38,6 +40,7 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
     if not ids and not (filter_text and filter_text.strip()):
         return answer
     chosen, children = resolve_runs(ids or None, filter=filter_text if not ids else None,
+                                    experiment=experiment if not ids else None,
                                     children=parent is not None, store=store)
     comparison = wide_comparison(chosen, children=children, metric=metric, store=store)
     metric = comparison.metric

@@ -20,6 +20,9 @@ export interface ICompareTarget {
   runs: string[];
   parent?: string;
   label?: string;
+  /** A filter in search_runs' syntax: the runs it finds (in this experiment, if any). */
+  filter?: string;
+  experiment?: string;
 }
 
 export class CompareView implements IView {
@@ -84,15 +87,17 @@ export class CompareView implements IView {
   }
 
   async refresh(): Promise<void> {
-    const { runs, parent } = this.target;
-    if (!parent && runs.length === 0) {
+    const { runs, parent, filter, experiment } = this.target;
+    if (!parent && !filter && runs.length === 0) {
       this.data = null;
       this.draw();
       return;
     }
     const data = await api.compare({
-      runs: parent ? undefined : runs.join(','),
+      runs: parent || filter ? undefined : runs.join(','),
       parent,
+      filter,
+      experiment: filter ? experiment : undefined,
       metric: this.metricSelect.value || undefined,
       summary: this.summarySelect.value
     });

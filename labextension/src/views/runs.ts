@@ -304,6 +304,23 @@ export class RunsView implements IView {
     const { total, offset, runs } = page;
     this.summary.textContent =
       total === 0 ? '' : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`;
+    const filter = this.query().filter as string | undefined;
+    if (filter && total > 1) {
+      const all = h(
+        'button',
+        { class: 'jp-mlops-button jp-mlops-compare-filter', title: `Compare ${filter}` },
+        'Compare'
+      );
+      all.addEventListener('click', () =>
+        this.host.compare({
+          runs: [],
+          filter,
+          label: filter,
+          experiment: this.experimentSelect.value || undefined
+        })
+      );
+      this.summary.append(' ', all);
+    }
     if (runs.length === 0) {
       const filtered =
         this.filterInput.value.trim() ||
@@ -400,7 +417,7 @@ export class RunsView implements IView {
       `Compare ${count}`
     );
     compare.addEventListener('click', () =>
-      this.host.compare(Array.from(this.picked))
+      this.host.compare({ runs: Array.from(this.picked) })
     );
     const clear = h('button', { class: 'jp-mlops-button', title: 'Unpick every run' }, 'Clear');
     clear.addEventListener('click', () => {
@@ -589,7 +606,7 @@ export class RunsView implements IView {
     if (sweep) {
       const parent = sweep.getAttribute('data-compare-sweep') as string;
       const name = sweep.closest('li')?.querySelector('.jp-mlops-run-name')?.textContent;
-      this.host.compare([], parent, `sweep ${name ?? parent.slice(0, 8)}`);
+      this.host.compare({ runs: [], parent, label: `sweep ${name ?? parent.slice(0, 8)}` });
       return;
     }
     const mouse = event as MouseEvent;
