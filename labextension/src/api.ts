@@ -66,6 +66,8 @@ export interface ICompare {
   summary: 'latest' | 'min' | 'max';
   more: number;
   limit: number;
+  /** Whether a compared run (a sweep's parent too) still runs: worth asking again. */
+  running: boolean;
 }
 
 export interface IRunPage {

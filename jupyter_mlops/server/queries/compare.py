@@ -31,7 +31,7 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
                               f"{len(run_ids):,}. Compare a sweep or a filter instead.")
     answer: dict[str, Any] = {"runs": [], "params": [], "metrics": [], "importance": {},
                               "metric": None, "direction": "maximize", "summary": summary,
-                              "more": 0, "limit": MAX_RUNS}
+                              "more": 0, "limit": MAX_RUNS, "running": False}
     if store is None:
         return answer
     ids = [check_run_id(r) for r in run_ids]
@@ -49,7 +49,7 @@ def compare(store: Store | None, run_ids: Sequence[str] = (), *, parent: str | N
         "metric": metric, "direction": comparison.direction, "more": comparison.more,
         "params": comparison.param_keys(metric, summary, importance),
         "metrics": comparison.metric_keys(),
-        "importance": importance,
+        "importance": importance, "running": comparison.running,
     })
     for row in comparison.trials:
         metrics = {}

@@ -10,7 +10,7 @@ import { IPanelHost, IView } from './view';
 
 const MAX_AXES = 24;
 const METRIC_AXES = 4;
-const TABLE_ROWS = 200;
+const TABLE_ROWS = 100;
 const SUMMARIES = ['latest', 'min', 'max'] as const;
 type Summary = (typeof SUMMARIES)[number];
 const BEST = '#d62728';
@@ -92,6 +92,9 @@ export class CompareView implements IView {
       this.data = null;
       this.draw();
       return;
+    }
+    if (this.data && this.signature && !this.data.running) {
+      return; // nothing compared still runs: ask again only when the choice changes
     }
     const data = await api.compare({
       runs: parent || filter ? undefined : runs.join(','),
