@@ -211,9 +211,10 @@ def _comparison_rows(comparison, frame, keys) -> tuple[list, list[str], int]:
         flags[k] for k in keys)
 
 
-def comparison_html(comparison) -> str:
+def comparison_html(comparison, histories: bool = True) -> str:
     """The cell's own params, then each model's folded under it, then metrics; only the
-    rows that differ unless the comparison was asked for all of them."""
+    rows that differ unless the comparison was asked for all of them. Then the metric
+    histories, unless ``histories`` is False (a view that draws them itself)."""
     parts, hidden = [], 0
     params, owners = comparison.params, comparison.model_params
     groups: dict[str | None, list[str]] = {}
@@ -245,7 +246,7 @@ def comparison_html(comparison) -> str:
                      f"{'it' if hidden == 1 else 'them'}.</p>")
     if comparison.omitted:
         parts.append(f"<p>… {comparison.omitted} more child runs not compared</p>")
-    if comparison.figure_png:
+    if histories and comparison.figure_png:
         from .html import png_img
 
         parts.append(section("Metric histories", png_img(comparison.figure_png,

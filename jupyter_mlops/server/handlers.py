@@ -210,6 +210,22 @@ class RunHandler(MLOpsHandler):
         self.send_json(detail)
 
 
+class CompareHandler(MLOpsHandler):
+    """``GET compare?runs=ID,ID&parent=ID&filter=&experiment=&metric=&summary=``"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(await self.call(
+            queries.compare, self.list_argument("runs"),
+            parent=self.get_argument("parent", None) or None,
+            filter_text=self.get_argument("filter", None),
+            experiment=self.get_argument("experiment", None) or None,
+            metric=self.get_argument("metric", None) or None,
+            summary=self.get_argument("summary", "latest"),
+        ))
+
+
 class ModelsHandler(MLOpsHandler):
     """``GET models``"""
 

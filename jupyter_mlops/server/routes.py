@@ -15,6 +15,7 @@ PREFIX = ("jupyter-mlops", "api")
 ROUTES: list[tuple[str, type[handlers.MLOpsHandler], str]] = [
     (r"runs", handlers.RunsHandler, "runs"),
     (r"runs/(?P<run_id>[^/]+)", handlers.RunHandler, "runs/" + "0" * 32),
+    (r"compare", handlers.CompareHandler, "compare?runs=" + "0" * 32),
     (r"models", handlers.ModelsHandler, "models"),
     (r"models/(?P<name>[^/]+)", handlers.ModelHandler, "models/some-model"),
     (r"models/(?P<name>[^/]+)/aliases", handlers.AliasesHandler, "models/some-model/aliases"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from .storage import param_value as _param_value
 from .storage import read_summary
 
 ATTRIBUTES = {
@@ -476,13 +477,3 @@ def search_runs(
     frame["execution_count"] = frame["execution_count"].astype("Int64")
     from ..dashboards.frames import TextFrame
     return TextFrame(frame)
-
-
-def _param_value(value: Any, json_type: str) -> Any:
-    if json_type in ("integer", "real", "text", "null"):
-        return value
-    if json_type == "true":
-        return True
-    if json_type == "false":
-        return False
-    return json.loads(value)  # arrays and objects come back as JSON text

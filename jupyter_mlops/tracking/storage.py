@@ -449,6 +449,18 @@ def metric_history(store: Store, run_id: str, key: str) -> list[Metric]:
     return [Metric(key, decode_metric(v, n), step, ts) for step, v, n, ts in rows]
 
 
+def metric_histories(store: Store, run_ids: Sequence[str], key: str
+                     ) -> dict[str, list[Metric]]:
+    """The steps of one metric of many runs, in one query: ``run_id -> [Metric]``."""
+    found: dict[str, list[Metric]] = {}
+    for run_id, step, v, n, ts in store.query(
+            "SELECT run_id, step, value, is_nan, timestamp FROM metrics WHERE key = ? AND "
+            "run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, step, timestamp, "
+            "rowid", (key, json.dumps(list(run_ids), allow_nan=False))):
+        found.setdefault(run_id, []).append(Metric(key, decode_metric(v, n), step, ts))
+    return found
+
+
 def resolve_run_id(store: Store, ref: str) -> str:
     """A full run id from a full id or a unique prefix of at least 4 hex characters."""
     ref = (ref or "").strip().lower()
@@ -537,6 +549,49 @@ def get_run(store: Store, run_ref: str) -> Run:
         error=row[11], traceback=row[12], parent_run_id=row[13], system_metrics=system,
         _store=_Histories(store),
     )
+
+
+def param_value(value: Any, json_type: str) -> Any:
+    """A param read as ``json_extract(value, '$'), json_type(value)``: SQLite decoded the
+    scalars already, so only arrays and objects need ``json.loads``."""
+    if json_type in ("integer", "real", "text", "null"):
+        return value
+    if json_type == "true":
+        return True
+    if json_type == "false":
+        return False
+    return json.loads(value)  # arrays and objects come back as JSON text
+
+
+def run_table(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Many runs at once, for comparing them: each run's attributes, params and, per metric
+    (``system.*`` left out), its latest value, minimum, maximum and number of steps, in the
+    order of ``run_ids``. Three queries however many runs; NaN steps count in neither the
+    minimum nor the maximum."""
+    ids = json.dumps(list(run_ids), allow_nan=False)
+    chosen = "IN (SELECT value FROM json_each(?))"
+    found: dict[str, dict[str, Any]] = {}
+    for run_id, experiment, name, status, start, end, parent in store.query(
+            "SELECT r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, "
+            f"r.parent_run_id FROM runs r JOIN experiments e USING (experiment_id) "
+            f"WHERE r.run_id {chosen}", (ids,)):
+        found[run_id] = {"run_id": run_id, "experiment": experiment, "name": name,
+                         "status": status, "start_time": start, "end_time": end,
+                         "parent_run_id": parent, "params": {}, "metrics": {}}
+    for run_id, key, value, kind in store.query(
+            "SELECT run_id, key, json_extract(value, '$'), json_type(value) FROM params "
+            f"WHERE run_id {chosen} ORDER BY key", (ids,)):
+        found[run_id]["params"][key] = param_value(value, kind)
+    for run_id, key, value, is_nan, low, high, steps in store.query(
+            "SELECT l.run_id, l.key, l.value, l.is_nan, min(m.value), max(m.value), count(*) "
+            "FROM latest_metrics l JOIN metrics m ON m.run_id = l.run_id AND m.key = l.key "
+            f"WHERE l.run_id {chosen} AND l.key NOT LIKE ? "
+            "GROUP BY l.run_id, l.key ORDER BY l.key", (ids, f"{SYSTEM_METRIC_PREFIX}%")):
+        latest = decode_metric(value, is_nan)
+        found[run_id]["metrics"][key] = (
+            latest, latest if low is None else float(low), latest if high is None
+            else float(high), steps)
+    return [found[run_id] for run_id in dict.fromkeys(run_ids) if run_id in found]
 
 
 # -- runs made elsewhere -----------------------------------------------------------

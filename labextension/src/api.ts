@@ -40,6 +40,34 @@ export interface IRunSummary extends IRunBase {
   notebook_name?: string | null;
   /** When the run's kernel started (its session), or null. */
   session_started?: number | null;
+  /** Whether the run is a sweep's parent (its children are its trials). */
+  sweep?: boolean;
+}
+
+/** One run of a comparison: each metric as [latest, min, max] (null when not finite). */
+export interface ICompareRun {
+  run_id: string;
+  name: string | null;
+  status: RunStatus;
+  experiment: string;
+  parent_run_id: string | null;
+  params: Record<string, unknown>;
+  metrics: Record<string, [number | null, number | null, number | null]>;
+}
+
+export interface ICompare {
+  runs: ICompareRun[];
+  /** Params that vary between the runs, those that moved the metric most first. */
+  params: string[];
+  metrics: string[];
+  importance: Record<string, number>;
+  metric: string | null;
+  direction: 'maximize' | 'minimize';
+  summary: 'latest' | 'min' | 'max';
+  more: number;
+  limit: number;
+  /** Whether a compared run (a sweep's parent too) still runs: worth asking again. */
+  running: boolean;
 }
 
 export interface IRunPage {
@@ -308,6 +336,7 @@ export async function writeAPI<T>(
 export const api = {
   runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
   run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
+  compare: (query: Query) => requestAPI<ICompare>(['compare'], query),
   models: () => requestAPI<{ models: IModelSummary[] }>(['models']),
   model: (name: string) => requestAPI<IModelDetail>(['models', name]),
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),

@@ -8,6 +8,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { NotebookBridge } from './notebook';
 import { MLOpsPanel } from './panel';
@@ -18,15 +19,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'A left sidebar with the runs, models and cell timeline of the jupyter_mlops store.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer],
+  optional: [ILayoutRestorer, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    settings: ISettingRegistry | null
   ) => {
     const panel = new MLOpsPanel(new NotebookBridge(app, tracker));
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, 'jupyter-mlops');
+    // The refresh interval (seconds) of schema/plugin.json, followed as it changes.
+    void settings?.load(plugin.id).then(loaded => {
+      const apply = () =>
+        panel.setRefreshInterval(
+          Math.max(0.25, Number(loaded.get('refreshInterval').composite) || 1) * 1000
+        );
+      apply();
+      loaded.changed.connect(apply);
+    });
   }
 };
 

@@ -1,6 +1,7 @@
 /**
- * The left sidebar panel: three tabs (Runs, Models, Timeline) over one Poll that refreshes
- * the visible view every second, backs off on errors and stands by while hidden.
+ * The left sidebar panel: tabs (Runs, Compare, Models, Timeline) over one Poll that
+ * refreshes the visible view (every second unless the settings say otherwise), backs off
+ * on errors and stands by while hidden.
  */
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
@@ -8,6 +9,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { api } from './api';
+import { CompareView, ICompareTarget } from './views/compare';
 import { h } from './dom';
 import { NotebookBridge } from './notebook';
 import { StoreBanner } from './storebanner';
@@ -17,7 +19,7 @@ import { TimelineView } from './views/timeline';
 import { IPanelHost, IView } from './views/view';
 
 export const PANEL_ID = 'jupyter-mlops-panel';
-const REFRESH_MS = 1000;
+const REFRESH_MS = 1000; // until the settings are read
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -30,7 +32,7 @@ const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"
 
 export const mlopsIcon = new LabIcon({ name: 'jupyter-mlops:icon', svgstr: ICON_SVG });
 
-type Tab = 'runs' | 'models' | 'timeline';
+type Tab = 'runs' | 'compare' | 'models' | 'timeline';
 
 export class MLOpsPanel extends Widget implements IPanelHost {
   private readonly views: Record<Tab, IView>;
@@ -38,6 +40,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
   private readonly banner: HTMLElement;
   private readonly store: StoreBanner;
   private readonly runs: RunsView;
+  private readonly comparison: CompareView;
   private current: Tab = 'runs';
   private readonly poll: Poll;
   private checkedServer = false;
@@ -51,8 +54,10 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     this.title.caption = 'MLOps: runs, models and cell timeline';
 
     this.runs = new RunsView(bridge, this);
+    this.comparison = new CompareView(this);
     this.views = {
       runs: this.runs,
+      compare: this.comparison,
       models: new ModelsView(bridge, this),
       timeline: new TimelineView(bridge, this)
     };
@@ -72,6 +77,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     };
     this.tabs = {
       runs: tab('runs', 'Runs'),
+      compare: tab('compare', 'Compare'),
       models: tab('models', 'Models'),
       timeline: tab('timeline', 'Timeline')
     };
@@ -90,9 +96,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
         h(
           'nav',
           { class: 'jp-mlops-tabs', role: 'tablist' },
-          this.tabs.runs,
-          this.tabs.models,
-          this.tabs.timeline
+          ...Object.values(this.tabs)
         )
       ),
       this.banner,
@@ -113,6 +117,16 @@ export class MLOpsPanel extends Widget implements IPanelHost {
 
   requestRefresh(): void {
     void this.poll.refresh();
+  }
+
+  compare(target: ICompareTarget): void {
+    this.comparison.show(target);
+    this.switchTo('compare');
+  }
+
+  /** Refresh every `ms` milliseconds from now on (the settings' refresh interval). */
+  setRefreshInterval(ms: number): void {
+    this.poll.frequency = { ...this.poll.frequency, interval: ms };
   }
 
   showRun(runId: string): void {

@@ -674,6 +674,27 @@ def test_second_wave_views_show_names_as_text(store, payload):
     assert_shown_as_text(_html(panel), payload)
 
 
+@ALL
+def test_many_run_comparison_shows_names_as_text(store, payload):
+    """compare_runs over a parent and its children: parallel coordinates, the scatter, the
+    importance bars, the histories and the tables, static and in the widget, with the
+    payload as run name, param key and value, and metric key."""
+    from jupyter_mlops.dashboards.compare import compare_html, compare_widget
+
+    with mlops.start_run(payload, experiment=payload) as parent:
+        for i in range(3):
+            with mlops.start_run(payload, experiment=payload, nested=True):
+                mlops.log_params({payload: i, "choice": payload if i else "plain"})
+                for step in range(2):
+                    mlops.log_metric(payload, i + step / 10, step=step)
+    comparison = mlops.compare_runs(parent.run_id)
+    assert comparison.metric == payload and len(comparison.trials) == 3
+    assert_shown_as_text(compare_html(comparison), payload)
+    for summary in ("min", "max"):
+        assert_shown_as_text(compare_html(comparison, summary, payload, "choice"), payload)
+    assert_widget_shows_text(compare_widget(comparison), payload)
+
+
 # Classes with an HTML view, and the test above that renders them with every payload.
 HTML_VIEWS = {
     "Run": test_run_views_show_names_as_text,

@@ -25,7 +25,8 @@ INJECTED_JS = """(root, allowStyle) => [...root.querySelectorAll('*')].filter(e 
   return [...e.attributes].some(a => a.name.toLowerCase().startsWith('on'))
     || ['script', 'iframe', 'object', 'embed', 'math', 'frame'].includes(tag)
     || (tag === 'style' && !allowStyle)
-    || (tag === 'svg' && !e.classList.contains('jp-mlops-sparkline'))
+    || (tag === 'svg' && !['jp-mlops-sparkline', 'jp-mlops-compare-parallel',
+                           'jp-mlops-compare-scatter'].some(c => e.classList.contains(c)))
     || (tag === 'img' && !/^(blob:|data:image\\/png;base64,)/.test(src))
     || /^\\s*javascript:/i.test(e.getAttribute('href') || '');
 }).map(e => e.outerHTML.slice(0, 160))"""

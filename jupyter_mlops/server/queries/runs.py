@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import NotFoundError, ValidationError, shorten
 from ...tracking import storage
 from ...tracking.search import filter_sql
+from ...tracking.sweep import KEY_TAG as SWEEP_KEY_TAG
 from ...store import Store
 from ...entities import RUN_STATUSES, SYSTEM_METRIC_PREFIX
 from ...validation import RUN_ID_RE
@@ -258,6 +259,10 @@ def list_runs(
     children = dict(store.query(
         "SELECT parent_run_id, count(*) FROM runs WHERE parent_run_id IN "
         "(SELECT value FROM json_each(?)) GROUP BY parent_run_id", (ids,)))
+    # A sweep's parent is shown as one, its trials folded under it.
+    sweeps = {run_id for (run_id,) in store.query(
+        "SELECT run_id FROM tags WHERE key = ? AND run_id IN (SELECT value FROM json_each(?))",
+        (SWEEP_KEY_TAG, ids))}
     # Which notebook and kernel each run came from, so the list tells them apart.
     session_ids = json.dumps(sorted({row[6] for row in rows if row[6]}), allow_nan=False)
     sessions = {sid: (notebook, started) for sid, notebook, started in store.query(
@@ -273,7 +278,7 @@ def list_runs(
             "duration_s": None if end is None else end - start,
             "session_id": session_id, "cell_id": cell_id, "execution_count": count,
             "error_type": error_type, "parent_run_id": parent_run_id,
-            "children": children.get(run_id, 0),
+            "children": children.get(run_id, 0), "sweep": run_id in sweeps,
             "notebook_name": _file_name(notebook), "session_started": session_started,
             "metrics": {k: v for k, (v, _) in values.items()},
         }

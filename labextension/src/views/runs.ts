@@ -50,6 +50,7 @@ export class RunsView implements IView {
   private readonly listView: HTMLElement;
   private readonly list: HTMLUListElement;
   private readonly summary: HTMLElement;
+  private readonly pickBar: HTMLElement;
   private readonly pager: HTMLElement;
   private readonly filterInput: HTMLInputElement;
   private readonly filterHint: HTMLElement;
@@ -64,6 +65,8 @@ export class RunsView implements IView {
   // Parents whose child runs are shown, and the children last fetched for each.
   private readonly expanded = new Set<string>();
   private children = new Map<string, IRunPage>();
+  // Runs picked for the Compare tab (check boxes, or Ctrl-click), kept across pages.
+  private readonly picked = new Set<string>();
 
   constructor(
     bridge: NotebookBridge,
@@ -106,6 +109,8 @@ export class RunsView implements IView {
     }
     this.filterHint = h('div', { class: 'jp-mlops-filter-hint', hidden: true });
     this.summary = h('span', { class: 'jp-mlops-summary' });
+    this.pickBar = h('span', { class: 'jp-mlops-pick-bar' });
+    this.updatePickBar();
     this.list = h('ul', {
       class: 'jp-mlops-list jp-mlops-run-list',
       role: 'listbox',
@@ -130,7 +135,7 @@ export class RunsView implements IView {
         ),
         this.filterHint
       ),
-      h('div', { class: 'jp-mlops-list-head' }, this.summary),
+      h('div', { class: 'jp-mlops-list-head' }, this.summary, this.pickBar),
       h('div', { class: 'jp-mlops-scroll' }, this.list),
       this.pager
     );
@@ -299,6 +304,23 @@ export class RunsView implements IView {
     const { total, offset, runs } = page;
     this.summary.textContent =
       total === 0 ? '' : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`;
+    const filter = this.query().filter as string | undefined;
+    if (filter && total > 1) {
+      const all = h(
+        'button',
+        { class: 'jp-mlops-button jp-mlops-compare-filter', title: `Compare ${filter}` },
+        'Compare'
+      );
+      all.addEventListener('click', () =>
+        this.host.compare({
+          runs: [],
+          filter,
+          label: filter,
+          experiment: this.experimentSelect.value || undefined
+        })
+      );
+      this.summary.append(' ', all);
+    }
     if (runs.length === 0) {
       const filtered =
         this.filterInput.value.trim() ||
@@ -362,12 +384,56 @@ export class RunsView implements IView {
     return rows;
   }
 
+  /** Pick or unpick a run for the Compare tab. */
+  private togglePick(runId: string): void {
+    if (!this.picked.delete(runId)) {
+      this.picked.add(runId);
+    }
+    this.syncPicks();
+  }
+
+  private syncPicks(): void {
+    for (const box of Array.from(
+      this.list.querySelectorAll<HTMLInputElement>('input[data-pick]')
+    )) {
+      box.checked = this.picked.has(box.getAttribute('data-pick') as string);
+    }
+    this.updatePickBar();
+  }
+
+  private updatePickBar(): void {
+    const count = this.picked.size;
+    if (count === 0) {
+      this.pickBar.replaceChildren();
+      return;
+    }
+    const compare = h(
+      'button',
+      {
+        class: 'jp-mlops-button jp-mlops-compare-picked',
+        disabled: count < 2,
+        title: count < 2 ? 'Pick at least two runs' : `Compare the ${count} picked runs`
+      },
+      `Compare ${count}`
+    );
+    compare.addEventListener('click', () =>
+      this.host.compare({ runs: Array.from(this.picked) })
+    );
+    const clear = h('button', { class: 'jp-mlops-button', title: 'Unpick every run' }, 'Clear');
+    clear.addEventListener('click', () => {
+      this.picked.clear();
+      this.syncPicks();
+    });
+    this.pickBar.replaceChildren(`${count} picked `, compare, ' ', clear);
+  }
+
   private childToggle(run: IRunSummary): HTMLElement | null {
     if (run.children === 0) {
       return null;
     }
     const open = this.expanded.has(run.run_id);
-    const count = `${run.children.toLocaleString()} child run${run.children === 1 ? '' : 's'}`;
+    const unit = run.sweep ? 'trial' : 'child run';
+    const count = `${run.children.toLocaleString()} ${unit}${run.children === 1 ? '' : 's'}`;
     return h(
       'button',
       {
@@ -426,6 +492,14 @@ export class RunsView implements IView {
       h(
         'div',
         { class: 'jp-mlops-row-main' },
+        h('input', {
+          type: 'checkbox',
+          class: 'jp-mlops-pick',
+          'data-pick': run.run_id,
+          checked: this.picked.has(run.run_id),
+          title: 'Pick to compare (or Ctrl-click the run)',
+          'aria-label': `Pick ${run.name ?? run.run_id.slice(0, 8)} to compare`
+        }),
         h('span', {
           class: 'jp-mlops-dot',
           'data-status': run.status,
@@ -437,7 +511,19 @@ export class RunsView implements IView {
           { class: 'jp-mlops-run-name', title: run.name ?? run.run_id },
           run.name ?? `(unnamed) ${run.run_id.slice(0, 8)}`
         ),
+        run.sweep ? h('span', { class: 'jp-mlops-sweep-badge' }, 'sweep') : null,
         this.childToggle(run),
+        run.sweep
+          ? h(
+              'button',
+              {
+                class: 'jp-mlops-button jp-mlops-compare-sweep',
+                'data-compare-sweep': run.run_id,
+                title: "Compare this sweep's trials"
+              },
+              'Compare'
+            )
+          : null,
         h(
           'span',
           { class: 'jp-mlops-run-duration' },
@@ -510,6 +596,28 @@ export class RunsView implements IView {
   }
 
   private clicked(event: Event): void {
+    const target = event.target as HTMLElement;
+    const pick = target.closest('input[data-pick]');
+    if (pick) {
+      this.togglePick(pick.getAttribute('data-pick') as string);
+      return;
+    }
+    const sweep = target.closest('[data-compare-sweep]');
+    if (sweep) {
+      const parent = sweep.getAttribute('data-compare-sweep') as string;
+      const name = sweep.closest('li')?.querySelector('.jp-mlops-run-name')?.textContent;
+      this.host.compare({ runs: [], parent, label: `sweep ${name ?? parent.slice(0, 8)}` });
+      return;
+    }
+    const mouse = event as MouseEvent;
+    if (mouse.ctrlKey || mouse.metaKey) {
+      const picked = target.closest('li.jp-mlops-run')?.getAttribute('data-run-id');
+      if (picked) {
+        event.preventDefault();
+        this.togglePick(picked);
+      }
+      return;
+    }
     const toggle = (event.target as HTMLElement).closest('[data-toggle]');
     const parent = toggle?.getAttribute('data-toggle');
     if (parent) {
@@ -530,8 +638,8 @@ export class RunsView implements IView {
     if (!item) {
       return;
     }
-    if ((event.target as HTMLElement).closest('[data-toggle]')) {
-      return; // the toggle button's own Enter and Space click it
+    if ((event.target as HTMLElement).closest('[data-toggle], input, button')) {
+      return; // a toggle, a check box or a button: its own Enter and Space click it
     }
     const toggle = item.querySelector('[data-toggle]');
     const open = toggle?.getAttribute('aria-expanded') === 'true';

@@ -1,4 +1,6 @@
-/** What the panel needs from each of its three views. */
+import type { ICompareTarget } from './compare';
+
+/** What the panel needs from each of its views. */
 export interface IView {
   /** The view's root element, shown while its tab is selected. */
   readonly node: HTMLElement;
@@ -12,4 +14,6 @@ export interface IPanelHost {
   requestRefresh(): void;
   /** Show a run's details in the Runs view. */
   showRun(runId: string): void;
+  /** Compare runs: picked ones, a sweep (a parent and its children), or a filter's. */
+  compare(target: ICompareTarget): void;
 }
