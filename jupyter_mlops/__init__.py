@@ -66,6 +66,7 @@ from .registry.versions import (
     set_alias,
     trust_model,
 )
+from .pipelines import Pipeline, PipelineRun, pipeline
 from .monitoring.gates import CheckResult, MetricThreshold, check
 from .monitoring.maturity import maturity
 from .monitoring.monitor import list_alerts, monitor
@@ -122,6 +123,7 @@ __all__ = [
     "register_model", "replay", "reset_store", "retrain_model", "score_file", "search_runs",
     "serve", "set_alias", "set_store", "set_tag", "set_tags", "start_run", "trust_model",
     "Provenance", "provenance", "NotebookRun", "run_notebook",
+    "Pipeline", "PipelineRun", "pipeline",
     "CheckResult", "MetricThreshold", "check", "list_schedules", "schedule", "unschedule",
     "maturity", "ModelCard", "describe", "model_card",
     "DataPolicy", "get_data_policy", "get_dataset",
