@@ -90,8 +90,9 @@ def _cron(expression: str):
 
 def schedule(
     name: str,
-    notebook: str | os.PathLike[str],
+    notebook: str | os.PathLike[str] | None = None,
     *,
+    pipeline: str | None = None,
     cron: str | None = None,
     every: str | None = None,
     watch: str | os.PathLike[str] | None = None,
@@ -103,7 +104,8 @@ def schedule(
     webhook: str | None = None,
     store: Any = None,
 ) -> Trigger:
-    """Run ``notebook`` with ``parameters`` whenever its trigger fires (exactly one of
+    """Run ``notebook`` (or ``pipeline``, a pipeline's name or folder: see
+    :func:`pipeline`) with ``parameters`` whenever its trigger fires (exactly one of
     ``cron``, ``every``, ``watch`` (a folder), ``on_alert`` (a model name) or
     ``on_code_change``); then, with ``model`` (``name@alias``) and ``gate`` (options of
     :func:`check`, e.g. ``{"data": "holdout.csv", "target": "y"}``), check the version the
@@ -128,9 +130,16 @@ def schedule(
         raise ValidationError("Give exactly one of cron=, every=, watch=, on_alert= or "
                               "on_code_change=True.")
     kind, value = chosen[0]
-    path = Path(notebook).resolve()
-    if path.suffix != ".ipynb" or not path.is_file():
-        raise ValidationError(f"{shorten(str(notebook))} is not a notebook file (.ipynb).")
+    if (notebook is None) == (pipeline is None):
+        raise ValidationError("Give the notebook to run or pipeline=NAME, one of the two.")
+    if pipeline is not None:
+        from ..pipelines.pipeline import open_pipeline
+
+        path = open_pipeline(pipeline, store=store).folder
+    else:
+        path = Path(notebook).resolve()
+        if path.suffix != ".ipynb" or not path.is_file():
+            raise ValidationError(f"{shorten(str(notebook))} is not a notebook file (.ipynb).")
     if kind == "cron":
         _cron(str(value))
         spec = str(value)
@@ -343,7 +352,12 @@ def _folder_state(folder: Path, before: dict[str, list]) -> dict[str, list]:
 
 
 def _code_digest(notebook: Path) -> str | None:
-    """The sha256 of a notebook's code cells' sources (outputs and markdown do not count)."""
+    """The sha256 of a notebook's code cells' sources (outputs and markdown do not count),
+    or of a pipeline folder's steps."""
+    if notebook.is_dir():
+        steps = sorted((notebook / "steps").glob("*.py"))
+        return hashlib.sha256(json.dumps([[s.name, s.read_text(encoding="utf-8")]
+                                          for s in steps]).encode()).hexdigest()
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
