@@ -19,7 +19,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,11 @@ def triggers(store: Any) -> list[Trigger]:
         f"SELECT {COLUMNS} FROM triggers WHERE enabled = 1 ORDER BY name")]
 
 
+def every_trigger(store: Any) -> list[Trigger]:
+    """Every trigger, enabled or not, by name."""
+    return [_trigger(row) for row in store.query(f"SELECT {COLUMNS} FROM triggers ORDER BY name")]
+
+
 def unschedule(name: str, *, store: Any = None) -> None:
     """Remove a trigger; its past firings stay."""
     from ..store.current import get_store
@@ -239,8 +244,7 @@ def list_schedules(*, store: Any = None):
 
     store = store or get_store()
     rows = []
-    for trigger in [_trigger(r) for r in store.query(f"SELECT {COLUMNS} FROM triggers "
-                                                     "ORDER BY name")]:
+    for trigger in every_trigger(store):
         last = store.query("SELECT started, status, message FROM firings WHERE trigger = ? "
                            "ORDER BY started DESC LIMIT 1", (trigger.name,))
         started, status, message = last[0] if last else (None, None, None)
@@ -310,6 +314,22 @@ def due(trigger: Trigger, now: float, store: Any) -> tuple[Due | None, Any]:
     if trigger.state is None or code == trigger.state:
         return None, code
     return Due(f"the code of {Path(trigger.spec).name} changed"), code
+
+
+def next_due(trigger: Trigger) -> float | None:
+    """When a cron or period trigger is next due (a time already past fires at the next
+    look); None for triggers that fire on a change."""
+    if trigger.kind == "every":
+        last_due = trigger.state if isinstance(trigger.state, (int, float)) else trigger.created
+        return last_due + float(trigger.spec)
+    if trigger.kind == "cron":
+        since = trigger.last_checked if trigger.last_checked is not None else trigger.created
+        start = datetime.fromtimestamp(since, timezone.utc)
+        fire = _cron(trigger.spec).get_next_fire_time(None, start)
+        while fire is not None and fire <= start:
+            fire = _cron(trigger.spec).get_next_fire_time(fire, fire + timedelta(seconds=1))
+        return None if fire is None else fire.timestamp()
+    return None
 
 
 def _period(seconds: float) -> str:

@@ -1,5 +1,5 @@
 /**
- * The left sidebar panel: three tabs (Runs, Models, Timeline) over one Poll that refreshes
+ * The left sidebar panel: four tabs (Runs, Models, Timeline, Schedules) over one Poll that refreshes
  * the visible view every second, backs off on errors and stands by while hidden.
  */
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -13,6 +13,7 @@ import { NotebookBridge } from './notebook';
 import { StoreBanner } from './storebanner';
 import { ModelsView } from './views/models';
 import { RunsView } from './views/runs';
+import { SchedulesView } from './views/schedules';
 import { TimelineView } from './views/timeline';
 import { IPanelHost, IView } from './views/view';
 
@@ -30,7 +31,7 @@ const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"
 
 export const mlopsIcon = new LabIcon({ name: 'jupyter-mlops:icon', svgstr: ICON_SVG });
 
-type Tab = 'runs' | 'models' | 'timeline';
+type Tab = 'runs' | 'models' | 'timeline' | 'schedules';
 
 export class MLOpsPanel extends Widget implements IPanelHost {
   private readonly views: Record<Tab, IView>;
@@ -48,13 +49,14 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     this.id = PANEL_ID;
     this.addClass('jp-mlops-panel');
     this.title.icon = mlopsIcon;
-    this.title.caption = 'MLOps: runs, models and cell timeline';
+    this.title.caption = 'MLOps: runs, models, cell timeline and schedules';
 
     this.runs = new RunsView(bridge, this);
     this.views = {
       runs: this.runs,
       models: new ModelsView(bridge, this),
-      timeline: new TimelineView(bridge, this)
+      timeline: new TimelineView(bridge, this),
+      schedules: new SchedulesView(this)
     };
     const tab = (name: Tab, label: string) => {
       const button = h(
@@ -73,7 +75,8 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     this.tabs = {
       runs: tab('runs', 'Runs'),
       models: tab('models', 'Models'),
-      timeline: tab('timeline', 'Timeline')
+      timeline: tab('timeline', 'Timeline'),
+      schedules: tab('schedules', 'Schedules')
     };
     this.banner = h('div', { class: 'jp-mlops-banner', hidden: true, role: 'alert' });
     this.store = new StoreBanner(bridge);
@@ -92,7 +95,8 @@ export class MLOpsPanel extends Widget implements IPanelHost {
           { class: 'jp-mlops-tabs', role: 'tablist' },
           this.tabs.runs,
           this.tabs.models,
-          this.tabs.timeline
+          this.tabs.timeline,
+          this.tabs.schedules
         )
       ),
       this.banner,

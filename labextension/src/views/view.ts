@@ -1,4 +1,4 @@
-/** What the panel needs from each of its three views. */
+/** What the panel needs from each of its views. */
 export interface IView {
   /** The view's root element, shown while its tab is selected. */
   readonly node: HTMLElement;
