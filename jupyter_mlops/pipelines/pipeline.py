@@ -214,8 +214,13 @@ class Pipeline:
                                         "holds: no new version")
         parts = [self._load(report["model"][p], p) for p in plan["model"]]
         model = parts[0] if len(parts) == 1 else tuple(parts)
-        version = register_model(model, model_name, run_id=run_id,
-                                 variable=",".join(plan["model"]), store=self.store)
+        # The data it was fitted on, as the registry keeps it for drift and monitoring.
+        outputs = _outputs(report)
+        train = next((n for n in plan.get("train", []) if n in outputs), None)
+        version = register_model(
+            model, model_name, run_id=run_id, variable=",".join(plan["model"]),
+            reference=None if train is None else self._load(outputs[train], train),
+            store=self.store)
         return version.version, f"registered {model_name}/{version.version}"
 
     def _load(self, digest: str, what: str) -> Any:
@@ -269,7 +274,7 @@ class Pipeline:
         model_name = plan["source_version"].split("/")[0]
         built = load_model(f"{model_name}/{version[0][0]}", store=self.store)
         source = load_model(plan["source_version"], store=self.store)
-        outputs = {n: d for s in report["steps"] for n, d in (s.get("outputs") or {}).items()}
+        outputs = _outputs(report)
         for name in [n for n in plan.get("train", []) if n in outputs] + sorted(outputs):
             if name in plan["model"]:
                 continue
@@ -404,6 +409,11 @@ def _runner_module() -> Any:
         loader.exec_module(module)
         sys.modules[loader.name] = module
     return module
+
+
+def _outputs(report: dict[str, Any]) -> dict[str, str]:
+    """Name → digest of every value the run's steps passed on."""
+    return {n: d for s in report["steps"] for n, d in (s.get("outputs") or {}).items()}
 
 
 def _model_key(report: dict[str, Any]) -> str:
