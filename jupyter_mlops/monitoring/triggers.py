@@ -377,7 +377,7 @@ def _code_digest(notebook: Path) -> str | None:
     if notebook.is_dir():
         steps = sorted((notebook / "steps").glob("*.py"))
         return hashlib.sha256(json.dumps([[s.name, s.read_text(encoding="utf-8")]
-                                          for s in steps]).encode()).hexdigest()
+                                          for s in steps], allow_nan=False).encode()).hexdigest()
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):

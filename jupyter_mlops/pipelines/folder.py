@@ -51,8 +51,7 @@ def write_folder(folder: Path, name: str, uri: str, steps: list[Step],
                  parameters: dict[str, Any], model: list[str], workdir: str | None,
                  extra: dict[str, Any] | None = None) -> Path:
     """Write the pipeline's files into ``folder`` (0700) and return it."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (folder / "steps").mkdir(exist_ok=True, mode=0o700)
+    private_folder(folder / "steps")
     for old in (folder / "steps").glob("s[0-9][0-9]_*.py"):
         if old.stem not in {s.module for s in steps}:
             old.unlink()  # a step of an earlier build that is gone
@@ -69,6 +68,17 @@ def write_folder(folder: Path, name: str, uri: str, steps: list[Step],
     _write(folder / "pipeline.json", json.dumps(plan, indent=1, allow_nan=False) + "\n")
     _write(folder / "run.py", RUNNER.read_text(encoding="utf-8"))
     return folder
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` and each missing folder above it, made 0700 as the store's own folders."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 def read_plan(folder: Path) -> dict[str, Any]:

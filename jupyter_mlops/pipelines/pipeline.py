@@ -33,7 +33,7 @@ from ..errors import NotFoundError, ValidationError, shorten
 from ..store.signing import sign, sign_statement, verify, verify_statement
 from ..validation import check_name
 from .cut import Step, cut
-from .folder import RUNNER, read_plan, write_folder
+from .folder import RUNNER, private_folder, read_plan, write_folder
 
 EXPERIMENT = "pipelines"
 TAG = "jupyter_mlops.pipeline"
@@ -174,10 +174,11 @@ class Pipeline:
     def _execute(self, given: dict[str, Any], timeout: float
                  ) -> tuple[dict[str, Any] | None, str | None]:
         """Run the runner; its report and, when a step failed, the error naming it."""
-        self.cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(self.cache / "objects")
+        private_folder(self.cache / "steps")
         with tempfile.TemporaryDirectory(prefix="mlops-pipeline-") as scratch:
             trusted, report_path = Path(scratch, "trusted.json"), Path(scratch, "report.json")
-            trusted.write_text(json.dumps(_trusted(self.cache)))
+            trusted.write_text(json.dumps(_trusted(self.cache), allow_nan=False))
             done = subprocess.run(
                 [sys.executable, str(self.folder / "run.py"), "--parameters-json",
                  json.dumps(given, allow_nan=False), "--cache", str(self.cache), "--trusted",
@@ -421,7 +422,7 @@ def _model_key(report: dict[str, Any]) -> str:
 
 
 def _entry_fields(key: str, entry: dict[str, str]) -> list[Any]:
-    return [key, json.dumps(entry, sort_keys=True)]
+    return [key, json.dumps(entry, sort_keys=True, allow_nan=False)]
 
 
 def _trusted(cache: Path) -> dict[str, Any]:
@@ -463,7 +464,7 @@ def _file_digests(folder: Path) -> dict[str, str]:
 def _sign_files(folder: Path, name: str) -> None:
     files = _file_digests(folder)
     _private(folder / _SIGNATURE, sign_statement("pipeline files", [name, files]))
-    _private(folder / ".files", json.dumps(files, sort_keys=True))
+    _private(folder / ".files", json.dumps(files, sort_keys=True, allow_nan=False))
 
 
 def _private(path: Path, text: str | None) -> None:
