@@ -3,6 +3,7 @@ that registers its model, verification, failures, and a pipeline fired by the sc
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +165,8 @@ def test_the_written_runner_needs_nothing_of_this_package(trained, tmp_path):
     blocker = tmp_path / "blocked" / "jupyter_mlops"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('not here')\n")
+    # A copy of the cache: with C changed, the model's step runs, here without the package.
+    shutil.copytree(built.cache, tmp_path / "cache")
     done = subprocess.run([sys.executable, str(built.folder / "run.py"), "-p", "C=0.5",
                            "--cache", str(tmp_path / "cache"), "--report",
                            str(tmp_path / "report.json")],
@@ -171,7 +174,7 @@ def test_the_written_runner_needs_nothing_of_this_package(trained, tmp_path):
                           env=dict(os.environ, PYTHONPATH=str(blocker.parent)))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [s["status"] for s in report["steps"]] == ["ran"] * 5
+    assert [s["status"] for s in report["steps"]] == ["cached"] * 4 + ["ran"]
     assert report["parameters"]["C"] == 0.5
 
 
