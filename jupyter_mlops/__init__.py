@@ -125,6 +125,9 @@ _EXPORTS: dict[str, str] = {
     "model_origin": ".registry.imports",
     "WorkerPool": ".serving",
     "build_image_context": ".serving",
+    "Pipeline": ".pipelines",
+    "PipelineRun": ".pipelines",
+    "pipeline": ".pipelines",
 }
 
 __all__ = [
@@ -152,6 +155,7 @@ __all__ = [
     "set_user",
     "export_model", "import_model", "model_origin",
     "WorkerPool", "build_image_context",
+    "Pipeline", "PipelineRun", "pipeline",
 ]
 
 

@@ -195,6 +195,36 @@ def cmd_run(args) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_pipeline(args) -> int:
+    from .pipelines import pipeline
+
+    store = _store(args)
+    if args.action == "build":
+        built = pipeline(args.target, name=args.name, folder=args.output, store=store)
+        print(f"Wrote pipeline {built.name} to {built.folder}")
+        print(repr(built))
+        return 0
+    found = pipeline(args.target, store=store)
+    if args.action == "trust":
+        found.trust()
+        print(f"Trusted the files of pipeline {found.name} as they are now.")
+        return 0
+    if args.action == "verify":
+        verification = found.verify(args.run)
+        print(verification.message)
+        return 0 if verification.ok else 1
+    parameters = _run_parameters(argparse.Namespace(
+        parameters_file=args.parameters_file, parameter=[], raw=[]))
+    for item in args.parameter:  # read as the type of the parameter's default
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValidationError(f"Parameter {item!r} has no value: write NAME=VALUE.")
+        parameters[name.strip()] = value
+    result = found.run(parameters)
+    print(result)
+    return 0 if result.status == "FINISHED" else 1
+
+
 def cmd_check(args) -> int:
     from .monitoring.gates import check
 
@@ -528,6 +558,7 @@ HANDLERS = {"runs": cmd_runs, "show": cmd_show, "history": cmd_history, "models"
             "serve": cmd_serve, "build": cmd_build,
             "score": cmd_score, "monitor": cmd_monitor, "ab": cmd_ab, "prune": cmd_prune,
             "alerts": cmd_alerts, "execute": cmd_execute, "run": cmd_run, "check": cmd_check,
+            "pipeline": cmd_pipeline,
             "scheduler": cmd_scheduler, "status": cmd_status,
             "card": cmd_card, "provenance": cmd_provenance,
             "datasets": cmd_datasets, "gc": cmd_gc, "sync": cmd_sync, "pull": cmd_pull}

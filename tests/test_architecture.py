@@ -24,7 +24,7 @@ TOP_LEVEL_FILES = {"__init__.py", "_version.py", "errors.py", "entities.py", "va
                    "pytest_plugin.py",
                    "cli.py", "py.typed"}
 WINGS = {"store", "tracking", "registry", "evaluation", "drift", "serving", "monitoring",
-         "dashboards", "magics", "server", "commands", "teamsync"}
+         "dashboards", "magics", "server", "commands", "teamsync", "pipelines"}
 
 
 def _modules() -> dict[str, tuple[Path, list[str]]]:

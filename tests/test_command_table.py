@@ -17,7 +17,7 @@ from jupyter_mlops.magics import commands as magic
 BUILDERS = {MAGIC: magic.build_parser, CLI: cli.build_parser}
 # What argparse keeps of each add_argument option, where the attribute has another name.
 _ATTRIBUTE = {"type": "type", "nargs": "nargs", "default": "default", "metavar": "metavar",
-              "help": "help", "required": "required"}
+              "help": "help", "required": "required", "choices": "choices"}
 _ACTIONS = {"store_true": argparse._StoreTrueAction, "append": argparse._AppendAction}
 
 

@@ -326,6 +326,21 @@ COMMANDS: tuple[Command, ...] = (
         arg("--once", action="store_true", help="check once, wait for the firings, exit"),
         arg("--list", action="store_true", help="list the triggers and their last firing"),
     ), front_ends=CLI_ONLY),
+    Command("pipeline", "Cut a model's replay slice into a pipeline of cached steps (build), "
+            "run it with parameters (run), compare its model with the slice's (verify), or "
+            "vouch for steps you edited (trust).", (
+        arg("action", choices=("build", "run", "verify", "trust")),
+        arg("target", metavar="URI_OR_NAME",
+            help="build: the model, e.g. churn@champion; else the pipeline's name or folder"),
+        arg("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+            help="run: a parameter, read as the type of its default"),
+        arg("-f", "--parameters-file", default=None, metavar="YAML",
+            help="run: parameters from a YAML mapping (-p wins)"),
+        arg("-o", "--output", default=None, metavar="DIR",
+            help="build: the folder to write (default: <store>/pipelines/NAME)"),
+        arg("--name", default=None, help="build: the pipeline's name (default: the model's)"),
+        arg("--run", default=None, metavar="RUN", help="verify: this pipeline run, not the latest"),
+    ), front_ends=CLI_ONLY),
     Command("run", "Run a notebook with parameters (papermill's conventions) as one run whose "
             "children are its tracked cells; exits 1 when a cell fails.", (
         arg("notebook"),

@@ -339,6 +339,7 @@ def _drift_gate(version, X: Any, max_drift: float | None, store) -> Gate:
 
 
 def _lineage_gates(version, verify_replay: bool, store, notes: list[str]) -> list[Gate]:
+    from ..pipelines.pipeline import TAG as PIPELINE_TAG
     from ..registry.replay import replay
     from ..tracking import storage
     from ..tracking.history import history_rows
@@ -348,6 +349,13 @@ def _lineage_gates(version, verify_replay: bool, store, notes: list[str]) -> lis
                      "it is gated on metrics and data only.")
         return [Gate("lineage", SKIP, "no producing run")]
     run = storage.get_run(store, version.run_id)
+    if run.tags.get(PIPELINE_TAG):
+        notes.append(f"{version.uri} was made by pipeline {run.tags[PIPELINE_TAG]}, cut from "
+                     f"{run.tags.get('jupyter_mlops.pipeline_of', 'a registered model')}: its "
+                     "steps are that model's replay slice, so it has no replay of its own.")
+        return [Gate("lineage", PASS if run.status == "FINISHED" else FAIL,
+                     f"pipeline run {run.run_id[:8]} of {run.tags[PIPELINE_TAG]}, {run.status}"),
+                Gate("replay", SKIP, "made by a pipeline run")]
     rows = [r for r in history_rows(store, run.session_id) if r["run_id"] == run.run_id] \
         if run.session_id else []
     gates = []

@@ -17,9 +17,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..store.process import current_process, is_alive
+from ..tracking import storage
 from .triggers import Due, Trigger, due, triggers
 
 WEBHOOK_TIMEOUT_S = 10
@@ -180,12 +182,21 @@ class Scheduler:
             before = store.query("SELECT max(version) FROM model_versions WHERE name = ?",
                                       (name,))[0][0] or 0
         started = time.time()
-        result = run_notebook(trigger.notebook, trigger.parameters, store=store,
-                              tags={"jupyter_mlops.trigger": trigger.name,
-                                    "jupyter_mlops.trigger_reason": firing.reason[:500]})
+        if Path(trigger.notebook).is_dir():  # a pipeline's folder
+            from ..pipelines.pipeline import open_pipeline
+
+            result = open_pipeline(trigger.notebook, store=store).run(trigger.parameters)
+            storage.set_tags(store, result.run_id, {
+                "jupyter_mlops.trigger": trigger.name,
+                "jupyter_mlops.trigger_reason": firing.reason[:500]})
+        else:
+            result = run_notebook(trigger.notebook, trigger.parameters, store=store,
+                                  tags={"jupyter_mlops.trigger": trigger.name,
+                                        "jupyter_mlops.trigger_reason": firing.reason[:500]})
         firing.run_id = result.run_id
         if result.status != "FINISHED":
-            firing.status, firing.message = "failed", result.error or "the notebook failed"
+            firing.status = "failed"
+            firing.message = result.error or "the notebook failed"
             return
         firing.status = "finished"
         firing.message = f"ran {trigger.notebook}"

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,9 @@ def _cron(expression: str):
 
 def schedule(
     name: str,
-    notebook: str | os.PathLike[str],
+    notebook: str | os.PathLike[str] | None = None,
     *,
+    pipeline: str | None = None,
     cron: str | None = None,
     every: str | None = None,
     watch: str | os.PathLike[str] | None = None,
@@ -103,7 +104,8 @@ def schedule(
     webhook: str | None = None,
     store: Any = None,
 ) -> Trigger:
-    """Run ``notebook`` with ``parameters`` whenever its trigger fires (exactly one of
+    """Run ``notebook`` (or ``pipeline``, a pipeline's name or folder: see
+    :func:`pipeline`) with ``parameters`` whenever its trigger fires (exactly one of
     ``cron``, ``every``, ``watch`` (a folder), ``on_alert`` (a model name) or
     ``on_code_change``); then, with ``model`` (``name@alias``) and ``gate`` (options of
     :func:`check`, e.g. ``{"data": "holdout.csv", "target": "y"}``), check the version the
@@ -128,9 +130,16 @@ def schedule(
         raise ValidationError("Give exactly one of cron=, every=, watch=, on_alert= or "
                               "on_code_change=True.")
     kind, value = chosen[0]
-    path = Path(notebook).resolve()
-    if path.suffix != ".ipynb" or not path.is_file():
-        raise ValidationError(f"{shorten(str(notebook))} is not a notebook file (.ipynb).")
+    if (notebook is None) == (pipeline is None):
+        raise ValidationError("Give the notebook to run or pipeline=NAME, one of the two.")
+    if pipeline is not None:
+        from ..pipelines.pipeline import open_pipeline
+
+        path = open_pipeline(pipeline, store=store).folder
+    else:
+        path = Path(notebook).resolve()
+        if path.suffix != ".ipynb" or not path.is_file():
+            raise ValidationError(f"{shorten(str(notebook))} is not a notebook file (.ipynb).")
     if kind == "cron":
         _cron(str(value))
         spec = str(value)
@@ -212,6 +221,11 @@ def triggers(store: Any) -> list[Trigger]:
         f"SELECT {COLUMNS} FROM triggers WHERE enabled = 1 ORDER BY name")]
 
 
+def every_trigger(store: Any) -> list[Trigger]:
+    """Every trigger, enabled or not, by name."""
+    return [_trigger(row) for row in store.query(f"SELECT {COLUMNS} FROM triggers ORDER BY name")]
+
+
 def unschedule(name: str, *, store: Any = None) -> None:
     """Remove a trigger; its past firings stay."""
     from ..store.current import get_store
@@ -230,8 +244,7 @@ def list_schedules(*, store: Any = None):
 
     store = store or get_store()
     rows = []
-    for trigger in [_trigger(r) for r in store.query(f"SELECT {COLUMNS} FROM triggers "
-                                                     "ORDER BY name")]:
+    for trigger in every_trigger(store):
         last = store.query("SELECT started, status, message FROM firings WHERE trigger = ? "
                            "ORDER BY started DESC LIMIT 1", (trigger.name,))
         started, status, message = last[0] if last else (None, None, None)
@@ -303,6 +316,22 @@ def due(trigger: Trigger, now: float, store: Any) -> tuple[Due | None, Any]:
     return Due(f"the code of {Path(trigger.spec).name} changed"), code
 
 
+def next_due(trigger: Trigger) -> float | None:
+    """When a cron or period trigger is next due (a time already past fires at the next
+    look); None for triggers that fire on a change."""
+    if trigger.kind == "every":
+        last_due = trigger.state if isinstance(trigger.state, (int, float)) else trigger.created
+        return last_due + float(trigger.spec)
+    if trigger.kind == "cron":
+        since = trigger.last_checked if trigger.last_checked is not None else trigger.created
+        start = datetime.fromtimestamp(since, timezone.utc)
+        fire = _cron(trigger.spec).get_next_fire_time(None, start)
+        while fire is not None and fire <= start:
+            fire = _cron(trigger.spec).get_next_fire_time(fire, fire + timedelta(seconds=1))
+        return None if fire is None else fire.timestamp()
+    return None
+
+
 def _period(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
@@ -343,7 +372,12 @@ def _folder_state(folder: Path, before: dict[str, list]) -> dict[str, list]:
 
 
 def _code_digest(notebook: Path) -> str | None:
-    """The sha256 of a notebook's code cells' sources (outputs and markdown do not count)."""
+    """The sha256 of a notebook's code cells' sources (outputs and markdown do not count),
+    or of a pipeline folder's steps."""
+    if notebook.is_dir():
+        steps = sorted((notebook / "steps").glob("*.py"))
+        return hashlib.sha256(json.dumps([[s.name, s.read_text(encoding="utf-8")]
+                                          for s in steps], allow_nan=False).encode()).hexdigest()
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):

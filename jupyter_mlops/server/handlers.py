@@ -235,6 +235,15 @@ class ModelsHandler(MLOpsHandler):
         self.send_json(await self.call(queries.list_models))
 
 
+class SchedulesHandler(MLOpsHandler):
+    """``GET schedules``: the triggers, their next due time and last firing."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(await self.call(queries.list_schedules))
+
+
 class ModelHandler(MLOpsHandler):
     """``GET models/<name>``"""
 

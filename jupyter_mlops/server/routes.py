@@ -21,6 +21,7 @@ ROUTES: list[tuple[str, type[handlers.MLOpsHandler], str]] = [
     (r"models/(?P<name>[^/]+)/aliases", handlers.AliasesHandler, "models/some-model/aliases"),
     (r"models/(?P<name>[^/]+)/aliases/(?P<alias>[^/]+)", handlers.AliasHandler,
      "models/some-model/aliases/champion"),
+    (r"schedules", handlers.SchedulesHandler, "schedules"),
     (r"sessions", handlers.SessionsHandler, "sessions"),
     (r"cells", handlers.CellsHandler, "cells?session=" + "0" * 32),
     # Anything after artifacts/ reaches the handler, so '..' and encoded slashes are

@@ -29,7 +29,8 @@ from pathlib import Path
 KEY_FILE_ENV = "JUPYTER_MLOPS_KEY_FILE"
 _DOMAIN = b"jupyter_mlops pickled bytes v1\0"
 STATEMENT_KINDS = ("model version", "vouched model version", "alias", "replay script",
-                   "environment", "chunk digests", "trigger")
+                   "environment", "chunk digests", "trigger", "pipeline files",
+                   "pipeline cache entry")
 # Keys read so far, by where they were looked up (the setting and the home folder): a
 # load checks several signatures, and building a Path each time costs more than the HMACs.
 _keys: dict[tuple[str | None, str | None], bytes] = {}

@@ -333,12 +333,45 @@ export async function writeAPI<T>(
   return (await response.json()) as T;
 }
 
+/** How a trigger's latest firing went (jupyter_mlops.monitoring.scheduler). */
+export interface IFiring {
+  started: number;
+  finished: number | null;
+  /** running, finished, failed, refused or missed */
+  status: string;
+  reason: string;
+  run_id: string | null;
+  version: number | null;
+  promoted: boolean;
+  message: string | null;
+}
+
+/** A trigger of the store (jupyter_mlops.schedule). */
+export interface ISchedule {
+  name: string;
+  /** cron, every, watch, alert or code */
+  kind: string;
+  spec: string;
+  action: 'notebook' | 'pipeline';
+  /** The notebook's file name or the pipeline's folder name. */
+  target: string;
+  model: string | null;
+  enabled: boolean;
+  /** Whether this user signed it: one that is not never fires. */
+  trusted: boolean;
+  /** When a cron or period trigger is next due; null for one that fires on a change. */
+  next_due: number | null;
+  last_checked: number | null;
+  last_firing: IFiring | null;
+}
+
 export const api = {
   runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
   run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
   compare: (query: Query) => requestAPI<ICompare>(['compare'], query),
   models: () => requestAPI<{ models: IModelSummary[] }>(['models']),
   model: (name: string) => requestAPI<IModelDetail>(['models', name]),
+  schedules: () => requestAPI<{ schedules: ISchedule[]; now: number }>(['schedules']),
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
   cells: (session: string) =>
     requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),

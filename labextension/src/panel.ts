@@ -1,7 +1,7 @@
 /**
- * The left sidebar panel: tabs (Runs, Compare, Models, Timeline) over one Poll that
- * refreshes the visible view (every second unless the settings say otherwise), backs off
- * on errors and stands by while hidden.
+ * The left sidebar panel: tabs (Runs, Compare, Models, Timeline, Schedules) over one Poll
+ * that refreshes the visible view (every second unless the settings say otherwise), backs
+ * off on errors and stands by while hidden.
  */
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
@@ -15,6 +15,7 @@ import { NotebookBridge } from './notebook';
 import { StoreBanner } from './storebanner';
 import { ModelsView } from './views/models';
 import { RunsView } from './views/runs';
+import { SchedulesView } from './views/schedules';
 import { TimelineView } from './views/timeline';
 import { IPanelHost, IView } from './views/view';
 
@@ -32,7 +33,7 @@ const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"
 
 export const mlopsIcon = new LabIcon({ name: 'jupyter-mlops:icon', svgstr: ICON_SVG });
 
-type Tab = 'runs' | 'compare' | 'models' | 'timeline';
+type Tab = 'runs' | 'compare' | 'models' | 'timeline' | 'schedules';
 
 export class MLOpsPanel extends Widget implements IPanelHost {
   private readonly views: Record<Tab, IView>;
@@ -51,7 +52,7 @@ export class MLOpsPanel extends Widget implements IPanelHost {
     this.id = PANEL_ID;
     this.addClass('jp-mlops-panel');
     this.title.icon = mlopsIcon;
-    this.title.caption = 'MLOps: runs, models and cell timeline';
+    this.title.caption = 'MLOps: runs, models, cell timeline and schedules';
 
     this.runs = new RunsView(bridge, this);
     this.comparison = new CompareView(this);
@@ -59,7 +60,8 @@ export class MLOpsPanel extends Widget implements IPanelHost {
       runs: this.runs,
       compare: this.comparison,
       models: new ModelsView(bridge, this),
-      timeline: new TimelineView(bridge, this)
+      timeline: new TimelineView(bridge, this),
+      schedules: new SchedulesView(this)
     };
     const tab = (name: Tab, label: string) => {
       const button = h(
@@ -79,7 +81,8 @@ export class MLOpsPanel extends Widget implements IPanelHost {
       runs: tab('runs', 'Runs'),
       compare: tab('compare', 'Compare'),
       models: tab('models', 'Models'),
-      timeline: tab('timeline', 'Timeline')
+      timeline: tab('timeline', 'Timeline'),
+      schedules: tab('schedules', 'Schedules')
     };
     this.banner = h('div', { class: 'jp-mlops-banner', hidden: true, role: 'alert' });
     this.store = new StoreBanner(bridge);

@@ -13,12 +13,14 @@ from .artifacts import Artifact, artifact_info, open_artifact, store_status
 from .cells import list_sessions, session_cells
 from .compare import compare
 from .models import check_model_name, delete_alias, list_models, model_detail, set_alias
+from .schedules import list_schedules
 from .runs import MAX_PAGE, STATUSES, check_run_id, list_runs, run_detail
 from .values import Relative, number, plain
 
 __all__ = [
     "MAX_PAGE", "STATUSES", "Artifact", "Relative", "artifact_info", "check_model_name",
-    "check_run_id", "compare", "delete_alias", "list_models", "list_runs", "list_sessions",
+    "check_run_id", "compare", "delete_alias", "list_models", "list_runs", "list_schedules",
+    "list_sessions",
     "model_detail", "number", "open_artifact", "plain", "run_detail", "session_cells",
     "set_alias", "store_status",
 ]
