@@ -636,4 +636,24 @@ MIGRATIONS += (
     ),
 )
 
+# The data quality checks run on a model's training data when it is registered: one row a
+# dataset (by fingerprint, so versions trained on the same rows share it), the verdicts as
+# JSON beside the counts the lineage shows.
+MIGRATIONS += (
+    Migration(
+        25,
+        "data quality of training data",
+        """
+        CREATE TABLE data_quality (
+            fingerprint TEXT PRIMARY KEY REFERENCES datasets(fingerprint),
+            ok INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            checks TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
