@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, NotFoundError, ValidationError, shorten
+from .dvcfiles import pointer_of, read_from_dvc
 
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{6,32}\Z")
 
@@ -109,6 +110,8 @@ def _kept(store: Any, found: KeptRef) -> tuple[str, dict[str, Any] | None, list[
                        (found.fingerprint,))
     if not rows:
         what = found.name or found.fingerprint[:12]
+        if found.kind == "file" and pointer_of(store, found.fingerprint) is not None:
+            return "dvc", pointer_of(store, found.fingerprint), []
         raise NotFoundError(
             f"The bytes of {what} (fingerprint {found.fingerprint[:12]}) were not kept: only "
             "its fingerprint was recorded (the data policy was off, or the data past its "
@@ -127,6 +130,15 @@ def read_kept(store: Any, found: KeptRef, *, check_chunks: bool = True) -> Any:
     next (the stronger check: it covers the decoding too); a chunk that cannot be decoded
     is then checked anyway, so a file changed on disk is named as such."""
     fmt, meta, chunks = _kept(store, found)
+    if fmt == "dvc":
+        import hashlib
+
+        data = read_from_dvc(meta, f"The file {found.name or found.fingerprint[:12]}")
+        if hashlib.sha256(data).hexdigest()[:32] != found.fingerprint:
+            raise IntegrityError(
+                f"DVC returned other bytes for {found.name or found.fingerprint[:12]} at "
+                f"revision {meta['rev'][:12]} than the run read; they were not returned.")
+        return data
     if fmt == "file":
         data = store.artifacts.read_verified(chunks[0])
         if chunks[0][:32] != found.fingerprint:
