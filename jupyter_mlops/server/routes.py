@@ -15,8 +15,12 @@ PREFIX = ("jupyter-mlops", "api")
 ROUTES: list[tuple[str, type[handlers.MLOpsHandler], str]] = [
     (r"runs", handlers.RunsHandler, "runs"),
     (r"runs/(?P<run_id>[^/]+)", handlers.RunHandler, "runs/" + "0" * 32),
+    (r"runs/(?P<run_id>[^/]+)/data/(?P<fingerprint>[^/]+)", handlers.DataPreviewHandler,
+     "runs/" + "0" * 32 + "/data/" + "0" * 32),
     (r"models", handlers.ModelsHandler, "models"),
     (r"models/(?P<name>[^/]+)", handlers.ModelHandler, "models/some-model"),
+    (r"models/(?P<name>[^/]+)/versions/(?P<version>[0-9]{1,9})/card", handlers.CardHandler,
+     "models/some-model/versions/1/card"),
     (r"models/(?P<name>[^/]+)/aliases", handlers.AliasesHandler, "models/some-model/aliases"),
     (r"models/(?P<name>[^/]+)/aliases/(?P<alias>[^/]+)", handlers.AliasHandler,
      "models/some-model/aliases/champion"),

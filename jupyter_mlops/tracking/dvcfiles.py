@@ -86,20 +86,30 @@ def _from_dvc_file(path: str) -> tuple[str, str] | None:
 
 
 def _from_lock(path: str) -> tuple[str, str] | None:
-    for folder in Path(path).parents:
-        lock = folder / "dvc.lock"
-        if lock.is_file():
-            stages = (_yaml(str(lock)) or {}).get("stages") or {}
-            for stage in stages.values():
-                if not isinstance(stage, dict):
-                    continue
-                where = os.path.normpath(os.path.join(folder, stage.get("wdir") or "."))
-                md5 = _md5_of(stage.get("outs"), where, path)
-                if md5:
-                    return md5, str(lock)
-        if (folder / ".git").exists():
-            return None
+    for lock in _locks_above(os.path.dirname(path), int(time.monotonic())):
+        folder = os.path.dirname(lock)
+        stages = (_yaml(lock) or {}).get("stages") or {}
+        for stage in stages.values():
+            if not isinstance(stage, dict):
+                continue
+            where = os.path.normpath(os.path.join(folder, stage.get("wdir") or "."))
+            md5 = _md5_of(stage.get("outs"), where, path)
+            if md5:
+                return md5, lock
     return None
+
+
+@lru_cache(maxsize=256)
+def _locks_above(folder: str, _tick: int) -> tuple[str, ...]:
+    """The dvc.lock files in ``folder`` and above it, up to its git repository's root;
+    cached for a second: the files of one folder are read together."""
+    found = []
+    for above in (Path(folder), *Path(folder).parents):
+        if (above / "dvc.lock").is_file():
+            found.append(str(above / "dvc.lock"))
+        if (above / ".git").exists():
+            break
+    return tuple(found)
 
 
 @lru_cache(maxsize=256)

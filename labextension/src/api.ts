@@ -305,11 +305,30 @@ export async function writeAPI<T>(
   return (await response.json()) as T;
 }
 
+/** The first rows of a run's input, every value as text (GET runs/<id>/data/<fp>). */
+export interface IDataPreview {
+  kept: boolean;
+  columns: string[];
+  rows: string[][];
+  total_rows: number | null;
+  note: string | null;
+}
+
 export const api = {
   runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
   run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
   models: () => requestAPI<{ models: IModelSummary[] }>(['models']),
   model: (name: string) => requestAPI<IModelDetail>(['models', name]),
+  dataPreview: (runId: string, fingerprint: string) =>
+    requestAPI<IDataPreview>(['runs', runId, 'data', fingerprint]),
+  modelCard: (name: string, version: number) =>
+    requestAPI<{ html: string }>([
+      'models',
+      name,
+      'versions',
+      String(version),
+      'card'
+    ]),
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
   cells: (session: string) =>
     requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),
