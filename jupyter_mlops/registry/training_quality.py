@@ -54,7 +54,7 @@ def check_training_quality(store: Any, datasets: list[dict[str, Any]],
             if fp == hand_fp:
                 value = in_hand
             elif is_kept(store, fp):
-                from ..tracking.getdata import KeptRef, read_kept
+                from ..tracking.keptdata import KeptRef, read_kept
 
                 value = read_kept(store, KeptRef(fp, "dataframe", dataset["name"]))
             else:
