@@ -149,3 +149,35 @@ def test_in_a_run_the_verdicts_are_logged_with_the_fingerprints(store):
     assert {i.fingerprint for i in stored.inputs} == set(result.fingerprints.values())
     with pytest.raises(ValidationError, match="pd.DataFrame"):
         mlops.data_quality(np.zeros((3, 2)))
+
+
+def test_registering_checks_the_kept_training_data_and_its_lineage_shows_it(store):
+    from sklearn.linear_model import LinearRegression
+
+    from jupyter_mlops.registry.cards import model_card
+
+    train = messy().drop(columns=["nothing", "plan"]).fillna(0)
+    with mlops.start_run() as run:
+        mlops.log_dataset(train, "X_train", role="input")  # no sample: only the kept bytes
+        model = LinearRegression().fit(train, train["spend"])
+    # Registered from a script: the run's input is read back from its kept bytes, checked.
+    version = mlops.register_model(model, "spend", run_id=run.run_id)
+    verdict = mlops.registry.versions.lineage(version.uri)["quality"]
+    fp = version.datasets[0]["fingerprint"]
+    assert verdict[fp]["checked"] and not verdict[fp]["ok"]
+    assert "constant_columns" in ",".join(verdict[fp]["failures"])
+    assert "duplicated_rows" in ",".join(verdict[fp]["failures"])
+    card = model_card(version.uri).markdown()
+    assert f"checks fail ({len(train)} rows): " in card
+    assert "data quality" in version._repr_html_()
+    # Data that was not kept (nor in hand: an input without a sample) is not checked, and
+    # its lineage says so.
+    mlops.set_data_policy(keep=False)
+    other = train.assign(age=train["age"] + 1)
+    with mlops.start_run() as run:
+        mlops.log_dataset(other, "X_train", role="input")
+    version = mlops.register_model(LinearRegression().fit(other, other["spend"]), "spend2",
+                                   run_id=run.run_id)
+    verdict = mlops.registry.versions.lineage(version.uri)["quality"]
+    assert list(verdict.values()) == [{"checked": False, "reason": "its data was not kept"}]
+    assert "not checked: its data was not kept" in model_card(version.uri).markdown()

@@ -117,10 +117,18 @@ def test_data_that_no_longer_matches_is_refused_with_the_difference(store):
         conn.execute("UPDATE kept_chunks SET fingerprint = ? WHERE fingerprint = ?", (fp, other))
     with pytest.raises(IntegrityError, match="no longer matches its fingerprint.*values"):
         mlops.get_dataset(fp)
-    # A chunk changed on disk is refused by its own sha256.
+    # A chunk changed on disk is refused by its own sha256: one that still decodes (another
+    # frame's chunk written over it) once the fingerprint differs, one that does not at once.
+    with mlops.start_run():
+        third = mlops.log_dataset(data.assign(b=0), "third")
     sha = chunk_shas(store, fp)[0]
     path = store.artifacts.path_for(sha)
     os.chmod(path, 0o600)
+    kept = path.read_bytes()
+    path.write_bytes(store.artifacts.path_for(chunk_shas(store, third)[0]).read_bytes())
+    with pytest.raises(IntegrityError, match="changed on disk"):
+        mlops.get_dataset(fp)
+    path.write_bytes(kept)
     path.write_bytes(path.read_bytes()[:-3] + b"xyz")
     with pytest.raises(IntegrityError, match="changed on disk"):
         mlops.get_dataset(fp)

@@ -66,3 +66,25 @@ def test_a_tracked_cell_fingerprints_the_sparse_matrix_it_fits_on(shell):
     inputs = {d.name: d for d in run.inputs}
     assert inputs["X"].fingerprint == fingerprint(shell.user_ns["X"])["fingerprint"]
     assert inputs["X"].kind == "sparse" and tuple(inputs["X"].shape) == (60, 20)
+
+
+def test_a_large_frame_hashed_in_slices_has_the_fingerprint_of_one_pass(monkeypatch):
+    """The slices hashed on two threads join into the same bytes as one hash of the whole
+    frame, whatever its columns (a categorical, strings, lists hashed by their text)."""
+    import numpy as np
+    import pandas as pd
+
+    from jupyter_mlops.tracking import datasets
+
+    monkeypatch.setattr(datasets, "PARALLEL_ROWS", 10)
+    monkeypatch.setattr(datasets, "SLICE_ROWS", 7)
+    frame = pd.DataFrame({"x": np.arange(50.0), "c": pd.Categorical(list("abcde") * 10),
+                          "s": [f"r{i % 3}" for i in range(50)]}, index=np.arange(50) * 3)
+    whole = pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    assert datasets._pandas_bytes(frame) == whole
+    listed = pd.DataFrame({"l": [[i] for i in range(50)]})
+    assert datasets._pandas_bytes(listed) == pd.util.hash_pandas_object(
+        listed.astype(str), index=True).to_numpy().tobytes()
+    sliced = datasets.fingerprint(frame)["fingerprint"]
+    monkeypatch.setattr(datasets, "PARALLEL_ROWS", 10**9)
+    assert datasets.fingerprint(frame)["fingerprint"] == sliced

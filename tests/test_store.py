@@ -11,6 +11,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.store import SCHEMA_VERSION, Store, default_store_path
+from jupyter_mlops.store.schema import MIGRATIONS
 from jupyter_mlops.store import schema as schema_module
 from jupyter_mlops.tracking import storage
 
@@ -43,7 +44,7 @@ def test_new_store_is_wal_and_current(tmp_path):
     assert store.schema_version == SCHEMA_VERSION
     assert store.query("PRAGMA journal_mode")[0][0] == "wal"
     applied = store.query("SELECT version FROM _migrations ORDER BY version")
-    assert [v for (v,) in applied] == list(range(1, SCHEMA_VERSION + 1))
+    assert [v for (v,) in applied] == [m.version for m in MIGRATIONS]
     store.close()
 
 
@@ -61,7 +62,7 @@ def test_old_store_upgrades_without_losing_a_row(tmp_path, version):
     assert storage.get_run(store, f"{5:032x}").metrics == {"loss": 5.4}
     assert store.query("PRAGMA integrity_check")[0][0] == "ok"
     steps = [v for (v,) in store.query("SELECT version FROM _migrations ORDER BY version")]
-    assert steps == list(range(1, SCHEMA_VERSION + 1))
+    assert steps == [m.version for m in MIGRATIONS]
     store.close()
 
 
@@ -92,7 +93,7 @@ def test_simultaneous_openers_apply_each_migration_once(tmp_path):
         assert all(pool.map(_open_store, [folder] * 8))
     conn = sqlite3.connect(folder / "mlops.db")
     versions = [v for (v,) in conn.execute("SELECT version FROM _migrations ORDER BY version")]
-    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert versions == [m.version for m in MIGRATIONS]
     conn.close()
 
 

@@ -45,9 +45,21 @@ def _facts(card) -> list[tuple[str, Any]]:
             ("Tags", ", ".join(f"{k}={t}" for k, t in card.tags.items()))]
 
 
+def quality_text(verdict: dict[str, Any] | None) -> str:
+    """One line for a lineage table or a card."""
+    if not verdict:
+        return ""
+    if not verdict["checked"]:
+        return f"not checked: {verdict['reason']}"
+    if verdict["ok"]:
+        return f"all checks pass ({verdict['rows']:,} rows)"
+    shown = ", ".join(verdict["failures"][:6]) + (", …" if len(verdict["failures"]) > 6 else "")
+    return f"{verdict['failed']} checks fail ({verdict['rows']:,} rows): {shown}"
+
+
 def _data_rows(card) -> list[list[Any]]:
-    return [[d.get("name"), d.get("role"), d.get("fingerprint"), d.get("shape")]
-            for d in card.datasets]
+    return [[d.get("name"), d.get("role"), d.get("fingerprint"), d.get("shape"),
+             quality_text(d.get("quality"))] for d in card.datasets]
 
 
 def _signature_text(card) -> str:
@@ -78,7 +90,7 @@ def card_markdown(card) -> str:
         lines += ["", "### Limitations", "", _md(card.notes["limitations"])]
     lines += ["", "## Training data", "", f"Inputs: {_md(_signature_text(card))}", ""]
     if card.datasets:
-        lines += ["| name | role | fingerprint | shape |", "|---|---|---|---|"]
+        lines += ["| name | role | fingerprint | shape | quality |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _data_rows(card)]
     else:
         lines.append("No dataset was recorded with this version.")
@@ -139,7 +151,7 @@ def card_html(card, standalone: bool = False) -> str:
     parts.append(section("Intended use", f"<p>{escape(use)}</p>" + (
         f"<p><b>Limitations.</b> {escape(limits)}</p>" if limits else "")))
     data = f"<p>Inputs: {escape(_signature_text(card))}</p>" + (
-        table(["name", "role", "fingerprint", "shape"], _data_rows(card)) if card.datasets
+        table(["name", "role", "fingerprint", "shape", "quality"], _data_rows(card)) if card.datasets
         else "<p>No dataset was recorded with this version.</p>")
     parts.append(section("Training data", data))
     evaluated = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from .cards import quality_text
 from .html import Code, escape, mark, pre, section, table, wrap
 
 
@@ -24,9 +25,12 @@ def version_html(version, lineage: dict[str, Any]) -> str:
     for cell in lineage.get("cells", []):
         rows.append((f"cell [{cell.execution_count}]",
                      Code(cell.source if len(cell.source) < 400 else cell.source[:397] + "...")))
+    quality = lineage.get("quality", {})
     for dataset in lineage.get("datasets", []):
         rows.append((f"data ({dataset['role']})",
                      f"{dataset['name']} fingerprint {dataset['fingerprint']}"))
+        if dataset["fingerprint"] in quality:
+            rows.append(("data quality", quality_text(quality[dataset["fingerprint"]])))
     if version.signature:
         signature = version.signature
         if signature.get("kind") == "dataframe":

@@ -178,6 +178,13 @@ def data_quality(data: Any, reference: Any = None) -> DataQuality:
     >>> result.ok, list(result.failures["check"])                 # doctest: +SKIP
     (False, ['new_categories'])
     """
+    result, infos = check_quality(data, reference)
+    _log(result, infos)
+    return result
+
+
+def check_quality(data: Any, reference: Any = None) -> tuple[DataQuality, dict[str, Any]]:
+    """:func:`data_quality` without logging: the result and both fingerprint records."""
     import pandas as pd
 
     from ..tracking.datasets import fingerprint
@@ -202,8 +209,7 @@ def data_quality(data: Any, reference: Any = None) -> DataQuality:
              else None}
     result = DataQuality(checks, summary, len(frame), frame.shape[1],
                          {k: v["fingerprint"] if v else None for k, v in infos.items()})
-    _log(result, infos)
-    return result
+    return result, infos
 
 
 def _log(result: DataQuality, infos: dict[str, Any]) -> None:

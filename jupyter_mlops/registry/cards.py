@@ -186,6 +186,7 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
     datasets = [dict(d) for d in version.datasets]
     for item in datasets:
         item.setdefault("signature", None)
+        item["quality"] = found["quality"].get(item["fingerprint"])
     return ModelCard(version, notes, tags, datasets, evaluated, drift, history, environment,
                      gates, figures)
 

@@ -405,7 +405,10 @@ def lineage(uri: str, *, store: Store | None = None) -> dict[str, Any]:
     if run is not None:
         seen = {c.id for c in cells}
         cells += [c for c in run.cells if c.id not in seen]
-    return {"version": version, "run": run, "cells": cells, "datasets": version.datasets}
+    from .training_quality import training_quality
+
+    return {"version": version, "run": run, "cells": cells, "datasets": version.datasets,
+            "quality": training_quality(store, version.datasets)}
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -620,6 +623,9 @@ def register(model: Any, name: str, run_id: str | None = None, alias: str | None
 
         keep_training(store, reference, f"the training data of {name}/{version}",
                       {d["fingerprint"] for d in datasets})
+    from .training_quality import check_training_quality
+
+    check_training_quality(store, datasets, reference)
     return get_model_version(f"{name}/{version}", store=store)
 
 

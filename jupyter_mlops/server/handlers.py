@@ -226,6 +226,24 @@ class CompareHandler(MLOpsHandler):
         ))
 
 
+class DataPreviewHandler(MLOpsHandler):
+    """``GET runs/<run_id>/data/<fingerprint>``: the first rows of an input, as text."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str, fingerprint: str) -> None:
+        self.send_json(await self.call(queries.data_preview, run_id, fingerprint))
+
+
+class CardHandler(MLOpsHandler):
+    """``GET models/<name>/versions/<version>/card``: the model card as an HTML page."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        self.send_json(await self.call(queries.model_card_html, name, int(version)))
+
+
 class ModelsHandler(MLOpsHandler):
     """``GET models``"""
 

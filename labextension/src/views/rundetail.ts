@@ -5,7 +5,14 @@
  * where it has room. Long names wrap; an estimator's params show short names (`C`, not
  * `model.logistic__C`) with the full key on hover.
  */
-import { api, fetchArtifact, IArtifact, IRunDetail } from '../api';
+import {
+  api,
+  fetchArtifact,
+  IArtifact,
+  IDataPreview,
+  IDatasetInput,
+  IRunDetail
+} from '../api';
 import {
   formatBytes,
   formatDateTime,
@@ -217,11 +224,10 @@ export class RunDetailView {
       sections.push(
         section(
           'Data',
-          table(
-            run.inputs.map(d => [
-              `${d.name} (${d.role})`,
-              `${d.kind} ${d.shape.join(' × ')} · ${d.fingerprint.slice(0, 12)}`
-            ])
+          h(
+            'ul',
+            { class: 'jp-mlops-inputs' },
+            ...run.inputs.map(d => this.input(run.run_id, d))
           )
         )
       );
@@ -309,6 +315,43 @@ export class RunDetailView {
     );
   }
 
+  /**
+   * An input of the run; opening it fetches the first rows of its kept bytes, shown as
+   * text in a table (data-preview says loaded, not-kept or failed).
+   */
+  private input(runId: string, input: IDatasetInput): HTMLElement {
+    const item = h(
+      'details',
+      {
+        class: 'jp-mlops-input',
+        'data-name': input.name,
+        'data-fingerprint': input.fingerprint
+      },
+      h(
+        'summary',
+        { title: `fingerprint ${input.fingerprint}` },
+        `${input.name} (${input.role}) · ${input.kind} ${input.shape.join(' × ')} · ${input.fingerprint.slice(0, 12)}`
+      )
+    );
+    item.addEventListener('toggle', () => {
+      if (!item.open || item.dataset.preview) {
+        return;
+      }
+      item.dataset.preview = 'loading';
+      api.dataPreview(runId, input.fingerprint).then(
+        preview => {
+          item.dataset.preview = preview.kept ? 'loaded' : 'not-kept';
+          item.appendChild(previewTable(preview));
+        },
+        error => {
+          item.dataset.preview = 'failed';
+          item.appendChild(notice((error as Error).message, 'error'));
+        }
+      );
+    });
+    return item;
+  }
+
   private artifact(artifact: IArtifact): HTMLElement {
     const download = h(
       'button',
@@ -373,6 +416,37 @@ export class RunDetailView {
       }
     );
   }
+}
+
+/** The first rows of an input, every cell as text. */
+function previewTable(preview: IDataPreview): HTMLElement {
+  const shown = preview.rows.length;
+  const caption =
+    preview.note ??
+    (preview.total_rows !== null
+      ? `First ${shown} of ${preview.total_rows} rows`
+      : `First ${shown} lines`);
+  return h(
+    'div',
+    { class: 'jp-mlops-data-preview' },
+    h('div', { class: 'jp-mlops-muted' }, caption),
+    preview.rows.length
+      ? h(
+          'table',
+          { class: 'jp-mlops-table jp-mlops-preview-rows' },
+          h(
+            'thead',
+            {},
+            h('tr', {}, ...preview.columns.map(c => h('th', { scope: 'col' }, c)))
+          ),
+          h(
+            'tbody',
+            {},
+            ...preview.rows.map(row => h('tr', {}, ...row.map(v => h('td', {}, v))))
+          )
+        )
+      : null
+  );
 }
 
 function section(title: string, ...content: (HTMLElement | null)[]): HTMLElement {

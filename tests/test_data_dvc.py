@@ -1,0 +1,74 @@
+"""Files under DVC: recorded with DVC's md5 and the git revision, not copied when the DVC
+file naming them is committed; get_dataset points at dvc.api for them. DVC itself is not
+installed: the .dvc and dvc.lock files are made by hand, as `dvc add` and `dvc repro`
+write them."""
+
+import hashlib
+import subprocess
+
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops.errors import NotFoundError
+from jupyter_mlops.tracking.fileread import start_reading, stop_reading
+
+
+def git(repo, *args):
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def dvc_file(data: bytes, name: str) -> str:
+    md5 = hashlib.md5(data).hexdigest()
+    return f"outs:\n- md5: {md5}\n  size: {len(data)}\n  hash: md5\n  path: {name}\n"
+
+
+def test_a_file_under_dvc_is_recorded_with_its_md5_and_revision(store, tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "a@example.org")
+    git(repo, "config", "user.name", "A")
+    train = b"x,y\n1,2\n3,4\n"
+    (repo / "data" / "train.csv").write_bytes(train)
+    (repo / "data" / "train.csv.dvc").write_text(dvc_file(train, "train.csv"))
+    prepared = b"x\n5\n"
+    (repo / "data" / "prepared.csv").write_bytes(prepared)
+    (repo / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  prepare:\n    cmd: python prepare.py\n    outs:\n"
+        f"    - path: data/prepared.csv\n      hash: md5\n"
+        f"      md5: {hashlib.md5(prepared).hexdigest()}\n      size: {len(prepared)}\n")
+    (repo / ".gitignore").write_text("/data/train.csv\n/data/prepared.csv\n")
+    git(repo, "add", ".gitignore", "data/train.csv.dvc")  # dvc.lock is left uncommitted
+    git(repo, "commit", "-qm", "data")
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / "plain.txt").write_text("not under DVC")
+
+    with mlops.start_run() as run:
+        start_reading(store)
+        for name in ("data/train.csv", "data/prepared.csv", "plain.txt"):
+            with open(name, "rb") as handle:
+                handle.read()
+        stop_reading(store, run.run_id)
+
+    rows = {path: (md5, rev) for path, md5, rev in store.query(
+        "SELECT path, md5, rev FROM dvc_files ORDER BY path")}
+    assert rows == {"data/train.csv": (hashlib.md5(train).hexdigest(), head),
+                    "data/prepared.csv": (hashlib.md5(prepared).hexdigest(), None)}
+    kept = {name for (name,) in store.query(
+        "SELECT rd.name FROM run_datasets rd JOIN kept_data k USING (fingerprint) "
+        "WHERE rd.run_id = ?", (run.run_id,))}
+    # The committed one is not copied; the one whose dvc.lock is not committed is.
+    assert kept == {"data/prepared.csv", "plain.txt"}
+    assert mlops.get_dataset(f"{run.run_id}:data/prepared.csv") == prepared
+    with pytest.raises(NotFoundError, match=r"under DVC .*dvc\.api\.read\('data/train\.csv'"
+                                            rf".*rev='{head}'"):
+        mlops.get_dataset(f"{run.run_id}:data/train.csv")
+    # A file changed since `dvc add` holds bytes DVC does not: it is kept as any file.
+    (repo / "data" / "train.csv").write_bytes(b"x,y\n9,9\n")
+    with mlops.start_run() as later:
+        start_reading(store)
+        open("data/train.csv", "rb").close()
+        stop_reading(store, later.run_id)
+    assert mlops.get_dataset(f"{later.run_id}:data/train.csv") == b"x,y\n9,9\n"
