@@ -1,0 +1,82 @@
+"""Dask: drift, data quality, evaluation and batch scoring on a real two-process
+LocalCluster give what the single-machine path gives on the same data."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _frames(rows: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ref = pd.DataFrame({
+        "x": rng.normal(0, 1, rows), "y": rng.exponential(1, rows),
+        "k": rng.integers(0, 4, rows), "n": rng.integers(0, 500, rows),
+        "c": rng.choice(["a", "b", "c"], rows),
+    })
+    cur = pd.DataFrame({
+        "x": rng.normal(0.4, 1, rows), "y": rng.exponential(1, rows),
+        "k": rng.integers(0, 5, rows), "n": rng.integers(0, 500, rows),
+        "c": rng.choice(["a", "b", "c", "d"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+    })
+    ref.loc[::97, "y"] = np.nan
+    return ref, cur
+
+
+def test_import_does_not_load_dask():
+    code = "import sys, jupyter_mlops; print(any(m.split('.')[0] in ('dask', 'distributed') " \
+           "for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_drift_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+
+    from jupyter_mlops import drift_report
+    from jupyter_mlops.tracking.datasets import fingerprint
+
+    ref, cur = _frames()
+    local = drift_report(ref, cur)
+    ref_d, cur_d = dd.from_pandas(ref, npartitions=3), dd.from_pandas(cur, npartitions=4)
+    spread = drift_report(ref_d, cur_d, client=client)
+    a, b = local.columns.set_index("column"), spread.columns.set_index("column")
+    assert list(a.index) == list(b.index)
+    assert list(a["test"]) == list(b["test"])
+    assert list(a["drifted"]) == list(b["drifted"])
+    assert a["drifted"].any() and not a["drifted"].all()
+    for col in a.index:
+        for stat in ("statistic", "p_value"):
+            x, y = a.loc[col, stat], b.loc[col, stat]
+            assert (math.isnan(x) and math.isnan(y)) or x == y, (col, stat, x, y)
+    # Dask stores text as pyarrow strings: the same rows, a dtype of its own.
+    assert spread.reference_fingerprint == fingerprint(ref_d.compute())["fingerprint"]
+    assert spread.current_fingerprint == fingerprint(cur_d.compute())["fingerprint"]
+    # Every test, not only the defaults: p-value tests on 3,000 rows and the binned ones.
+    for test in ("ks", "psi", "anderson", "cramer_von_mises", "energy", "hellinger"):
+        one = drift_report(ref[["x", "y"]], cur[["x", "y"]], stattest=test)
+        many = drift_report(dd.from_pandas(ref[["x", "y"]], npartitions=3),
+                            dd.from_pandas(cur[["x", "y"]], npartitions=2), stattest=test,
+                            client=client)
+        assert one.columns["statistic"].tolist() == many.columns["statistic"].tolist(), test
+        assert one.columns["drifted"].tolist() == many.columns["drifted"].tolist(), test
