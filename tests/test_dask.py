@@ -58,7 +58,8 @@ def test_drift_on_dask_equals_one_machine(store, client):
 
     ref, cur = _frames()
     local = drift_report(ref, cur)
-    ref_d, cur_d = dd.from_pandas(ref, npartitions=3), dd.from_pandas(cur, npartitions=4)
+    ref_d = client.persist(dd.from_pandas(ref, npartitions=3))  # the data on the workers
+    cur_d = client.persist(dd.from_pandas(cur, npartitions=4))
     spread = drift_report(ref_d, cur_d, client=client)
     a, b = local.columns.set_index("column"), spread.columns.set_index("column")
     assert list(a.index) == list(b.index)
@@ -73,10 +74,11 @@ def test_drift_on_dask_equals_one_machine(store, client):
     assert spread.reference_fingerprint == fingerprint(ref_d.compute())["fingerprint"]
     assert spread.current_fingerprint == fingerprint(cur_d.compute())["fingerprint"]
     # Every test, not only the defaults: p-value tests on 3,000 rows and the binned ones.
-    for test in ("ks", "psi", "anderson", "cramer_von_mises", "energy", "hellinger"):
-        one = drift_report(ref[["x", "y"]], cur[["x", "y"]], stattest=test)
-        many = drift_report(dd.from_pandas(ref[["x", "y"]], npartitions=3),
-                            dd.from_pandas(cur[["x", "y"]], npartitions=2), stattest=test,
-                            client=client)
-        assert one.columns["statistic"].tolist() == many.columns["statistic"].tolist(), test
-        assert one.columns["drifted"].tolist() == many.columns["drifted"].tolist(), test
+    for tests in ({"x": "ks", "y": "anderson", "n": "psi"},
+                  {"x": "cramer_von_mises", "y": "energy", "n": "hellinger"}):
+        cols = list(tests)
+        one = drift_report(ref[cols], cur[cols], stattest=tests)
+        many = drift_report(ref_d[cols], cur_d[cols], stattest=tests, client=client)
+        assert one.columns["test"].tolist() == list(tests.values())
+        assert one.columns["statistic"].tolist() == many.columns["statistic"].tolist(), tests
+        assert one.columns["drifted"].tolist() == many.columns["drifted"].tolist(), tests
