@@ -82,3 +82,24 @@ def test_drift_on_dask_equals_one_machine(store, client):
         assert one.columns["test"].tolist() == list(tests.values())
         assert one.columns["statistic"].tolist() == many.columns["statistic"].tolist(), tests
         assert one.columns["drifted"].tolist() == many.columns["drifted"].tolist(), tests
+
+
+def test_score_file_on_dask_writes_the_same_bytes(store, client, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.serving import score_file
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"tenure": rng.integers(0, 60, 6000), "spend": rng.gamma(2.0, 30.0, 6000)})
+    y = (X["spend"] > 60).astype(int)
+    mlops.register_model(LogisticRegression().fit(X, y), "churn", alias="champion")
+    source = tmp_path / "in.csv"
+    X.assign(customer_id=np.arange(len(X))).to_csv(source, index=False)
+    one = score_file("churn@champion", source, tmp_path / "one.csv", chunk_size=1000,
+                     progress=False)
+    many = score_file("churn@champion", source, tmp_path / "many.csv", client=client,
+                      blocksize=40_000)
+    assert many.chunks > 2 and many.rows == one.rows == 6000
+    assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
