@@ -103,3 +103,20 @@ def test_score_file_on_dask_writes_the_same_bytes(store, client, tmp_path):
     assert many.chunks > 2 and many.rows == one.rows == 6000
     assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+
+
+def test_evaluate_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_mlops import evaluate
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+    y = pd.Series((X["a"] + rng.normal(0, 0.5, 4000) > 0).astype(int), name="y")
+    model = LogisticRegression().fit(X, y)
+    one = evaluate(model, X, y, importance=False)
+    many = evaluate(model, dd.from_pandas(X, npartitions=3), dd.from_pandas(y, npartitions=3),
+                    client=client, importance=False)
+    assert one.metrics == many.metrics and "roc_auc" in many.metrics
+    assert one.dataset_fingerprint == many.dataset_fingerprint
