@@ -120,3 +120,25 @@ def test_evaluate_on_dask_equals_one_machine(store, client):
                     client=client, importance=False)
     assert one.metrics == many.metrics and "roc_auc" in many.metrics
     assert one.dataset_fingerprint == many.dataset_fingerprint
+
+
+def test_data_quality_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+
+    from jupyter_mlops import data_quality
+
+    ref, cur = _frames(1500)
+    cur = pd.concat([cur, cur.iloc[:7]], ignore_index=True).assign(x2=lambda f: f["x"])
+    cur.loc[3, "n"] = 900  # outside the reference's range
+    ref_d = client.persist(dd.from_pandas(ref, npartitions=2))
+    cur_d = client.persist(dd.from_pandas(cur, npartitions=3))
+    one = data_quality(cur_d.compute(), reference=ref_d.compute())
+    many = data_quality(cur_d, reference=ref_d, client=client)
+    pd.testing.assert_frame_equal(one.checks, many.checks)
+    exact = one.columns.drop(columns=["mean", "std"])
+    pd.testing.assert_frame_equal(exact, many.columns.drop(columns=["mean", "std"]))
+    np.testing.assert_allclose(one.columns[["mean", "std"]], many.columns[["mean", "std"]],
+                               rtol=1e-12)
+    assert set(one.failures["check"]) >= {"duplicated_rows", "out_of_range", "new_categories",
+                                           "duplicated_columns"}
+    assert one.fingerprints == many.fingerprints
