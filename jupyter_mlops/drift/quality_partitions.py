@@ -151,7 +151,6 @@ def quality_parts(frame: Any, reference: Any, client: Any) -> tuple[Any, Any, li
     computes them for pandas ones."""
     import math
 
-    import numpy as np
     import pandas as pd
 
     from .quality import MISSING_SHARE, ROW_COUNT_TOLERANCE
