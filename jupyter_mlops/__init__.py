@@ -102,7 +102,7 @@ from .tracking.runs import (
     start_run,
 )
 from .store.current import get_store, reset_store, set_store
-from .teamsync import PullResult, SyncResult, pull, sync
+from .teamsync import PullResult, SyncResult, pull, pulled_versions, sync
 from .tracking.user import set_user
 
 
@@ -127,7 +127,7 @@ __all__ = [
     "DataPolicy", "get_data_policy", "get_dataset",
     "list_datasets", "set_data_policy", "DataDiff", "DataQuality", "data_quality",
     "diff_datasets", "SweepResult", "sweep", "InteractiveRuns", "interact",
-    "PullResult", "SyncResult", "pull", "sync",
+    "PullResult", "SyncResult", "pull", "pulled_versions", "sync",
     "set_user",
 ]
 
