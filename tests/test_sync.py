@@ -203,6 +203,16 @@ def test_two_people_sync_to_one_server_and_pull_each_other(tmp_path, mlflow_serv
         assert [m.step for m in history] == [0, 1, 2, 3]
         assert history[-1].value == pytest.approx(0.81)
         mlops.compare_runs([ann_run, theirs["run_id"]])
+        # Who and where, in %mlops runs and in the sidebar's queries.
+        from jupyter_mlops.dashboards.runs import runs_html
+        from jupyter_mlops.server.queries.runs import list_runs, run_detail
+
+        html = runs_html(runs)
+        assert ">bob<" in html and mlflow_server.uri in html
+        listed = {r["user"]: r["origin"] for r in list_runs(ann_store)["runs"]}
+        assert listed == {"ann": None, "bob": mlflow_server.uri}
+        detail = run_detail(ann_store, theirs["run_id"], lambda path: path)
+        assert (detail["user"], detail["origin"]) == ("bob", mlflow_server.uri)
 
         again = mlops.pull(mlflow_server.uri, experiment)
         assert (again.new, again.refreshed, again.unchanged) == (0, 0, 1)

@@ -40,6 +40,9 @@ export interface IRunSummary extends IRunBase {
   notebook_name?: string | null;
   /** When the run's kernel started (its session), or null. */
   session_started?: number | null;
+  /** Who made the run; the tracking server it was pulled from (null: made here). */
+  user?: string | null;
+  origin?: string | null;
 }
 
 export interface IRunPage {
