@@ -88,7 +88,6 @@ def _worker_peaks(client) -> dict[str, float]:
 
 
 def bench_scoring(rows: int, tmp: Path, client) -> tuple[list[Row], dict[str, Any]]:
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sklearn.linear_model import LogisticRegression

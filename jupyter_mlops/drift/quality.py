@@ -225,7 +225,8 @@ def _on_dask(data: Any, reference: Any, client: Any) -> DataQuality:
     frames = [f.to_frame() if f is not None and getattr(f, "ndim", 2) == 1 else f
               for f in frames]
     frame, ref = frames
-    summary, _ref_summary, checks, rows = quality_parts(frame, ref, client)
+    summary, _ref_summary, checks, rows = quality_parts(
+        frame, ref, client, _numeric, (MISSING_SHARE, ROW_COUNT_TOLERANCE))
     checks = pd.DataFrame(checks, columns=["check", "column", "value", "condition", "ok"])
     infos = {"data": cluster.fingerprint(frame, client),
              "reference": cluster.fingerprint(ref, client) if ref is not None else None}

@@ -14,14 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def _piece(part: Any) -> dict[str, Any]:
+def _piece(part: Any, numeric: Any) -> dict[str, Any]:
     import numpy as np
-
-    from .quality import _numeric
 
     present = part.dropna()
     piece: dict[str, Any] = {"n": len(part), "count": len(present)}
-    if _numeric(part):
+    if numeric(part):
         piece["values"] = np.sort(present.to_numpy())
     else:
         counts = present.value_counts(sort=False)
@@ -36,7 +34,7 @@ def _mode_first(keys: list[Any]) -> Any:
         return sorted(keys, key=str)[0]
 
 
-def summarize(series: Any, name: Any, client: Any,
+def summarize(series: Any, name: Any, client: Any, numeric: Any,
               bounds: tuple[float, float] | None = None) -> tuple[dict[str, Any], Any]:
     """One column's summary row (as ``column_summary`` makes it), and for numbers how many
     values lie outside ``bounds`` (or, without bounds, the distinct values as text), for
@@ -46,7 +44,7 @@ def summarize(series: Any, name: Any, client: Any,
 
     from ..cluster import ordered
 
-    pieces = list(ordered(_piece, series.to_delayed(), client))
+    pieces = list(ordered(_piece, series.to_delayed(), client, numeric))
     n = sum(p["n"] for p in pieces)
     count = sum(p["count"] for p in pieces)
     row: dict[str, Any] = {"column": name, "dtype": str(series.dtype), "count": count,
@@ -146,19 +144,22 @@ def duplicated_columns(frame: Any, client: Any) -> list[str]:
             if any((i, j) in (pairs or set()) for i in range(j))]
 
 
-def quality_parts(frame: Any, reference: Any, client: Any) -> tuple[Any, Any, list, int]:
+def quality_parts(frame: Any, reference: Any, client: Any, numeric: Any,
+                  limits: tuple[float, float]) -> tuple[Any, Any, list, int]:
     """``(summary, reference summary, checks, rows)`` for Dask frames, as ``data_quality``
-    computes them for pandas ones."""
+    computes them for pandas ones (``numeric``: its test of a number column; ``limits``:
+    its missing share and row count tolerance)."""
     import math
 
     import pandas as pd
 
-    from .quality import MISSING_SHARE, ROW_COUNT_TOLERANCE
+    MISSING_SHARE, ROW_COUNT_TOLERANCE = limits
 
     def summaries(data, ranges=None):
         rows, extras = [], {}
         for name in data.columns:
-            row, extra = summarize(data[name], name, client, (ranges or {}).get(name))
+            row, extra = summarize(data[name], name, client, numeric,
+                                   (ranges or {}).get(name))
             rows.append(row)
             extras[name] = extra
         return pd.DataFrame(rows), extras

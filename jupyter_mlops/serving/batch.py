@@ -462,7 +462,8 @@ def _score_on_dask(uri: str, input: Any, target: Path, client: Any, column: str,
             raise ValidationError("The output would overwrite the input; choose another -o "
                                   "path.")
         spec = InputSpec.from_signature(payload["version"].signature)
-        frame, label = read_input(source, spec, blocksize), str(source)
+        frame = read_input(source, file_format(source, "input"), spec, blocksize)
+        label = str(source)
     started = time.perf_counter()
     partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -470,7 +471,7 @@ def _score_on_dask(uri: str, input: Any, target: Path, client: Any, column: str,
                      else _ParquetWriter(partial, target.name))
     try:
         rows, parts = score_partitions(frame, payload, client, writer, column, keep_columns,
-                                       target.name)
+                                       _predict_chunk)
         writer.close()
         if rows == 0:
             raise ValidationError(f"{label} has no rows to score.")

@@ -63,23 +63,20 @@ def _served(payload: dict[str, Any]) -> Any:
 
 
 def _score_partition(part: Any, payload: dict[str, Any], column: str,
-                     keep_columns: bool) -> Any:
-    from .batch import _predict_chunk
+                     keep_columns: bool, predict_chunk: Any) -> Any:
     from .formats import BadRequest
 
     try:
-        return _predict_chunk(_served(payload), part, column, keep_columns)
+        return predict_chunk(_served(payload), part, column, keep_columns)
     except BadRequest as exc:
         raise ValidationError(str(exc)) from None
 
 
-def read_input(source: Path, spec: Any, blocksize: str | int) -> Any:
+def read_input(source: Path, in_format: str, spec: Any, blocksize: str | int) -> Any:
     """A CSV or Parquet file as a Dask DataFrame the workers read in blocks."""
     import dask.dataframe as dd
 
-    from .batch import file_format
-
-    if file_format(source, "input") == "csv":
+    if in_format == "csv":
         sep = "\t" if str(source).lower().endswith(".tsv") else ","
         return dd.read_csv(str(source), sep=sep, blocksize=blocksize,
                            dtype={c: str for c in spec.text_columns} or None)
@@ -87,9 +84,9 @@ def read_input(source: Path, spec: Any, blocksize: str | int) -> Any:
 
 
 def score_partitions(frame: Any, payload: dict[str, Any], client: Any, writer: Any,
-                     column: str, keep_columns: bool, name: str) -> tuple[int, int]:
-    """Score every partition of ``frame`` on the cluster, writing them in order; the number
-    of rows and of partitions."""
+                     column: str, keep_columns: bool, predict_chunk: Any) -> tuple[int, int]:
+    """Score every partition of ``frame`` on the cluster with ``predict_chunk`` (the
+    chunked path's), writing them in order; the number of rows and of partitions."""
     from ..cluster import ordered, share
 
     if keep_columns and column in frame.columns:
@@ -99,7 +96,7 @@ def score_partitions(frame: Any, payload: dict[str, Any], client: Any, writer: A
     shared = share(payload, client)
     rows = parts = 0
     for scored in ordered(_score_partition, frame.to_delayed(), client, shared, column,
-                          keep_columns, window=2):
+                          keep_columns, predict_chunk, window=2):
         if len(scored):
             writer.write(scored)
         rows += len(scored)

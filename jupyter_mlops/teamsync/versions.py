@@ -50,7 +50,8 @@ def replace(store: Store, origin: str, versions: list[dict[str, Any]],
         tags = {t["key"]: t["value"] for t in v.get("tags", [])}
         created = v.get("creation_timestamp")
         rows.append((origin, key[0], key[1], v.get("run_id"), v.get("source"),
-                     json.dumps(sorted(v.get("aliases", []))), json.dumps(tags, sort_keys=True),
+                     json.dumps(sorted(v.get("aliases", [])), allow_nan=False),
+                     json.dumps(tags, sort_keys=True, allow_nan=False),
                      v.get("user_id") or tags.get("mlflow.user") or None,
                      None if created is None else created / 1000, now))
     if rows:
