@@ -103,6 +103,11 @@ def test_score_file_on_dask_writes_the_same_bytes(store, client, tmp_path):
     assert many.chunks > 2 and many.rows == one.rows == 6000
     assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    from jupyter_mlops.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="dask.distributed.Client or a scheduler"):
+        score_file("churn@champion", source, tmp_path / "x.csv", client=42)
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_evaluate_on_dask_equals_one_machine(store, client):
