@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "score"):
                 found, details["score"] = bench_scoring(args.rows, tmp, client)
                 rows += found
-                client.restart()  # fresh peaks for the drift
+                if args.only is None:
+                    client.restart(timeout=600)  # fresh peaks for the drift
             if args.only in (None, "drift"):
                 found, details["drift"] = bench_drift(
                     args.rows, min(args.evidently_rows, args.rows), tmp, client,
