@@ -128,6 +128,7 @@ _EXPORTS: dict[str, str] = {
     "Pipeline": ".pipelines",
     "PipelineRun": ".pipelines",
     "pipeline": ".pipelines",
+    "pulled_versions": ".teamsync",
 }
 
 __all__ = [
@@ -156,6 +157,7 @@ __all__ = [
     "export_model", "import_model", "model_origin",
     "WorkerPool", "build_image_context",
     "Pipeline", "PipelineRun", "pipeline",
+    "pulled_versions",
 ]
 
 

@@ -21,7 +21,7 @@ SHELLS = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
 FORBIDDEN_IN_CORE = ("jupyter_mlops.magics", "jupyter_mlops.server", "jupyter_mlops.cli",
                      "jupyter_mlops.commands", "IPython", "ipywidgets", "tornado", "jupyter_server")
 TOP_LEVEL_FILES = {"__init__.py", "_version.py", "errors.py", "entities.py", "validation.py",
-                   "pytest_plugin.py",
+                   "pytest_plugin.py", "cluster.py",
                    "cli.py", "py.typed"}
 WINGS = {"store", "tracking", "registry", "evaluation", "drift", "serving", "monitoring",
          "dashboards", "magics", "server", "commands", "teamsync", "pipelines"}

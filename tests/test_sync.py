@@ -177,13 +177,23 @@ def test_two_people_sync_to_one_server_and_pull_each_other(tmp_path, mlflow_serv
             mlops.log_param("who", person)
             for step in range(4):
                 mlops.log_metric("acc", 0.5 + step / 10 + (person == "bob") / 100, step=step)
+        if person == "bob":
+            from sklearn.dummy import DummyClassifier
+
+            mlops.register_model(DummyClassifier().fit([[0], [1]], [0, 1]), f"{experiment}-m",
+                                 run_id=run.run_id, alias="champion")
         people[person] = (store, run.run_id)
         mlops.sync(mlflow_server.uri, experiment)
     try:
         ann_store, ann_run = people["ann"]
         current.set_store(ann_store.path)
         pulled = mlops.pull(mlflow_server.uri, experiment)
-        assert (pulled.new, pulled.metrics) == (1, 4), pulled
+        assert (pulled.new, pulled.metrics, pulled.versions) == (1, 4, 1), pulled
+        (version,) = mlops.pulled_versions().to_dict(orient="records")
+        assert (version["name"], version["version"], version["aliases"], version["user"],
+                version["origin"]) == (f"{experiment}-m", "1", ["champion"], "bob",
+                                       mlflow_server.uri)
+        assert mlops.list_models().empty  # read-only: not in this store's registry
         runs = mlops.search_runs(experiment)
         assert sorted(runs["user"]) == ["ann", "bob"]
         theirs = runs[runs["user"] == "bob"].iloc[0]
@@ -193,6 +203,16 @@ def test_two_people_sync_to_one_server_and_pull_each_other(tmp_path, mlflow_serv
         assert [m.step for m in history] == [0, 1, 2, 3]
         assert history[-1].value == pytest.approx(0.81)
         mlops.compare_runs([ann_run, theirs["run_id"]])
+        # Who and where, in %mlops runs and in the sidebar's queries.
+        from jupyter_mlops.dashboards.runs import runs_html
+        from jupyter_mlops.server.queries.runs import list_runs, run_detail
+
+        html = runs_html(runs)
+        assert ">bob<" in html and mlflow_server.uri in html
+        listed = {r["user"]: r["origin"] for r in list_runs(ann_store)["runs"]}
+        assert listed == {"ann": None, "bob": mlflow_server.uri}
+        detail = run_detail(ann_store, theirs["run_id"], lambda path: path)
+        assert (detail["user"], detail["origin"]) == ("bob", mlflow_server.uri)
 
         again = mlops.pull(mlflow_server.uri, experiment)
         assert (again.new, again.refreshed, again.unchanged) == (0, 0, 1)

@@ -132,7 +132,9 @@ def runs_html(view) -> str:
     # The system.* metrics of every tracked cell stay out too: `%mlops show RUN` has them.
     metrics = [c for c in view.columns if c.startswith("metrics.")
                and not c.startswith("metrics.system.")]
-    columns = ["run_id", "experiment", "name", "status", "start_time", "duration_s",
+    # Who made each run, and the server a pulled run came from (only when some were pulled).
+    team = [c for c in ("user", "origin") if c in view.columns and view[c].notna().any()]
+    columns = ["run_id", "experiment", "name", "status", *team, "start_time", "duration_s",
                "children", *params, *metrics]
     values = {c: list(view[c]) for c in columns if c in view.columns}
     run_ids = values["run_id"]

@@ -10,6 +10,13 @@ PREDICTION_COLUMN = "prediction"
 
 
 def as_frame(data: Any, what: str):
+    from ..cluster import is_dask
+
+    if is_dask(data):  # a Dask DataFrame or Series: prepared partition by partition
+        frame = data.to_frame() if getattr(data, "ndim", 2) == 1 else data
+        if frame.columns.has_duplicates:
+            raise ValidationError(f"The {what} set has duplicate column names; rename them.")
+        return frame
     import numpy as np
     import pandas as pd
 

@@ -297,11 +297,11 @@ def prepare_column(name: str, reference, current, role: str = "feature",
                    force_categorical: bool = False) -> Column:
     """Infer the column's kind from both sides (the current one decides, as in Evidently).
 
-    ``reference`` is a pandas Series or a :class:`StoredSide` from a profile; ``current``
-    a Series. ``force_categorical`` tests free text as categories (used when a test is
+    Either side is a pandas Series or a :class:`StoredSide` (from a profile, or a Dask
+    column's partitions merged). ``force_categorical`` tests free text as categories (used when a test is
     chosen for the column).
     """
-    ref_class, cur_class = _class_of(reference), storage_class(current)
+    ref_class, cur_class = _class_of(reference), _class_of(current)
     common, kind, notes = _resolve(name, ref_class, cur_class)
     column = Column(name=name, kind=kind, notes=notes, role=role)
     if kind == DATETIME:
@@ -312,13 +312,13 @@ def prepare_column(name: str, reference, current, role: str = "feature",
             column.notes.append("no values in either set")
         else:
             column.notes.append(
-                f"dtype {_dtype_of(reference)}/{current.dtype} is not tested"
+                f"dtype {_dtype_of(reference)}/{_dtype_of(current)} is not tested"
             )
         return column
     if kind == NUMERIC:
         integer = common == _INT
         column.reference = _as_numbers(reference, name, "reference", integer)
-        column.current = prepare_numbers(current, name, "current", integer)
+        column.current = _as_numbers(current, name, "current", integer)
         if integer and column.current.n_unique <= INTEGER_CARDINALITY_LIMIT:
             column.kind = CATEGORICAL
             column.notes.append(
@@ -327,7 +327,7 @@ def prepare_column(name: str, reference, current, role: str = "feature",
         return column
     as_text = common == _MIXED
     column.reference = _as_categories(reference, as_text)
-    column.current = prepare_categories(current, as_text)
+    column.current = _as_categories(current, as_text)
     if common == _STRING and not force_categorical and \
             column.current.n_unique > column.current.n * TEXT_DISTINCT_SHARE:
         column.kind = TEXT

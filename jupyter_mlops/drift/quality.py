@@ -168,8 +168,12 @@ def _checks(frame: Any, summary: Any, reference: Any | None, ref_summary: Any | 
     return checks
 
 
-def data_quality(data: Any, reference: Any = None) -> DataQuality:
+def data_quality(data: Any, reference: Any = None, *, client: Any = None) -> DataQuality:
     """Check a DataFrame's quality, alone or against a reference (the training data).
+
+    With ``client=`` (a ``dask.distributed.Client`` or scheduler address), or Dask
+    DataFrames, the checks run on the cluster from per-partition summaries combined
+    exactly (:mod:`.quality_partitions`).
 
     Examples
     --------
@@ -187,8 +191,11 @@ def check_quality(data: Any, reference: Any = None) -> tuple[DataQuality, dict[s
     """:func:`data_quality` without logging: the result and both fingerprint records."""
     import pandas as pd
 
+    from ..cluster import is_dask
     from ..tracking.datasets import fingerprint
 
+    if client is not None or is_dask(data) or is_dask(reference):
+        return _on_dask(data, reference, client)
     frames = []
     for name, value in (("data", data), ("reference", reference)):
         if value is None:
@@ -210,6 +217,29 @@ def check_quality(data: Any, reference: Any = None) -> tuple[DataQuality, dict[s
     result = DataQuality(checks, summary, len(frame), frame.shape[1],
                          {k: v["fingerprint"] if v else None for k, v in infos.items()})
     return result, infos
+
+
+def _on_dask(data: Any, reference: Any, client: Any) -> DataQuality:
+    import pandas as pd
+
+    from .. import cluster
+    from .quality_partitions import quality_parts
+
+    client = cluster.get_client(client)
+    frames = [None if value is None else cluster.as_dask(value, client, what)
+              for value, what in ((data, "data"), (reference, "reference"))]
+    frames = [f.to_frame() if f is not None and getattr(f, "ndim", 2) == 1 else f
+              for f in frames]
+    frame, ref = frames
+    summary, _ref_summary, checks, rows = quality_parts(
+        frame, ref, client, _numeric, (MISSING_SHARE, ROW_COUNT_TOLERANCE))
+    checks = pd.DataFrame(checks, columns=["check", "column", "value", "condition", "ok"])
+    infos = {"data": cluster.fingerprint(frame, client),
+             "reference": cluster.fingerprint(ref, client) if ref is not None else None}
+    result = DataQuality(checks, summary, rows, len(frame.columns),
+                         {k: v["fingerprint"] if v else None for k, v in infos.items()})
+    _log(result, infos)
+    return result
 
 
 def _log(result: DataQuality, infos: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ def evaluate(
     importance_scoring: str | None = None,
     random_state: int | None = 0,
     progress: bool | Callable[[int, int], None] | None = None,
+    client: Any = None,
 ) -> EvaluationResult:
     """Evaluate a fitted model on held-out data; store the result and link it to the run.
 
@@ -75,6 +76,10 @@ def evaluate(
     name : a name for this evaluation, such as ``"holdout"``
     model_uri : the model version evaluated, such as ``"models:/churn/3"``
     task : ``"classification"`` or ``"regression"`` when the model does not say
+    client : a ``dask.distributed.Client`` or scheduler address; ``X`` (and ``y``) may also
+        be Dask collections. The model predicts each partition on a worker, the
+        predictions come back in order and the metrics are the single-machine ones;
+        permutation importance is skipped (run it on a pandas sample).
 
     Raises
     ------
@@ -108,12 +113,22 @@ def evaluate(
         _check_uri(model_uri)
     from ..tracking.frameworks import plain_data, predictor
 
+    from ..cluster import as_dask, get_client, is_dask
+
+    distributed = client is not None or is_dask(X)
+    if distributed:
+        from . import partitioned
+
+        client = get_client(client)
+        X = as_dask(X, client, "X")
+        if is_dask(y):
+            y = partitioned.values(y, client)
     model_class = type(model)
     # A native Booster predicts as its scikit-learn wrapper would; a DMatrix or an
     # lgb.Dataset gives its rows (and its labels, when y is not given).
     if y is None:
         y = _labels(X)
-    X = plain_data(X)
+    X = X if distributed else plain_data(X)
     model = predictor(model)
     for label, value, low in (("importance_rows", importance_rows, 2),
                               ("n_repeats", n_repeats, 1),
@@ -125,7 +140,7 @@ def evaluate(
     kind = inputs.model_kind(model, task)
     y_index = getattr(y, "index", None)
     y_array = inputs.target_array(y)
-    n = inputs.n_samples(X)
+    n = len(X) if distributed else inputs.n_samples(X)
     if n != len(y_array):
         raise ValidationError(f"X has {n} rows but y has {len(y_array)}; they must match.")
     if n == 0:
@@ -133,7 +148,8 @@ def evaluate(
     y_array = inputs.check_target(y_array, kind, y_index)
 
     timings: dict[str, float] = {}
-    predictions = inputs.predict(model, X, kind, n)
+    predictions = partitioned.predict(model, X, kind, client) if distributed else \
+        inputs.predict(model, X, kind, n)
     timings["predict_s"] = predictions.seconds
     started = time.perf_counter()
     if kind == "classifier":
@@ -151,7 +167,10 @@ def evaluate(
     timings["metrics_s"] = time.perf_counter() - started
 
     details = computed.details
-    if importance:
+    if importance and distributed:
+        computed.notes.append("Permutation importance was skipped: X is a Dask DataFrame; "
+                              "evaluate a pandas sample of it for importance.")
+    elif importance:
         record, reason = _importance(model, X, y_array, kind, importance_rows, n_repeats,
                                      importance_scoring, random_state, progress,
                                      importance_features)
@@ -172,7 +191,12 @@ def evaluate(
 
     run = active_run()
     store = run.store if run is not None else get_store()
-    x_info = fingerprint(X) or fingerprint(_as_array(X))
+    if distributed:
+        from ..cluster import fingerprint as partitions_fingerprint
+
+        x_info = partitions_fingerprint(X, client)
+    else:
+        x_info = fingerprint(X) or fingerprint(_as_array(X))
     y_info = fingerprint(y) or fingerprint(y_array)
     prefix = f"eval.{name}" if name else "eval"
     datasets = [(f"{prefix}.{part}", "evaluation", info)

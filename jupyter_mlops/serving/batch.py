@@ -347,12 +347,19 @@ class _Behind:
 def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
                chunk_size: int = DEFAULT_CHUNK_ROWS, prediction_column: str = "prediction",
                keep_columns: bool = True, progress: bool | None = None,
-               store: Any = None) -> BatchResult:
+               store: Any = None, client: Any = None,
+               blocksize: str | int = "64MiB") -> BatchResult:
     """Score every row of ``input`` (CSV or Parquet) with ``uri``; write ``output``.
 
     The output holds the input's columns (unless ``keep_columns=False``) and the
     predictions in ``prediction_column`` (``prediction_0``, ``prediction_1``, … for
     several outputs per row). Memory is bounded by ``chunk_size`` rows.
+
+    With ``client=`` (a ``dask.distributed.Client`` or a scheduler address), or ``input``
+    given as a Dask DataFrame, the workers read the file in blocks of ``blocksize`` bytes
+    (Parquet: by row group) and score the partitions with the model sent to them once;
+    the output, written here in partition order, holds the same rows and predictions
+    (:mod:`.partitioned`).
 
     Examples
     --------
@@ -362,8 +369,13 @@ def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLik
     from ..store.current import get_store
     from .deployment import load_served
 
+    from ..cluster import get_client, is_dask
+
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError(f"chunk_size is a number of rows >= 1; got {shorten(chunk_size)}.")
+    if is_dask(input) or client is not None:
+        return _score_on_dask(uri, input, Path(output), get_client(client), prediction_column,
+                              keep_columns, store, blocksize)
     source, target = Path(input), Path(output)
     in_format, out_format = file_format(source, "input"), file_format(target, "output")
     if "parquet" in (in_format, out_format):
@@ -422,4 +434,54 @@ def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLik
         raise
     bar.update(bar.total or rows, rows, final=True)
     return BatchResult(served.label, str(source), str(target), rows, chunks,
+                       time.perf_counter() - started)
+
+
+def _score_on_dask(uri: str, input: Any, target: Path, client: Any, column: str,
+                   keep_columns: bool, store: Any, blocksize: str | int) -> BatchResult:
+    from ..cluster import is_dask
+    from ..store.current import get_store
+    from .formats import InputSpec
+    from .partitioned import model_payload, read_input, score_partitions
+
+    out_format = file_format(target, "output")
+    require_pyarrow()
+    if target.suffix.lower() in (".gz", ".bz2", ".zst", ".xz"):
+        raise ValidationError("Compressed output is not written; name the output .csv or "
+                              ".parquet.")
+    payload = model_payload(uri, store or get_store())
+    if is_dask(input):
+        frame, label = input, "a Dask DataFrame"
+        if getattr(frame, "ndim", 2) == 1:
+            frame = frame.to_frame()
+    else:
+        source = Path(input)
+        if not source.is_file():
+            raise ValidationError(f"No input file {shorten(str(source))}.")
+        if source.resolve() == target.resolve():
+            raise ValidationError("The output would overwrite the input; choose another -o "
+                                  "path.")
+        spec = InputSpec.from_signature(payload["version"].signature)
+        frame = read_input(source, file_format(source, "input"), spec, blocksize)
+        label = str(source)
+    started = time.perf_counter()
+    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = _Behind(_csv_writer(partial, target.name) if out_format == "csv"
+                     else _ParquetWriter(partial, target.name))
+    try:
+        rows, parts = score_partitions(frame, payload, client, writer, column, keep_columns,
+                                       _predict_chunk)
+        writer.close()
+        if rows == 0:
+            raise ValidationError(f"{label} has no rows to score.")
+        os.replace(partial, target)
+    except BaseException:
+        try:
+            writer.close()
+        except BaseException:  # noqa: BLE001 - the first error is the one to report
+            pass
+        partial.unlink(missing_ok=True)
+        raise
+    return BatchResult(payload["label"], label, str(target), rows, parts,
                        time.perf_counter() - started)

@@ -662,6 +662,30 @@ MIGRATIONS += (
             rev TEXT,
             recorded REAL NOT NULL,
             PRIMARY KEY (fingerprint, repo, path)
+        """,
+    ),
+)
+
+# Registered versions pulled from a tracking server: read-only records of what a colleague
+# registered there (the model stays on the server, loaded with mlflow from ``source``),
+# keyed by the server they came from.
+MIGRATIONS += (
+    Migration(
+        23,
+        "pulled registered versions",
+        """
+        CREATE TABLE pulled_versions (
+            origin TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            run_id TEXT,
+            source TEXT,
+            aliases TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '{}',
+            user TEXT,
+            created REAL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (origin, name, version)
         ) WITHOUT ROWID;
         """,
     ),

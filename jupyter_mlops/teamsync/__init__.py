@@ -3,5 +3,6 @@ server over its REST API (``sync``, ``pull``), with a local ledger of what went 
 
 from .pull import PullResult, pull
 from .push import SyncResult, sync
+from .versions import pulled_versions
 
-__all__ = ["PullResult", "SyncResult", "pull", "sync"]
+__all__ = ["PullResult", "SyncResult", "pull", "pulled_versions", "sync"]

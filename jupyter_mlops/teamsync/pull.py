@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SyncError
 from ..store.sqlite import Store
 from ..tracking import storage
-from . import ledger
+from . import ledger, versions
 from .rest import MAX_PAGES, Client
 from .runs import digest
 
@@ -32,11 +32,13 @@ class PullResult:
     refreshed: int = 0
     unchanged: int = 0
     metrics: int = 0
+    versions: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lines = [f"Pulled from {self.uri}: {self.new} new run(s), {self.refreshed} refreshed, "
-                 f"{self.unchanged} unchanged, {self.metrics} metric point(s)."]
+                 f"{self.unchanged} unchanged, {self.metrics} metric point(s), "
+                 f"{self.versions} registered version(s) (read-only)."]
         return lines + [f"  skipped: {s}" for s in self.skipped]
 
     def __repr__(self) -> str:
@@ -62,7 +64,8 @@ def _history(client: Client, run_id: str, key: str) -> list[tuple[str, float, in
 
 def pull(uri: str, experiment: str | list[str], *, store: Store | None = None,
          timeout: float = 60.0) -> PullResult:
-    """Copy the runs of ``experiment`` on the MLflow server at ``uri`` into this store.
+    """Copy the runs of ``experiment`` on the MLflow server at ``uri`` into this store,
+    and the registered versions made from them as read-only records (``pulled_versions``).
 
     Examples
     --------
@@ -78,13 +81,20 @@ def pull(uri: str, experiment: str | list[str], *, store: Store | None = None,
     try:
         ours = {remote for remote, _ in ledger.entries(store, client.uri, "run").values()}
         seen = ledger.entries(store, client.uri, "pulled")
+        pushed = {(local.rsplit("/", 1)[0], str(remote)) for local, (remote, _) in
+                  ledger.entries(store, client.uri, "version").items() if remote}
         for name in names:
             found = client.get_or_none("experiments/get-by-name", {"experiment_name": name})
             if found is None:
                 raise SyncError(f"{client.uri} has no experiment {name!r}; list them in its UI "
                                 "or with mlflow experiments search.")
+            theirs = []
             for remote in client.search_runs([found["experiment"]["experiment_id"]]):
                 _pull_run(store, client, remote, name, ours, seen, result)
+                if remote["info"]["run_id"] not in ours:
+                    theirs.append(remote["info"]["run_id"])
+            result.versions += versions.replace(store, client.uri, versions.fetch(client, theirs),
+                                                pushed)
     except SyncError as exc:
         raise SyncError(f"Pull from {client.uri} stopped: {exc} Before it stopped: "
                         f"{result.lines()[0]} Pull again to finish.") from None

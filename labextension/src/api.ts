@@ -42,6 +42,9 @@ export interface IRunSummary extends IRunBase {
   session_started?: number | null;
   /** Whether the run is a sweep's parent (its children are its trials). */
   sweep?: boolean;
+  /** Who made the run; the tracking server it was pulled from (null: made here). */
+  user?: string | null;
+  origin?: string | null;
 }
 
 /** One run of a comparison: each metric as [latest, min, max] (null when not finite). */

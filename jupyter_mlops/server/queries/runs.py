@@ -66,7 +66,7 @@ def _metric_key(sort: str) -> str | None:
 
 
 _RUN_COLUMNS = ("r.run_id, e.name, r.name, r.status, r.start_time, r.end_time, r.session_id, "
-                "r.cell_id, r.execution_count, r.error_type, r.parent_run_id")
+                "r.cell_id, r.execution_count, r.error_type, r.parent_run_id, r.user, r.origin")
 _RUNS_FROM = "runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
 
 
@@ -269,7 +269,7 @@ def list_runs(
         "SELECT session_id, notebook, started FROM sessions WHERE session_id IN "
         "(SELECT value FROM json_each(?))", (session_ids,))}
     for (run_id, experiment, name, status, start, end, session_id, cell_id, count,
-         error_type, parent_run_id) in rows:
+         error_type, parent_run_id, user, origin) in rows:
         values = shown.get(run_id, {})
         notebook, session_started = sessions.get(session_id, (None, None))
         run = {
@@ -279,6 +279,8 @@ def list_runs(
             "session_id": session_id, "cell_id": cell_id, "execution_count": count,
             "error_type": error_type, "parent_run_id": parent_run_id,
             "children": children.get(run_id, 0), "sweep": run_id in sweeps,
+            # Who made the run, and the tracking server it was pulled from (None: here).
+            "user": user, "origin": origin,
             "notebook_name": _file_name(notebook), "session_started": session_started,
             "metrics": {k: v for k, (v, _) in values.items()},
         }
@@ -347,12 +349,14 @@ def run_detail(store: Store | None, run_id: str, relative: Relative) -> dict[str
                             (run.session_id,))
         notebook = found[0][0] if found else None
     cell = run.cells[0] if run.cells else None
+    user, origin = (store.query("SELECT user, origin FROM runs WHERE run_id = ?",
+                                (run.run_id,)) or [(None, None)])[0]
     return {
         "run_id": run.run_id, "name": run.name, "experiment": run.experiment,
         "status": run.status, "start_time": run.start_time, "end_time": run.end_time,
         "duration_s": run.duration_s, "session_id": run.session_id,
         "cell_id": run.cell_id, "execution_count": run.execution_count,
-        "parent_run_id": run.parent_run_id,
+        "parent_run_id": run.parent_run_id, "user": user, "origin": origin,
         "notebook_path": relative(notebook),
         "notebook_name": _file_name(notebook),
         "source": cell.source if cell else run.source,

@@ -544,6 +544,16 @@ export class RunsView implements IView {
           formatTime(run.start_time)
         ),
         origins && !nested ? origins.label(run) : null,
+        run.user || run.origin
+          ? h(
+              'span',
+              {
+                class: 'jp-mlops-run-user',
+                title: run.origin ? `pulled from ${run.origin}` : 'user'
+              },
+              run.origin ? `${run.user ?? '?'} ⇣` : run.user
+            )
+          : null,
         ...metrics
       )
     );

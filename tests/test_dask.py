@@ -1,0 +1,149 @@
+"""Dask: drift, data quality, evaluation and batch scoring on a real two-process
+LocalCluster give what the single-machine path gives on the same data."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _frames(rows: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ref = pd.DataFrame({
+        "x": rng.normal(0, 1, rows), "y": rng.exponential(1, rows),
+        "k": rng.integers(0, 4, rows), "n": rng.integers(0, 500, rows),
+        "c": rng.choice(["a", "b", "c"], rows),
+    })
+    cur = pd.DataFrame({
+        "x": rng.normal(0.4, 1, rows), "y": rng.exponential(1, rows),
+        "k": rng.integers(0, 5, rows), "n": rng.integers(0, 500, rows),
+        "c": rng.choice(["a", "b", "c", "d"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+    })
+    ref.loc[::97, "y"] = np.nan
+    return ref, cur
+
+
+def test_import_does_not_load_dask():
+    code = "import sys, jupyter_mlops; print(any(m.split('.')[0] in ('dask', 'distributed') " \
+           "for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_drift_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+
+    from jupyter_mlops import drift_report
+    from jupyter_mlops.tracking.datasets import fingerprint
+
+    ref, cur = _frames()
+    local = drift_report(ref, cur)
+    ref_d = client.persist(dd.from_pandas(ref, npartitions=3))  # the data on the workers
+    cur_d = client.persist(dd.from_pandas(cur, npartitions=4))
+    spread = drift_report(ref_d, cur_d, client=client)
+    a, b = local.columns.set_index("column"), spread.columns.set_index("column")
+    assert list(a.index) == list(b.index)
+    assert list(a["test"]) == list(b["test"])
+    assert list(a["drifted"]) == list(b["drifted"])
+    assert a["drifted"].any() and not a["drifted"].all()
+    for col in a.index:
+        for stat in ("statistic", "p_value"):
+            x, y = a.loc[col, stat], b.loc[col, stat]
+            assert (math.isnan(x) and math.isnan(y)) or x == y, (col, stat, x, y)
+    # Dask stores text as pyarrow strings: the same rows, a dtype of its own.
+    assert spread.reference_fingerprint == fingerprint(ref_d.compute())["fingerprint"]
+    assert spread.current_fingerprint == fingerprint(cur_d.compute())["fingerprint"]
+    # Every test, not only the defaults: p-value tests on 3,000 rows and the binned ones.
+    for tests in ({"x": "ks", "y": "anderson", "n": "psi"},
+                  {"x": "cramer_von_mises", "y": "energy", "n": "hellinger"}):
+        cols = list(tests)
+        one = drift_report(ref[cols], cur[cols], stattest=tests)
+        many = drift_report(ref_d[cols], cur_d[cols], stattest=tests, client=client)
+        assert one.columns["test"].tolist() == list(tests.values())
+        assert one.columns["statistic"].tolist() == many.columns["statistic"].tolist(), tests
+        assert one.columns["drifted"].tolist() == many.columns["drifted"].tolist(), tests
+
+
+def test_score_file_on_dask_writes_the_same_bytes(store, client, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.serving import score_file
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"tenure": rng.integers(0, 60, 6000), "spend": rng.gamma(2.0, 30.0, 6000)})
+    y = (X["spend"] > 60).astype(int)
+    mlops.register_model(LogisticRegression().fit(X, y), "churn", alias="champion")
+    source = tmp_path / "in.csv"
+    X.assign(customer_id=np.arange(len(X))).to_csv(source, index=False)
+    one = score_file("churn@champion", source, tmp_path / "one.csv", chunk_size=1000,
+                     progress=False)
+    many = score_file("churn@champion", source, tmp_path / "many.csv", client=client,
+                      blocksize=40_000)
+    assert many.chunks > 2 and many.rows == one.rows == 6000
+    assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    from jupyter_mlops.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="dask.distributed.Client or a scheduler"):
+        score_file("churn@champion", source, tmp_path / "x.csv", client=42)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_evaluate_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_mlops import evaluate
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+    y = pd.Series((X["a"] + rng.normal(0, 0.5, 4000) > 0).astype(int), name="y")
+    model = LogisticRegression().fit(X, y)
+    one = evaluate(model, X, y, importance=False)
+    many = evaluate(model, dd.from_pandas(X, npartitions=3), dd.from_pandas(y, npartitions=3),
+                    client=client, importance=False)
+    assert one.metrics == many.metrics and "roc_auc" in many.metrics
+    assert one.dataset_fingerprint == many.dataset_fingerprint
+
+
+def test_data_quality_on_dask_equals_one_machine(store, client):
+    import dask.dataframe as dd
+
+    from jupyter_mlops import data_quality
+
+    ref, cur = _frames(1500)
+    cur = pd.concat([cur, cur.iloc[:7]], ignore_index=True).assign(x2=lambda f: f["x"])
+    cur.loc[3, "n"] = 900  # outside the reference's range
+    ref_d = client.persist(dd.from_pandas(ref, npartitions=2))
+    cur_d = client.persist(dd.from_pandas(cur, npartitions=3))
+    one = data_quality(cur_d.compute(), reference=ref_d.compute())
+    many = data_quality(cur_d, reference=ref_d, client=client)
+    pd.testing.assert_frame_equal(one.checks, many.checks)
+    exact = one.columns.drop(columns=["mean", "std"])
+    pd.testing.assert_frame_equal(exact, many.columns.drop(columns=["mean", "std"]))
+    np.testing.assert_allclose(one.columns[["mean", "std"]], many.columns[["mean", "std"]],
+                               rtol=1e-12)
+    assert set(one.failures["check"]) >= {"duplicated_rows", "out_of_range", "new_categories",
+                                           "duplicated_columns"}
+    assert one.fingerprints == many.fingerprints
