@@ -182,6 +182,10 @@ def data_quality(data: Any, reference: Any = None, *, client: Any = None) -> Dat
     >>> result.ok, list(result.failures["check"])                 # doctest: +SKIP
     (False, ['new_categories'])
     """
+    from ..cluster import is_dask
+
+    if client is not None or is_dask(data) or is_dask(reference):
+        return _on_dask(data, reference, client)
     result, infos = check_quality(data, reference)
     _log(result, infos)
     return result
@@ -191,11 +195,8 @@ def check_quality(data: Any, reference: Any = None) -> tuple[DataQuality, dict[s
     """:func:`data_quality` without logging: the result and both fingerprint records."""
     import pandas as pd
 
-    from ..cluster import is_dask
     from ..tracking.datasets import fingerprint
 
-    if client is not None or is_dask(data) or is_dask(reference):
-        return _on_dask(data, reference, client)
     frames = []
     for name, value in (("data", data), ("reference", reference)):
         if value is None:
