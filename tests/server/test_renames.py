@@ -102,7 +102,11 @@ async def test_a_notebook_renamed_after_its_kernel_started(api, jp_fetch, jp_ser
     assert found["session_id"] == run["session_id"]
     code, run = await api("runs", run_id)
     assert run["notebook_path"] == "Trained.ipynb"
-    code, cells = await api("cells", params={"session": run["session_id"]})
+    for _ in range(200):  # the cells' rows come on the kernel's writer thread, after the run
+        code, cells = await api("cells", params={"session": run["session_id"]})
+        if len(cells["cells"]) >= 2:
+            break
+        await asyncio.sleep(0.05)
     assert cells["notebook_path"] == "Trained.ipynb"
     assert [c["cell_id"] for c in cells["cells"]] == ["load", "train"]
     await jp_fetch("api", "sessions", session["id"], method="DELETE")
