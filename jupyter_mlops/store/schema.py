@@ -662,6 +662,7 @@ MIGRATIONS += (
             rev TEXT,
             recorded REAL NOT NULL,
             PRIMARY KEY (fingerprint, repo, path)
+        ) WITHOUT ROWID;
         """,
     ),
 )
