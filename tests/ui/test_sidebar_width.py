@@ -200,7 +200,7 @@ def test_run_details_wrap_and_name_params_short(page, lab, narrow):
     # On more than one line: taller than two of its letters.
     assert metric.evaluate("e => e.getBoundingClientRect().height > "
                            "2 * parseFloat(getComputedStyle(e).fontSize)")
-    expect(detail.locator(".jp-mlops-table th", has_text=LONG_DATA)).to_be_visible()
+    expect(detail.locator(".jp-mlops-input summary", has_text=LONG_DATA)).to_be_visible()
     expect(detail.locator(".jp-mlops-source")).to_have_text(LONG_SOURCE)
     assert_not_clipped(panel)
     assert detail.evaluate("e => e.scrollWidth <= e.clientWidth")
