@@ -26,6 +26,8 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +174,7 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
         requirements += [requirement(package, None) for package, module in flavor.packages
                          if not module]
     requirements = list(dict.fromkeys(requirements))
-    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(target) as staging:
         if flavor.pickled is not None:
             (staging / flavor.pickled).write_bytes(data)
         for name, data in flavor.files.items():
@@ -207,10 +207,20 @@ def export_mlflow(uri: str, path: str | os.PathLike[str], *, store: Store | None
         if signature is not None:
             mlmodel["signature"] = signature
         (staging / "MLmodel").write_text(_yaml(mlmodel) + "\n")
+    return target
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A folder written beside ``target`` and renamed onto it once complete, so a failed or
+    killed export never leaves a half-written folder under the name asked for."""
+    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    staging.mkdir(parents=True)
+    try:
+        yield staging
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target

@@ -22,10 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ import numpy as np
 
 from ..errors import ValidationError, shorten
 from ..store import Store
+from .export import staged_folder
 
 FORMATS = ("skops", "onnx", "native")
 ATOL = 1e-5
@@ -180,9 +179,7 @@ def _compare(original: Any, candidate: Any, X: Any, atol: float, rtol: float, wh
 
 
 def _write(target: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> Path:
-    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(target) as staging:
         sums = {}
         for name, data in files.items():
             (staging / name).write_bytes(data)
@@ -194,12 +191,6 @@ def _write(target: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> P
                   "manifest.json": hashlib.sha256(text.encode()).hexdigest()}
         (staging / "SHA256SUMS").write_text(
             "".join(f"{sha}  {name}\n" for name, sha in sorted(listed.items())))
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

@@ -26,14 +26,13 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..registry.export import staged_folder
 
 #: Distributions the server imports (beyond the model's own), pinned to this interpreter's.
 SERVER_REQUIREMENTS = ("numpy", "pandas", "tornado")
@@ -229,8 +228,7 @@ def build_image_context(uri: str, out: str | os.PathLike[str], *, store: Any = N
         "files": {"model.pkl": _sha256(data),
                   **({"reference.pkl": _sha256(reference)} if reference is not None else {})},
     }
-    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
-    try:
+    with staged_folder(target) as staging:
         (staging / "model").mkdir(parents=True)
         (staging / "model" / "model.pkl").write_bytes(data)
         if reference is not None:
@@ -251,10 +249,4 @@ def build_image_context(uri: str, out: str | os.PathLike[str], *, store: Any = N
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             sums.write(f"{_sha256(path.read_bytes())}  {path.relative_to(staging).as_posix()}\n")
         (staging / "SHA256SUMS").write_text(sums.getvalue())
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
