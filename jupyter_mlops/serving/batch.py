@@ -421,16 +421,11 @@ def score_file(uri: str, input: str | os.PathLike[str], output: str | os.PathLik
                 rows += len(chunk)
                 chunks += 1
                 bar.update(rows if total_rows else handle.tell(), rows)
-        writer.close()
         if rows == 0:
             raise ValidationError(f"{source.name} has no rows to score.")
-        os.replace(partial, target)
+        _commit(writer, partial, target)
     except BaseException:
-        try:
-            writer.close()
-        except BaseException:  # noqa: BLE001 - the first error is the one to report
-            pass
-        partial.unlink(missing_ok=True)
+        _discard(writer, partial)
         raise
     bar.update(bar.total or rows, rows, final=True)
     return BatchResult(served.label, str(source), str(target), rows, chunks,
@@ -472,16 +467,26 @@ def _score_on_dask(uri: str, input: Any, target: Path, client: Any, column: str,
     try:
         rows, parts = score_partitions(frame, payload, client, writer, column, keep_columns,
                                        _predict_chunk)
-        writer.close()
         if rows == 0:
             raise ValidationError(f"{label} has no rows to score.")
-        os.replace(partial, target)
+        _commit(writer, partial, target)
     except BaseException:
-        try:
-            writer.close()
-        except BaseException:  # noqa: BLE001 - the first error is the one to report
-            pass
-        partial.unlink(missing_ok=True)
+        _discard(writer, partial)
         raise
     return BatchResult(payload["label"], label, str(target), rows, parts,
                        time.perf_counter() - started)
+
+
+def _commit(writer: Any, partial: Path, target: Path) -> None:
+    """The scores are complete: close the writer and put the file under its name at once."""
+    writer.close()
+    os.replace(partial, target)
+
+
+def _discard(writer: Any, partial: Path) -> None:
+    """A failed or interrupted scoring leaves no partial output behind."""
+    try:
+        writer.close()
+    except BaseException:  # noqa: BLE001 - the first error is the one to report
+        pass
+    partial.unlink(missing_ok=True)
