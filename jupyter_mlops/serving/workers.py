@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
+import selectors
 import signal
 import socket
 import subprocess
@@ -138,14 +138,16 @@ class WorkerPool:
 
     def _wait_ready(self, index: int, proc: subprocess.Popen, deadline: float) -> None:
         line = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-            if ready:
-                line = proc.stdout.readline()
-                if line.strip() == _READY.encode() or not line:
+        # A selector, not select.select: a process with over 1,024 open files is fine too.
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if selector.select(0.2):
+                    line = proc.stdout.readline()
+                    if line.strip() == _READY.encode() or not line:
+                        break
+                elif proc.poll() is not None:
                     break
-            elif proc.poll() is not None:
-                break
         if line.strip() == _READY.encode():
             proc.stdout.close()
             return
