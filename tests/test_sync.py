@@ -247,3 +247,46 @@ def test_the_magic_and_the_terminal_sync_a_tracked_cell_with_its_source(shell, s
     assert cli.main(["sync", mlflow_server.uri, "-e", experiment, "--store",
                      str(store.path)]) == 0
     assert "0 new run(s), 0 updated" in capsys.readouterr().out
+
+
+def test_a_version_with_no_run_goes_up_as_a_logged_model_once(store, mlflow_server, client,
+                                                              monkeypatch):
+    import mlflow
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_mlops.teamsync.rest import Client
+
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    mlflow.set_registry_uri(mlflow_server.uri)
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    name = f"norun-{uuid.uuid4().hex[:6]}"
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    mlops.register_model(model, name, alias="champion")  # outside any run
+
+    # The first sync stops after the logged model is made, before the version is.
+    real_call = Client.call
+
+    def stop_at_the_version(self, method, endpoint, payload=None):
+        if endpoint == "model-versions/create":
+            raise SyncError("the server went away")
+        return real_call(self, method, endpoint, payload)
+
+    monkeypatch.setattr(Client, "call", stop_at_the_version)
+    with pytest.raises(SyncError):
+        mlops.sync(mlflow_server.uri)
+    monkeypatch.setattr(Client, "call", real_call)
+    done = mlops.sync(mlflow_server.uri)
+
+    assert (done.versions, done.aliases, done.skipped) == (1, 1, [])
+    remote = client.get_model_version_by_alias(name, "champion")
+    assert remote.run_id in (None, "")
+    assert remote.tags["jupyter_mlops.sha256"] == mlops.model_versions(name)["sha256"][0]
+    experiment = client.get_experiment_by_name("jupyter_mlops models")
+    made = client.search_logged_models([experiment.experiment_id],
+                                       filter_string=f"name = '{name}'")
+    assert [m.artifact_location for m in made] == [remote.source]  # resumed: made no second
+    assert str(made[0].status) == "READY"
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert (loaded.predict(X) == model.predict(X)).all()
+    assert mlops.sync(mlflow_server.uri).versions == 0

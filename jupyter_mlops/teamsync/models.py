@@ -3,7 +3,10 @@
 A version goes up as the MLflow model folder ``export_mlflow`` writes (so ``mlflow models
 serve`` and ``mlflow.pyfunc.load_model`` read it), with the replay script beside ``MLmodel``,
 below its run's artifacts when the run was pushed. Versions are numbered by the server;
-the ledger maps ``name/3`` here to the number there. An alias is moved on the server only
+the ledger maps ``name/3`` here to the number there. A version registered with no run (a
+model fitted outside ``%%track``, or imported) goes up as an MLflow 3 logged model in the
+experiment ``jupyter_mlops models``: MLflow accepts a version's source only inside a run's or a
+logged model's artifacts. An alias is moved on the server only
 when the server still holds what this store last set; otherwise someone else moved it and
 the difference is reported as a conflict.
 """
@@ -52,6 +55,38 @@ def _upload_folder(client: Client, folder: Path, root: str) -> None:
                 client.upload(f"{root}/{relative}", handle, os.path.getsize(path))
 
 
+RUNLESS_EXPERIMENT = "jupyter_mlops models"
+
+
+def _logged_model(client: Client, name: str, tags: list[dict[str, str]],
+                  creating: bool) -> tuple[str, str]:
+    """(model id, artifact location) of the logged model that holds a version with no run;
+    a stopped sync's own is found again by its tags rather than made twice."""
+    from .push import experiment_id
+
+    experiment, _ = experiment_id(client, RUNLESS_EXPERIMENT)
+    if creating:
+        wanted = {t["key"]: t["value"] for t in tags if t["key"].startswith("jupyter_mlops.")}
+        answer = client.call("POST", "logged-models/search",
+                             {"experiment_ids": [experiment], "max_results": 100,
+                              "filter": f"name = '{name}'"})
+        for found in answer.get("models", []):
+            have = {t["key"]: t["value"] for t in found["info"].get("tags", [])}
+            if all(have.get(k) == v for k, v in wanted.items()):
+                return found["info"]["model_id"], found["info"]["artifact_uri"]
+    try:
+        info = client.call("POST", "logged-models",
+                           {"experiment_id": experiment, "name": name, "tags": tags})["model"]
+    except RemoteError as exc:
+        if exc.status in (404, 405):
+            raise SyncError(
+                f"{client.uri} has no logged models (MLflow before 3.0), so a version "
+                "registered with no run cannot go there; register it from a tracked run, or "
+                "upgrade the server.") from exc
+        raise
+    return info["info"]["model_id"], info["info"]["artifact_uri"]
+
+
 def _push_version(store: Store, client: Client, row: tuple, remote_run: str | None,
                   creating: bool) -> str | None:
     """Upload and register one version; None when it cannot be exported (a reason is raised
@@ -62,26 +97,6 @@ def _push_version(store: Store, client: Client, row: tuple, remote_run: str | No
         found = _find_version(client, name, version, sha256)
         if found is not None:
             return found
-    if remote_run:
-        info = client.call("GET", "runs/get", {"run_id": remote_run})["run"]["info"]
-        root = f"{client.artifact_path(info['artifact_uri'])}/models/{name}/v{version}"
-    else:
-        root = f"jupyter_mlops/models/{name}/v{version}"
-    with tempfile.TemporaryDirectory(prefix="mlops-sync-") as tmp:
-        folder = export_mlflow(f"{name}/{version}", Path(tmp) / "model", store=store)
-        try:
-            from ..registry.replay import build_replay
-
-            (folder / "replay.py").write_text(build_replay(f"{name}/{version}",
-                                                           store=store).source)
-        except MLOpsError:
-            pass  # a version registered from outside the notebook has no cell history
-        _upload_folder(client, folder, root)
-    try:
-        client.call("POST", "registered-models/create", {"name": name})
-    except RemoteError as exc:
-        if exc.code != "RESOURCE_ALREADY_EXISTS":
-            raise
     tags = [{"key": "jupyter_mlops.version", "value": str(version)},
             {"key": "jupyter_mlops.sha256", "value": sha256}]
     if run_id:
@@ -92,9 +107,36 @@ def _push_version(store: Store, client: Client, row: tuple, remote_run: str | No
         tags.append({"key": "jupyter_mlops.execution_count", "value": str(execution_count)})
     if user:
         tags.append({"key": "mlflow.user", "value": user})
-    body: dict[str, Any] = {"name": name, "source": f"mlflow-artifacts:/{root}", "tags": tags}
+    model_id = None
+    if remote_run:
+        info = client.call("GET", "runs/get", {"run_id": remote_run})["run"]["info"]
+        source = f"{info['artifact_uri'].rstrip('/')}/models/{name}/v{version}"
+    else:
+        model_id, source = _logged_model(client, name, tags, creating)
+    root = client.artifact_path(source)
+    with tempfile.TemporaryDirectory(prefix="mlops-sync-") as tmp:
+        folder = export_mlflow(f"{name}/{version}", Path(tmp) / "model", store=store)
+        try:
+            from ..registry.replay import build_replay
+
+            (folder / "replay.py").write_text(build_replay(f"{name}/{version}",
+                                                           store=store).source)
+        except MLOpsError:
+            pass  # a version registered from outside the notebook has no cell history
+        _upload_folder(client, folder, root)
+    if model_id:
+        client.call("PATCH", f"logged-models/{model_id}",
+                    {"model_id": model_id, "status": "LOGGED_MODEL_READY"})
+    try:
+        client.call("POST", "registered-models/create", {"name": name})
+    except RemoteError as exc:
+        if exc.code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    body: dict[str, Any] = {"name": name, "source": source, "tags": tags}
     if remote_run:
         body["run_id"] = remote_run
+    if model_id:
+        body["model_id"] = model_id
     return client.call("POST", "model-versions/create", body)["model_version"]["version"]
 
 
