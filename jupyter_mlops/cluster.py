@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ValidationError, shorten
+from .errors import MLOpsError, ValidationError, shorten
 
 WINDOW = 4  # partitions in flight per call of ``ordered``
+
+
+class ClusterError(MLOpsError):
+    """The Dask cluster lost a task for good: its workers died or it went away."""
 
 
 def is_dask(value: Any) -> bool:
@@ -72,7 +76,8 @@ def ordered(fn: Callable[..., Any], parts: list[Any], client: Any, *args: Any,
             window: int = WINDOW) -> Iterator[Any]:
     """``fn(part, *args)`` for every partition (a Dask delayed object), yielded in
     partition order with at most ``window`` results waiting. On a distributed client a
-    task whose worker dies is run again elsewhere (Dask's ``allowed-failures``)."""
+    task whose worker dies is run again elsewhere (Dask's ``allowed-failures``); a task
+    that kills every worker it is given ends in one line (``ClusterError``)."""
     import dask
 
     if client is None:
@@ -81,23 +86,51 @@ def ordered(fn: Callable[..., Any], parts: list[Any], client: Any, *args: Any,
             yield from dask.compute(*batch, scheduler="threads")
         return
     pending = []
-    for part in parts:
-        pending.append(client.compute(dask.delayed(fn)(part, *args)))
-        if len(pending) >= window:
-            yield pending.pop(0).result()
-    while pending:
-        yield pending.pop(0).result()
+    try:
+        for index, part in enumerate(parts):
+            pending.append((index, client.compute(dask.delayed(fn)(part, *args))))
+            if len(pending) >= window:
+                yield _result(*pending.pop(0), len(parts))
+        while pending:
+            yield _result(*pending.pop(0), len(parts))
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+def _result(index: int, future: Any, total: int) -> Any:
+    """A partition's result; a cluster that lost the task is one line naming it."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
+
+    try:
+        return future.result()
+    except KilledWorker:
+        raise ClusterError(
+            f"Partition {index + 1} of {total} killed every Dask worker that ran it (out of "
+            "memory, or a crash in the model); give the workers more memory or smaller "
+            "partitions (blocksize=).") from None
+    except (FutureCancelledError, CommClosedError) as exc:
+        raise ClusterError(f"The Dask cluster lost partition {index + 1} of {total} "
+                           f"({type(exc).__name__}); check that its scheduler and workers "
+                           "are up, then run again.") from None
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def share(value: Any, client: Any) -> Any:
-    """``value`` sent once to every worker (a future tasks take as an argument), or
-    ``value`` itself without a distributed client."""
+    """``value`` as a future the tasks take as an argument (each worker fetches it once), or
+    ``value`` itself without a distributed client. It is a task holding the value, not
+    scattered data: when every worker that held it dies, the scheduler makes it again."""
     if client is None:
         return value
-    return client.scatter(value, broadcast=True, hash=False)
+    return client.submit(_same, value, pure=False)
 
 
-__all__ = ["as_dask", "get_client", "is_dask", "ordered", "share"]
+__all__ = ["ClusterError", "as_dask", "get_client", "is_dask", "ordered", "share"]
 
 
 def _row_hashes(part: Any) -> bytes:

@@ -147,3 +147,55 @@ def test_data_quality_on_dask_equals_one_machine(store, client):
     assert set(one.failures["check"]) >= {"duplicated_rows", "out_of_range", "new_categories",
                                            "duplicated_columns"}
     assert one.fingerprints == many.fingerprints
+
+
+@pytest.fixture
+def fragile_client():
+    """A cluster of its own, whose workers the test kills: a task is given up after its
+    second worker dies (Dask's default waits for the fourth)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.parametrize("deaths", [1, 99])
+def test_a_worker_killed_mid_score_is_retried_and_the_output_never_half_written(
+        store, fragile_client, tmp_path, deaths):
+    client = fragile_client
+    from dying_model import DiesWhilePredicting
+    from sklearn.linear_model import LogisticRegression
+
+    import jupyter_mlops as mlops
+    from jupyter_mlops.errors import MLOpsError
+    from jupyter_mlops.serving import score_file
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+    fitted = LogisticRegression().fit(X, X["a"] > 0)
+    (tmp_path / "deaths").mkdir()
+    mlops.register_model(DiesWhilePredicting(fitted, str(tmp_path / "deaths"), deaths),
+                         "dies", reference=X)
+    source = tmp_path / "in.csv"
+    X.to_csv(source, index=False)
+    output = tmp_path / "out.csv"
+    output.write_text("yesterday's scores\n")  # what a failed run must leave as it was
+    if deaths == 1:
+        done = score_file("dies/1", source, output, client=client, blocksize=20_000)
+        assert done.rows == 4000 and done.chunks > 2
+        assert len(list((tmp_path / "deaths").iterdir())) == 1  # one worker died, once
+        scored = pd.read_csv(output)
+        assert scored["prediction"].tolist() == fitted.predict(X).tolist()
+    else:
+        with pytest.raises(MLOpsError, match="worker") as failed:
+            score_file("dies/1", source, output, client=client, blocksize=20_000)
+        assert "\n" not in str(failed.value)
+        assert output.read_text() == "yesterday's scores\n"
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != ".mlops")
+    assert left == ["deaths", "in.csv", "out.csv"]  # no partial file

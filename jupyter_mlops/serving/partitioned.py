@@ -1,7 +1,7 @@
 """Batch scoring on a Dask cluster: the signed model mapped over the partitions.
 
-The client resolves the version and checks its signature, then sends the model's bytes to
-every worker once (``scatter(broadcast=True)``). Each worker checks, before unpickling, that
+The client resolves the version and checks its signature, then hands the model's bytes to
+the cluster once, as a task's value each worker fetches once (``cluster.share``). Each worker checks, before unpickling, that
 the bytes hash to the registered sha256 and that the digest carries this user's signature
 (the worker reads the same key file), keeps the loaded model for the next partitions, and
 scores a partition as the single-process path scores a chunk (the same signature checks and
