@@ -14,16 +14,23 @@ import pytest
 pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
+def _cluster(**config):
+    """A client of a real two-process LocalCluster on 127.0.0.1, closed with the test."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
+    with dask.config.set(config):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
     client = Client(cluster)
     yield client
     client.close()
     cluster.close()
+
+
+@pytest.fixture(scope="module")
+def client():
+    yield from _cluster()
 
 
 def _frames(rows: int = 3000, seed: int = 0):
@@ -153,16 +160,7 @@ def test_data_quality_on_dask_equals_one_machine(store, client):
 def fragile_client():
     """A cluster of its own, whose workers the test kills: a task is given up after its
     second worker dies (Dask's default waits for the fourth)."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    yield from _cluster(**{"distributed.scheduler.allowed-failures": 1})
 
 
 @pytest.mark.parametrize("deaths", [1, 99])
