@@ -72,6 +72,26 @@ def test_without_a_parameters_cell_the_literal_assignments_are_rebound(tmp_path)
     store.close()
 
 
+def test_a_notebook_that_switches_stores_logs_its_runs_there_without_a_parent(tmp_path):
+    other = tmp_path / "other" / ".mlops"
+    path = write_notebook(tmp_path / "switch.ipynb", "%load_ext jupyter_mlops",
+                          f"import jupyter_mlops as mlops\nmlops.set_store({str(other)!r})",
+                          "%%track -n elsewhere\nx = 1")
+    store = Store(tmp_path / ".mlops")
+    result = mlops.run_notebook(path, store=store)
+    assert result.status == "FINISHED", result.error
+    there = Store(other)
+    ((name, parent, tags),) = there.query("SELECT r.name, r.parent_run_id, "
+                                          "(SELECT COUNT(*) FROM tags t WHERE t.run_id = "
+                                          "r.run_id AND t.key LIKE 'jupyter_mlops.notebook%') "
+                                          "FROM runs r")
+    assert (name, parent, tags) == ("elsewhere", None, 0)
+    assert store.query("SELECT COUNT(*) FROM runs WHERE parent_run_id = ?",
+                       (result.run_id,)) == [(0,)]
+    there.close()
+    store.close()
+
+
 def test_a_failing_cell_fails_the_run_with_the_cell_named_and_the_cli_exits_1(tmp_path):
     path = write_notebook(tmp_path / "fails.ipynb", "%load_ext jupyter_mlops",
                      ("limit = 10", ["parameters"]),

@@ -92,6 +92,21 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
+def _parent_from_env(store: Store, tags: dict[str, str]) -> str | None:
+    """The parent run a notebook run or a sweep's worker kernel names in the environment,
+    if it is in ``store``: a notebook that switched to another store starts top-level runs
+    there instead of naming a parent that store has never held."""
+    notebook_run = notebook_run_parent()
+    # A cell of a notebook run, else a trial in a sweep's worker kernel.
+    parent_id = notebook_run if notebook_run is not None else _run_id_from_env(PARENT_RUN_ENV)
+    if parent_id is None or not store.query("SELECT 1 FROM runs WHERE run_id = ?",
+                                            (parent_id,)):
+        return None
+    if notebook_run is not None:
+        tags[NOTEBOOK_RUN_TAG] = notebook_run
+    return parent_id
+
+
 def start_run(
     name: str | None = None,
     experiment: str = "default",
@@ -121,13 +136,11 @@ def start_run(
     check_name("Experiment name", experiment)
     checked_tags = {check_name("Tag key", k): check_tag(k, v) for k, v in (tags or {}).items()}
     parent_id = None if parent is None else parent.run_id
-    if parent is None and (notebook_run := notebook_run_parent()) is not None:
-        parent_id = checked_tags[NOTEBOOK_RUN_TAG] = notebook_run  # a cell of a notebook run
-    elif parent is None:
-        parent_id = _run_id_from_env(PARENT_RUN_ENV)  # a trial in a sweep's worker kernel
+    store = store or get_store()
+    if parent is None:
+        parent_id = _parent_from_env(store, checked_tags)
     if parent_id is not None:
         checked_tags.setdefault("parent_run_id", parent_id)
-    store = store or get_store()
     run = ActiveRun(store, new_run_id(), name, experiment)
     run.start_time = storage.create_run(
         store, run.run_id, experiment, name, checked_tags, parent_run_id=parent_id, **origin)
