@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import MLOpsError, SyncError
 from ..store.sqlite import Store
 from . import ledger
-from .rest import Client, RemoteError
+from .rest import Client, RemoteError, experiment_id
 
 
 def _versions(store: Store, experiments: list[str] | None) -> list[tuple]:
@@ -62,8 +62,6 @@ def _logged_model(client: Client, name: str, tags: list[dict[str, str]],
                   creating: bool) -> tuple[str, str]:
     """(model id, artifact location) of the logged model that holds a version with no run;
     a stopped sync's own is found again by its tags rather than made twice."""
-    from .push import experiment_id
-
     experiment, _ = experiment_id(client, RUNLESS_EXPERIMENT)
     if creating:
         wanted = {t["key"]: t["value"] for t in tags if t["key"].startswith("jupyter_mlops.")}

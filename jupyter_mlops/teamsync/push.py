@@ -22,7 +22,7 @@ from ..errors import SyncError
 from ..store.sqlite import Store
 from . import ledger
 from .models import push_models
-from .rest import Client, RemoteError
+from .rest import Client, experiment_id
 from .runs import CELL_SOURCE, LocalRun, Payload, local_runs, millis, payload
 
 WORKERS = 4
@@ -73,24 +73,6 @@ def _experiment_ids(store: Store, client: Client, names: Iterable[str],
         result.experiments += created
         ledger.record(store, client.uri, "experiment", [(name, ids[name], "")])
     return ids
-
-
-def experiment_id(client: Client, name: str) -> tuple[str, bool]:
-    """The id of experiment ``name`` on the server, and whether this call made it."""
-    found = client.get_or_none("experiments/get-by-name", {"experiment_name": name})
-    if found is None:
-        try:
-            return client.call("POST", "experiments/create", {"name": name})[
-                "experiment_id"], True
-        except RemoteError as exc:
-            if exc.code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            found = client.call("GET", "experiments/get-by-name", {"experiment_name": name})
-    experiment = found["experiment"]
-    if experiment.get("lifecycle_stage") == "deleted":
-        raise SyncError(f"Experiment {name!r} is deleted on {client.uri}; restore it there "
-                        "(mlflow experiments restore) or rename it here.")
-    return experiment["experiment_id"], False
 
 
 def _sent(known: dict[str, tuple], run_id: str) -> dict[str, Any]:

@@ -205,3 +205,21 @@ class Client:
         if not 200 <= status < 300:
             self._check(status, data, f"the download of {path}")
         return data
+
+
+def experiment_id(client: Client, name: str) -> tuple[str, bool]:
+    """The id of experiment ``name`` on the server, and whether this call made it."""
+    found = client.get_or_none("experiments/get-by-name", {"experiment_name": name})
+    if found is None:
+        try:
+            return client.call("POST", "experiments/create", {"name": name})[
+                "experiment_id"], True
+        except RemoteError as exc:
+            if exc.code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            found = client.call("GET", "experiments/get-by-name", {"experiment_name": name})
+    experiment = found["experiment"]
+    if experiment.get("lifecycle_stage") == "deleted":
+        raise SyncError(f"Experiment {name!r} is deleted on {client.uri}; restore it there "
+                        "(mlflow experiments restore) or rename it here.")
+    return experiment["experiment_id"], False
