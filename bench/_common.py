@@ -30,6 +30,12 @@ from typing import Any
 
 RESULT_MARKER = "BENCH-RESULT "
 READY_MARKER = "BENCH-READY"
+# The head of code run by ``run_code``: ``emit(result)`` prints what the caller parses.
+EMIT = f"""
+import json, statistics, sys, time
+def emit(result):
+    sys.stdout.write({RESULT_MARKER!r} + json.dumps(result) + "\\n"); sys.stdout.flush()
+"""
 
 # Timing an anchor must not hide its work in a background queue, phone home, or write into
 # the user's IPython profile.
@@ -111,6 +117,13 @@ def bench_env(tmp: str | os.PathLike[str], **extra: str) -> dict[str, str]:
     env["IPYTHONDIR"] = str(Path(tmp) / "ipython")
     env.update(extra)
     return env
+
+
+def project_env(tmp: str | os.PathLike[str]) -> dict[str, str]:
+    """``bench_env`` for code importing this checkout's jupyter_mlops, with a signing key of
+    its own in ``tmp``."""
+    root = Path(__file__).resolve().parents[1]
+    return bench_env(tmp, PYTHONPATH=str(root), JUPYTER_MLOPS_KEY_FILE=str(Path(tmp) / "key"))
 
 
 def emit(result: Any) -> None:

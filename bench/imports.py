@@ -22,14 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULT_MARKER, Row, bench_env, print_table, run_code  # noqa: E402
+from _common import EMIT, Row, print_table, project_env, run_code  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-EMIT = f"""
-import json, statistics, sys, time
-def emit(result):
-    sys.stdout.write({RESULT_MARKER!r} + json.dumps(result) + "\\n"); sys.stdout.flush()
-"""
 
 SAVE = """
 import mlflow.sklearn
@@ -78,8 +72,7 @@ def main() -> None:
     n = 4 if args.quick else 10
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
         folder = str(Path(tmp) / "model")
-        env = bench_env(tmp, PYTHONPATH=str(ROOT),
-                        JUPYTER_MLOPS_KEY_FILE=str(Path(tmp) / "key"))
+        env = project_env(tmp)
         run_code(EMIT + SAVE.format(folder=folder), env=env)
         mlflow = run_code(EMIT + MLFLOW.format(folder=folder, tmp=tmp, n=n), env=env,
                           cwd=tmp)

@@ -26,14 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULT_MARKER, Row, bench_env, print_table, run_code  # noqa: E402
+from _common import EMIT, Row, bench_env, print_table, run_code  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EMIT = f"""
-import json, sys
-def emit(result):
-    sys.stdout.write({RESULT_MARKER!r} + json.dumps(result) + "\\n"); sys.stdout.flush()
-"""
 
 BUILD = """
 import os, time, numpy as np

@@ -40,6 +40,9 @@ class ModelCard:
     environment: dict[str, Any] | None
     gates: list[dict[str, Any]]
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)  # sha256 -> PNG
+    # Evaluations whose figures were never drawn: drawn (and kept) when HTML first needs
+    # them, so the Markdown card never waits for matplotlib.
+    pending: list[tuple[str, Any]] = field(default_factory=list, repr=False)
 
     def markdown(self) -> str:
         from ..dashboards.cards import card_markdown
@@ -49,7 +52,24 @@ class ModelCard:
     def html(self, standalone: bool = False) -> str:
         from ..dashboards.cards import card_html
 
+        self._draw_pending()
         return card_html(self, standalone=standalone)
+
+    def _draw_pending(self) -> None:
+        from ..evaluation import get_evaluation
+        from ..evaluation import storage as evaluations
+
+        while self.pending:
+            evaluation_id, store = self.pending.pop()
+            try:
+                get_evaluation(evaluation_id, store=store).save_figures()
+                drawn = evaluations.load(store, evaluation_id)["figures"]
+            except Exception:  # noqa: BLE001 - a card without plots is still a card
+                continue
+            for ev in self.evaluations:
+                if ev["evaluation_id"] == evaluation_id:
+                    ev["figures"] = drawn
+            _read_figures(store, drawn, self.figures)
 
     def _repr_html_(self) -> str:
         return self.html()
@@ -125,24 +145,21 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
     ids = [e for (e,) in store.query(
         "SELECT evaluation_id FROM evaluations WHERE model_uri = ? OR (run_id IS NOT NULL "
         "AND run_id = ?) ORDER BY created", (version.uri, version.run_id))]
-    evaluated, figures = [], {}
+    evaluated, figures, pending = [], {}, []
     for evaluation_id in ids:
         row = evaluations.load(store, evaluation_id)
-        if not row["figures"]:  # drawn when first shown: a card shows them
+        shown = row["figures"]
+        if not shown:  # never drawn: named now, drawn when the HTML card first needs them
             try:
-                get_evaluation(evaluation_id, store=store).save_figures()
-                row = evaluations.load(store, evaluation_id)
+                shown = dict.fromkeys(get_evaluation(evaluation_id, store=store).figures)
+                pending.append((evaluation_id, store))
             except Exception:  # noqa: BLE001 - a card without plots is still a card
-                pass
-        evaluated.append({"name": row["name"], "model_uri": row["model_uri"],
-                          "task": row["task"], "created": row["created"],
-                          "rows": row["n_rows"], "metrics": row["metrics"],
-                          "figures": row["figures"]})
-        for digest in row["figures"].values():
-            try:
-                figures[digest] = store.artifacts.read_verified(digest)
-            except Exception:  # noqa: BLE001 - a figure lost from disk leaves its name only
-                pass
+                shown = {}
+        evaluated.append({"evaluation_id": evaluation_id, "name": row["name"],
+                          "model_uri": row["model_uri"], "task": row["task"],
+                          "created": row["created"], "rows": row["n_rows"],
+                          "metrics": row["metrics"], "figures": shown})
+        _read_figures(store, row["figures"], figures)
 
     drift = None
     monitored = store.query(
@@ -188,5 +205,14 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
         item.setdefault("signature", None)
         item["quality"] = found["quality"].get(item["fingerprint"])
     return ModelCard(version, notes, tags, datasets, evaluated, drift, history, environment,
-                     gates, figures)
+                     gates, figures, pending)
+
+
+def _read_figures(store: Store, named: dict[str, str], into: dict[str, bytes]) -> None:
+    """The PNGs of ``named`` (figure -> sha256) read into ``into`` by digest."""
+    for digest in named.values():
+        try:
+            into[digest] = store.artifacts.read_verified(digest)
+        except Exception:  # noqa: BLE001 - a figure lost from disk leaves its name only
+            pass
 

@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import ValidationError, shorten
 from ..store import Store
 from .export import staged_folder
@@ -55,6 +53,8 @@ def _skops(model: Any, label: str) -> tuple[dict[str, bytes], Any, dict[str, Any
 def _onnx_input(reference: Any) -> Any:
     """What the converters infer input types from: one float32 matrix for numeric data,
     else the DataFrame itself (one input per column)."""
+    import numpy as np
+
     if hasattr(reference, "dtypes") and not all(np.issubdtype(t, np.number)
                                                 for t in reference.dtypes):
         return reference
@@ -63,6 +63,8 @@ def _onnx_input(reference: Any) -> Any:
 
 
 def _convert_onnx(model: Any, family: Any, reference: Any, label: str) -> bytes:
+    import numpy as np
+
     sample = _onnx_input(reference)
     name = family.name if family is not None else None
     try:
@@ -148,6 +150,8 @@ def _compare(original: Any, candidate: Any, X: Any, atol: float, rtol: float, wh
              ) -> dict[str, Any]:
     """How far ``candidate`` predicts from ``original`` on ``X``; refused beyond the
     tolerance, naming the largest difference and its row."""
+    import numpy as np
+
     from ..tracking.frameworks import predictor
 
     original, candidate = predictor(original), predictor(candidate)
