@@ -434,14 +434,15 @@ class KernelHooks:
     # -- direct calls of the cell magic ------------------------------------------------
 
     def run_tracked_body(self, options: TrackOptions, body: str, *,
-                         inner: bool = False) -> Any:
+                         inner: bool = False, names: CellNames | None = None) -> Any:
         """``run_cell_magic('track', ...)`` called directly: run the body inside a run.
 
         As ``%%time`` does, the body runs in the user's namespace, the value of a last
         expression is returned, and an exception ends the run FAILED (KILLED for
         KeyboardInterrupt) and is then raised again, never swallowed. ``inner`` (a sweep's
         trial) records the body as an execution of the running cell, with its id and count,
-        and gives the run that cell: its model can be registered and replayed.
+        and gives the run that cell: its model can be registered and replayed. ``names``
+        is ``analyze(body)`` when the caller knows it already (a sweep reads its cell once).
         """
         if self.transformer.tracking:
             from IPython.core.error import UsageError
@@ -449,32 +450,42 @@ class KernelHooks:
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
         # A sweep's trial is the cell's own code, transformed once by the sweep.
         code = body if inner else self.shell.transform_cell(body)
-        names = analyze(code)
+        if names is None:
+            names = analyze(code)
         store = get_store()
         self.capture.ensure_session(store, now=True)  # the run refers to it
         count = self.execution_count if inner else None
         origin = {"cell_id": self.cell_id, "execution_count": count} if inner else {}
         started = time.time()
-        with store.batch():  # the run's start, its params: one write transaction
-            run = start_run(options.name, options.experiment, options.tags, nested=True,
-                            session_id=self.capture.session_id, source=body, store=store,
-                            **origin)
-            try:
+        run = None
+        unread: Exception | None = None  # the input data could not be read: the run fails
+        try:
+            # The run's start, its params and its input data: one write transaction.
+            with store.batch():
+                run = start_run(options.name, options.experiment, options.tags, nested=True,
+                                session_id=self.capture.session_id, source=body, store=store,
+                                **origin)
                 if options.autolog:
                     storage.log_params(run.store, run.run_id, early_params(names))
-            except BaseException:
+                try:
+                    inputs = input_datasets(names, self.shell.user_ns)
+                    if inputs:
+                        storage.add_datasets(run.store, run.run_id, inputs)
+                    self._keep_inputs(run.store, inputs)
+                except Exception as exc:  # noqa: BLE001 - raised below, as the run's error
+                    unread = exc
+        except BaseException:
+            if run is not None:
                 _forget(run)  # its row went with the rolled-back transaction
-                raise
+            raise
         tracked = TrackedCell(run, options, names)
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         shown = None
         self.transformer.tracking = True
         try:
-            inputs = input_datasets(names, self.shell.user_ns)
-            if inputs:
-                storage.add_datasets(run.store, run.run_id, inputs)
-            self._keep_inputs(run.store, inputs)
+            if unread is not None:
+                raise unread
             tracked.resources = start_sampling()
             shown = _run_body(code, self.shell.user_ns, tracked)
             return shown
