@@ -160,6 +160,7 @@ class SweepMagics(Magics):
         died (or after an interrupt) resumes it."""
         from ..tracking.sweep import run_sweep
         from ..tracking.sweepcell import TrialCell, check_swept
+        from ..tracking.trialcode import TrialCode
 
         options = parse_sweep_line(line)
         code = self.shell.transform_cell(cell)
@@ -168,7 +169,8 @@ class SweepMagics(Magics):
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         hooks = self.hooks
-        trial_cell = TrialCell(code)  # parsed and analysed once, not once a trial
+        trial_cell = TrialCell(code)  # parsed, analysed and compiled once, not once a trial
+        trial_code = TrialCode(trial_cell)
 
         def runner(number: int, params: dict[str, Any], name: str, tags: dict[str, str]):
             body = trial_cell.body(params)
@@ -176,7 +178,9 @@ class SweepMagics(Magics):
             hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True,
                                                 quiet=True,
                                                 training_metrics=options.training_metrics),
-                                   body, inner=True, names=trial_cell.names(params, body))
+                                   body, inner=True, names=trial_cell.names(params, body),
+                                   prepare=lambda loops, fits: trial_code.prepare(
+                                       params, loops, fits))
 
         # The sweep cell's own row first: each trial's execution is written after it.
         hooks.capture.writer.flush(5.0)

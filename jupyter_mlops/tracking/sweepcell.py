@@ -100,6 +100,11 @@ class TrialCell:
             data = data[:start] + text + data[end:]
         return data.decode("utf-8")
 
+    def constants(self, values: Mapping[str, Any]) -> bool:
+        """Whether each swept literal is a plain constant, in the cell and in ``values``."""
+        return all(_scalar(v) and all(_constant(node) for _, _, node in self._spans.get(n, ()))
+                   for n, v in values.items())
+
     def names(self, values: Mapping[str, Any], body: str | None = None):
         """What ``analyze`` finds in ``body(values)``: the cell's analysis with the swept
         literals' values, when every swept literal is a plain constant before and after
@@ -108,8 +113,7 @@ class TrialCell:
 
         from .cellnames import analyze
 
-        if not all(_scalar(v) and all(_constant(node) for _, _, node in self._spans.get(n, ()))
-                   for n, v in values.items()):
+        if not self.constants(values):
             return analyze(body if body is not None else self.body(values))
         if self._names is None:
             self._names = analyze(self.code)
