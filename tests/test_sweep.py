@@ -8,7 +8,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
-from jupyter_mlops.tracking.sweepcell import check_swept, substitute
+from jupyter_mlops.tracking.cellnames import analyze
+from jupyter_mlops.tracking.sweepcell import TrialCell, check_swept, substitute
 from jupyter_mlops.tracking.sweepspace import parse_space, split_line
 from jupyter_mlops.errors import ValidationError
 from jupyter_mlops.magics.sweep import parse_sweep_line
@@ -168,6 +169,15 @@ def test_the_space_parser_and_the_literal_rewrite():
     check_swept(code, ["C", "k"])
     with pytest.raises(ValidationError, match="'z'"):
         check_swept(code, ["z"])
+    # Read once per sweep: each trial's analysis is what the trial's own text gives, and a
+    # literal that is no plain constant (before or after) is read from the trial's text.
+    cell = TrialCell("C = -1.0\nk: str = 'rbf'\nif C:\n    k = 'poly'\ncfg = {'a': 1}\n"
+                     "m = SVC(C=C, kernel=k).fit(X, y)\nm\n")
+    for values in ({"C": 0.25, "k": "linear"}, {"C": 3, "k": None}, {"C": float("inf")},
+                   {"cfg": {"b": 2}}, {"k": True}):
+        body = cell.body(values)
+        assert body == substitute(cell.code, values)
+        assert cell.names(values, body) == analyze(body), values
 
 
 def test_the_live_view_escapes_user_strings(shell, store):
