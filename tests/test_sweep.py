@@ -116,6 +116,24 @@ acc = DecisionTreeClassifier(max_depth=depth).fit(Xtr, ytr).score(Xte, yte)
     assert 1 <= len(children(outcome.result.run_id)) < 50
 
 
+def test_a_literal_a_function_binds_is_baked_into_the_function_each_trial_defines(shell,
+                                                                                     store):
+    # Trials run one code object compiled once, reading the swept literals from the trial's
+    # values while the trial runs; a function called after the trial must not read them.
+    outcome = run_cell(shell, """%%sweep a=[1, 2] b=[3, 4] --maximize acc
+b = 0
+def f():
+    a = 5
+    return a
+acc = f() + b
+""")
+    assert outcome.success, outcome.error_in_exec
+    assert sorted(t.value for t in outcome.result.trials) == [4, 5, 5, 6]
+    later = run_cell(shell, "later = (f(), b)")
+    assert later.success, later.error_in_exec
+    assert shell.user_ns["later"] == (2, 4)
+
+
 @pytest.mark.parametrize("line, message", [
     ("--maximize acc", "sweep space is empty"),
     ("depth=[] --maximize acc", "is empty"),

@@ -9,7 +9,8 @@ trial's loop and fit recorders are given what the rewrite gave the first trial's
 loops by line, what each fit statement reads.
 
 Only when every swept literal is a plain constant (a number, a string, True, False or
-None) in the cell and in the trial: anything else is compiled from the trial's text.
+None) in the cell and in the trial, outside any function the cell defines (which may run
+after the trial): anything else is compiled from the trial's text.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class TrialCode:
 
     def __init__(self, cell: TrialCell) -> None:
         self.cell = cell
-        self._compiled: dict[tuple[bool, bool], tuple[Any, Any, list[int], Any]] = {}
+        self._compiled: dict[tuple[bool, bool], tuple[Any, Any, list[int], Any] | None] = {}
 
     def prepare(self, values: Mapping[str, Any], loops: Any, fits: Any) -> Prepared | None:
         """The trial's code, with ``loops`` and ``fits`` (its recorders, or None) told what
@@ -49,9 +50,13 @@ class TrialCode:
         if not self.cell.constants(values):
             return None
         key = (loops is not None, fits is not None)
+        if key in self._compiled and self._compiled[key] is None:
+            return None  # this cell is compiled from each trial's text
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(values, loops, fits)
+            if compiled is None:
+                return None
         else:
             body, last, lines, fit_state = compiled
             for line in lines:
@@ -65,8 +70,10 @@ class TrialCode:
 
     def _compile(self, values: Mapping[str, Any], loops: Any, fits: Any):
         tree = ast.parse(self.cell.code, filename=FILENAME)
-        sites = {id(node): name for name, nodes in _sites(tree, values).items()
-                 for node in nodes}
+        found = _sites(tree, values)
+        if found is None:
+            return None
+        sites = {id(node): name for name, nodes in found.items() for node in nodes}
         if loops is not None:
             tree = instrument(tree, loops, fits)
         # After the rewrite, which saw the literals as written: each becomes a lookup.
@@ -87,10 +94,20 @@ class TrialCode:
         return body, last_code, lines, fit_state
 
 
-def _sites(tree: ast.Module, values: Mapping[str, Any]) -> dict[str, list[ast.expr]]:
+def _sites(tree: ast.Module, values: Mapping[str, Any]) -> dict[str, list[ast.expr]] | None:
+    """The swept literals' nodes; None when one is inside a function, which may run after
+    the trial, when the trial's values are no longer bound."""
     from .sweepcell import _literal_sites
 
-    return {name: nodes for name, nodes in _literal_sites(tree).items() if name in values}
+    sites = {name: nodes for name, nodes in _literal_sites(tree).items() if name in values}
+    deferred = {id(node) for scope in ast.walk(tree) if isinstance(scope, _DEFERRED)
+                for node in ast.walk(scope)}
+    if any(id(node) in deferred for nodes in sites.values() for node in nodes):
+        return None
+    return sites
+
+
+_DEFERRED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 __all__ = ["Prepared", "TrialCode", "VALUES"]
