@@ -74,15 +74,21 @@ class TrialCode:
         if found is None:
             return None
         sites = {id(node): name for name, nodes in found.items() for node in nodes}
+        told = _told(loops, fits)
         if loops is not None:
             tree = instrument(tree, loops, fits)
         # After the rewrite, which saw the literals as written: each becomes a lookup.
+        replaced = set()
         for node in ast.walk(tree):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and id(node.value) in sites:
+                replaced.add(id(node.value))
                 node.value = ast.copy_location(ast.Subscript(
                     value=ast.Name(id=VALUES, ctx=ast.Load()),
                     slice=ast.Constant(value=sites[id(node.value)]), ctx=ast.Load()),
                     node.value)
+        if replaced != set(sites):  # the rewrite moved a literal: run the trial's own text
+            _untell(loops, fits, told)
+            return None
         ast.fix_missing_locations(tree)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         body = compile(tree, FILENAME, "exec")
@@ -108,6 +114,26 @@ def _sites(tree: ast.Module, values: Mapping[str, Any]) -> dict[str, list[ast.ex
 
 
 _DEFERRED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _told(loops: Any, fits: Any) -> tuple:
+    """What the recorders knew before the rewrite, to take back what it told them."""
+    return (None if loops is None else (len(loops.loops), dict(loops.bindings)),
+            None if fits is None else (dict(fits.data), dict(fits.depends)))
+
+
+def _untell(loops: Any, fits: Any, told: tuple) -> None:
+    if loops is not None:
+        count, bindings = told[0]
+        del loops.loops[count:]
+        loops.bindings.clear()
+        loops.bindings.update(bindings)
+    if fits is not None:
+        data, depends = told[1]
+        fits.data.clear()
+        fits.data.update(data)
+        fits.depends.clear()
+        fits.depends.update(depends)
 
 
 __all__ = ["Prepared", "TrialCode", "VALUES"]
