@@ -8,7 +8,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_mlops as mlops
-from jupyter_mlops.tracking.sweepcell import check_swept, substitute
+from jupyter_mlops.tracking.cellnames import analyze
+from jupyter_mlops.tracking.sweepcell import TrialCell, check_swept, substitute
 from jupyter_mlops.tracking.sweepspace import parse_space, split_line
 from jupyter_mlops.errors import ValidationError
 from jupyter_mlops.magics.sweep import parse_sweep_line
@@ -115,6 +116,24 @@ acc = DecisionTreeClassifier(max_depth=depth).fit(Xtr, ytr).score(Xte, yte)
     assert 1 <= len(children(outcome.result.run_id)) < 50
 
 
+def test_a_literal_a_function_binds_is_baked_into_the_function_each_trial_defines(shell,
+                                                                                     store):
+    # Trials run one code object compiled once, reading the swept literals from the trial's
+    # values while the trial runs; a function called after the trial must not read them.
+    outcome = run_cell(shell, """%%sweep a=[1, 2] b=[3, 4] --maximize acc
+b = 0
+def f():
+    a = 5
+    return a
+acc = f() + b
+""")
+    assert outcome.success, outcome.error_in_exec
+    assert sorted(t.value for t in outcome.result.trials) == [4, 5, 5, 6]
+    later = run_cell(shell, "later = (f(), b)")
+    assert later.success, later.error_in_exec
+    assert shell.user_ns["later"] == (2, 4)
+
+
 @pytest.mark.parametrize("line, message", [
     ("--maximize acc", "sweep space is empty"),
     ("depth=[] --maximize acc", "is empty"),
@@ -168,6 +187,15 @@ def test_the_space_parser_and_the_literal_rewrite():
     check_swept(code, ["C", "k"])
     with pytest.raises(ValidationError, match="'z'"):
         check_swept(code, ["z"])
+    # Read once per sweep: each trial's analysis is what the trial's own text gives, and a
+    # literal that is no plain constant (before or after) is read from the trial's text.
+    cell = TrialCell("C = -1.0\nk: str = 'rbf'\nif C:\n    k = 'poly'\ncfg = {'a': 1}\n"
+                     "m = SVC(C=C, kernel=k).fit(X, y)\nm\n")
+    for values in ({"C": 0.25, "k": "linear"}, {"C": 3, "k": None}, {"C": float("inf")},
+                   {"cfg": {"b": 2}}, {"k": True}):
+        body = cell.body(values)
+        assert body == substitute(cell.code, values)
+        assert cell.names(values, body) == analyze(body), values
 
 
 def test_the_live_view_escapes_user_strings(shell, store):

@@ -11,6 +11,7 @@ import ast
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import IPython
@@ -26,6 +27,7 @@ from ..tracking.figures import FigureCollector, add_figures, save_figures
 from ..tracking.fits import FitRecorder
 from ..tracking.loops import LoopRecorder
 from ..tracking.rewrite import instrument
+from ..tracking.trialcode import Prepared
 from ..tracking.paramdicts import log_dict_params
 from ..tracking.pruning import TrialPruned
 from ..tracking.resources import ResourceSampler, log_resources
@@ -434,14 +436,17 @@ class KernelHooks:
     # -- direct calls of the cell magic ------------------------------------------------
 
     def run_tracked_body(self, options: TrackOptions, body: str, *,
-                         inner: bool = False) -> Any:
+                         inner: bool = False, names: CellNames | None = None,
+                         prepare: Callable[[Any, Any], Prepared | None] | None = None) -> Any:
         """``run_cell_magic('track', ...)`` called directly: run the body inside a run.
 
         As ``%%time`` does, the body runs in the user's namespace, the value of a last
         expression is returned, and an exception ends the run FAILED (KILLED for
         KeyboardInterrupt) and is then raised again, never swallowed. ``inner`` (a sweep's
         trial) records the body as an execution of the running cell, with its id and count,
-        and gives the run that cell: its model can be registered and replayed.
+        and gives the run that cell: its model can be registered and replayed. ``names``
+        is ``analyze(body)`` when the caller knows it already (a sweep reads its cell once);
+        ``prepare(loops, fits)`` gives the body's code compiled already, or None.
         """
         if self.transformer.tracking:
             from IPython.core.error import UsageError
@@ -449,34 +454,44 @@ class KernelHooks:
             raise UsageError("nested %%track is not supported: the outer cell is already a run.")
         # A sweep's trial is the cell's own code, transformed once by the sweep.
         code = body if inner else self.shell.transform_cell(body)
-        names = analyze(code)
+        if names is None:
+            names = analyze(code)
         store = get_store()
         self.capture.ensure_session(store, now=True)  # the run refers to it
         count = self.execution_count if inner else None
         origin = {"cell_id": self.cell_id, "execution_count": count} if inner else {}
         started = time.time()
-        with store.batch():  # the run's start, its params: one write transaction
-            run = start_run(options.name, options.experiment, options.tags, nested=True,
-                            session_id=self.capture.session_id, source=body, store=store,
-                            **origin)
-            try:
+        run = None
+        unread: Exception | None = None  # the input data could not be read: the run fails
+        try:
+            # The run's start, its params and its input data: one write transaction.
+            with store.batch():
+                run = start_run(options.name, options.experiment, options.tags, nested=True,
+                                session_id=self.capture.session_id, source=body, store=store,
+                                **origin)
                 if options.autolog:
                     storage.log_params(run.store, run.run_id, early_params(names))
-            except BaseException:
+                try:
+                    inputs = input_datasets(names, self.shell.user_ns)
+                    if inputs:
+                        storage.add_datasets(run.store, run.run_id, inputs)
+                    self._keep_inputs(run.store, inputs)
+                except Exception as exc:  # noqa: BLE001 - raised below, as the run's error
+                    unread = exc
+        except BaseException:
+            if run is not None:
                 _forget(run)  # its row went with the rolled-back transaction
-                raise
+            raise
         tracked = TrackedCell(run, options, names)
         self._start_autolog(tracked, body, rewrite=False)  # _run_body rewrites the loops
         error: BaseException | None = None
         shown = None
         self.transformer.tracking = True
         try:
-            inputs = input_datasets(names, self.shell.user_ns)
-            if inputs:
-                storage.add_datasets(run.store, run.run_id, inputs)
-            self._keep_inputs(run.store, inputs)
+            if unread is not None:
+                raise unread
             tracked.resources = start_sampling()
-            shown = _run_body(code, self.shell.user_ns, tracked)
+            shown = _run_body(code, self.shell.user_ns, tracked, prepare)
             return shown
         except BaseException as exc:
             error = exc
@@ -503,15 +518,26 @@ def _bindings(tracked: TrackedCell) -> dict[str, Any]:
     return found
 
 
-def _run_body(code: str, namespace: dict[str, Any], tracked: TrackedCell) -> Any:
-    """Execute ``code`` in ``namespace``; the value of a last bare expression is returned."""
-    tree = ast.parse(code, filename="<%%track>")
+def _run_body(code: str, namespace: dict[str, Any], tracked: TrackedCell,
+              prepare: Callable[[Any, Any], Prepared | None] | None = None) -> Any:
+    """Execute ``code`` in ``namespace``; the value of a last bare expression is returned.
+    ``prepare`` (a sweep's trial) may give it compiled already."""
+    prepared = prepare(tracked.loops, tracked.fits) if prepare is not None else None
+    if prepared is None:
+        tree = ast.parse(code, filename="<%%track>")
+        if tracked.loops is not None:
+            tree = instrument(tree, tracked.loops, tracked.fits)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        prepared = Prepared(compile(tree, "<%%track>", "exec"), None if last is None else
+                            compile(ast.Expression(last.value), "<%%track>", "eval"), {})
     if tracked.loops is not None:
-        tree = instrument(tree, tracked.loops, tracked.fits)
         namespace.update(_bindings(tracked))
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    exec(compile(tree, "<%%track>", "exec"), namespace)  # noqa: S102 - the user's own cell
-    if last is None:
-        return None
-    expression = ast.Expression(last.value)
-    return eval(compile(expression, "<%%track>", "eval"), namespace)  # noqa: S307
+    namespace.update(prepared.bindings)
+    try:
+        exec(prepared.body, namespace)  # noqa: S102 - the user's own cell
+        if prepared.last is None:
+            return None
+        return eval(prepared.last, namespace)  # noqa: S307
+    finally:
+        for name in prepared.bindings:
+            namespace.pop(name, None)

@@ -159,7 +159,8 @@ class SweepMagics(Magics):
         trial's params, metric and model. Running the same sweep again after its kernel
         died (or after an interrupt) resumes it."""
         from ..tracking.sweep import run_sweep
-        from ..tracking.sweepcell import check_swept, substitute
+        from ..tracking.sweepcell import TrialCell, check_swept
+        from ..tracking.trialcode import TrialCode
 
         options = parse_sweep_line(line)
         code = self.shell.transform_cell(cell)
@@ -168,14 +169,18 @@ class SweepMagics(Magics):
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
         hooks = self.hooks
+        trial_cell = TrialCell(code)  # parsed, analysed and compiled once, not once a trial
+        trial_code = TrialCode(trial_cell)
 
         def runner(number: int, params: dict[str, Any], name: str, tags: dict[str, str]):
-            body = substitute(code, params)
+            body = trial_cell.body(params)
             # Quiet: the live view tells each trial, not a summary line per trial.
             hooks.run_tracked_body(TrackOptions(name, options.experiment, tags, True,
                                                 quiet=True,
                                                 training_metrics=options.training_metrics),
-                                   body, inner=True)
+                                   body, inner=True, names=trial_cell.names(params, body),
+                                   prepare=lambda loops, fits: trial_code.prepare(
+                                       params, loops, fits))
 
         # The sweep cell's own row first: each trial's execution is written after it.
         hooks.capture.writer.flush(5.0)
@@ -190,7 +195,7 @@ class SweepMagics(Magics):
 
             def pool(parent_id: str) -> WorkerPool:
                 return WorkerPool(options.jobs, store=store, parent_id=parent_id, cells=cells,
-                                  body_for=lambda params: substitute(code, params),
+                                  body_for=trial_cell.body,
                                   experiment=options.experiment, cell_id=cell_id,
                                   training_metrics=options.training_metrics)
 

@@ -349,7 +349,7 @@ def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPo
     """Worker kernels given this kernel's state, for the trials of ``code``."""
     from ..store.current import get_store
     from .capture import current_session_id
-    from .sweepcell import substitute
+    from .sweepcell import TrialCell
     from .sweepjobs import WorkerPool, state_cells
 
     session_id = current_session_id()
@@ -361,7 +361,7 @@ def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPo
 
     def start(parent_id: str) -> TrialPool:
         return WorkerPool(jobs, store=store, parent_id=parent_id, cells=cells,
-                          body_for=lambda params: substitute(code, params),
+                          body_for=TrialCell(code).body,
                           experiment=experiment)
 
     return start
@@ -399,12 +399,13 @@ def function_runner(function: Callable[..., Any], metric: str, experiment: str) 
 def cell_runner(code: str, namespace: dict[str, Any], experiment: str) -> TrialRunner:
     """Trials that run ``code`` with the swept literals replaced, autologged as a cell."""
     from .autolog import autolog, early_params
-    from .cellnames import analyze
-    from .sweepcell import substitute
+    from .sweepcell import TrialCell
+
+    cell = TrialCell(code)  # parsed and analysed once, not once a trial
 
     def run(number: int, params: dict[str, Any], name: str, tags: dict[str, str]) -> None:
-        body = substitute(code, params)
-        names = analyze(body)
+        body = cell.body(params)
+        names = cell.names(params, body)
         with start_run(name, experiment, tags, nested=True, source=body) as child:
             storage.log_params(child.store, child.run_id, early_params(names))
             exec(compile(body, f"<sweep trial {number}>", "exec"), namespace)  # noqa: S102
