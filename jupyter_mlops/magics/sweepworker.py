@@ -20,6 +20,7 @@ from ..tracking.sweepjobs import WorkerError
 _trial_lock = threading.Lock()  # one trial at a time in a process's one shell
 _running_lock = threading.Lock()
 _running: dict[str, int] = {}  # trial key -> the thread running it
+_stopped: set[str] = set()  # trials of an interrupted sweep: not to start
 _loaded: dict[str, Any] = {}  # "key": the state the shell holds
 
 
@@ -65,10 +66,12 @@ def run_trial(spec: dict[str, Any], task: str, code: str) -> str | None:
 
     try:
         with _trial_lock:
-            shell = _shell(spec)
             with _running_lock:
+                if task in _stopped:
+                    return "KeyboardInterrupt: the sweep was interrupted"
                 _running[task] = threading.get_ident()
             try:
+                shell = _shell(spec)
                 with capture_output():  # the live view tells each trial, not the worker log
                     result = shell.run_cell(code, store_history=True, cell_id=spec["cell_id"])
             finally:
@@ -89,6 +92,7 @@ def release() -> None:
     from ..tracking.capture import flush_capture
 
     with _trial_lock:
+        _stopped.clear()
         if not _loaded or not InteractiveShell.initialized():
             return
         _loaded.clear()
@@ -104,11 +108,12 @@ def release() -> None:
 
 def interrupt(tasks: list[str]) -> int:
     """Raise KeyboardInterrupt in the threads running these trials here (their ``%%track``
-    ends the run KILLED); how many were running."""
+    ends the run KILLED), and keep the others from starting; how many were running."""
     import ctypes
 
     hit = 0
     with _running_lock:
+        _stopped.update(tasks)
         for task in tasks:
             ident = _running.get(task)
             if ident is not None:
