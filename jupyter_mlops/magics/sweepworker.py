@@ -21,7 +21,7 @@ _trial_lock = threading.Lock()  # one trial at a time in a process's one shell
 _running_lock = threading.Lock()
 _running: dict[str, int] = {}  # trial key -> the thread running it
 _stopped: set[str] = set()  # trials of an interrupted sweep: not to start
-_loaded: dict[str, Any] = {}  # "key": the state the shell holds
+_loaded: dict[str, Any] = {}  # "shell": ours, "key": the state it holds
 
 
 def _shell(spec: dict[str, Any]) -> Any:
@@ -31,18 +31,21 @@ def _shell(spec: dict[str, Any]) -> Any:
     from ..store.current import set_store, store_location
     from ..tracking.runs import NOTEBOOK_RUN_ENV, PARENT_RUN_ENV
 
+    if InteractiveShell.initialized() and "shell" not in _loaded:
+        raise WorkerError("This Dask worker runs inside an IPython session of its own; run "
+                          "sweep trials on workers started as separate processes.")
     os.environ["JUPYTER_MLOPS_STORE"] = spec["store"]
     os.environ[PARENT_RUN_ENV] = spec["parent"]
     for own in ("JPY_SESSION_NAME", NOTEBOOK_RUN_ENV):
         os.environ.pop(own, None)  # a worker is no notebook's kernel: its runs are trials
     if store_location()[0] != spec["store"]:
         set_store(spec["store"])
-    shell = InteractiveShell.instance()
+    shell = _loaded.setdefault("shell", InteractiveShell.instance())
     if _loaded.get("key") == spec["key"]:
         return shell
-    if _loaded:
+    if "key" in _loaded:
         shell.reset(new_session=False)
-    _loaded.clear()
+        del _loaded["key"]
     if os.path.isdir(spec["cwd"]):
         os.chdir(spec["cwd"])
     for cell_id, source in [(None, "%load_ext jupyter_mlops"), *spec["cells"]]:
@@ -93,10 +96,10 @@ def release() -> None:
 
     with _trial_lock:
         _stopped.clear()
-        if not _loaded or not InteractiveShell.initialized():
-            return
+        shell = _loaded.pop("shell", None)
         _loaded.clear()
-        shell = InteractiveShell.instance()
+        if shell is None:
+            return
         flush_capture(10)
         from . import unload
 

@@ -32,14 +32,14 @@ _POLL_S = 0.2
 # -- on a Dask worker ---------------------------------------------------------------------
 
 
-def _store_problem(path: str) -> str | None:
-    """Why this worker cannot write the store at ``path``, or None."""
+def _store_problem(path: str) -> tuple[int, str | None]:
+    """This worker's process id, and why it cannot write the store at ``path`` (or None)."""
     from ..store.sqlite import Store as _Store
 
     if not os.path.isdir(path):
-        return "no such folder here"
+        return os.getpid(), "no such folder here"
     if not os.access(path, os.R_OK | os.W_OK):
-        return "not writable here"
+        return os.getpid(), "not writable here"
     try:
         store = _Store(path, read_only=True)
         try:
@@ -47,8 +47,8 @@ def _store_problem(path: str) -> str | None:
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001 - told to the client in one line
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        return os.getpid(), f"{type(exc).__name__}: {exc}"
+    return os.getpid(), None
 
 
 def _worker(name: str, *args: Any) -> Any:
@@ -80,7 +80,11 @@ def check_workers(client: Any, store: Store) -> int:
     if not problems:
         raise ValidationError(f"The Dask cluster at {where} has no workers; start some, or "
                               "sweep without --client.")
-    bad = {w: p for w, p in problems.items() if p is not None}
+    if any(pid == os.getpid() for pid, _ in problems.values()):
+        raise ValidationError(f"The Dask cluster at {where} runs its workers in this process "
+                              "(processes=False); trials need workers of their own: start "
+                              "it with processes=True.")
+    bad = {w: p for w, (_, p) in problems.items() if p is not None}
     if bad:
         worker, problem = next(iter(bad.items()))
         raise ValidationError(
