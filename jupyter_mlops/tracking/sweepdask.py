@@ -108,7 +108,7 @@ class DaskPool:
         self.body_for = body_for
         self.experiment = experiment
         self.training_metrics = training_metrics
-        key = hashlib.sha256(json.dumps([str(store.path), cells]).encode())
+        key = hashlib.sha256(json.dumps([str(store.path), cells], allow_nan=False).encode())
         self.spec = {"store": str(store.path), "parent": parent_id, "cells": cells,
                      "cell_id": cell_id, "cwd": cwd or os.getcwd(),
                      "key": key.hexdigest()[:32]}
