@@ -186,20 +186,20 @@ def dask_pool(client: Any, jobs: int, *, store: Store, cells: list[tuple[str | N
     (``jobs`` > 1 bounds them)."""
     from ..cluster import get_client
 
-    owned = isinstance(client, str)
-    client = get_client(client)
+    address = client if isinstance(client, str) else None
+    checked = get_client(client)
     try:
-        workers = check_workers(client, store)
-    except BaseException:
-        if owned:
-            client.close()
-        raise
+        workers = check_workers(checked, store)
+    finally:
+        if address is not None:
+            checked.close()  # connected again when the sweep starts: nothing left open
     size = min(workers, jobs) if jobs > 1 else workers
 
     def start(parent_id: str) -> DaskPool:
-        return DaskPool(client, size, store=store, parent_id=parent_id, cells=cells,
-                        body_for=body_for, experiment=experiment, cell_id=cell_id,
-                        training_metrics=training_metrics, owned=owned)
+        return DaskPool(get_client(address) if address else checked, size, store=store,
+                        parent_id=parent_id, cells=cells, body_for=body_for,
+                        experiment=experiment, cell_id=cell_id,
+                        training_metrics=training_metrics, owned=address is not None)
 
     return start
 
