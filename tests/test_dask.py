@@ -197,3 +197,65 @@ def test_a_worker_killed_mid_score_is_retried_and_the_output_never_half_written(
         assert output.read_text() == "yesterday's scores\n"
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != ".mlops")
     assert left == ["deaths", "in.csv", "out.csv"]  # no partial file
+
+
+SWEEP_SETUP = """%load_ext jupyter_mlops
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+X, y = load_iris(return_X_y=True)
+"""
+
+SWEEP = """%%sweep depth=[1, 2, 3, 4] --maximize acc --name dask --client {address}
+depth = 1
+model = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y)
+acc = model.score(X, y)
+"""
+
+
+def test_sweep_trials_run_as_dask_tasks(client, tmp_path):
+    """``%%sweep --client``: each trial a task in a worker's shell given the notebook's
+    state by replay, a child run in the same store; the best trial's model replays."""
+    from support import Kernel, stream_text
+
+    from jupyter_mlops.store import Store
+    from jupyter_mlops.tracking.sweepdask import check_workers
+
+    kernel = Kernel(tmp_path / ".mlops", tmp_path)
+    try:
+        assert kernel.execute(SWEEP_SETUP, cell_id="setup-cell")[0]["status"] == "ok"
+        assert kernel.execute("unused = 3")[0]["status"] == "ok"
+        address = client.scheduler.address
+        reply, _ = kernel.execute(SWEEP.format(address=address), cell_id="sweep-cell",
+                                  timeout=120)
+        assert reply["status"] == "ok", reply
+        shown = stream_text(kernel.execute(
+            "r = _; v = r.register('iris-dask'); import jupyter_mlops as mlops\n"
+            "s = str(mlops.replay('iris-dask'))\n"
+            "print(r.run_id, r.status, r.best_params['depth'], 'max_depth=depth' in s and "
+            "'depth = 4' in s and 'load_iris(' in s and 'unused' not in s)")[1])
+    finally:
+        kernel.shutdown()
+    parent, status, depth, replayed = shown.split()
+    assert (status, depth, replayed) == ("FINISHED", "4", "True")
+    store = Store(tmp_path / ".mlops", read_only=True)
+    try:
+        runs = store.query(
+            "SELECT r.run_id, r.status, r.session_id, r.cell_id, p.value, m.value FROM runs r "
+            "JOIN params p ON p.run_id = r.run_id AND p.key = 'depth' JOIN metrics m ON "
+            "m.run_id = r.run_id AND m.key = 'acc' WHERE r.parent_run_id = ?", (parent,))
+        main = store.query("SELECT session_id FROM runs WHERE run_id = ?", (parent,))[0][0]
+        worker_cells = [s for (s,) in store.query(
+            "SELECT source FROM cells WHERE session_id = ?", (runs[0][2],))]
+        assert sorted(r[4] for r in runs) == ["1", "2", "3", "4"]
+        assert {r[1] for r in runs} == {"FINISHED"} and {r[3] for r in runs} == {"sweep-cell"}
+        assert all(0 < r[5] <= 1 for r in runs) and max(runs, key=lambda r: r[5])[4] == "4"
+        # The workers' own sessions, given the cells the trial needs and not the others.
+        assert main not in {r[2] for r in runs} and 1 <= len({r[2] for r in runs}) <= 2
+        assert any("load_iris(return_X_y=True)" in s for s in worker_cells)
+        assert not any("unused" in s for s in worker_cells)
+        # Workers that cannot open the store are refused before any trial, in one line.
+        (tmp_path / ".mlops").rename(tmp_path / "moved")
+        with pytest.raises(Exception, match="Dask workers cannot open the store"):
+            check_workers(client, store)
+    finally:
+        store.close()

@@ -37,6 +37,7 @@ class SweepOptions:
     jobs: int
     training_metrics: bool = False
     pruner: str = "median"
+    client: str | None = None
 
 
 def _sweep_arguments(func):
@@ -51,12 +52,19 @@ def _sweep_arguments(func):
                  help="Stop a trial whose per-step metric (a loop's, or log_metric(step=)) "
                       "falls below the median of earlier trials at that step: median "
                       "(Optuna's MedianPruner, the default with random and tpe) or none. "
-                      "Trials in worker kernels (--jobs N) are not pruned."),
+                      "Trials in worker kernels (--jobs N) or on Dask (--client) are not "
+                      "pruned."),
         argument("--seed", type=int, default=None, help="Seed of the sampler."),
         argument("--jobs", type=int, default=1,
                  help="Trials run at once, each in a worker kernel given the notebook's "
                       "state by replaying the cells the sweep's cell depends on (1: in "
                       "this kernel)."),
+        argument("--client", default=None, metavar="ADDRESS",
+                 help="Run the trials as tasks of the Dask cluster whose scheduler is at "
+                      "ADDRESS (e.g. tcp://10.0.0.5:8786), one at a time per worker, each "
+                      "worker given the notebook's state as --jobs gives it; the workers "
+                      "must reach the store's folder (--jobs N > 1 bounds the trials at "
+                      "once)."),
         argument("--timeout", type=float, default=None,
                  help="Start no trial after this many seconds."),
         argument("--method", default=None, choices=["grid", "random", "tpe"],
@@ -114,7 +122,8 @@ def parse_sweep_line(line: str) -> SweepOptions:
                          "--minimize METRIC.")
     return SweepOptions(space, metric, "maximize" if args.maximize else "minimize", method,
                         args.trials, args.timeout, args.experiment, args.name, args.seed,
-                        not args.new, args.jobs, args.training_metrics, args.pruner)
+                        not args.new, args.jobs, args.training_metrics, args.pruner,
+                        args.client)
 
 
 class LiveView:
@@ -185,13 +194,25 @@ class SweepMagics(Magics):
         # The sweep cell's own row first: each trial's execution is written after it.
         hooks.capture.writer.flush(5.0)
         pool = None
-        if options.jobs > 1:
+        if options.jobs > 1 or options.client:
             from ..store.current import get_store
             from ..tracking.sweepjobs import WorkerPool, state_cells
 
             store = get_store()
             cells = state_cells(store, hooks.capture.session_id, code)
             cell_id = hooks.cell_id
+
+        if options.client:
+            from ..tracking.sweepdask import dask_pool
+
+            try:
+                pool = dask_pool(options.client, options.jobs, store=store, cells=cells,
+                                 body_for=trial_cell.body,
+                                 experiment=options.experiment, cell_id=cell_id,
+                                 training_metrics=options.training_metrics)
+            except ValidationError as exc:
+                raise UsageError(str(exc)) from None
+        elif options.jobs > 1:
 
             def pool(parent_id: str) -> WorkerPool:
                 return WorkerPool(options.jobs, store=store, parent_id=parent_id, cells=cells,

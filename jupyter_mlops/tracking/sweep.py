@@ -286,6 +286,7 @@ def sweep(
     namespace: dict[str, Any] | None = None,
     jobs: int = 1,
     pruner: str = "median",
+    client: Any = None,
     **dimensions: Any,
 ) -> SweepResult:
     """Sweep a function or a cell's source over a space, each trial a child run of one parent.
@@ -297,6 +298,9 @@ def sweep(
     to ``"uniform(lo,hi)"``, ``"loguniform(lo,hi)"``, ``"int(lo,hi)"``. ``jobs=N`` runs a
     cell's trials N at once in worker kernels given this kernel's state by replaying the
     executions the cell depends on (``%load_ext jupyter_mlops`` must be loaded).
+    ``client=`` (a ``dask.distributed.Client`` or a scheduler address) runs a cell's trials
+    as tasks of that Dask cluster instead, one at a time per worker (``jobs`` > 1 bounds
+    them), each worker given the same state; the workers must reach the store's folder.
     ``pruner="median"`` (random and tpe) stops a trial whose metric, logged per step with
     ``log_metric(key, value, step=)``, falls below the median of earlier trials; it ends
     KILLED, tagged ``sweep.pruned``, and the sweep goes on.
@@ -324,15 +328,16 @@ def sweep(
         raise ValidationError(f"jobs is a number of trials at once, 1 or more; got "
                               f"{shorten(jobs)}.")
     pool = None
-    if jobs > 1 and not isinstance(target, str):
-        raise ValidationError("jobs > 1 runs a cell's trials in worker kernels; a function "
-                              "cannot be sent there: give the cell's source, or jobs=1.")
+    if (jobs > 1 or client is not None) and not isinstance(target, str):
+        raise ValidationError("jobs > 1 and client= run a cell's trials in workers; a "
+                              "function cannot be sent there: give the cell's source, or "
+                              "neither.")
     if isinstance(target, str):
         check_swept(target, space)
         runner = cell_runner(target, _namespace(namespace), experiment)
         key_source = target
-        if jobs > 1:
-            pool = _cell_pool(target, jobs, experiment)
+        if jobs > 1 or client is not None:
+            pool = _cell_pool(target, jobs, experiment, client)
     elif callable(target):
         runner = function_runner(target, metric, experiment)
         key_source = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
@@ -345,8 +350,10 @@ def sweep(
                      pruner=pruner)
 
 
-def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPool]:
-    """Worker kernels given this kernel's state, for the trials of ``code``."""
+def _cell_pool(code: str, jobs: int, experiment: str,
+               client: Any = None) -> Callable[[str], TrialPool]:
+    """Worker kernels (or a Dask cluster's workers) given this kernel's state, for the
+    trials of ``code``."""
     from ..store.current import get_store
     from .capture import current_session_id
     from .sweepcell import TrialCell
@@ -354,10 +361,17 @@ def _cell_pool(code: str, jobs: int, experiment: str) -> Callable[[str], TrialPo
 
     session_id = current_session_id()
     if session_id is None:
-        raise ValidationError("jobs > 1 rebuilds this kernel's state from its recorded "
-                              "cells: run %load_ext jupyter_mlops first (or use jobs=1).")
+        raise ValidationError("jobs > 1 and client= rebuild this kernel's state from its "
+                              "recorded cells: run %load_ext jupyter_mlops first (or sweep "
+                              "with neither).")
     store = get_store()
     cells = state_cells(store, session_id, code)
+    if client is not None:
+        from .sweepdask import dask_pool
+
+        return dask_pool(client, jobs, store=store, cells=cells,
+                         body_for=TrialCell(code).body,
+                         experiment=experiment)
 
     def start(parent_id: str) -> TrialPool:
         return WorkerPool(jobs, store=store, parent_id=parent_id, cells=cells,
@@ -549,6 +563,9 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
                 return
             done, error, died = pool.wait()
             params, known, attempt = in_flight.pop(done)
+            if not died:  # a run left RUNNING by a worker that died before the task ran again
+                _end_left(store, parent.run_id, done, "KILLED",
+                          "its worker died and the trial ran again elsewhere")
             if died:
                 _end_left(store, parent.run_id, done, "KILLED", "its worker kernel died")
                 if attempt == 1:
