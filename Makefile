@@ -67,14 +67,23 @@ demo: $(DEMO_STAMP)
 	@store=$$(mktemp -d)/.mlops; \
 	$(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb --store "$$store"
 
-# pytest exits 5 when it collects nothing; that is a failure of ours, not a pass.
+# The suite runs on TEST_WORKERS processes (pytest-xdist, one file per worker at a time),
+# then the Jupyter server tests alone: pytest-jupyter's event loop must own its process.
+# TEST_WORKERS=0 runs everything in one process. pytest exits 5 when it collects nothing;
+# that is a failure of ours, not a pass.
+TEST_WORKERS ?= 2
+PARALLEL = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
+
 # Bytecode is compiled once up front: where PYTHONDONTWRITEBYTECODE is set, every kernel and
 # command the tests start would otherwise compile the package's modules again.
 test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m compileall -q jupyter_mlops >/dev/null
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
-	exit $$rc
+	@$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/server $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest tests/server $(PYTEST_ARGS); rc2=$$?; \
+	for code in $$rc $$rc2; do \
+		if [ $$code -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
+		if [ $$code -ne 0 ]; then exit $$code; fi; \
+	done
 
 # PyTorch, Lightning and transformers are not in the test extra (their wheels are large):
 # this installs torch's CPU build with them and runs the tests marked `frameworks`.
