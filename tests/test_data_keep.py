@@ -91,6 +91,17 @@ def test_caps_fingerprint_only_with_a_one_line_note(store):
     assert not keeping.is_kept(store, fp)
 
 
+def test_a_frame_parquet_cannot_hold_is_fingerprinted_only_and_nothing_is_stored(store):
+    odd = pd.DataFrame({"x": [1, "two", {"three": 3}] * 10})  # Parquet has no such column
+    with pytest.warns(UserWarning, match=r"odd is fingerprinted only: its content cannot be "
+                                         r"written as Parquet \(Arrow"):
+        with mlops.start_run():
+            fp = mlops.log_dataset(odd, "odd")
+    assert not keeping.is_kept(store, fp)
+    assert store.query("SELECT count(*) FROM kept_chunks")[0][0] == 0
+    assert not [p for p in (store.path / "artifacts").rglob("*") if p.is_file()]
+
+
 def test_the_policy_is_stored_documented_and_checked(store):
     assert mlops.get_data_policy() == DataPolicy()
     assert "256 MiB a dataset, 2 GiB in all" in DataPolicy().describe()

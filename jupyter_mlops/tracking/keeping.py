@@ -20,6 +20,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -82,25 +83,44 @@ def keep_data(store: Any, info: dict[str, Any], value: Any,
     size = _memory(value, kind)
     if not _room(store, policy, size, what):
         return False
-    try:
-        if kind == "ndarray":
-            parts, fmt, meta = _npy(value)
-        else:
-            parts, fmt, meta = _parquet(value, kind)
-    except Exception as exc:  # noqa: BLE001 - an odd column type: fingerprint only
+
+    def put(index: int) -> tuple[str, int | None, int]:
+        """Encode, hash and store one chunk: a chunk's bytes are written while the next is
+        encoded, and only a few chunks are in memory at once."""
+        try:
+            data, rows = encode(index)
+        except Exception as exc:  # noqa: BLE001 - an odd column type: fingerprint only
+            raise _Unkeepable(exc) from None
+        digest, length = store.artifacts.put_bytes(data, hashlib.sha256(data).hexdigest())
+        return digest, rows, length
+
+    def unkeepable(exc: BaseException) -> bool:
         note(f"{what} is fingerprinted only: its content cannot be written as "
              f"{'.npy' if kind == 'ndarray' else 'Parquet'} ({type(exc).__name__}: "
              f"{str(exc)[:120]}).")
         return False
-    def put(part: tuple[bytes, int | None]) -> tuple[str, int | None, int]:
-        data, rows = part
-        digest, length = store.artifacts.put_bytes(data, hashlib.sha256(data).hexdigest())
-        return digest, rows, length
 
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:  # hashing releases the GIL
-        chunks = list(pool.map(put, parts))
+    try:
+        if kind == "ndarray":
+            encode, count, fmt, meta = _npy(value)
+        else:
+            encode, count, fmt, meta = _parquet(value, kind)
+    except Exception as exc:  # noqa: BLE001 - an odd column type: fingerprint only
+        return unkeepable(exc)
+    try:
+        # pyarrow and hashlib release the GIL: two chunks are encoded, hashed and written
+        # at once.
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            chunks = list(pool.map(put, range(count)))
+    except _Unkeepable as exc:  # chunks stored before it are unreferenced: gc lists them
+        return unkeepable(exc.args[0])
     record(store, fingerprint, fmt, meta, chunks)
     return True
+
+
+class _Unkeepable(Exception):
+    """Encoding a chunk failed (its cause is the first argument): the value is
+    fingerprinted only."""
 
 
 def _room(store: Any, policy: DataPolicy, size: int, what: str,
@@ -139,17 +159,25 @@ def _record(conn: Any, fingerprint: str, fmt: str, meta: dict[str, Any] | None,
             [(fingerprint, seq, *chunk) for seq, chunk in enumerate(chunks)])
 
 
-def _npy(array: Any) -> tuple[list[tuple[bytes, int | None]], str, None]:
+def _npy(array: Any) -> tuple[Callable[[int], tuple[bytes, int | None]], int, str, None]:
+    """(encode, 1, "npy", None): the array is one ``.npy`` chunk."""
     import numpy as np
 
     if array.dtype.hasobject:
         raise TypeError("an array of Python objects is not kept (np.save would pickle it)")
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return [(buffer.getvalue(), int(array.shape[0]) if array.ndim else None)], "npy", None
+
+    def encode(_: int) -> tuple[bytes, int | None]:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return buffer.getvalue(), int(array.shape[0]) if array.ndim else None
+
+    return encode, 1, "npy", None
 
 
-def _parquet(value: Any, kind: str) -> tuple[list[tuple[bytes, int]], str, dict[str, Any]]:
+def _parquet(value: Any, kind: str) -> tuple[Callable[[int], tuple[bytes, int]], int, str,
+                                             dict[str, Any]]:
+    """(encode, chunks, "parquet", meta): ``encode(i)`` gives chunk ``i`` as Parquet bytes
+    and its row count."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -169,15 +197,13 @@ def _parquet(value: Any, kind: str) -> tuple[list[tuple[bytes, int]], str, dict[
     # frame's grows past the dictionary page limit and falls back to plain on its own).
     dictionary = [f.name for f in bare.schema if not pa.types.is_floating(f.type)]
 
-    def write(start: int) -> tuple[bytes, int]:
-        piece = bare.slice(start, step)
+    def encode(index: int) -> tuple[bytes, int]:
+        piece = bare.slice(index * step, step)
         sink = pa.BufferOutputStream()
         pq.write_table(piece, sink, compression="snappy", use_dictionary=dictionary)
         return sink.getvalue().to_pybytes(), piece.num_rows
 
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:  # pyarrow releases the GIL
-        parts = list(pool.map(write, range(0, max(len(frame), 1), step)))
-    return parts, "parquet", meta
+    return encode, max(1, math.ceil(len(frame) / step)), "parquet", meta
 
 
 def keep_files(store: Any, paths: list[str], policy: DataPolicy | None = None,
