@@ -38,6 +38,7 @@ class ServerContext:
                                            thread_name_prefix="jupyter-mlops")
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self.scheduler: Any = None  # the trigger scheduler this server runs, if any
 
     def store(self) -> Store | None:
         """The store, opened on first use; None while no kernel has created it yet.
@@ -92,6 +93,10 @@ class ServerContext:
         return _ABSOLUTE_PATH.sub(lambda m: _last_part(m.group(0)), message)
 
     def close(self) -> None:
+        """Stop the scheduler and the pool and close the store: a server app that stops in
+        a process that goes on (tests, an embedding application) leaves nothing open."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()

@@ -99,6 +99,21 @@ def jp_server_config(seeded):
     }
 
 
+@pytest.fixture(autouse=True)
+def _close_the_extension(request):
+    """After a test that starts a server, its extension closes its store and stops its
+    scheduler (before the server is torn down): the suite starts hundreds of servers in
+    one process."""
+    if "jp_serverapp" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("jp_serverapp")
+    yield
+    context = app.web_app.settings.get("jupyter_mlops")
+    if context is not None:
+        context.close()
+
+
 @pytest.fixture
 def api(jp_fetch):
     """``await api("runs", params={...})`` → (status, parsed JSON), never raising on 4xx;
