@@ -196,29 +196,26 @@ class SweepMagics(Magics):
         pool = None
         if options.jobs > 1 or options.client:
             from ..store.current import get_store
-            from ..tracking.sweepjobs import WorkerPool, state_cells
+            from ..tracking.sweepjobs import TrialSource, WorkerPool, state_cells
 
             store = get_store()
             cells = state_cells(store, hooks.capture.session_id, code)
             cell_id = hooks.cell_id
+            source = TrialSource(trial_cell.body, options.experiment, options.training_metrics)
 
         if options.client:
             from ..tracking.sweepdask import dask_pool
 
             try:
                 pool = dask_pool(options.client, options.jobs, store=store, cells=cells,
-                                 body_for=trial_cell.body,
-                                 experiment=options.experiment, cell_id=cell_id,
-                                 training_metrics=options.training_metrics)
+                                 source=source, cell_id=cell_id)
             except ValidationError as exc:
                 raise UsageError(str(exc)) from None
         elif options.jobs > 1:
 
             def pool(parent_id: str) -> WorkerPool:
                 return WorkerPool(options.jobs, store=store, parent_id=parent_id, cells=cells,
-                                  body_for=trial_cell.body,
-                                  experiment=options.experiment, cell_id=cell_id,
-                                  training_metrics=options.training_metrics)
+                                  source=source, cell_id=cell_id)
 
         view = LiveView()
         try:

@@ -14,8 +14,7 @@ import os
 import threading
 from typing import Any
 
-from ..errors import shorten
-from ..tracking.sweepjobs import WorkerError
+from ..tracking.sweepjobs import WorkerError, seed_failed, seeding, trial_environment
 
 _trial_lock = threading.Lock()  # one trial at a time in a process's one shell
 _running_lock = threading.Lock()
@@ -29,15 +28,11 @@ def _shell(spec: dict[str, Any]) -> Any:
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..store.current import set_store, store_location
-    from ..tracking.runs import NOTEBOOK_RUN_ENV, PARENT_RUN_ENV
 
     if InteractiveShell.initialized() and "shell" not in _loaded:
         raise WorkerError("This Dask worker runs inside an IPython session of its own; run "
                           "sweep trials on workers started as separate processes.")
-    os.environ["JUPYTER_MLOPS_STORE"] = spec["store"]
-    os.environ[PARENT_RUN_ENV] = spec["parent"]
-    for own in ("JPY_SESSION_NAME", NOTEBOOK_RUN_ENV):
-        os.environ.pop(own, None)  # a worker is no notebook's kernel: its runs are trials
+    trial_environment(os.environ, spec["store"], spec["parent"])
     if store_location()[0] != spec["store"]:
         set_store(spec["store"])
     shell = _loaded.setdefault("shell", InteractiveShell.instance())
@@ -48,15 +43,12 @@ def _shell(spec: dict[str, Any]) -> Any:
         del _loaded["key"]
     if os.path.isdir(spec["cwd"]):
         os.chdir(spec["cwd"])
-    for cell_id, source in [(None, "%load_ext jupyter_mlops"), *spec["cells"]]:
+    for cell_id, source in seeding(spec["cells"]):
         result = shell.run_cell(source, store_history=True, silent=False, cell_id=cell_id)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
-            first = source.strip().splitlines()[0] if source.strip() else ""
-            raise WorkerError(
-                f"A Dask worker could not rebuild the notebook's state: {shorten(first, 60)} "
-                f"raised {shorten(f'{type(error).__name__}: {error}', 120)}. Fix that "
-                "cell, or sweep without --client.")
+            raise seed_failed("A Dask worker", source, f"{type(error).__name__}: {error}",
+                              "sweep without --client")
     _loaded["key"] = spec["key"]
     return shell
 

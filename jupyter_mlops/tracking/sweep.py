@@ -357,7 +357,7 @@ def _cell_pool(code: str, jobs: int, experiment: str,
     from ..store.current import get_store
     from .capture import current_session_id
     from .sweepcell import TrialCell
-    from .sweepjobs import WorkerPool, state_cells
+    from .sweepjobs import TrialSource, WorkerPool, state_cells
 
     session_id = current_session_id()
     if session_id is None:
@@ -366,17 +366,14 @@ def _cell_pool(code: str, jobs: int, experiment: str,
                               "with neither).")
     store = get_store()
     cells = state_cells(store, session_id, code)
+    source = TrialSource(TrialCell(code).body, experiment)  # the cell read once
     if client is not None:
         from .sweepdask import dask_pool
 
-        return dask_pool(client, jobs, store=store, cells=cells,
-                         body_for=TrialCell(code).body,
-                         experiment=experiment)
+        return dask_pool(client, jobs, store=store, cells=cells, source=source)
 
     def start(parent_id: str) -> TrialPool:
-        return WorkerPool(jobs, store=store, parent_id=parent_id, cells=cells,
-                          body_for=TrialCell(code).body,
-                          experiment=experiment)
+        return WorkerPool(jobs, store=store, parent_id=parent_id, cells=cells, source=source)
 
     return start
 
@@ -566,7 +563,7 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
             if not died:  # a run left RUNNING by a worker that died before the task ran again
                 _end_left(store, parent.run_id, done, "KILLED",
                           "its worker died and the trial ran again elsewhere")
-            if died:
+            else:
                 _end_left(store, parent.run_id, done, "KILLED", "its worker kernel died")
                 if attempt == 1:
                     print(f"jupyter_mlops: the worker kernel running trial {done} died; the "

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ValidationError, shorten
 from ..store import Store
-from .sweepjobs import WorkerError, trial_cell
+from .sweepjobs import TrialSource, WorkerError
 
 WORKER_MODULE = "jupyter_mlops.magics.sweepworker"
 STOP_WAIT_S = 20.0  # an interrupted trial ends its run; longer, and it is left to the worker
@@ -98,16 +98,14 @@ class DaskPool:
     """Trials as tasks of a Dask cluster (see the module's docstring): a ``TrialPool``."""
 
     def __init__(self, client: Any, size: int, *, store: Store, parent_id: str,
-                 cells: list[tuple[str | None, str]], body_for: Any, experiment: str,
-                 cell_id: str | None = None, training_metrics: bool = False,
-                 cwd: str | None = None, owned: bool = False) -> None:
+                 cells: list[tuple[str | None, str]], source: TrialSource,
+                 cell_id: str | None = None, cwd: str | None = None,
+                 owned: bool = False) -> None:
         self.client = client
         self.size = size
         self.owned = owned
         self.parent_id = parent_id
-        self.body_for = body_for
-        self.experiment = experiment
-        self.training_metrics = training_metrics
+        self.source = source
         key = hashlib.sha256(json.dumps([str(store.path), cells], allow_nan=False).encode())
         self.spec = {"store": str(store.path), "parent": parent_id, "cells": cells,
                      "cell_id": cell_id, "cwd": cwd or os.getcwd(),
@@ -117,8 +115,7 @@ class DaskPool:
 
     def submit(self, number: int, params: dict[str, Any], name: str,
                tags: dict[str, str]) -> None:
-        code = trial_cell(self.body_for(params), name, self.experiment, tags,
-                          self.training_metrics)
+        code = self.source.cell(params, name, tags)
         self.serial += 1
         task = f"jupyter-mlops-trial-{self.parent_id[:12]}-{number}-{self.serial}"
         future = self.client.submit(run_trial, self.spec, task, code, key=task, pure=False)
@@ -179,8 +176,7 @@ class DaskPool:
 
 
 def dask_pool(client: Any, jobs: int, *, store: Store, cells: list[tuple[str | None, str]],
-              body_for: Any, experiment: str, cell_id: str | None = None,
-              training_metrics: bool = False) -> Any:
+              source: TrialSource, cell_id: str | None = None) -> Any:
     """``start(parent_id)`` giving a ``DaskPool`` on ``client`` (a Client or a scheduler
     address), after checking its workers reach the store: trials at once, one per worker
     (``jobs`` > 1 bounds them)."""
@@ -197,9 +193,8 @@ def dask_pool(client: Any, jobs: int, *, store: Store, cells: list[tuple[str | N
 
     def start(parent_id: str) -> DaskPool:
         return DaskPool(get_client(address) if address else checked, size, store=store,
-                        parent_id=parent_id, cells=cells, body_for=body_for,
-                        experiment=experiment, cell_id=cell_id,
-                        training_metrics=training_metrics, owned=address is not None)
+                        parent_id=parent_id, cells=cells, source=source, cell_id=cell_id,
+                        owned=address is not None)
 
     return start
 

@@ -22,6 +22,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError, shorten
@@ -51,6 +53,43 @@ def state_cells(store: Store, session_id: str | None, code: str) -> list[tuple[s
                           list(names.used), time.time(), None, "ok", None, None)
     kept = backward_slice([*history, trial], len(history))
     return [(e.cell_id, replayed_source(e)) for e in kept[:-1]]
+
+
+@dataclass(frozen=True)
+class TrialSource:
+    """How a pool of workers writes each trial's ``%%track`` cell: ``body_for(params)``
+    gives the cell's body with the trial's values, then ``trial_cell`` wraps it."""
+
+    body_for: Callable[[dict[str, Any]], str]
+    experiment: str
+    training_metrics: bool = False
+
+    def cell(self, params: dict[str, Any], name: str, tags: dict[str, str]) -> str:
+        return trial_cell(self.body_for(params), name, self.experiment, tags,
+                          self.training_metrics)
+
+
+def seeding(cells: list[tuple[str | None, str]]) -> list[tuple[str | None, str]]:
+    """What a worker runs before its first trial: the extension, then the state cells."""
+    return [(None, "%load_ext jupyter_mlops"), *cells]
+
+
+def seed_failed(worker: str, source: str, what: str, instead: str) -> WorkerError:
+    """The one line for a state cell that failed on a worker (``what`` it raised)."""
+    first = source.strip().splitlines()[0] if source.strip() else ""
+    return WorkerError(f"{worker} could not rebuild the notebook's state: {shorten(first, 60)} "
+                       f"raised {shorten(what, 120)}. Fix that cell, or {instead}.")
+
+
+def trial_environment(env: MutableMapping[str, str], store_path: str,
+                      parent_id: str) -> MutableMapping[str, str]:
+    """``env`` made a trial worker's: the sweep's store and parent run, and none of a
+    notebook kernel's own names (a worker is no notebook's kernel: its runs are trials)."""
+    env["JUPYTER_MLOPS_STORE"] = store_path
+    env[PARENT_RUN_ENV] = parent_id
+    for own in ("JPY_SESSION_NAME", NOTEBOOK_RUN_ENV):
+        env.pop(own, None)
+    return env
 
 
 def trial_cell(body: str, name: str, experiment: str, tags: dict[str, str],
@@ -94,15 +133,12 @@ class _Worker:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)
-        for cell_id, source in [(None, "%load_ext jupyter_mlops"), *self.pool.cells]:
+        for cell_id, source in seeding(self.pool.cells):
             status, reply = self.execute(source, cell_id)
             if status != "ok":
                 what = ("the kernel died" if reply is None else
                         f"{reply.get('ename')}: {reply.get('evalue')}")
-                raise WorkerError(
-                    f"A worker kernel could not rebuild the notebook's state: "
-                    f"{shorten(source.strip().splitlines()[0] if source.strip() else '', 60)}"
-                    f" raised {shorten(what, 120)}. Fix that cell, or sweep with --jobs 1.")
+                raise seed_failed("A worker kernel", source, what, "sweep with --jobs 1")
 
     def alive(self) -> bool:
         process = getattr(getattr(self.manager, "provisioner", None), "process", None)
@@ -215,25 +251,19 @@ class _Worker:
 class WorkerPool:
     """N worker kernels taking trials from one queue (see the module's docstring).
 
-    ``body_for(params)`` gives a trial's cell body; ``cells`` the state to rebuild.
+    ``source`` writes each trial's cell; ``cells`` are the state to rebuild.
     """
 
     def __init__(self, size: int, *, store: Store, parent_id: str,
-                 cells: list[tuple[str | None, str]], body_for: Any, experiment: str,
-                 cell_id: str | None = None, training_metrics: bool = False,
-                 cwd: str | None = None) -> None:
+                 cells: list[tuple[str | None, str]], source: TrialSource,
+                 cell_id: str | None = None, cwd: str | None = None) -> None:
         self.size = size
         self.cells = cells
         self.cell_id = cell_id
-        self.body_for = body_for
-        self.experiment = experiment
-        self.training_metrics = training_metrics
+        self.source = source
         self.cwd = cwd or os.getcwd()
-        env = dict(os.environ, JUPYTER_MLOPS_STORE=str(store.path), PYTHONUNBUFFERED="1")
-        env[PARENT_RUN_ENV] = parent_id
-        for own in ("JPY_SESSION_NAME", NOTEBOOK_RUN_ENV):
-            env.pop(own, None)  # a worker is no notebook's kernel: its runs are trials
-        self.env = env
+        self.env = trial_environment(dict(os.environ, PYTHONUNBUFFERED="1"), str(store.path),
+                                     parent_id)
         self.tasks: queue.Queue = queue.Queue()
         self.results: queue.Queue = queue.Queue()
         self.stopping = False
@@ -243,9 +273,7 @@ class WorkerPool:
 
     def submit(self, number: int, params: dict[str, Any], name: str,
                tags: dict[str, str]) -> None:
-        code = trial_cell(self.body_for(params), name, self.experiment, tags,
-                          self.training_metrics)
-        self.tasks.put((number, code))
+        self.tasks.put((number, self.source.cell(params, name, tags)))
 
     def wait(self) -> tuple[int, BaseException | None, bool]:
         while True:
@@ -284,4 +312,5 @@ class WorkerPool:
             thread.join(15)
 
 
-__all__ = ["WorkerError", "WorkerPool", "state_cells", "trial_cell"]
+__all__ = ["TrialSource", "WorkerError", "WorkerPool", "seed_failed", "seeding", "state_cells",
+           "trial_cell", "trial_environment"]
