@@ -8,7 +8,7 @@ does not pay for the exports' numpy and packaging imports.
 
 from __future__ import annotations
 
-from typing import Any
+from .. import _lazy_exports
 
 _EXPORTS = {
     "export_mlflow": ".export",
@@ -30,16 +30,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
