@@ -42,7 +42,8 @@ class ModelCard:
     figures: dict[str, bytes] = field(default_factory=dict, repr=False)  # sha256 -> PNG
     # Evaluations whose figures were never drawn: drawn (and kept) when HTML first needs
     # them, so the Markdown card never waits for matplotlib.
-    pending: list[tuple[str, Any]] = field(default_factory=list, repr=False)
+    pending: list[str] = field(default_factory=list, repr=False)
+    store: Any = field(default=None, repr=False)  # where the pending figures are kept
 
     def markdown(self) -> str:
         from ..dashboards.cards import card_markdown
@@ -60,16 +61,16 @@ class ModelCard:
         from ..evaluation import storage as evaluations
 
         while self.pending:
-            evaluation_id, store = self.pending.pop()
+            evaluation_id = self.pending.pop()
             try:
-                get_evaluation(evaluation_id, store=store).save_figures()
-                drawn = evaluations.load(store, evaluation_id)["figures"]
+                get_evaluation(evaluation_id, store=self.store).save_figures()
+                drawn = evaluations.load(self.store, evaluation_id)["figures"]
             except Exception:  # noqa: BLE001 - a card without plots is still a card
                 continue
             for ev in self.evaluations:
                 if ev["evaluation_id"] == evaluation_id:
                     ev["figures"] = drawn
-            _read_figures(store, drawn, self.figures)
+            _read_figures(self.store, drawn, self.figures)
 
     def _repr_html_(self) -> str:
         return self.html()
@@ -152,7 +153,7 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
         if not shown:  # never drawn: named now, drawn when the HTML card first needs them
             try:
                 shown = dict.fromkeys(get_evaluation(evaluation_id, store=store).figures)
-                pending.append((evaluation_id, store))
+                pending.append(evaluation_id)
             except Exception:  # noqa: BLE001 - a card without plots is still a card
                 shown = {}
         evaluated.append({"evaluation_id": evaluation_id, "name": row["name"],
@@ -205,7 +206,7 @@ def model_card(uri: str, *, store: Store | None = None) -> ModelCard:
         item.setdefault("signature", None)
         item["quality"] = found["quality"].get(item["fingerprint"])
     return ModelCard(version, notes, tags, datasets, evaluated, drift, history, environment,
-                     gates, figures, pending)
+                     gates, figures, pending, store)
 
 
 def _read_figures(store: Store, named: dict[str, str], into: dict[str, bytes]) -> None:
