@@ -7,10 +7,7 @@ loads neither pandas, scikit-learn, matplotlib nor scipy: they are imported when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from typing import Any
 
 from ._version import __version__ as __version__
 from .errors import (
@@ -164,30 +161,21 @@ __all__ = [
 ]
 
 
-def _lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any],
-                                                                  Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` (PEP 562), whose ``exports`` map each
-    public name to the module (relative to the package) that defines it: the package's
-    import costs a few modules, and each wing is imported when a cell first names it. The
-    registry's package uses it too."""
-    import sys
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
     from importlib import import_module
 
-    def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(module, package), name)
-        vars(sys.modules[package])[name] = value  # the next lookup is a plain attribute
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(exports))
-
-    return __getattr__, __dir__
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
 
-__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -8,7 +8,7 @@ does not pay for the exports' numpy and packaging imports.
 
 from __future__ import annotations
 
-from .. import _lazy_exports
+from typing import Any
 
 _EXPORTS = {
     "export_mlflow": ".export",
@@ -30,4 +30,16 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
