@@ -71,3 +71,30 @@ def test_reload_ext_keeps_a_single_set_of_hooks(shell):
     shell.run_line_magic("load_ext", "jupyter_mlops")
     run_cell(shell, "x = 1")
     assert len(mlops.cell_history("all")) == 1
+
+
+def test_unloading_ends_the_capture_thread_and_closes_its_files(shell, store):
+    """A kernel that reloads the extension many times keeps one capture thread and no
+    connection of the unloaded ones."""
+    import os
+    import threading
+
+    def open_store_files():
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(store.path))
+            except OSError:  # the listing's own descriptor, closed by now
+                pass
+        return count
+
+    shell.run_line_magic("reload_ext", "jupyter_mlops")
+    run_cell(shell, "a = 1")
+    before = open_store_files()
+    for i in range(3):
+        shell.run_line_magic("reload_ext", "jupyter_mlops")
+        run_cell(shell, f"b = {i}")
+    capture_threads = [t for t in threading.enumerate() if t.name == "jupyter_mlops-capture"]
+    assert len(capture_threads) == 1
+    assert open_store_files() == before
+    assert list(mlops.cell_history("all")["source"])[-1] == "b = 2"

@@ -113,7 +113,7 @@ class KernelHooks:
                 self.capture.end(record, None, None)
             except Exception as exc:  # noqa: BLE001
                 self._warn("could not record this cell", exc, once=True)
-        self.capture.writer.flush(timeout=5.0)
+        self.capture.writer.close(timeout=5.0)
         uninstall(self.capture)
         events = self.shell.events
         for name, callback in (("pre_run_cell", self.pre_run_cell),

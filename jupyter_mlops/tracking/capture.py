@@ -58,6 +58,9 @@ def start_sampling() -> ResourceSampler | None:
         return None
 
 
+_STOP = object()  # queued by ``CaptureWriter.close``: the thread's last item
+
+
 class CaptureWriter:
     """Applies queued writes in order on a daemon thread with its own store connections."""
 
@@ -101,6 +104,11 @@ class CaptureWriter:
         while True:
             write = self._queue.get()
             try:
+                if write is _STOP:
+                    for store in self._stores.values():
+                        store.close()
+                    self._stores.clear()
+                    return
                 if isinstance(write, threading.Event):
                     write.set()
                 else:
@@ -117,6 +125,19 @@ class CaptureWriter:
         done = threading.Event()
         self._queue.put(done)
         return done.wait(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Write what is queued, then end the thread and close its connections, so that a
+        kernel loading and unloading the extension does not keep a thread and open files for
+        each time. False (and the thread left to finish on its own) on timeout."""
+        if not self.flush(timeout):
+            return False
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            atexit.unregister(self.flush)
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        return True
 
 
 def notebook_path() -> str | None:
