@@ -126,24 +126,29 @@ def _dataset_numbers(frame: Any, summary: Any) -> dict[str, float]:
     }
 
 
-def _checks(frame: Any, summary: Any, reference: Any | None, ref_summary: Any | None) -> list:
-    numbers = _dataset_numbers(frame, summary)
+def verdicts(numbers: dict[str, float], rows: int, n_columns: int, summary: Any,
+             reference: tuple[dict[str, float], int, int, Any] | None = None,
+             column_check: Any = None) -> list[tuple]:
+    """The checks' rows, from the dataset ``numbers`` and column ``summary`` of the data
+    and, when there is one, ``reference`` = (numbers, rows, columns, summary) of the
+    reference. ``column_check(column, reference_row)`` gives a column's range or category
+    check: ``("out_of_range", count)``, ``("new_categories", sorted new values)`` or None.
+    The pandas and the Dask paths both end here, so their verdicts cannot drift apart."""
     checks = []
     if reference is None:
         for name, value in numbers.items():
             limit = MISSING_SHARE if name == "missing_share" else 0
             checks.append((name, "", value, f"≤ {limit}", value <= limit))
         return checks
-    ref_numbers = _dataset_numbers(reference, ref_summary)
+    ref_numbers, ref_rows, ref_n_columns, ref_summary = reference
     for name, value in numbers.items():
         limit = ref_numbers[name]
         checks.append((name, "", value, f"≤ {limit:g} (reference)", value <= limit + 1e-12))
-    low, high = (len(reference) * (1 - ROW_COUNT_TOLERANCE),
-                 len(reference) * (1 + ROW_COUNT_TOLERANCE))
-    checks.append(("row_count", "", len(frame), f"{low:g}–{high:g} (reference ±10 %)",
-                   low <= len(frame) <= high))
-    checks.append(("column_count", "", frame.shape[1], f"= {reference.shape[1]} (reference)",
-                   frame.shape[1] == reference.shape[1]))
+    low, high = ref_rows * (1 - ROW_COUNT_TOLERANCE), ref_rows * (1 + ROW_COUNT_TOLERANCE)
+    checks.append(("row_count", "", rows, f"{low:g}–{high:g} (reference ±10 %)",
+                   low <= rows <= high))
+    checks.append(("column_count", "", n_columns, f"= {ref_n_columns} (reference)",
+                   n_columns == ref_n_columns))
     by_name = ref_summary.set_index("column")
     for row in summary.itertuples(index=False):
         if row.column not in by_name.index:
@@ -152,20 +157,40 @@ def _checks(frame: Any, summary: Any, reference: Any | None, ref_summary: Any | 
         checks.append(("column_missing_share", row.column, row.missing_share,
                        f"≤ {ref['missing_share']:g} (reference)",
                        row.missing_share <= ref["missing_share"] + 1e-12))
-        series, ref_series = frame[row.column], reference[row.column]
+        found = column_check(row.column, ref)
+        if found is None:
+            continue
+        kind, value = found
+        if kind == "out_of_range":
+            checks.append((kind, row.column, value,
+                           f"0 outside [{ref['min']:g}, {ref['max']:g}] (reference)",
+                           value == 0))
+        else:
+            checks.append((kind, row.column, len(value),
+                           "0 values unseen in the reference" + (
+                               f" (new: {', '.join(value[:5])})" if value else ""),
+                           not value))
+    return checks
+
+
+def _checks(frame: Any, summary: Any, reference: Any | None, ref_summary: Any | None) -> list:
+    numbers = _dataset_numbers(frame, summary)
+    if reference is None:
+        return verdicts(numbers, len(frame), frame.shape[1], summary)
+
+    def column_check(column: Any, ref: Any) -> tuple[str, Any] | None:
+        series, ref_series = frame[column], reference[column]
         if _numeric(series) and _numeric(ref_series) and not math.isnan(ref["min"]):
             values = series.dropna()
-            outside = int(((values < ref["min"]) | (values > ref["max"])).sum())
-            checks.append(("out_of_range", row.column, outside,
-                           f"0 outside [{ref['min']:g}, {ref['max']:g}] (reference)",
-                           outside == 0))
-        elif not _numeric(series):
+            return "out_of_range", int(((values < ref["min"]) | (values > ref["max"])).sum())
+        if not _numeric(series):
             known = set(ref_series.dropna().astype(str).unique())
-            new = sorted(set(series.dropna().astype(str).unique()) - known)
-            checks.append(("new_categories", row.column, len(new),
-                           "0 values unseen in the reference" + (
-                               f" (new: {', '.join(new[:5])})" if new else ""), not new))
-    return checks
+            return "new_categories", sorted(set(series.dropna().astype(str).unique()) - known)
+        return None
+
+    ref = (_dataset_numbers(reference, ref_summary), len(reference), reference.shape[1],
+           ref_summary)
+    return verdicts(numbers, len(frame), frame.shape[1], summary, ref, column_check)
 
 
 def data_quality(data: Any, reference: Any = None, *, client: Any = None) -> DataQuality:
@@ -232,8 +257,7 @@ def _on_dask(data: Any, reference: Any, client: Any) -> DataQuality:
     frames = [f.to_frame() if f is not None and getattr(f, "ndim", 2) == 1 else f
               for f in frames]
     frame, ref = frames
-    summary, _ref_summary, checks, rows = quality_parts(
-        frame, ref, client, _numeric, (MISSING_SHARE, ROW_COUNT_TOLERANCE))
+    summary, _ref_summary, checks, rows = quality_parts(frame, ref, client)
     checks = pd.DataFrame(checks, columns=["check", "column", "value", "condition", "ok"])
     infos = {"data": cluster.fingerprint(frame, client),
              "reference": cluster.fingerprint(ref, client) if ref is not None else None}

@@ -144,21 +144,19 @@ def duplicated_columns(frame: Any, client: Any) -> list[str]:
             if any((i, j) in (pairs or set()) for i in range(j))]
 
 
-def quality_parts(frame: Any, reference: Any, client: Any, numeric: Any,
-                  limits: tuple[float, float]) -> tuple[Any, Any, list, int]:
+def quality_parts(frame: Any, reference: Any, client: Any) -> tuple[Any, Any, list, int]:
     """``(summary, reference summary, checks, rows)`` for Dask frames, as ``data_quality``
-    computes them for pandas ones (``numeric``: its test of a number column; ``limits``:
-    its missing share and row count tolerance)."""
+    computes them for pandas ones."""
     import math
 
     import pandas as pd
 
-    MISSING_SHARE, ROW_COUNT_TOLERANCE = limits
+    from .quality import _numeric, verdicts
 
     def summaries(data, ranges=None):
         rows, extras = [], {}
         for name in data.columns:
-            row, extra = summarize(data[name], name, client, numeric,
+            row, extra = summarize(data[name], name, client, _numeric,
                                    (ranges or {}).get(name))
             rows.append(row)
             extras[name] = extra
@@ -176,46 +174,25 @@ def quality_parts(frame: Any, reference: Any, client: Any, numeric: Any,
             "empty_columns": int(summary["empty"].sum()),
         }
 
-    checks = []
     if reference is None:
         summary, _extras = summaries(frame)
         rows, found = numbers(frame, summary)
-        for name, value in found.items():
-            limit = MISSING_SHARE if name == "missing_share" else 0
-            checks.append((name, "", value, f"≤ {limit}", value <= limit))
-        return summary, None, checks, rows
+        return summary, None, verdicts(found, rows, len(frame.columns), summary), rows
     ref_summary, ref_extras = summaries(reference)
     ref_rows, ref_found = numbers(reference, ref_summary)
     ranges = {r.column: (r.min, r.max) for r in ref_summary.itertuples(index=False)
               if not math.isnan(r.min)}
     summary, extras = summaries(frame, ranges)
     rows, found = numbers(frame, summary)
-    for name, value in found.items():
-        limit = ref_found[name]
-        checks.append((name, "", value, f"≤ {limit:g} (reference)", value <= limit + 1e-12))
-    low, high = ref_rows * (1 - ROW_COUNT_TOLERANCE), ref_rows * (1 + ROW_COUNT_TOLERANCE)
-    checks.append(("row_count", "", rows, f"{low:g}–{high:g} (reference ±10 %)",
-                   low <= rows <= high))
-    checks.append(("column_count", "", len(frame.columns),
-                   f"= {len(reference.columns)} (reference)",
-                   len(frame.columns) == len(reference.columns)))
-    by_name = ref_summary.set_index("column")
-    for row in summary.itertuples(index=False):
-        if row.column not in by_name.index:
-            continue
-        ref = by_name.loc[row.column]
-        checks.append(("column_missing_share", row.column, row.missing_share,
-                       f"≤ {ref['missing_share']:g} (reference)",
-                       row.missing_share <= ref["missing_share"] + 1e-12))
-        mine, theirs = extras[row.column], ref_extras[row.column]
-        (numeric, mine), (ref_numeric, theirs) = mine, theirs
+
+    def column_check(column: Any, ref: Any) -> tuple[str, Any] | None:
+        (numeric, mine), (ref_numeric, theirs) = extras[column], ref_extras[column]
         if numeric and ref_numeric and not math.isnan(ref["min"]):
-            checks.append(("out_of_range", row.column, mine,
-                           f"0 outside [{ref['min']:g}, {ref['max']:g}] (reference)",
-                           mine == 0))
-        elif not numeric:
-            new = sorted(mine - theirs)
-            checks.append(("new_categories", row.column, len(new),
-                           "0 values unseen in the reference" + (
-                               f" (new: {', '.join(new[:5])})" if new else ""), not new))
+            return "out_of_range", mine
+        if not numeric:
+            return "new_categories", sorted(mine - theirs)
+        return None
+
+    checks = verdicts(found, rows, len(frame.columns), summary,
+                      (ref_found, ref_rows, len(reference.columns), ref_summary), column_check)
     return summary, ref_summary, checks, rows
