@@ -134,7 +134,7 @@ PRUNED = """%%sweep lr=uniform(0, 1) -n 9 --jobs 2 --method tpe --seed 3 --maxim
 lr = 0.5
 for step in range(40):
     score = lr * step
-    time.sleep(0.01)
+    time.sleep(0.005)
 """
 
 
