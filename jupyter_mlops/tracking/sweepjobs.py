@@ -10,7 +10,8 @@ sweep cell's id: its history in the worker's session is the slice and itself, so
 trial's model replays like any tracked run's.
 
 A worker that dies is started again (and given the state again) by its own thread; the
-sweep engine decides whether its trial runs once more.
+sweep engine decides whether its trial runs once more. When the sweep prunes, a silent
+request before each trial hands its steps to the sweep's pruner (``pruningchannel``).
 """
 
 from __future__ import annotations
@@ -233,7 +234,8 @@ class _Worker:
                 if self.pool.prunes():  # the trial's steps go to the sweep's pruner
                     self.client.execute(_WATCH.format(self.pool.store_path,
                                                       self.pool.parent_id, number),
-                                        silent=True, store_history=False)
+                                        silent=True, store_history=False,
+                                        stop_on_error=False)  # never aborts the trial
                 status, reply = self.execute(code, self.pool.cell_id)
             except BaseException as exc:  # noqa: BLE001 - the channel broke: a dead worker
                 status, reply = "died", {"evalue": str(exc)}
