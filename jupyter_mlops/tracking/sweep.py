@@ -306,7 +306,8 @@ def sweep(
     them), each worker given the same state; the workers must reach the store's folder.
     ``pruner="median"`` (random and tpe) stops a trial whose metric, logged per step with
     ``log_metric(key, value, step=)``, falls below the median of earlier trials; it ends
-    KILLED, tagged ``sweep.pruned``, and the sweep goes on.
+    KILLED, tagged ``sweep.pruned``, and the sweep goes on (in worker kernels and on Dask
+    too: their steps come back through the store's folder).
 
     Examples
     --------
