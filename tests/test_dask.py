@@ -200,6 +200,7 @@ def test_a_worker_killed_mid_score_is_retried_and_the_output_never_half_written(
 
 
 SWEEP_SETUP = """%load_ext jupyter_mlops
+import time
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 X, y = load_iris(return_X_y=True)
@@ -211,10 +212,19 @@ model = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y)
 acc = model.score(X, y)
 """
 
+# Trials 6 to 8 of seed 3 draw an lr far below the first five's: the pruner stops them.
+PRUNED = """%%sweep lr=uniform(0, 1) -n 9 --method tpe --seed 3 --maximize score --client {address}
+lr = 0.5
+for step in range(40):
+    score = lr * step
+    time.sleep(0.005)
+"""
+
 
 def test_sweep_trials_run_as_dask_tasks(client, tmp_path):
     """``%%sweep --client``: each trial a task in a worker's shell given the notebook's
-    state by replay, a child run in the same store; the best trial's model replays."""
+    state by replay, a child run in the same store; the best trial's model replays. The
+    sweep's pruner stops the trials behind the others there too."""
     from support import Kernel, stream_text
 
     from jupyter_mlops.store import Store
@@ -233,6 +243,10 @@ def test_sweep_trials_run_as_dask_tasks(client, tmp_path):
             "s = str(mlops.replay('iris-dask'))\n"
             "print(r.run_id, r.status, r.best_params['depth'], 'max_depth=depth' in s and "
             "'depth = 4' in s and 'load_iris(' in s and 'unused' not in s)")[1])
+        reply, _ = kernel.execute(PRUNED.format(address=address), timeout=120)
+        assert reply["status"] == "ok", reply
+        pruned = stream_text(kernel.execute(
+            "print(' '.join(t.run_id for t in _.trials if t.status == 'PRUNED'))")[1]).split()
     finally:
         kernel.shutdown()
     parent, status, depth, replayed = shown.split()
@@ -253,6 +267,13 @@ def test_sweep_trials_run_as_dask_tasks(client, tmp_path):
         assert main not in {r[2] for r in runs} and 1 <= len({r[2] for r in runs}) <= 2
         assert any("load_iris(return_X_y=True)" in s for s in worker_cells)
         assert not any("unused" in s for s in worker_cells)
+        # Pruned on the workers: runs KILLED, tagged with the step, as in the kernel.
+        assert pruned
+        tagged = store.query("SELECT r.status, t.value FROM runs r JOIN tags t ON t.run_id = "
+                             "r.run_id AND t.key = 'sweep.pruned' WHERE r.run_id IN (%s)"
+                             % ",".join("?" * len(pruned)), pruned)
+        assert len(tagged) == len(pruned) and all(
+            s == "KILLED" and v.isdigit() for s, v in tagged)
         # Workers that cannot open the store are refused before any trial, in one line.
         (tmp_path / ".mlops").rename(tmp_path / "moved")
         with pytest.raises(Exception, match="Dask workers cannot open the store"):

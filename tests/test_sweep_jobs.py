@@ -127,3 +127,37 @@ def test_an_interrupt_kills_the_running_trials_and_keeps_the_finished_ones(noteb
     # The kernel lives on, and the table on the parent keeps the finished trials.
     reply, outputs = notebook.execute("print(1 + 1)")
     assert reply["status"] == "ok" and stream_text(outputs).strip() == "2"
+
+
+# Trials 6 to 8 of seed 3 draw an lr far below the first five's: the pruner stops them.
+PRUNED = """%%sweep lr=uniform(0, 1) -n 9 --jobs 2 --method tpe --seed 3 --maximize score --name pruned
+lr = 0.5
+for step in range(40):
+    score = lr * step
+    time.sleep(0.005)
+"""
+
+
+def test_the_sweep_prunes_trials_running_in_worker_kernels(notebook):
+    """The workers hand each step's score to the sweep, whose Optuna pruner stops the
+    trials behind the others: PRUNED trials, runs KILLED and tagged as in the kernel."""
+    reply, _ = notebook.execute(PRUNED, cell_id="pruned-cell", timeout=180)
+    assert reply["status"] == "ok", reply
+    shown = stream_text(notebook.execute(
+        "r = _\nprint(r.run_id, r.status, ','.join(t.status for t in r.trials))")[1])
+    parent, status, statuses = shown.split()
+    statuses = statuses.split(",")
+    assert status == "FINISHED" and len(statuses) == 9 and "PRUNED" in statuses
+    assert statuses[:5] == ["FINISHED"] * 5  # the pruner waits for five trials
+    pruned = query(notebook.path, "SELECT r.status, t.value, r.error FROM runs r JOIN tags t "
+                   "ON t.run_id = r.run_id AND t.key = 'sweep.pruned' "
+                   "WHERE r.parent_run_id = ?", (parent,))
+    assert len(pruned) == statuses.count("PRUNED")
+    assert all(s == "KILLED" and v.isdigit() and "pruned at step" in e for s, v, e in pruned)
+    # A pruned trial stopped early: its loop curve ends before the last step.
+    steps = query(notebook.path, "SELECT MAX(m.step) FROM metrics m JOIN tags t ON "
+                  "t.run_id = m.run_id AND t.key = 'sweep.pruned' JOIN runs r ON "
+                  "r.run_id = m.run_id WHERE r.parent_run_id = ? AND m.key = 'score' "
+                  "GROUP BY m.run_id", (parent,))
+    assert steps and all(s < 39 for (s,) in steps)
+    assert not (notebook.path / "sweeps").exists()  # the steps' folder went with the sweep

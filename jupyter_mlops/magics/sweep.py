@@ -52,8 +52,7 @@ def _sweep_arguments(func):
                  help="Stop a trial whose per-step metric (a loop's, or log_metric(step=)) "
                       "falls below the median of earlier trials at that step: median "
                       "(Optuna's MedianPruner, the default with random and tpe) or none. "
-                      "Trials in worker kernels (--jobs N) or on Dask (--client) are not "
-                      "pruned."),
+                      "Trials in worker kernels (--jobs N) and on Dask (--client) too."),
         argument("--seed", type=int, default=None, help="Seed of the sampler."),
         argument("--jobs", type=int, default=1,
                  help="Trials run at once, each in a worker kernel given the notebook's "

@@ -53,11 +53,15 @@ def _shell(spec: dict[str, Any]) -> Any:
     return shell
 
 
-def run_trial(spec: dict[str, Any], task: str, code: str) -> str | None:
-    """Run one trial's ``%%track`` cell in this worker's shell: what it raised, or None."""
+def run_trial(spec: dict[str, Any], task: str, code: str,
+              number: int | None = None) -> str | None:
+    """Run one trial's ``%%track`` cell in this worker's shell: what it raised, or None.
+    When the sweep prunes, the trial's steps go to it and its verdict may stop the trial
+    (``tracking.pruningchannel``)."""
     from IPython.utils.capture import capture_output
 
     from ..tracking.capture import flush_capture
+    from ..tracking.pruningchannel import watch_trial
 
     try:
         with _trial_lock:
@@ -67,9 +71,11 @@ def run_trial(spec: dict[str, Any], task: str, code: str) -> str | None:
                 _running[task] = threading.get_ident()
             try:
                 shell = _shell(spec)
+                watch_trial(spec["store"], spec["parent"], number)
                 with capture_output():  # the live view tells each trial, not the worker log
                     result = shell.run_cell(code, store_history=True, cell_id=spec["cell_id"])
             finally:
+                watch_trial(None)
                 with _running_lock:
                     _running.pop(task, None)
                 flush_capture(10)

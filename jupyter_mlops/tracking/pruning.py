@@ -5,7 +5,7 @@ iteration of a loop that rebinds the metric) and ``log_metric(..., step=)`` hand
 values they see. The watcher reports them to the Optuna trial (``trial.report``) and,
 when the pruner says so (``trial.should_prune``), raises ``TrialPruned`` inside the
 cell: the trial's run ends KILLED, tagged ``sweep.pruned`` with the step, and the sweep
-goes on.
+goes on. A trial run in a worker reports through ``pruningchannel`` to the same reporter.
 """
 
 from __future__ import annotations
@@ -41,22 +41,29 @@ def watching(watch: Callable[[Mapping[str, Any], int | None], None] | None) -> I
         watcher = previous
 
 
+def reported_value(values: Mapping[str, Any], metric: str) -> float | None:
+    """``metric``'s value among those a step made, as a float; None when it is not there,
+    not a number, or NaN."""
+    raw = values.get(metric)
+    if raw is None or isinstance(raw, (bool, str, bytes)):
+        return None
+    try:
+        value = float(raw)  # a number, or a 0-d array of one
+    except Exception:  # noqa: BLE001 - a value we cannot read is not reported
+        return None
+    return None if value != value else value
+
+
 def reporter(trial: Any, metric: str) -> Callable[[Mapping[str, Any], int | None], None]:
     """A watcher reporting ``metric`` to the Optuna ``trial`` and pruning when told."""
     steps: dict[str, Any] = {"next": 0, "pruned": False}
 
     def watch(values: Mapping[str, Any], step: int | None) -> None:
         # Once pruned, silent: the run's end reads the loop's last points again.
-        if steps["pruned"] or metric not in values:
+        if steps["pruned"]:
             return
-        raw = values[metric]
-        if isinstance(raw, (bool, str, bytes)):
-            return
-        try:
-            value = float(raw)  # a number, or a 0-d array of one
-        except Exception:  # noqa: BLE001 - a value we cannot read is not reported
-            return
-        if value != value:
+        value = reported_value(values, metric)
+        if value is None:
             return
         step = steps["next"] if step is None else int(step)
         steps["next"] = step + 1
@@ -68,4 +75,4 @@ def reporter(trial: Any, metric: str) -> Callable[[Mapping[str, Any], int | None
     return watch
 
 
-__all__ = ["PRUNED_TAG", "PRUNERS", "TrialPruned", "reporter", "watching"]
+__all__ = ["PRUNED_TAG", "PRUNERS", "TrialPruned", "reported_value", "reporter", "watching"]

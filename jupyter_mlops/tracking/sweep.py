@@ -39,6 +39,7 @@ DEFAULT_TRIALS = 20
 TRIAL_TAG = "sweep.trial"
 KEY_TAG = "sweep.key"
 TABLE_NAME = "trials.csv"
+_STEP_POLL_S = 0.05  # how often a pooled sweep that prunes reads its trials' steps
 
 # A trial: (number, params, run name, tags) -> None; it records one child run of the
 # active run (named and tagged as given) and raises what the trial raised.
@@ -54,8 +55,9 @@ class TrialPool(Protocol):
     def submit(self, number: int, params: dict[str, Any], name: str,
                tags: dict[str, str]) -> None: ...
 
-    def wait(self) -> tuple[int, BaseException | None, bool]:
-        """The next trial done: its number, what it raised, whether its worker died."""
+    def wait(self, timeout: float | None = None) -> tuple[int, BaseException | None, bool] | None:
+        """The next trial done: its number, what it raised, whether its worker died; None
+        when none ended within ``timeout`` seconds (None: wait until one does)."""
 
     def stop(self) -> None:
         """Interrupt the running trials and wait (bounded) until they ended."""
@@ -195,8 +197,9 @@ def run_sweep(
 
     ``pool`` (given the parent's run id) runs the trials several at once instead of
     ``runner``; a trial whose worker died runs once more. ``pruner="median"`` stops a
-    trial run here (not in a pool) whose per-step metric falls below the median of the
-    earlier trials at that step (Optuna's MedianPruner; random and tpe only)."""
+    trial whose per-step metric falls below the median of the earlier trials at that step
+    (Optuna's MedianPruner; random and tpe only); a pooled trial's steps come back through
+    the store's folder (``pruningchannel``)."""
     from ..store.current import get_store
 
     check_options(metric, direction, method, n_trials, timeout)
@@ -244,7 +247,7 @@ def run_sweep(
         ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
         if pool is not None:
             _run_pooled(store, parent, pool(parent.run_id), ask, progress, n_trials,
-                        open_slots, record)
+                        open_slots, record, getattr(ask, "prunes", False))
         while pool is None and progress.finished < n_trials and open_slots():
             number = max((t.number for t in progress.trials), default=-1) + 1
             params = ask(number)
@@ -303,7 +306,8 @@ def sweep(
     them), each worker given the same state; the workers must reach the store's folder.
     ``pruner="median"`` (random and tpe) stops a trial whose metric, logged per step with
     ``log_metric(key, value, step=)``, falls below the median of earlier trials; it ends
-    KILLED, tagged ``sweep.pruned``, and the sweep goes on.
+    KILLED, tagged ``sweep.pruned``, and the sweep goes on (in worker kernels and on Dask
+    too: their steps come back through the store's folder).
 
     Examples
     --------
@@ -533,17 +537,24 @@ def _run_trial(store, parent: ActiveRun, runner: TrialRunner, number: int,
 
 def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepProgress,
                 n_trials: int, open_slots: Callable[[], bool],
-                record: Callable[[Trial], None]) -> None:
+                record: Callable[[Trial], None], prunes: bool = False) -> None:
     """Keep every worker busy until ``n_trials`` are done; a trial whose worker died is
     reported and run once more. An interrupt stops the running trials (KILLED) and keeps
-    those that finished, also those not yet read back."""
+    those that finished, also those not yet read back. When the sweep ``prunes``, the
+    running trials' steps are read while waiting and told to the pruner, which may stop
+    them (see ``pruningchannel``)."""
+    from .pruningchannel import StepChannel
+
     in_flight: dict[int, tuple[dict[str, Any], set[str], int]] = {}
     number = max((t.number for t in progress.trials), default=-1) + 1
     exhausted = False
+    channel = StepChannel(store.path, parent.run_id, progress.metric) if prunes else None
 
     def submit(trial_number: int, params: dict[str, Any], attempt: int) -> None:
         in_flight[trial_number] = (params, set(_trial_runs(store, parent.run_id,
                                                            trial_number)), attempt)
+        if channel is not None:
+            channel.watch(trial_number, ask.watcher(trial_number, progress.metric))
         pool.submit(trial_number, dict(params), *_trial_names(parent, trial_number))
 
     try:
@@ -558,8 +569,18 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
                 number += 1
             if not in_flight:
                 return
-            done, error, died = pool.wait()
+            if channel is None:
+                ended = pool.wait()
+            else:
+                ended = pool.wait(_STEP_POLL_S)
+                channel.poll()
+                if ended is None:
+                    continue
+            done, error, died = ended
             params, known, attempt = in_flight.pop(done)
+            pruned = channel.done(done) if channel is not None else None
+            if pruned is not None and not died and str(error).startswith("TrialPruned"):
+                error = pruned  # stopped by the pruner: recorded as a trial pruned here
             if not died:  # a run left RUNNING by a worker that died before the task ran again
                 _end_left(store, parent.run_id, done, "KILLED",
                           "its worker died and the trial ran again elsewhere")
@@ -589,6 +610,8 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
         raise
     finally:
         pool.close()
+        if channel is not None:
+            channel.close()
 
 
 def _end_left(store, parent_id: str, number: int, status: str, why: str) -> None:

@@ -60,9 +60,10 @@ def _worker(name: str, *args: Any) -> Any:
     return getattr(importlib.import_module(WORKER_MODULE), name)(*args)
 
 
-def run_trial(spec: dict[str, Any], task: str, code: str) -> str | None:
+def run_trial(spec: dict[str, Any], task: str, code: str, number: int | None = None
+              ) -> str | None:
     """The task: one trial's ``%%track`` cell in the worker's shell; what it raised."""
-    return _worker("run_trial", spec, task, code)
+    return _worker("run_trial", spec, task, code, number)
 
 
 # -- in the notebook ----------------------------------------------------------------------
@@ -118,19 +119,28 @@ class DaskPool:
         code = self.source.cell(params, name, tags)
         self.serial += 1
         task = f"jupyter-mlops-trial-{self.parent_id[:12]}-{number}-{self.serial}"
-        future = self.client.submit(run_trial, self.spec, task, code, key=task, pure=False)
+        future = self.client.submit(run_trial, self.spec, task, code, number, key=task,
+                                    pure=False)
         self.futures[future] = (number, task)
 
-    def wait(self) -> tuple[int, BaseException | None, bool]:
+    def wait(self, timeout: float | None = None) -> tuple[int, BaseException | None, bool] | None:
+        import time
+
         from distributed import KilledWorker, wait
 
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if not self.futures:
                 raise WorkerError("No trial of the sweep is running on the Dask cluster.")
             done = [f for f in self.futures if f.done()]
             if not done:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                left = _POLL_S if deadline is None else min(_POLL_S,
+                                                            deadline - time.monotonic())
                 try:
-                    wait(list(self.futures), timeout=_POLL_S, return_when="FIRST_COMPLETED")
+                    wait(list(self.futures), timeout=max(0.001, left),
+                         return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     pass
                 continue

@@ -10,7 +10,8 @@ sweep cell's id: its history in the worker's session is the slice and itself, so
 trial's model replays like any tracked run's.
 
 A worker that dies is started again (and given the state again) by its own thread; the
-sweep engine decides whether its trial runs once more.
+sweep engine decides whether its trial runs once more. When the sweep prunes, a silent
+request before each trial hands its steps to the sweep's pruner (``pruningchannel``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from .cellnames import analyze
 from .runs import NOTEBOOK_RUN_ENV, PARENT_RUN_ENV
 
 _FLUSH = "__import__('jupyter_mlops.tracking.capture').tracking.capture.flush_capture(10)"
+_WATCH = ("__import__('jupyter_mlops.tracking.pruningchannel').tracking.pruningchannel"
+          ".watch_trial({!r}, {!r}, {})")
 STOP_WAIT_S = 20.0  # an interrupted trial ends its run; longer, and its kernel is shut down
 _POLL_S = 0.2
 
@@ -228,6 +231,11 @@ class _Worker:
             number, code = task
             self.busy = True
             try:
+                if self.pool.prunes():  # the trial's steps go to the sweep's pruner
+                    self.client.execute(_WATCH.format(self.pool.store_path,
+                                                      self.pool.parent_id, number),
+                                        silent=True, store_history=False,
+                                        stop_on_error=False)  # never aborts the trial
                 status, reply = self.execute(code, self.pool.cell_id)
             except BaseException as exc:  # noqa: BLE001 - the channel broke: a dead worker
                 status, reply = "died", {"evalue": str(exc)}
@@ -260,6 +268,7 @@ class WorkerPool:
         self.size = size
         self.cells = cells
         self.cell_id = cell_id
+        self.store_path, self.parent_id = str(store.path), parent_id
         self.source = source
         self.cwd = cwd or os.getcwd()
         self.env = trial_environment(dict(os.environ, PYTHONUNBUFFERED="1"), str(store.path),
@@ -275,14 +284,24 @@ class WorkerPool:
                tags: dict[str, str]) -> None:
         self.tasks.put((number, self.source.cell(params, name, tags)))
 
-    def wait(self) -> tuple[int, BaseException | None, bool]:
+    def prunes(self) -> bool:
+        """Whether the sweep prunes: it opened its pruning folder (``pruningchannel``)."""
+        from .pruningchannel import METRIC_FILE, channel_folder
+
+        return (channel_folder(self.store_path, self.parent_id) / METRIC_FILE).exists()
+
+    def wait(self, timeout: float | None = None) -> tuple[int, BaseException | None, bool] | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
             try:
-                kind, number, error = self.results.get(timeout=_POLL_S)
+                kind, number, error = self.results.get(timeout=max(0.0, left))
             except queue.Empty:
                 if not any(w.thread.is_alive() for w in self.workers):
                     raise WorkerError("Every worker kernel of the sweep stopped; run it "
                                       "again, or with --jobs 1.") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
                 continue
             if kind == "setup":
                 raise error if isinstance(error, WorkerError) else WorkerError(
