@@ -68,6 +68,8 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._opener is not None:
+            self.store = None  # the opener's to close; a store deleted since is let go here
 
     def _loop(self) -> None:
         while not self._stop.is_set():

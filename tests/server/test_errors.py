@@ -163,7 +163,8 @@ async def test_real_lock_held_by_another_writer_does_not_block(jp_fetch, seeded)
 def test_no_auth_warning_for_our_routes(jp_configurable_serverapp, seeded):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        jp_configurable_serverapp()
+        app = jp_configurable_serverapp()
+    app.web_app.settings["jupyter_mlops"].close()
     ours = [w for w in caught if issubclass(w.category, JupyterServerAuthWarning)
             and "jupyter-mlops" in str(w.message)]
     assert ours == []
