@@ -21,7 +21,12 @@ def git(repo, *args):
 
 
 def git_repository(repo, monkeypatch):
-    """A git repository with a data folder, the working directory of the test."""
+    """A git repository with a data folder, the working directory of the test; DVC, when
+    it runs, sends nothing and writes nothing outside the test's folder."""
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    for setting in ("DVC_SITE_CACHE_DIR", "DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR"):
+        monkeypatch.setenv(setting, str(repo.parent / setting.lower()))
     (repo / "data").mkdir(parents=True)
     monkeypatch.chdir(repo)
     git(repo, "init", "-q")
@@ -93,8 +98,6 @@ def test_a_file_dvc_added_comes_back_through_dvc_api(shell, tmp_path, monkeypatc
     tracked cell reads the file, which is then changed and removed in the workspace, and
     get_dataset gets the exact bytes the cell read back through dvc.api."""
     pytest.importorskip("dvc.api", reason="DVC is in the test extra")
-    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    monkeypatch.setenv("DO_NOT_TRACK", "1")
     repo = git_repository(tmp_path / "repo", monkeypatch)
 
     from dvc.repo import Repo
