@@ -15,9 +15,9 @@ seconds of every thread beside the wall time):
   temporary file) against ``df.to_parquet(path)`` alone, in time and bytes;
 - append 1 %: the grown frame kept into the same store: bytes of the new chunks against
   the first copy's bytes;
-- get back: ``get_dataset(fingerprint)`` (each chunk's sha256 checked, the frame's
-  fingerprint recomputed and compared) and with ``verify=False`` (chunk sha256s only),
-  against ``pd.read_parquet`` of the file ``to_parquet`` wrote;
+- get back: ``get_dataset(fingerprint)`` (the frame's fingerprint recomputed and compared)
+  and with ``verify=False`` (each chunk's sha256 checked instead), against
+  ``pd.read_parquet`` of the file ``to_parquet`` wrote;
 - file reads: the time file-read tracking adds to a cell that reads 1,000 small files
   (audit hook on, then each file hashed, kept and linked to a run).
 

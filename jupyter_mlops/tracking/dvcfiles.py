@@ -148,7 +148,7 @@ def pointer_of(store: Any, fingerprint: str) -> dict[str, Any] | None:
 def read_from_dvc(pointer: dict[str, Any], what: str) -> bytes:
     """The file's bytes through ``dvc.api``; without DVC, an error that says how to get
     them."""
-    from ..errors import NotFoundError
+    from ..errors import NotFoundError, shorten
 
     call = (f"dvc.api.read({pointer['path']!r}, repo={pointer['repo']!r}, "
             f"rev={pointer['rev']!r}, mode='rb')")
@@ -158,4 +158,13 @@ def read_from_dvc(pointer: dict[str, Any], what: str) -> bytes:
         raise NotFoundError(
             f"{what} was not copied into the store: it is under DVC (md5 {pointer['md5']}). "
             f"Install DVC (pip install dvc) to get it back here, or run {call}.") from None
-    return dvc.api.read(pointer["path"], repo=pointer["repo"], rev=pointer["rev"], mode="rb")
+    try:
+        return dvc.api.read(pointer["path"], repo=pointer["repo"], rev=pointer["rev"],
+                            mode="rb")
+    except Exception as exc:  # noqa: BLE001 - DVC's own errors, a repository gone, ...
+        raise NotFoundError(
+            f"{what} was not copied into the store: it is under DVC (md5 {pointer['md5']}), "
+            f"and DVC could not read it at revision {pointer['rev'][:12]} "
+            f"({type(exc).__name__}: {shorten(str(exc), 200)}). Get it into DVC's cache "
+            f"(dvc fetch, or dvc pull from its remote, in {pointer['repo']}), then retry "
+            f"or run {call}.") from None
