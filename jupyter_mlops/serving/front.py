@@ -109,6 +109,7 @@ class Connection(asyncio.Protocol):
         self.transport: Any = None
         self.buffer = bytearray()
         self.busy = False  # a request is being scored in a thread
+        self.head: tuple | None = None  # the read head of a request whose body is coming
         self.gone = False
         self.last = time.monotonic()
         self.started: float | None = None  # when the partial request in the buffer began
@@ -148,14 +149,16 @@ class Connection(asyncio.Protocol):
                 if len(self.buffer) >= _MAX_HEAD:
                     self._hand_off()
                 return
-            request = self._parse(bytes(self.buffer[:end]))
+            request = self.head or self._parse(bytes(self.buffer[:end]))
             if request is None:
                 self._hand_off()
                 return
             length, content_type, request_id, close = request
             total = end + 4 + length
             if len(self.buffer) < total:
-                return  # the rest of the body is on its way
+                self.head = request  # the rest of the body is on its way
+                return
+            self.head = None
             body = bytes(self.buffer[end + 4:total])
             del self.buffer[:total]
             self.started = time.monotonic() if self.buffer else None
