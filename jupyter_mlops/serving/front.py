@@ -25,6 +25,8 @@ import time
 import uuid
 from typing import Any
 
+from ..errors import MLOpsError
+from .formats import media_type
 from .predictions import REQUEST_ID_RE
 
 log = logging.getLogger("jupyter_mlops.serving")
@@ -214,9 +216,6 @@ class Connection(asyncio.Protocol):
         if not host or not content_type:
             return None
         access = self.front.state.access
-        from ..errors import MLOpsError
-        from .formats import media_type
-
         try:
             access.check_host(host)
             access.check_origin(seen.get(b"origin"))
