@@ -13,7 +13,8 @@ store and exported with ``export_mlflow``; both servers run as separate processe
 127.0.0.1, each with one process (MLflow's uvicorn with one worker), or both with
 ``--workers N`` processes. The
 clients run in a third process: one client for latency (p50/p99), four at once for
-throughput; single-row and 1,000-row ``dataframe_split`` requests; the two servers take
+throughput, each client one keep-alive HTTP/1.1 connection (``http.client``), the same
+for both servers; single-row and 1,000-row ``dataframe_split`` requests; the two servers take
 turns, twice, and the median of the two rounds is reported. Both must return the same
 predictions, and every request sent to ours must be in its predictions log once. Batch scoring generates a CSV into the temporary directory and scores it
 with ``jupyter-mlops score`` (peak memory of that process), and beside it with

@@ -433,3 +433,58 @@ def test_sigterm_right_after_the_announcement_stops_the_server_cleanly(store, tm
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         proc.stdout.close()
+
+
+def _responses(sock, count, deadline_s=10):
+    """``count`` HTTP responses read off one socket: (status, headers, body) each."""
+    data, answers = b"", []
+    deadline = time.monotonic() + deadline_s
+    while len(answers) < count:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            lines = data[:end].decode().split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:])
+            total = end + 4 + int(headers["Content-Length"])
+            if len(data) >= total:
+                answers.append((int(lines[0].split()[1]), headers, data[end + 4:total]))
+                data = data[total:]
+                continue
+        assert time.monotonic() < deadline, f"{len(answers)} of {count} answers came"
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed after {len(answers)} of {count} answers"
+        data += chunk
+    return answers
+
+
+def test_pipelined_requests_on_one_connection_are_answered_in_order_and_logged_once(
+        model, server):
+    """Scoring requests, a refused one and other routes, all sent at once on one
+    connection: each gets its answer in order, whoever reads it, and the scored ones are
+    logged once."""
+    import socket
+
+    clf, X = model
+    good = json.dumps({"dataframe_split": X.head(2).to_dict(orient="split")}).encode()
+    host = f"127.0.0.1:{server.port}"
+
+    def post(body, request_id):
+        return (f"POST /invocations HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+                f"\r\nX-Request-Id: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+
+    burst = (post(good, "first") + post(b'{"instances": "nope"}', "refused")
+             + f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() + post(good, "after"))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(burst)
+        answers = _responses(sock, 4)
+    assert [status for status, _, _ in answers] == [200, 400, 200, 200]
+    expected = clf.predict(X.head(2)).tolist()
+    assert json.loads(answers[0][2]) == json.loads(answers[3][2]) == {"predictions": expected}
+    assert answers[0][1]["X-Request-Id"] == "first"
+    assert answers[0][1]["X-Model-Version"] == answers[3][1]["X-Model-Version"] == "clf/1"
+    assert json.loads(answers[1][2])["error_code"] == "BAD_REQUEST"
+    health = json.loads(answers[2][2])
+    assert (health["requests"], health["errors"]) == (2, 1)  # counted once, by the time asked
+    assert server.flush()
+    logged = mlops.get_store().query("SELECT request_id FROM predictions ORDER BY id")
+    assert [row[0] for row in logged] == ["first", "after"]

@@ -36,6 +36,39 @@ from .predictions import REQUEST_ID_RE
 log = logging.getLogger("jupyter_mlops.serving")
 
 
+def failure(exc: BaseException, method: str, path: str) -> tuple[int, dict, list]:
+    """The status, JSON payload and extra headers that answer a request failed by ``exc``
+    (logged here when it is the server's fault)."""
+    status, code = 500, "INTERNAL_ERROR"
+    message = "Internal error while serving this request; the server log has the details."
+    headers = []
+    if isinstance(exc, AccessDeniedError):
+        status, code, message = 403, "FORBIDDEN", str(exc)
+    elif isinstance(exc, BadRequest):
+        status, code, message = exc.status, "BAD_REQUEST", str(exc)
+    elif isinstance(exc, ValidationError):
+        status, code, message = 400, "BAD_REQUEST", str(exc)
+    elif isinstance(exc, NotFoundError):
+        status, code, message = 404, "NOT_FOUND", str(exc)
+    elif isinstance(exc, StoreLockedError):
+        status, code = 503, "STORE_LOCKED"
+        message = "The store is locked by another process; retry shortly."
+        headers.append(("Retry-After", "1"))
+    elif isinstance(exc, (JournalError, StoreFullError)):
+        status, code = 503, "NOT_LOGGED"
+        message = ("The request could not be logged (the disk is full or the predictions "
+                   "journal cannot be written), so it was not answered; retry later.")
+        headers.append(("Retry-After", "5"))
+        log.error("%s %s failed: %s", method, path, exc)
+    elif isinstance(exc, MLOpsError):
+        status, code = 500, "STORE_ERROR"
+        message = f"{type(exc).__name__}: the store could not be used; see the server log."
+        log.error("%s %s failed: %s", method, path, exc)
+    else:
+        log.error("%s %s failed", method, path, exc_info=(type(exc), exc, exc.__traceback__))
+    return status, {"error_code": code, "message": message}, headers
+
+
 class BaseHandler(tornado.web.RequestHandler):
     #: Changes the server's state: needs the token and a JSON (or no) body.
     changes_state = False
@@ -75,34 +108,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(payload if isinstance(payload, (str, bytes)) else dumps(payload))
 
     def fail(self, exc: BaseException) -> None:
-        status, code = 500, "INTERNAL_ERROR"
-        message = "Internal error while serving this request; the server log has the details."
-        if isinstance(exc, AccessDeniedError):
-            status, code, message = 403, "FORBIDDEN", str(exc)
-        elif isinstance(exc, BadRequest):
-            status, code, message = exc.status, "BAD_REQUEST", str(exc)
-        elif isinstance(exc, ValidationError):
-            status, code, message = 400, "BAD_REQUEST", str(exc)
-        elif isinstance(exc, NotFoundError):
-            status, code, message = 404, "NOT_FOUND", str(exc)
-        elif isinstance(exc, StoreLockedError):
-            status, code = 503, "STORE_LOCKED"
-            message = "The store is locked by another process; retry shortly."
-            self.set_header("Retry-After", "1")
-        elif isinstance(exc, (JournalError, StoreFullError)):
-            status, code = 503, "NOT_LOGGED"
-            message = ("The request could not be logged (the disk is full or the predictions "
-                       "journal cannot be written), so it was not answered; retry later.")
-            self.set_header("Retry-After", "5")
-            log.error("%s %s failed: %s", self.request.method, self.request.path, exc)
-        elif isinstance(exc, MLOpsError):
-            status, code = 500, "STORE_ERROR"
-            message = f"{type(exc).__name__}: the store could not be used; see the server log."
-            log.error("%s %s failed: %s", self.request.method, self.request.path, exc)
-        else:
-            log.error("%s %s failed", self.request.method, self.request.path,
-                      exc_info=(type(exc), exc, exc.__traceback__))
-        self.send({"error_code": code, "message": message}, status)
+        status, payload, headers = failure(exc, self.request.method, self.request.path)
+        for name, value in headers:
+            self.set_header(name, value)
+        self.send(payload, status)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # tornado's own errors (405, malformed HTTP): JSON, never a traceback page.

@@ -17,6 +17,12 @@ It is taken only when it is sure to answer as the general path would:
   ``true``/``false``, null, text, infinity, out-of-range or ragged rows) and the columns
   must be exactly the signature's. Anything else goes the general way, which gives the
   clear refusal it always gave.
+
+The body is parsed with orjson when it is installed (the ``serve`` extra): several times
+quicker than ``json`` on a thousand rows, and it refuses what ``json`` would refuse or
+read differently (a byte order mark, NaN, a lone surrogate). A body it refuses, and any
+request that then goes the general way, is parsed again by ``json``, so refusals read as
+they always did.
 """
 
 from __future__ import annotations
@@ -36,6 +42,25 @@ INLINE_BYTES = 4096
 INLINE_S = 0.002
 _FEATURE_NAMES = r"X does not have valid feature names, but \w+ was fitted with feature names"
 _silenced = False
+_orjson: Any = None  # the module once imported; False when it is not installed
+
+
+def loads(body: bytes) -> Any:
+    """The body parsed by orjson, or None when orjson is missing or refuses it (the
+    general path then parses it with ``json`` and names what is wrong)."""
+    global _orjson
+    if _orjson is None:
+        try:
+            import orjson
+        except ImportError:
+            orjson = False
+        _orjson = orjson
+    if _orjson is False:
+        return None
+    try:
+        return _orjson.loads(body)
+    except _orjson.JSONDecodeError:
+        return None
 
 
 def silence_feature_name_warning() -> None:
@@ -79,10 +104,22 @@ class FastPath:
     #: The quickest of a few one-row predictions at load: a request that costs less than
     #: ``INLINE_S`` is scored on the event loop, without the hop to a scoring thread.
     row_s: float = float("inf")
+    #: The model is scikit-learn's own (no pipeline of user steps): its check that every
+    #: value is finite is skipped, as this path has made sure of it (``_cast``).
+    assume_finite: bool = False
 
     @property
     def inline(self) -> bool:
         return self.row_s < INLINE_S
+
+    def predict(self, model: Any, array: Any) -> Any:
+        """``model.predict`` of a :meth:`rows` array."""
+        if not self.assume_finite:
+            return model.predict(array)
+        import sklearn
+
+        with sklearn.config_context(assume_finite=True):
+            return model.predict(array)
 
     @classmethod
     def probe(cls, model: Any, spec: InputSpec, reference: Any = None) -> FastPath | None:
@@ -109,7 +146,8 @@ class FastPath:
                                             category=UserWarning)
                 from_frame = dumps(jsonable(model.predict(frame)))
                 before = len(caught)
-                from_array = dumps(jsonable(model.predict(_model_input(rows, dtype))))
+                fast = cls(spec.columns, dtype, assume_finite=_sklearn_own(model))
+                from_array = dumps(jsonable(fast.predict(model, _model_input(rows, dtype))))
                 warned = len(caught) > before
         except Exception:  # noqa: BLE001 - a model that refuses the probe keeps the general path
             return None
@@ -119,9 +157,9 @@ class FastPath:
         times = []
         for _ in range(5):
             started = time.perf_counter()
-            model.predict(one)
+            fast.predict(model, one)
             times.append(time.perf_counter() - started)
-        return cls(spec.columns, dtype, min(times))
+        return cls(spec.columns, dtype, min(times), fast.assume_finite)
 
     def rows(self, payload: Any, body: bytes) -> Any:
         """The request's inputs as an array, or None when it must go the general way."""
@@ -185,6 +223,14 @@ class FastPath:
         if target != array.dtype and (array.min() < info.min or array.max() > info.max):
             return None
         return _model_input(array, target)
+
+
+def _sklearn_own(model: Any) -> bool:
+    """A scikit-learn estimator whose inputs reach its own code unchanged: not a pipeline
+    or column transformer, whose user steps could make a finite value infinite."""
+    module = type(model).__module__
+    return module.startswith("sklearn.") and not module.startswith(
+        ("sklearn.pipeline", "sklearn.compose"))
 
 
 def _model_input(array: Any, dtype: Any) -> Any:

@@ -372,6 +372,8 @@ class PredictionLog:
         self._stamp = threading.Lock()
         self._recent: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._closing = False
+        self._hurry = False  # flush() wants the batch stored now
+        self._writer_waits = False  # the writer waits for a first record
         self._replaying = True
         self._spilled_to = 0  # journal offset up to which failed records were counted
         self.appended = 0
@@ -410,7 +412,10 @@ class PredictionLog:
             self.journal.append(records)
         with self._cond:
             self.appended += len(records)
-            self._cond.notify_all()
+            # Wake the writer only when it waits for a first record or a batch is full:
+            # waking it per request would store batches of one, on the answering CPU.
+            if self._writer_waits or self.appended - self.logged >= self.batch_size:
+                self._cond.notify_all()
 
     @property
     def pending(self) -> int:
@@ -433,12 +438,16 @@ class PredictionLog:
         """Wait until every record appended so far is stored; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._hurry = True
             self._cond.notify_all()
             while not self._idle():
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
                 self._cond.wait(min(left, 0.05))
+                if not self._hurry:  # the writer took a batch; the rest is wanted now too
+                    self._hurry = True
+                    self._cond.notify_all()
         return True
 
     def close(self, timeout: float = 30.0) -> bool:
@@ -514,12 +523,20 @@ class PredictionLog:
         while True:
             with self._cond:
                 while self.journal.backlog == 0 and not self._closing:
+                    self._writer_waits = True
                     self._cond.wait()
+                self._writer_waits = False
                 if self.journal.backlog == 0:
                     break
-                if not self._closing and self.appended - self.logged < self.batch_size:
-                    # Let a batch gather: one transaction for many requests.
-                    self._cond.wait(self.interval_s)
+                # Let a batch gather: one transaction for many requests.
+                deadline = time.monotonic() + self.interval_s
+                while not (self._closing or self._hurry or
+                           self.appended - self.logged >= self.batch_size):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                self._hurry = False
             try:
                 records, ends = self.journal.take(self.batch_size, self.max_batch_bytes)
             except Exception as exc:  # noqa: BLE001 - a damaged journal: said, not fatal

@@ -94,6 +94,23 @@ class ServingState:
         finally:
             self.in_flight -= 1
 
+    def inline(self, body: bytes) -> bool:
+        """Whether ``body`` is scored on the event loop (:meth:`score_now`)."""
+        return self.deployment.inline and len(body) <= INLINE_BYTES
+
+    def score_now(self, body: bytes, content_type: str | None, request_id: str) -> Scored:
+        """:meth:`score` on the event loop, for a body :meth:`inline` allows."""
+        deployment = self.deployment
+        self.in_flight += 1
+        self.requests += 1
+        try:
+            return self._score(deployment, body, content_type, request_id)
+        except BaseException:
+            self.errors += 1
+            raise
+        finally:
+            self.in_flight -= 1
+
     def _score(self, deployment: Deployment, body: bytes, content_type: str | None,
                request_id: str) -> Scored:
         """Score, then journal the records: nothing is answered that is not in the log's
@@ -213,13 +230,15 @@ def bind(host: str, port: int) -> list[socket.socket]:
         raise ValidationError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
 
 
-def _accept_paced(server: Any, sockets: list[socket.socket]) -> Any:
+def _accept_paced(server: Any, sockets: list[socket.socket], front: Any = None, *,
+                  paced: bool = True) -> Any:
     """Accept on sockets shared with sibling processes, one connection at a time.
 
     tornado accepts every pending connection at once, so the first process to wake would
     take a burst of new connections and leave its siblings idle. Here a worker that
     already holds a connection steps back for a moment after each accept, so an idle
-    sibling takes the next. Returns the function that stops accepting.
+    sibling takes the next (``paced``). A connection starts on ``front`` (``front.py``)
+    when there is one, else on tornado. Returns the function that stops accepting.
     """
     import asyncio
 
@@ -238,9 +257,13 @@ def _accept_paced(server: Any, sockets: list[socket.socket]) -> Any:
         except OSError as exc:
             log.warning("accept() failed: %s", exc)
             return
-        server._handle_connection(connection, address)  # what tornado's own accept calls
-        held = len(getattr(server, "_connections", ()))
-        if held > 1:
+        if front is not None:
+            front.adopt(connection, address)
+        else:
+            server._handle_connection(connection, address)  # what tornado's accept calls
+        held = len(getattr(server, "_connections", ())) + \
+            (len(front.connections) if front is not None else 0)
+        if paced and held > 1:
             loop.remove_reader(sock.fileno())
             loop.call_later(0.001 * min(held, 5), resume, sock)
 
@@ -391,8 +414,14 @@ class ModelServer:
         server = tornado.httpserver.HTTPServer(
             make_app(state), max_body_size=state.discard_limit, idle_connection_timeout=75,
             body_timeout=120, xheaders=False)
-        stop_accepting = None
-        if self._worker is None:
+        from . import front as lean
+
+        stop_accepting = front = None
+        if lean.supported():
+            front = lean.Front(state, server)
+            stop_accepting = _accept_paced(server, self._sockets, front,
+                                           paced=self._worker is not None)
+        elif self._worker is None:
             server.add_sockets(self._sockets)
         else:
             stop_accepting = _accept_paced(server, self._sockets)
@@ -409,6 +438,8 @@ class ModelServer:
             await asyncio.sleep(0.01)
         if watcher is not None:
             watcher.cancel()
+        if front is not None:
+            front.close()
         try:
             await asyncio.wait_for(server.close_all_connections(), timeout=2.0)
         except asyncio.TimeoutError:
