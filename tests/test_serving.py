@@ -488,3 +488,22 @@ def test_pipelined_requests_on_one_connection_are_answered_in_order_and_logged_o
     assert server.flush()
     logged = mlops.get_store().query("SELECT request_id FROM predictions ORDER BY id")
     assert [row[0] for row in logged] == ["first", "after"]
+
+
+def test_a_head_with_a_bare_line_feed_is_never_framed_by_the_front(model, server):
+    """A header line ended by a bare LF hides a ``Transfer-Encoding`` from a reader that
+    splits on CRLF only (request smuggling behind a proxy that splits on LF). Such a head
+    goes to tornado, which reads both framings and refuses the request."""
+    import socket
+
+    clf, X = model
+    body = json.dumps({"dataframe_split": X.head(1).to_dict(orient="split")}).encode()
+    head = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "X-Note: a\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + body)  # a scoring request by its length, not as chunks
+        answer = b""
+        while b"\r\n" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.split(b" ", 2)[1] == b"400", answer  # tornado's refusal, then it closes

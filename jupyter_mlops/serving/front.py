@@ -193,8 +193,9 @@ class Connection(asyncio.Protocol):
     def _parse(self, head: bytes) -> tuple[int, str, str, bool] | None:
         """The request's Content-Length, Content-Type, request id and whether the client
         closes after it; None when tornado is to answer it."""
-        if not head.isascii():
-            return None
+        if not head.isascii() or head.count(b"\n") != head.count(b"\r\n") or \
+                head.count(b"\r") != head.count(b"\r\n") or b"\0" in head:
+            return None  # a bare CR or LF, or a NUL: a proxy may read these lines otherwise
         lines = head.split(b"\r\n")
         if lines[0] != b"POST /invocations HTTP/1.1":
             return None
