@@ -8,6 +8,7 @@ the answers over HTTP must equal the registered model's predictions. Where a wor
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -64,6 +65,7 @@ def test_context_holds_what_an_image_needs(built):
     requirements = (out / "requirements.txt").read_text().splitlines()
     assert f"scikit-learn=={sklearn.__version__}" in requirements
     assert any(line.startswith("tornado==") for line in requirements)
+    assert f"orjson=={importlib.metadata.version('orjson')}" in requirements  # installed here
     assert not any("jupyter" in line for line in requirements if not line.startswith("#"))
     described = json.loads((out / "model" / "model.json").read_text())
     assert described["uri"] == "models:/churn/1"
