@@ -224,6 +224,8 @@ def run_sweep(
     status = "FINISHED"
     error: BaseException | None = None
 
+    history = BestHistory(store, parent.run_id, f"best_{metric}")
+
     def record(trial: Trial) -> None:
         progress.trials = [t for t in progress.trials if t.number != trial.number] + [trial]
         ask.tell(trial)  # type: ignore[attr-defined]
@@ -231,9 +233,7 @@ def run_sweep(
             best = progress.best
             if best is None or sign * trial.value > sign * best.value:
                 progress.best = trial
-            storage.log_metrics(store, parent.run_id,
-                                [(f"best_{metric}", progress.best.value, trial.number)],
-                                time.time())
+            history.add(progress.best.value, trial.number)
         if on_trial is not None:
             on_trial(progress)
 
@@ -260,7 +260,7 @@ def run_sweep(
         raise
     finally:
         progress.status = status
-        _close_parent(store, parent, progress, status, error)
+        _close_parent(store, parent, progress, status, error, history)
         if on_trial is not None:
             on_trial(progress)
     best = progress.best
@@ -468,11 +468,43 @@ def _prior_trials(store, parent_id: str, space: Space, metric: str) -> list[Tria
     return sorted(trials, key=lambda t: t.number)
 
 
+class BestHistory:
+    """The parent's ``best_<metric>`` history, a point per trial that finished.
+
+    Quick trials do not each pay a write transaction of their own for it: the points are
+    written at most every ``INTERVAL_S`` (so a view of the parent still follows a long
+    sweep) and the rest with the parent's end, in its one closing transaction. A kernel
+    killed mid-sweep loses at most that last interval of points, never a trial."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, store, run_id: str, key: str) -> None:
+        self.store, self.run_id, self.key = store, run_id, key
+        self.pending: list[tuple[float, int, float]] = []  # (value, trial number, time)
+        self.written = time.monotonic()
+
+    def add(self, value: float, number: int) -> None:
+        self.pending.append((value, number, time.time()))
+        if time.monotonic() - self.written >= self.INTERVAL_S:
+            with self.store.batch():
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the pending points (inside the caller's transaction, when there is one)."""
+        pending, self.pending = self.pending, []
+        for value, number, when in pending:
+            storage.log_metrics(self.store, self.run_id, [(self.key, value, number)], when)
+        self.written = time.monotonic()
+
+
 def _close_parent(store, parent: ActiveRun, progress: SweepProgress, status: str,
-                  error: BaseException | None) -> None:
-    """The best trial's params, model and the trials table, then the end: one write."""
+                  error: BaseException | None, history: BestHistory | None = None) -> None:
+    """The best history's last points, the best trial's params, model and the trials
+    table, then the end: one write."""
     best = progress.best
     with store.batch():
+        if history is not None:
+            history.flush()
         rows = _table_rows(progress.trials, progress.metric)
         digest, size = store.artifacts.put_bytes(_csv(rows))
         storage.add_artifact(store, parent.run_id, TABLE_NAME, "table", digest, size,
