@@ -50,6 +50,8 @@ class TrialPool(Protocol):
     records one child run of the sweep's parent, named and tagged as given."""
 
     size: int
+    # Optional ``ahead: int``: trials it may be given beyond ``size``, queued until a
+    # worker is free (a pool that would start them at once has none).
 
     def submit(self, number: int, params: dict[str, Any], name: str,
                tags: dict[str, str]) -> None: ...
@@ -241,10 +243,18 @@ def run_sweep(
         return timeout is None or time.monotonic() - started < timeout
 
     try:
-        ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
-        if pool is not None:
-            _run_pooled(store, parent, pool(parent.run_id), ask, progress, n_trials,
-                        open_slots, record)
+        # The workers start first: their kernels boot while this one loads the sampler
+        # (importing Optuna takes about as long as starting a kernel).
+        workers = pool(parent.run_id) if pool is not None else None
+        try:
+            ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
+        except BaseException:
+            if workers is not None:
+                workers.close()
+            raise
+        if workers is not None:
+            _run_pooled(store, parent, workers, ask, progress, n_trials, open_slots, record,
+                        queue_ahead=timeout is None)
         while pool is None and progress.finished < n_trials and open_slots():
             number = max((t.number for t in progress.trials), default=-1) + 1
             params = ask(number)
@@ -565,11 +575,17 @@ def _run_trial(store, parent: ActiveRun, runner: TrialRunner, number: int,
 
 def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepProgress,
                 n_trials: int, open_slots: Callable[[], bool],
-                record: Callable[[Trial], None]) -> None:
+                record: Callable[[Trial], None], *, queue_ahead: bool = False) -> None:
     """Keep every worker busy until ``n_trials`` are done; a trial whose worker died is
     reported and run once more. An interrupt stops the running trials (KILLED) and keeps
-    those that finished, also those not yet read back."""
+    those that finished, also those not yet read back.
+
+    ``queue_ahead`` (no timeout, which a queued trial could start after): a pool with a
+    queue of its own (``pool.ahead``) is given that many trials more than it has workers,
+    so a worker that ends a trial takes the next at once instead of waiting while this
+    thread reads its result back and asks for the next params."""
     in_flight: dict[int, tuple[dict[str, Any], set[str], int]] = {}
+    slots = pool.size + (getattr(pool, "ahead", 0) if queue_ahead else 0)
     number = max((t.number for t in progress.trials), default=-1) + 1
     exhausted = False
 
@@ -580,7 +596,7 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
 
     try:
         while True:
-            while (not exhausted and len(in_flight) < pool.size
+            while (not exhausted and len(in_flight) < slots
                    and progress.finished + len(in_flight) < n_trials and open_slots()):
                 params = ask(number)
                 if params is None:
