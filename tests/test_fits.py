@@ -183,3 +183,26 @@ for epoch in range(5):
     parent = runs_by_name()["epochs"]
     assert children_of(parent) == []
     assert len(parent.metric_history("score")) == 5
+
+
+def test_estimator_params_are_get_params_read_once_per_class():
+    """The names come from the class once; the values, nesting and order stay scikit-learn's."""
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from jupyter_mlops.tracking.frameworks.sklearn import estimator_params
+
+    models = [DecisionTreeClassifier(max_depth=3),
+              make_pipeline(StandardScaler(), LogisticRegression(C=0.5)),
+              BaggingClassifier(estimator=DecisionTreeClassifier(max_depth=2)),
+              GridSearchCV(LogisticRegression(), {"C": [1.0]})]
+    for model in models:
+        ours, theirs = estimator_params(model), model.get_params(deep=True)
+        assert list(ours) == list(theirs) and all(ours[k] is theirs[k] for k in ours)
+    tree = models[0]
+    tree.set_params(max_depth=7)
+    assert estimator_params(tree)["max_depth"] == 7

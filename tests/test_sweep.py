@@ -56,6 +56,11 @@ def test_a_grid_sweep_runs_each_point_as_a_child_and_keeps_the_best_on_the_paren
     assert parent.metrics["best_accuracy"] == best.metrics["accuracy"] == max(
         trials["metrics.accuracy"])
     assert parent.tags["sweep.best_trial"] == result.best_run_id
+    # The best so far after each trial, written with the parent's end for quick trials.
+    history = parent.metric_history("best_accuracy")
+    assert [m.step for m in history] == sorted(t.number for t in result.trials)
+    assert [m.value for m in history] == sorted(m.value for m in history)
+    assert history[-1].value == parent.metrics["best_accuracy"]
     # max_depth moves the accuracy, the criterion barely: the ranking says so.
     assert parent.metrics["sweep.importance.max_depth"] > parent.metrics[
         "sweep.importance.criterion"]

@@ -34,6 +34,13 @@ _CHUNK = 1 << 20
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Folders this process made or found: a trial's few small files skip the checks.
+        self._folders: set[Path] = set()
+
+    def _folder(self, path: Path) -> None:
+        if path not in self._folders:
+            make_private_folder(path)
+            self._folders.add(path)
 
     def path_for(self, sha256: str) -> Path:
         if not isinstance(sha256, str) or not SHA256_RE.fullmatch(sha256):
@@ -73,16 +80,26 @@ class ArtifactStore:
         written, for a file hashed on the way in) unless that file exists already."""
         tmp = None
         try:
-            make_private_folder(self.root)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+            self._folder(self.root)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+            except FileNotFoundError:  # the folder went away since: make it again
+                self._folders.clear()
+                self._folder(self.root)
+                fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out:
                 write(out)
             final = target()
             if final.exists():
                 os.unlink(tmp)
             else:
-                make_private_folder(final.parent)
-                os.replace(tmp, final)
+                self._folder(final.parent)
+                try:
+                    os.replace(tmp, final)
+                except FileNotFoundError:
+                    self._folders.discard(final.parent)
+                    self._folder(final.parent)
+                    os.replace(tmp, final)
         except BaseException as exc:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)

@@ -157,4 +157,6 @@ def stop_reading(store: Any, run_id: str) -> int:
     rec = recorder()
     if not rec.running:
         return 0
-    return link_files(store, run_id, rec.stop())
+    paths = rec.stop()
+    # Most cells read no file: no policy, DVC or kept-bytes queries for them.
+    return link_files(store, run_id, paths) if paths else 0

@@ -259,9 +259,10 @@ def _params(model: Any, family: Any) -> dict[str, Any]:
     """The model's own params with plain values (as autolog logs them): ``get_params``
     when it has it, else its family's (a Booster's training config, Keras' optimizer)."""
     from .autolog import _is_simple
+    from .frameworks.sklearn import estimator_params
 
     try:
-        items = (model.get_params(deep=True) if hasattr(model, "get_params")
+        items = (estimator_params(model) if hasattr(model, "get_params")
                  else family.params(model)).items()
     except Exception:  # noqa: BLE001 - a model whose params cannot be read has none here
         return {}

@@ -51,6 +51,8 @@ class TrialPool(Protocol):
     records one child run of the sweep's parent, named and tagged as given."""
 
     size: int
+    # Optional ``ahead: int``: trials it may be given beyond ``size``, queued until a
+    # worker is free (a pool that would start them at once has none).
 
     def submit(self, number: int, params: dict[str, Any], name: str,
                tags: dict[str, str]) -> None: ...
@@ -227,6 +229,8 @@ def run_sweep(
     status = "FINISHED"
     error: BaseException | None = None
 
+    history = BestHistory(store, parent.run_id, f"best_{metric}")
+
     def record(trial: Trial) -> None:
         progress.trials = [t for t in progress.trials if t.number != trial.number] + [trial]
         ask.tell(trial)  # type: ignore[attr-defined]
@@ -234,9 +238,7 @@ def run_sweep(
             best = progress.best
             if best is None or sign * trial.value > sign * best.value:
                 progress.best = trial
-            storage.log_metrics(store, parent.run_id,
-                                [(f"best_{metric}", progress.best.value, trial.number)],
-                                time.time())
+            history.add(progress.best.value, trial.number)
         if on_trial is not None:
             on_trial(progress)
 
@@ -244,10 +246,19 @@ def run_sweep(
         return timeout is None or time.monotonic() - started < timeout
 
     try:
-        ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
-        if pool is not None:
-            _run_pooled(store, parent, pool(parent.run_id), ask, progress, n_trials,
-                        open_slots, record, getattr(ask, "prunes", False))
+        # The workers start first: their kernels boot while this one loads the sampler
+        # (importing Optuna takes about as long as starting a kernel).
+        workers = pool(parent.run_id) if pool is not None else None
+        try:
+            ask = asker(space, method, direction, seed, prior, pruner)  # inside: the parent ends
+        except BaseException:
+            if workers is not None:
+                workers.close()
+            raise
+        if workers is not None:
+            prunes = getattr(ask, "prunes", False)
+            _run_pooled(store, parent, workers, ask, progress, n_trials, open_slots, record,
+                        prunes, queue_ahead=timeout is None and not prunes)
         while pool is None and progress.finished < n_trials and open_slots():
             number = max((t.number for t in progress.trials), default=-1) + 1
             params = ask(number)
@@ -263,7 +274,7 @@ def run_sweep(
         raise
     finally:
         progress.status = status
-        _close_parent(store, parent, progress, status, error)
+        _close_parent(store, parent, progress, status, error, history)
         if on_trial is not None:
             on_trial(progress)
     best = progress.best
@@ -472,11 +483,43 @@ def _prior_trials(store, parent_id: str, space: Space, metric: str) -> list[Tria
     return sorted(trials, key=lambda t: t.number)
 
 
+class BestHistory:
+    """The parent's ``best_<metric>`` history, a point per trial that finished.
+
+    Quick trials do not each pay a write transaction of their own for it: the points are
+    written at most every ``INTERVAL_S`` (so a view of the parent still follows a long
+    sweep) and the rest with the parent's end, in its one closing transaction. A kernel
+    killed mid-sweep loses at most that last interval of points, never a trial."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, store, run_id: str, key: str) -> None:
+        self.store, self.run_id, self.key = store, run_id, key
+        self.pending: list[tuple[float, int, float]] = []  # (value, trial number, time)
+        self.written = time.monotonic()
+
+    def add(self, value: float, number: int) -> None:
+        self.pending.append((value, number, time.time()))
+        if time.monotonic() - self.written >= self.INTERVAL_S:
+            with self.store.batch():
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the pending points (inside the caller's transaction, when there is one)."""
+        pending, self.pending = self.pending, []
+        for value, number, when in pending:
+            storage.log_metrics(self.store, self.run_id, [(self.key, value, number)], when)
+        self.written = time.monotonic()
+
+
 def _close_parent(store, parent: ActiveRun, progress: SweepProgress, status: str,
-                  error: BaseException | None) -> None:
-    """The best trial's params, model and the trials table, then the end: one write."""
+                  error: BaseException | None, history: BestHistory | None = None) -> None:
+    """The best history's last points, the best trial's params, model and the trials
+    table, then the end: one write."""
     best = progress.best
     with store.batch():
+        if history is not None:
+            history.flush()
         rows = _table_rows(progress.trials, progress.metric)
         digest, size = store.artifacts.put_bytes(_csv(rows))
         storage.add_artifact(store, parent.run_id, TABLE_NAME, "table", digest, size,
@@ -537,15 +580,23 @@ def _run_trial(store, parent: ActiveRun, runner: TrialRunner, number: int,
 
 def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepProgress,
                 n_trials: int, open_slots: Callable[[], bool],
-                record: Callable[[Trial], None], prunes: bool = False) -> None:
+                record: Callable[[Trial], None], prunes: bool = False, *,
+                queue_ahead: bool = False) -> None:
     """Keep every worker busy until ``n_trials`` are done; a trial whose worker died is
     reported and run once more. An interrupt stops the running trials (KILLED) and keeps
     those that finished, also those not yet read back. When the sweep ``prunes``, the
     running trials' steps are read while waiting and told to the pruner, which may stop
-    them (see ``pruningchannel``)."""
+    them (see ``pruningchannel``).
+
+    ``queue_ahead`` (no timeout, which a queued trial could start after, and no pruning,
+    whose trials are told their number as they start): a pool with a queue of its own
+    (``pool.ahead``) is given that many trials more than it has workers, so a worker that
+    ends a trial takes the next at once instead of waiting while this thread reads its
+    result back and asks for the next params."""
     from .pruningchannel import StepChannel
 
     in_flight: dict[int, tuple[dict[str, Any], set[str], int]] = {}
+    slots = pool.size + (getattr(pool, "ahead", 0) if queue_ahead else 0)
     number = max((t.number for t in progress.trials), default=-1) + 1
     exhausted = False
     channel = StepChannel(store.path, parent.run_id, progress.metric) if prunes else None
@@ -559,7 +610,7 @@ def _run_pooled(store, parent: ActiveRun, pool: TrialPool, ask, progress: SweepP
 
     try:
         while True:
-            while (not exhausted and len(in_flight) < pool.size
+            while (not exhausted and len(in_flight) < slots
                    and progress.finished + len(in_flight) < n_trials and open_slots()):
                 params = ask(number)
                 if params is None:

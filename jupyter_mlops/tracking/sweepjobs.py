@@ -259,8 +259,11 @@ class _Worker:
 class WorkerPool:
     """N worker kernels taking trials from one queue (see the module's docstring).
 
-    ``source`` writes each trial's cell; ``cells`` are the state to rebuild.
+    ``source`` writes each trial's cell; ``cells`` are the state to rebuild. ``ahead``
+    trials wait in its queue beyond one per worker: a worker never waits for the sweep.
     """
+
+    ahead = 1
 
     def __init__(self, size: int, *, store: Store, parent_id: str,
                  cells: list[tuple[str | None, str]], source: TrialSource,

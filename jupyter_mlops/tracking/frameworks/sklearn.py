@@ -8,6 +8,7 @@ ensemble's ``feature_importances_`` become a table. The model is its pickle (MLf
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any
 
 from .family import Family, Flavor
@@ -31,8 +32,53 @@ def fitted_estimator(value: Any) -> bool:
 
 
 def estimator_params(value: Any) -> dict[str, Any]:
-    """``get_params(deep=True)``, as scikit-learn-API models of every family have it."""
-    return dict(value.get_params(deep=True))
+    """``get_params(deep=True)``, as scikit-learn-API models of every family have it.
+
+    For a class that keeps ``BaseEstimator``'s own ``get_params``, the same dict built
+    from its param names read once per class: scikit-learn reads them from the
+    ``__init__`` signature at every call, which costs more than the rest of a sweep
+    trial's autolog of the model."""
+    names = _param_names(type(value))
+    if names is None:
+        return dict(value.get_params(deep=True))
+    found: dict[str, Any] = {}
+    for key in names:
+        item = getattr(value, key)
+        if hasattr(item, "get_params") and not isinstance(item, type):
+            found.update((f"{key}__{k}", v) for k, v in (
+                estimator_params(item) if _param_names(type(item)) is not None
+                else item.get_params()).items())
+        found[key] = item
+    return found
+
+
+_PARAM_NAMES: weakref.WeakKeyDictionary[type, tuple[Any, list[str] | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _param_names(cls: type) -> list[str] | None:
+    """The param names of a class whose ``get_params`` is ``BaseEstimator``'s, else None
+    (its own ``get_params`` is called)."""
+    try:
+        cached = _PARAM_NAMES.get(cls)
+    except TypeError:
+        return None
+    if cached is not None and cached[0] is cls.__init__:
+        return cached[1]
+    names = None
+    if "sklearn" in sys.modules:
+        from sklearn.base import BaseEstimator
+
+        plain = (isinstance(cls, type) and issubclass(cls, BaseEstimator)
+                 and cls.get_params is BaseEstimator.get_params
+                 and getattr(cls._get_param_names, "__func__", None)
+                 is BaseEstimator._get_param_names.__func__)
+        names = list(cls._get_param_names()) if plain else None
+    try:
+        _PARAM_NAMES[cls] = (cls.__init__, names)
+    except TypeError:
+        pass
+    return names
 
 
 def feature_names(value: Any, count: int | None = None) -> list[str]:
