@@ -151,7 +151,7 @@ def quality_parts(frame: Any, reference: Any, client: Any) -> tuple[Any, Any, li
 
     import pandas as pd
 
-    from .quality import _numeric, verdicts
+    from .qualityrules import numeric as _numeric, verdicts
 
     def summaries(data, ranges=None):
         rows, extras = [], {}
