@@ -74,7 +74,7 @@ def test_reload_ext_keeps_a_single_set_of_hooks(shell):
 
 
 def test_unloading_ends_the_capture_thread_and_closes_its_files(shell, store):
-    """A kernel that reloads the extension many times keeps one capture thread and no
+    """A kernel that reloads the extension many times keeps no capture thread and no
     connection of the unloaded ones."""
     import os
     import threading
@@ -88,13 +88,17 @@ def test_unloading_ends_the_capture_thread_and_closes_its_files(shell, store):
                 pass
         return count
 
+    def capture_threads():
+        return sum(t.name == "jupyter_mlops-capture" for t in threading.enumerate())
+
     shell.run_line_magic("reload_ext", "jupyter_mlops")
     run_cell(shell, "a = 1")
-    before = open_store_files()
+    mlops.tracking.capture.flush_capture()  # the writer's connection is open
+    files, threads = open_store_files(), capture_threads()
     for i in range(3):
         shell.run_line_magic("reload_ext", "jupyter_mlops")
         run_cell(shell, f"b = {i}")
-    capture_threads = [t for t in threading.enumerate() if t.name == "jupyter_mlops-capture"]
-    assert len(capture_threads) == 1
-    assert open_store_files() == before
+    mlops.tracking.capture.flush_capture()
+    assert capture_threads() == threads
+    assert open_store_files() == files
     assert list(mlops.cell_history("all")["source"])[-1] == "b = 2"
