@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ValidationError, shorten
@@ -278,6 +278,30 @@ def _accept_paced(server: Any, sockets: list[socket.socket], front: Any = None, 
     return stop
 
 
+def serve_until_stopped(stopped: threading.Event, check: Callable[[], None],
+                        stop: Callable[[], None]) -> None:
+    """Call ``check`` every half second until ``stopped`` is set or Ctrl-C or SIGTERM comes
+    (taken as Ctrl-C on the main thread), then ``stop``: the foreground loop of a server
+    and of a pool of worker processes."""
+    import signal
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stopped.wait(0.5):
+            check()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        stop()
+
+
 class ModelServer:
     """A running (or stopped) model server; ``serve`` starts one.
 
@@ -486,23 +510,7 @@ class ModelServer:
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C or SIGTERM stops it)."""
-        import signal
-
-        def on_signal(signum, frame):
-            raise KeyboardInterrupt
-
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, on_signal)
-        try:
-            while not self._stopped.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            self.stop()
+        serve_until_stopped(self._stopped, lambda: None, self.stop)
 
     def reload(self) -> dict[str, Any]:
         """Resolve the URIs again now and swap the model(s) in; returns what changed."""

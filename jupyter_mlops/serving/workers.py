@@ -176,21 +176,9 @@ class WorkerPool:
 
     def wait(self) -> None:
         """Serve until SIGTERM or Ctrl-C, restarting workers that die; then stop."""
-        def on_signal(signum, frame):
-            raise KeyboardInterrupt
+        from .server import serve_until_stopped
 
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, on_signal)
-        try:
-            while not self._stopping.wait(0.5):
-                self.check()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            self.stop()
+        serve_until_stopped(self._stopping, self.check, self.stop)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every worker cleanly (requests in flight finish, logs drain)."""
