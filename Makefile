@@ -68,7 +68,9 @@ demo: $(DEMO_STAMP)
 	$(BIN)/jupyter-mlops execute example_notebooks/01_quickstart.ipynb --store "$$store"
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist, one file per worker at a time),
-# then the Jupyter server tests alone: pytest-jupyter's event loop must own its process.
+# then the tests marked `alone` (they measure what processes do to each other, so another
+# worker's load would decide them), then the Jupyter server tests alone: pytest-jupyter's
+# event loop must own its process.
 # TEST_WORKERS=0 runs everything in one process. pytest exits 5 when it collects nothing;
 # that is a failure of ours, not a pass.
 TEST_WORKERS ?= 2
@@ -78,9 +80,10 @@ PARALLEL = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfi
 # command the tests start would otherwise compile the package's modules again.
 test: $(STAMP) $(LABEXT_BUILD) chromium
 	@$(BIN)/python -m compileall -q jupyter_mlops >/dev/null
-	@$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/server $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/server -m "not alone" $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest tests --ignore=tests/server -m alone $(PYTEST_ARGS); rc1=$$?; \
 	$(BIN)/python -m pytest tests/server $(PYTEST_ARGS); rc2=$$?; \
-	for code in $$rc $$rc2; do \
+	for code in $$rc $$rc1 $$rc2; do \
 		if [ $$code -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured"; exit 1; fi; \
 		if [ $$code -ne 0 ]; then exit $$code; fi; \
 	done

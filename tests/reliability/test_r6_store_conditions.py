@@ -185,6 +185,7 @@ def _poll_runs_until(path, deadline):
         time.sleep(0.05)
 
 
+@pytest.mark.alone
 def test_a_polling_reader_and_busy_writers_keep_the_wal_small(tmp_path, scale):
     """Checkpoint starvation: while readers and writers never stop, SQLite's own
     checkpoints never get to start the -wal over."""
