@@ -36,6 +36,11 @@ from .predictions import REQUEST_ID_RE
 log = logging.getLogger("jupyter_mlops.serving")
 
 
+#: The headers of every answer, tornado's and the lean front's (``front.py``).
+ANSWER_HEADERS = (("Content-Type", "application/json"), ("Server", "jupyter-mlops"),
+                  ("X-Content-Type-Options", "nosniff"))
+
+
 def failure(exc: BaseException, method: str, path: str) -> tuple[int, dict, list]:
     """The status, JSON payload and extra headers that answer a request failed by ``exc``
     (logged here when it is the server's fault)."""
@@ -78,9 +83,8 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.application.settings["state"]
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Server", "jupyter-mlops")
-        self.set_header("X-Content-Type-Options", "nosniff")
+        for name, value in ANSWER_HEADERS:
+            self.set_header(name, value)
 
     def prepare(self) -> None:
         self.allowed()

@@ -26,7 +26,8 @@ import uuid
 from typing import Any
 
 from ..errors import MLOpsError
-from .formats import media_type
+from .app import ANSWER_HEADERS, failure
+from .formats import dumps, media_type
 from .predictions import REQUEST_ID_RE
 
 log = logging.getLogger("jupyter_mlops.serving")
@@ -37,6 +38,7 @@ _READ = (b"host", b"content-length", b"content-type", b"origin", b"x-request-id"
 _IDLE_S = 75.0  # tornado's idle_connection_timeout in this server
 _BODY_S = 120.0  # and its body_timeout
 _date: list = [0, b""]
+_HEADERS = [f"{name}: {value}".encode() for name, value in ANSWER_HEADERS]
 
 
 def _http_date() -> bytes:
@@ -235,9 +237,6 @@ class Connection(asyncio.Protocol):
                                                 .encode())], close)
 
     def _fail(self, exc: BaseException, request_id: str, close: bool) -> None:
-        from .app import failure
-        from .formats import dumps
-
         status, payload, headers = failure(exc, "POST", "/invocations")
         if status >= 500:
             log.warning("%d POST /invocations (%s)", status, self.address[0])
@@ -249,9 +248,7 @@ class Connection(asyncio.Protocol):
         if self.gone:
             return
         reason = http.client.responses.get(status, "Unknown").encode()
-        lines = [b"HTTP/1.1 %d %s" % (status, reason), b"Server: jupyter-mlops",
-                 b"Content-Type: application/json", b"Date: " + _http_date(),
-                 b"X-Content-Type-Options: nosniff"]
+        lines = [b"HTTP/1.1 %d %s" % (status, reason), *_HEADERS, b"Date: " + _http_date()]
         lines += [name + b": " + value for name, value in headers]
         if close:
             lines.append(b"Connection: close")
